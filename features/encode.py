@@ -1,0 +1,120 @@
+"""Deterministic encoding from validated records to the numeric model matrix.
+
+Every predictor becomes its value (or the schema's reference value when unknown) plus an
+explicit missing indicator, so models learn what "unknown" means instead of guessing it.
+Training and serving both call `encode`; the column list travels with each model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.schema import BRIDGING_CATEGORIES, DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
+
+_BRIDGING_TYPES = tuple(c for c in BRIDGING_CATEGORIES if c != "none")
+
+
+def _numeric(name: str, transform=None):
+    """(value, missing) columns for a numeric field, filled with its reference value."""
+    reference = FIELDS_BY_NAME[name].reference
+
+    def build(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        raw = frame[name].to_numpy(dtype=float)
+        missing = np.isnan(raw)
+        filled = np.where(missing, reference, raw)
+        value = transform(filled) if transform else filled
+        return {_value_name(name, transform): value, f"{name}_missing": missing.astype(float)}
+
+    return build
+
+
+def _value_name(name: str, transform) -> str:
+    return f"log1p_{name}" if transform is np.log1p else name
+
+
+def _ldh(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    ldh = frame["ldh_u_l"].to_numpy(dtype=float)
+    uln = frame["ldh_uln_u_l"].to_numpy(dtype=float)
+    missing = np.isnan(ldh) | np.isnan(uln)
+    ratio = np.where(missing, 1.0, ldh / np.where(missing, 1.0, uln))
+    return {"ldh_elevated": (ratio > 1).astype(float), "log2_ldh_ratio": np.log2(ratio),
+            "ldh_missing": missing.astype(float)}
+
+
+def _category(name: str, positive: str, label: str):
+    def build(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        raw = frame[name].to_numpy(dtype=object)
+        missing = pd.isna(raw)
+        return {label: (raw == positive).astype(float), f"{name}_missing": missing.astype(float)}
+
+    return build
+
+
+def _bridging(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    raw = frame["bridging_therapy"].to_numpy(dtype=object)
+    missing = pd.isna(raw)
+    out = {"bridging_any": (~missing & (raw != "none")).astype(float)}
+    out.update({f"bridging_{t}": (raw == t).astype(float) for t in _BRIDGING_TYPES})
+    out["bridging_therapy_missing"] = missing.astype(float)
+    return out
+
+
+_INFUSION_BLOCKS = (
+    _numeric("age_years"),
+    _numeric("ecog"),
+    _numeric("stage"),
+    _numeric("extranodal_sites"),
+    _ldh,
+    _numeric("ipi"),
+    _numeric("aaipi"),
+    _numeric("tmtv_ml", np.log1p),
+    _category("tp53_status", "altered", "tp53_altered"),
+    _numeric("prior_lines"),
+    _bridging,
+)
+_DAY28_BLOCKS = (
+    _category("ctdna_d28", "detectable", "ctdna_detectable"),
+    _numeric("cart_cmax_per_ul", np.log1p),
+)
+
+
+def _blocks(landmark: str):
+    if landmark not in LANDMARKS:
+        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
+    return _INFUSION_BLOCKS + (_DAY28_BLOCKS if landmark == DAY28 else ())
+
+
+def encode(frame: pd.DataFrame, landmark: str = INFUSION) -> pd.DataFrame:
+    """Encode validated rows for one landmark.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        `ValidationResult.frame` (typed canonical columns).
+    landmark : {"infusion", "day28"}
+
+    Returns
+    -------
+    DataFrame
+        float64 columns named by `feature_names(landmark)`, index kept.
+    """
+    columns: dict[str, np.ndarray] = {}
+    for block in _blocks(landmark):
+        columns.update(block(frame))
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def feature_names(landmark: str = INFUSION) -> list[str]:
+    """The encoded column names, in order, for a landmark."""
+    from features.schema import COLUMNS
+
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    return list(encode(empty, landmark).columns)
+
+
+def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[list[str]]:
+    """For each row, the predictors of the landmark that are unknown."""
+    names = [f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
+             and (f.landmark == INFUSION or landmark == DAY28)]
+    known = frame[names].notna().to_numpy()
+    return [[n for n, k in zip(names, row) if not k] for row in known]

@@ -1,0 +1,161 @@
+"""Canonical patient columns: the single source of truth for every clinical field.
+
+Owns names, types, units, valid ranges, categories, landmarks and the evidence entry each
+predictor rests on; validation, encoding, the CSV reader and the service are built from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+SCHEMA_VERSION = "1.0.0"
+
+INFUSION = "infusion"
+DAY28 = "day28"
+LANDMARKS = (INFUSION, DAY28)
+
+BRIDGING_CATEGORIES = (
+    "none",
+    "chemotherapy",
+    "radiotherapy",
+    "imid",
+    "polatuzumab_br",
+    "btk_inhibitor",
+    "steroids",
+    "anti_cd20",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical column.
+
+    Parameters
+    ----------
+    name : str
+        CSV header and JSON field name.
+    kind : {"number", "integer", "category", "string"}
+    role : {"id", "predictor", "outcome"}
+    unit : str or None
+    minimum, maximum : float or None
+        Inclusive valid range for numbers and integers.
+    categories : tuple of str
+        Allowed codes for a category.
+    landmark : {"infusion", "day28"} or None
+        The first landmark at which a predictor is known.
+    evidence : tuple of str
+        Ids of the evidence-table entries the predictor rests on.
+    reference : float or None
+        Value the encoding writes when the predictor is missing (beside a missing indicator).
+    """
+
+    name: str
+    kind: str
+    role: str
+    description: str
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: tuple[str, ...] = ()
+    landmark: str | None = None
+    evidence: tuple[str, ...] = ()
+    reference: float | None = None
+
+    def describe_range(self) -> str:
+        """Say in words what a valid value is (used in error messages and forms)."""
+        if self.kind == "category":
+            return "one of " + ", ".join(repr(c) for c in self.categories)
+        if self.kind == "string":
+            return "a string"
+        word = "an integer" if self.kind == "integer" else "a number"
+        unit = f" {self.unit}" if self.unit else ""
+        if self.minimum is not None and self.maximum is not None:
+            return f"{word} from {_fmt(self.minimum)} to {_fmt(self.maximum)}{unit}"
+        if self.minimum is not None:
+            return f"{word} >= {_fmt(self.minimum)}{unit}"
+        return word
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("patient_id", "string", "id", "Identifier, echoed back and never logged."),
+    Field("age_years", "number", "predictor", "Age at infusion.", "years", 0, 120,
+          landmark=INFUSION, evidence=("mc514_hr_pfs_age", "mc514_age_median"), reference=60),
+    Field("ecog", "integer", "predictor", "ECOG performance status.", None, 0, 4,
+          landmark=INFUSION, evidence=("mc514_ecog01",), reference=1),
+    Field("stage", "integer", "predictor", "Ann Arbor stage.", None, 1, 4,
+          landmark=INFUSION, evidence=("mc514_hr_pfs_stage", "mc514_stage34"), reference=4),
+    Field("extranodal_sites", "integer", "predictor", "Number of extranodal sites.", None, 0, 30,
+          landmark=INFUSION, evidence=("review_tmtv_early_resistance",), reference=1),
+    Field("ldh_u_l", "number", "predictor", "Lactate dehydrogenase before lymphodepletion.",
+          "U/L", 1, 50000, landmark=INFUSION,
+          evidence=("mc514_hr_pfs_ldh", "mc514_ldh_elevated"), reference=250),
+    Field("ldh_uln_u_l", "number", "predictor",
+          "The lab's upper limit of normal for LDH (elevated = ldh_u_l > ldh_uln_u_l).",
+          "U/L", 50, 2000, landmark=INFUSION, evidence=("mc514_hr_pfs_ldh",), reference=250),
+    Field("ipi", "integer", "predictor", "International Prognostic Index.", None, 0, 5,
+          landmark=INFUSION, evidence=("mc514_hr_pfs_ipi", "mc514_hr_os_ipi", "mc514_ipi_3"),
+          reference=2),
+    Field("aaipi", "integer", "predictor", "Age-adjusted IPI.", None, 0, 3,
+          landmark=INFUSION, evidence=("review_aaipi",), reference=1),
+    Field("tmtv_ml", "number", "predictor", "Total metabolic tumour volume on baseline PET.",
+          "mL", 0, 20000, landmark=INFUSION, evidence=("review_tmtv_early_resistance",),
+          reference=50),
+    Field("tp53_status", "category", "predictor", "TP53 status of the tumour.",
+          categories=("altered", "wild_type"), landmark=INFUSION,
+          evidence=("review_tp53_cr_altered", "review_tp53_cr_wild_type")),
+    Field("prior_lines", "integer", "predictor", "Lines of therapy before CAR-T.", None, 1, 15,
+          landmark=INFUSION, evidence=("mc514_hr_pfs_lines", "mc514_hr_os_lines", "review_early_cart_efs"), reference=2),
+    Field("bridging_therapy", "category", "predictor", "Bridging therapy before infusion.",
+          categories=BRIDGING_CATEGORIES, landmark=INFUSION,
+          evidence=("mc514_hr_pfs_bridging", "mc514_bridging")),
+    Field("ctdna_d28", "category", "predictor", "Circulating tumour DNA at day 28.",
+          categories=("detectable", "undetectable"), landmark=DAY28,
+          evidence=("review_ctdna_d28_detectable", "review_ctdna_d28_undetectable")),
+    Field("cart_cmax_per_ul", "number", "predictor", "CAR-T peak expansion in blood.",
+          "cells/uL", 0, 100000, landmark=DAY28,
+          evidence=("review_cmax_responders", "review_cmax_non_responders"), reference=10),
+    Field("pfs_months", "number", "outcome", "Time from infusion to PFS event or censoring.",
+          "months", 0, 600),
+    Field("pfs_event", "integer", "outcome", "1 = progression, relapse or death; 0 = censored.",
+          None, 0, 1),
+    Field("os_months", "number", "outcome", "Time from infusion to death or censoring.",
+          "months", 0, 600),
+    Field("os_event", "integer", "outcome", "1 = death; 0 = censored.", None, 0, 1),
+    Field("best_response", "category", "outcome", "Best overall response.",
+          categories=("CR", "PR", "SD", "PD")),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
+PREDICTORS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "predictor")
+OUTCOMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "outcome")
+DAY28_PREDICTORS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.landmark == DAY28)
+INFUSION_PREDICTORS: tuple[str, ...] = tuple(
+    f.name for f in FIELDS if f.landmark == INFUSION
+)
+
+# IPI components: (name, description). Each is 1 when the condition holds.
+IPI_COMPONENTS = (
+    "age > 60",
+    "stage III-IV",
+    "ECOG >= 2",
+    "LDH > ULN",
+    "extranodal sites > 1",
+)
+
+
+def schema_hash() -> str:
+    """SHA-256 of the schema's content, recorded with every trained model."""
+    payload = json.dumps([asdict(f) for f in FIELDS], sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
+def describe_schema() -> list[dict]:
+    """The schema as plain dicts (for the service, forms and documentation)."""
+    return [asdict(f) for f in FIELDS]

@@ -1,0 +1,323 @@
+"""Validation of canonical patient data: one set of rules for a whole table and for one record.
+
+A record (JSON) is validated as a one-row table, so the REST service, batch scoring and
+training cannot disagree about what is valid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import FieldError, SchemaError
+from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
+from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, OUTCOMES, Field
+
+_NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
+                     "-infinity"}
+# Numbers relative to the field's unit: within this of an integer counts as an integer.
+_INTEGER_TOLERANCE = 1e-9
+
+
+@dataclass
+class ValidationResult:
+    """What validation returns for a table.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The valid rows only, typed: numbers as float64 (NaN = missing), categories and
+        strings as object (None = missing), IPI/aaIPI derived where their components allow,
+        plus `ldh_elevated` (1.0/0.0/NaN). The index is the input's.
+    errors : DataFrame
+        Columns row, field, value, error; one line per problem, rows 1-based.
+    n_rows : int
+        Rows read. Every one of them is in `frame` or named in `errors`.
+    """
+
+    frame: pd.DataFrame
+    errors: pd.DataFrame
+    n_rows: int
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.frame)
+
+    def error_list(self) -> list[FieldError]:
+        return [FieldError(None if pd.isna(r) else int(r), f, v, e)
+                for r, f, v, e in self.errors.itertuples(index=False)]
+
+
+class _Collector:
+    """Gathers per-row problems as vectors (fast on millions of rows)."""
+
+    def __init__(self, first_row: int):
+        self.first_row = first_row
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, mask: np.ndarray, field: str, values, message: str) -> None:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return
+        vals = np.asarray(values, dtype=object)[idx] if values is not None else [""] * idx.size
+        self.parts.append(pd.DataFrame({
+            "row": idx + self.first_row,
+            "field": field,
+            "value": [_show(v) for v in vals],
+            "error": message,
+        }))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({"row": pd.Series(dtype="Int64"), "field": pd.Series(dtype=object),
+                                 "value": pd.Series(dtype=object),
+                                 "error": pd.Series(dtype=object)})
+        out = pd.concat(self.parts, ignore_index=True)
+        out["row"] = out["row"].astype("Int64")
+        return out.sort_values(["row"], kind="stable", ignore_index=True)
+
+
+def _show(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
+    """Every cell as a stripped string ("" = missing), whatever the source types were."""
+    if pd.api.types.infer_dtype(series, skipna=False) == "string":
+        return series.str.strip()
+
+    def one(v) -> str:
+        if v is None or v is pd.NA:
+            return ""
+        if isinstance(v, bool) or isinstance(v, np.bool_):
+            return f"{v} (a boolean)"
+        if isinstance(v, float | np.floating):
+            if np.isnan(v):
+                return "" if nan_is_missing else "nan"
+            return repr(float(v))
+        if isinstance(v, str):
+            return v.strip()
+        if isinstance(v, int | np.integer):
+            return str(int(v))
+        return f"{v!r} (a {type(v).__name__})"
+
+    return pd.Series([one(v) for v in series.to_numpy(dtype=object)], index=series.index,
+                     dtype=object)
+
+
+def _parse_field(field: Field, text: pd.Series, out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one column; returns (values, bad-row mask)."""
+    raw = text.to_numpy(dtype=object)
+    missing = (text == "").to_numpy()
+    if field.kind == "string":
+        values = np.where(missing, None, raw)
+        return values, np.zeros(len(raw), bool)
+    if field.kind == "category":
+        known = text.isin(field.categories).to_numpy()
+        bad = ~missing & ~known
+        out.add(bad, field.name, raw, f"must be {field.describe_range()}")
+        return np.where(missing | bad, None, raw), bad
+
+    numbers = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(dtype=float)
+    lowered = text.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
+    non_finite = ~missing & (lowered | np.isinf(numbers))
+    not_number = ~missing & ~non_finite & np.isnan(numbers)
+    out.add(non_finite, field.name, raw,
+            "NaN and infinity are not allowed; leave the value empty (or null) when unknown")
+    out.add(not_number, field.name, raw, f"must be {field.describe_range()}")
+    bad = non_finite | not_number
+    ok = ~missing & ~bad
+    if field.kind == "integer":
+        frac = np.abs(numbers - np.round(numbers))
+        not_int = ok & (frac > _INTEGER_TOLERANCE)
+        out.add(not_int, field.name, raw, f"must be {field.describe_range()}")
+        bad |= not_int
+        ok &= ~not_int
+    with np.errstate(invalid="ignore"):
+        out_of_range = ok & (
+            (numbers < field.minimum if field.minimum is not None else False)
+            | (numbers > field.maximum if field.maximum is not None else False)
+        )
+    out.add(out_of_range, field.name, raw, f"must be {field.describe_range()}")
+    bad |= out_of_range
+    values = np.where(missing | bad, np.nan, numbers)
+    return values, bad
+
+
+def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
+    problems = []
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            problems.append(FieldError(None, name, "", "column appears more than once"))
+        seen.add(name)
+        if name not in FIELDS_BY_NAME:
+            problems.append(FieldError(None, name, "", "not a canonical field; the canonical fields "
+                                       "are " + ", ".join(COLUMNS)))
+        elif not allow_outcomes and name in OUTCOMES:
+            problems.append(FieldError(None, name, "", "outcome columns are not accepted here"))
+    if problems:
+        raise SchemaError(problems)
+
+
+def validate_frame(
+    raw: pd.DataFrame,
+    *,
+    first_row: int = 1,
+    allow_outcomes: bool = True,
+    require_outcomes: bool = False,
+    nan_is_missing: bool = False,
+) -> ValidationResult:
+    """Validate a table of canonical columns.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Cells as read (strings from a CSV, or Python values). Columns may be any subset of the
+        canonical ones; absent predictor columns are treated as unknown for every row.
+    first_row : int, default 1
+        Row number of the first data row (for chunked reading).
+    allow_outcomes : bool, default True
+        Whether outcome columns may be present (False for scoring requests).
+    require_outcomes : bool, default False
+        Whether pfs_months and pfs_event must be present and known (training cohorts).
+    nan_is_missing : bool, default False
+        Treat float NaN as missing (only for frames made by trusted code, never for user input).
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    SchemaError
+        For problems with the table as a whole: unknown, duplicate or forbidden columns, or
+        missing required outcome columns. Row-level problems are returned, not raised.
+    """
+    columns = [str(c) for c in raw.columns]
+    _check_columns(columns, allow_outcomes)
+    if require_outcomes:
+        absent = [c for c in ("pfs_months", "pfs_event") if c not in columns]
+        if absent:
+            raise SchemaError([FieldError(None, c, "", "required outcome column is missing")
+                               for c in absent])
+    n = len(raw)
+    out = _Collector(first_row)
+    bad = np.zeros(n, bool)
+    typed: dict[str, np.ndarray] = {}
+    for field in FIELDS:
+        if field.name in raw.columns:
+            text = _as_text(raw[field.name], nan_is_missing)
+            typed[field.name], field_bad = _parse_field(field, text, out)
+            bad |= field_bad
+        else:
+            typed[field.name] = (np.full(n, np.nan) if field.kind in ("number", "integer")
+                                 else np.full(n, None, dtype=object))
+    frame = pd.DataFrame(typed, index=raw.index)
+    bad |= _check_cross_field(frame, raw, out, require_outcomes)
+    _derive(frame)
+    return ValidationResult(frame=frame.loc[~bad], errors=out.frame(), n_rows=n)
+
+
+def _check_cross_field(frame: pd.DataFrame, raw: pd.DataFrame, out: _Collector,
+                       require_outcomes: bool) -> np.ndarray:
+    """Rules that involve more than one field; returns the mask of rows they reject."""
+    bad = np.zeros(len(frame), bool)
+    num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
+    ldh, uln = num("ldh_u_l"), num("ldh_uln_u_l")
+    no_uln = ~np.isnan(ldh) & np.isnan(uln) & _was_blank(raw, "ldh_uln_u_l")
+    out.add(no_uln, "ldh_uln_u_l", None,
+            "is required when ldh_u_l is given (LDH is judged against the lab's upper limit)")
+    bad |= no_uln
+
+    components = ipi_components(frame)
+    for name, (low, high), parts in (
+        ("ipi", ipi_bounds(components), "age > 60, stage III-IV, ECOG >= 2, LDH > ULN, "
+                                         "extranodal sites > 1"),
+        ("aaipi", aaipi_bounds(components), "stage III-IV, ECOG >= 2, LDH > ULN"),
+    ):
+        given = num(name)
+        clash = ~np.isnan(given) & ((given < low) | (given > high))
+        exact = low == high
+        for is_exact in (True, False):
+            sel = clash & (exact == is_exact)
+            if not sel.any():
+                continue
+            # One message per distinct expected value keeps the error file readable.
+            for lo, hi in sorted({(int(a), int(b)) for a, b in zip(low[sel], high[sel])}):
+                these = sel & (low == lo) & (high == hi)
+                expected = f"exactly {lo}" if is_exact else f"{lo} to {hi}"
+                out.add(these, name, given,
+                        f"contradicts its components ({parts}), which allow {expected}")
+        bad |= clash
+
+    pfs_t, pfs_e = num("pfs_months"), num("pfs_event")
+    os_t, os_e = num("os_months"), num("os_event")
+    pairs = [("os_months", "os_event", os_t, os_e)]
+    if require_outcomes:
+        for name, values in (("pfs_months", pfs_t), ("pfs_event", pfs_e)):
+            absent = np.isnan(values) & _was_blank(raw, name)
+            out.add(absent, name, None, "is required in a training cohort")
+            bad |= absent
+    else:
+        pairs.append(("pfs_months", "pfs_event", pfs_t, pfs_e))
+    for t_name, e_name, t, e in pairs:
+        for have, lack, lack_name in ((t, e, e_name), (e, t, t_name)):
+            orphan = ~np.isnan(have) & np.isnan(lack) & _was_blank(raw, lack_name)
+            out.add(orphan, lack_name, None, f"is required when {t_name}/{e_name} is given")
+            bad |= orphan
+    with np.errstate(invalid="ignore"):
+        os_before_pfs = os_t < pfs_t - 1e-9
+        out.add(os_before_pfs, "os_months", os_t,
+                "must not be shorter than pfs_months (death ends progression-free survival)")
+        death_without_pfs_event = (os_e == 1) & (pfs_e == 0) & (np.abs(os_t - pfs_t) < 1e-9)
+    out.add(death_without_pfs_event, "pfs_event", pfs_e,
+            "must be 1 when the patient died at pfs_months (death is a PFS event)")
+    bad |= os_before_pfs | death_without_pfs_event
+    return bad
+
+
+def _was_blank(raw: pd.DataFrame, name: str) -> np.ndarray:
+    """True where the column is absent or empty, so a rejected value is not reported twice."""
+    if name not in raw.columns:
+        return np.ones(len(raw), bool)
+    return _as_text(raw[name], nan_is_missing=True).eq("").to_numpy()
+
+
+def _derive(frame: pd.DataFrame) -> None:
+    """Add ldh_elevated, and fill IPI/aaIPI where every component is known."""
+    components = ipi_components(frame)
+    frame["ldh_elevated"] = components["ldh"]
+    for name, (low, high) in (("ipi", ipi_bounds(components)),
+                              ("aaipi", aaipi_bounds(components))):
+        given = frame[name].to_numpy(dtype=float)
+        derivable = np.isnan(given) & (low == high)
+        frame[name] = np.where(derivable, low, given)
+
+
+def validate_record(record: dict, *, allow_outcomes: bool = False) -> pd.Series:
+    """Validate one patient (a JSON object) with the table rules.
+
+    Returns
+    -------
+    Series
+        The typed, derived record.
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem, each naming its field (row numbers are left out).
+    """
+    if not isinstance(record, dict):
+        raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
+    result = validate_frame(pd.DataFrame([record], dtype=object) if record else
+                            pd.DataFrame(index=[0]), allow_outcomes=allow_outcomes)
+    if len(result.errors):
+        raise SchemaError([FieldError(None, e.field, e.value, e.error)
+                           for e in result.error_list()])
+    return result.frame.iloc[0]

@@ -1,0 +1,282 @@
+"""Mechanistic generator of synthetic CAR-T cohorts (the project's ground truth).
+
+A latent tumour burden links LDH, TMTV, stage, ECOG, extranodal sites and IPI; bridging follows
+burden; a response process (TP53, CAR-T expansion, risk) decides CR/PR/SD/PD; a share of
+responders is cured (the PFS plateau), the rest relapse; ctDNA at day 28 reflects residual
+disease. Every random number is drawn up front, so a parameter change moves outcomes smoothly
+(common random numbers), which is what lets `synthetic.fit` fit the parameters.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from features.errors import EvidenceError
+from features.schema import COLUMNS
+
+DAY28_MONTHS = 28 / 30.4375
+PARAMS_FILE = "generator_params.json"
+
+# Which random streams exist, in the order they are drawn (appending keeps old seeds valid).
+_STREAMS = (
+    "age", "burden", "stage", "ecog", "extranodal", "ldh", "uln", "tmtv", "tp53", "lines",
+    "bridging", "bridging_type", "cmax", "response", "cure", "progression", "nrm", "salvage",
+    "post_progression", "salvage_time", "follow_up", "dropout", "ctdna",
+)
+_MISSING_STREAMS = ("ecog", "stage", "extranodal_sites", "ldh", "ipi", "aaipi", "tmtv_ml",
+                    "tp53_status", "prior_lines", "ctdna_d28", "cart_cmax_per_ul")
+
+
+@dataclass(frozen=True)
+class GeneratorParams:
+    """Generator parameters: `fitted` are found by `synthetic.fit`, `fixed` are design choices."""
+
+    version: str
+    fixed: dict
+    fitted: dict
+    fit_report: dict
+
+    def value(self, name: str):
+        if name in self.fitted:
+            return self.fitted[name]
+        if name in self.fixed:
+            return self.fixed[name]
+        raise EvidenceError(f"generator parameter {name!r} is missing from the parameter file")
+
+    def with_fitted(self, fitted: dict, fit_report: dict | None = None) -> GeneratorParams:
+        return GeneratorParams(self.version, self.fixed, {**self.fitted, **fitted},
+                               fit_report if fit_report is not None else self.fit_report)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": self.version, "fixed": self.fixed, "fitted": self.fitted,
+                           "fit_report": self.fit_report}, indent=2, sort_keys=False) + "\n"
+
+
+def load_params(path: str | Path | None = None) -> GeneratorParams:
+    """Read generator parameters (default: the versioned file shipped with the package)."""
+    if path is None:
+        text = (resources.files("synthetic") / "data" / PARAMS_FILE).read_text()
+    else:
+        text = Path(path).read_text()
+    try:
+        raw = json.loads(text)
+        return GeneratorParams(raw["version"], raw["fixed"], raw["fitted"],
+                               raw.get("fit_report", {}))
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise EvidenceError(f"generator parameter file is malformed: {exc}") from exc
+
+
+def _draw(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """All random numbers a cohort needs, as uniforms (inverse-CDF transforms come later)."""
+    draws = {name: rng.random(n) for name in _STREAMS}
+    draws.update({f"missing_{name}": rng.random(n) for name in _MISSING_STREAMS})
+    return draws
+
+
+def _ordinal(latent: np.ndarray, cumulative: list[float]) -> np.ndarray:
+    """Category index (0-based) of a standard-normal latent cut at cumulative probabilities."""
+    cuts = stats.norm.ppf(np.asarray(cumulative, dtype=float))
+    return np.searchsorted(cuts, latent, side="left")
+
+
+def _weibull_ph(scale: float, shape: float, u: np.ndarray, log_hazard_ratio: np.ndarray):
+    """Weibull times with proportional hazards exp(log_hazard_ratio) via inverse CDF."""
+    e = -np.log1p(-u)
+    return scale * (e * np.exp(-log_hazard_ratio)) ** (1.0 / shape)
+
+
+def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | None = None,
+             *, missing: bool = True) -> pd.DataFrame:
+    """Simulate a cohort with canonical columns, outcomes and latent truth.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients (>= 1).
+    seed : int or numpy.random.Generator
+        The only source of randomness; the same seed and parameters give the same cohort.
+    params : GeneratorParams, optional
+        Default: the shipped, fitted parameters.
+    missing : bool, default True
+        Blank predictors the way a registry does (False keeps every true value).
+
+    Returns
+    -------
+    DataFrame
+        Canonical columns (numbers as float, NaN = missing) plus latent columns whose names
+        start with an underscore (`_cured`, `_progression_months`, ...), used by calibration.
+    """
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    p = params if params is not None else load_params()
+    v = p.value
+    u = _draw(int(n), rng)
+    z = {k: stats.norm.ppf(np.clip(u[k], 1e-12, 1 - 1e-12))
+         for k in ("age", "burden", "stage", "ecog", "ldh", "tmtv", "cmax", "post_progression")}
+
+    # Baseline: a latent tumour burden links the disease-extent measures.
+    burden = z["burden"]
+    age = np.clip(np.round(v("age_median") + v("age_sd") * z["age"]), 18, 84)
+
+    def linked(key: str, weight: float) -> np.ndarray:
+        return weight * burden + np.sqrt(1 - weight**2) * z[key]
+
+    stage = 1 + _ordinal(linked("stage", v("stage_burden_weight")), v("stage_cumulative"))
+    ecog = _ordinal(linked("ecog", v("ecog_burden_weight")), v("ecog_cumulative"))
+    # At most `extranodal_max_sites` involved sites, each more likely with more burden.
+    extranodal = stats.binom.ppf(
+        u["extranodal"], v("extranodal_max_sites"),
+        special.expit(v("extranodal_logit") + v("extranodal_burden") * burden))
+    ulns = np.asarray(v("ldh_uln_choices"), dtype=float)
+    uln = ulns[np.minimum((u["uln"] * len(ulns)).astype(int), len(ulns) - 1)]
+    log_ldh_ratio = (v("ldh_log_ratio_mean") + v("ldh_burden") * burden
+                     + v("ldh_noise") * z["ldh"])
+    ldh = np.round(uln * np.exp(log_ldh_ratio))
+    tmtv = np.round(np.exp(v("tmtv_log_mean") + v("tmtv_burden") * burden
+                           + v("tmtv_noise") * z["tmtv"]), 1)
+    tp53_altered = u["tp53"] < v("tp53_altered_prevalence")
+    line_probs = np.asarray(v("prior_lines_probabilities"), dtype=float)
+    lines = 1 + np.searchsorted(np.cumsum(line_probs / line_probs.sum()), u["lines"])
+    lines = np.minimum(lines, len(line_probs))
+
+    ldh_elevated = (ldh > uln).astype(float)
+    ipi = ((age > 60).astype(int) + (stage >= 3) + (ecog >= 2) + (ldh > uln)
+           + (extranodal > 1))
+    aaipi = (stage >= 3).astype(int) + (ecog >= 2) + (ldh > uln)
+
+    bridged = u["bridging"] < special.expit(v("bridging_logit") + v("bridging_burden") * burden)
+    type_names = list(v("bridging_type_probabilities"))
+    type_probs = np.asarray([v("bridging_type_probabilities")[t] for t in type_names])
+    type_index = np.minimum(np.searchsorted(np.cumsum(type_probs / type_probs.sum()),
+                                            u["bridging_type"]), len(type_names) - 1)
+    bridging = np.where(bridged, np.asarray(type_names, dtype=object)[type_index], "none")
+    type_weight = np.asarray([v("bridging_type_weights").get(t, 1.0) for t in type_names])
+    bridging_weight = np.where(bridged, type_weight[type_index], 0.0)
+
+    # Risk: one linear predictor acting on response, cure and time to relapse.
+    risk = (v("beta_prior_lines") * (lines - 2) + v("beta_bridging") * bridging_weight
+            + v("beta_ldh_elevated") * ldh_elevated + v("beta_ipi") * (ipi - 2)
+            + v("beta_log_tmtv") * np.log(tmtv / v("tmtv_reference_ml"))
+            + v("beta_stage") * (stage - 3))
+
+    # Response: expansion helps, TP53 alteration and risk hurt (ordered logistic).
+    log_cmax = v("cmax_log_mean") + v("cmax_log_sd") * z["cmax"]
+    cmax = np.round(np.exp(log_cmax), 2)
+    response_score = (-risk + v("response_cmax") * z["cmax"]
+                      - v("response_tp53") * tp53_altered
+                      + special.logit(np.clip(u["response"], 1e-12, 1 - 1e-12)))
+    best = np.where(response_score > v("cr_threshold"), "CR",
+                    np.where(response_score > v("or_threshold"), "PR",
+                             np.where(response_score > v("or_threshold") - v("sd_width"),
+                                      "SD", "PD")))
+    responder = (best == "CR") | (best == "PR")
+
+    # Durable remission: a share of responders never relapses.
+    cure_logit = v("cure_logit") - v("cure_risk") * risk - np.where(best == "PR",
+                                                                   v("cure_pr_penalty"), 0)
+    cured = responder & (u["cure"] < special.expit(cure_logit))
+
+    # Time to progression for the others: early for non-responders, later for responders.
+    scale = v("time_scale")
+    group_scale = np.select([best == "PD", best == "SD", best == "PR"],
+                            [v("pd_scale"), v("sd_scale"), v("pr_scale")], v("cr_scale"))
+    group_shape = np.select([best == "PD", best == "SD", best == "PR"],
+                            [v("pd_shape"), v("sd_shape"), v("pr_shape")], v("cr_shape"))
+    e = -np.log1p(-u["progression"])
+    progression = scale * group_scale * (e * np.exp(-risk)) ** (1.0 / group_shape)
+    progression = np.where(cured, np.inf, progression)
+    nrm = -np.log1p(-u["nrm"]) / v("nrm_rate_per_month")
+    pfs_true = np.minimum(progression, nrm)
+    progressed = progression <= nrm
+
+    # Survival after progression: refractory disease does worse; some are salvaged for good.
+    post_median = v("post_progression_scale") * np.where(
+        responder, v("relapsed_median_ratio"), 1.0) * np.exp(-v("post_progression_risk") * risk)
+    post = post_median * np.exp(v("post_progression_sd") * z["post_progression"])
+    salvaged = u["salvage"] < v("salvage_fraction")
+    post = np.where(salvaged, -np.log1p(-u["salvage_time"]) * v("salvaged_mean_months"), post)
+    os_true = np.where(progressed, progression + post, nrm)
+
+    # Follow-up: staggered entry (administrative censoring) plus a little loss to follow-up.
+    lo, hi = v("follow_up_uniform_months")
+    follow_up = np.minimum(lo + (hi - lo) * u["follow_up"],
+                           -np.log1p(-u["dropout"]) * v("dropout_mean_months"))
+    pfs_months = np.minimum(pfs_true, follow_up)
+    os_months = np.minimum(os_true, follow_up)
+
+    # Day-28 landmark: ctDNA reflects residual disease in patients still event-free then.
+    at_landmark = pfs_months > DAY28_MONTHS
+    ctdna_logit = (v("ctdna_logit") + v("ctdna_non_responder") * ~responder
+                   + v("ctdna_relapsing") * (responder & ~cured))
+    ctdna = np.where(u["ctdna"] < special.expit(ctdna_logit), "detectable", "undetectable")
+
+    frame = pd.DataFrame({
+        "patient_id": [f"SYN{seed if isinstance(seed, int) else 'G'}-{i:07d}"
+                       for i in range(1, n + 1)],
+        "age_years": age,
+        "ecog": ecog.astype(float),
+        "stage": stage.astype(float),
+        "extranodal_sites": extranodal.astype(float),
+        "ldh_u_l": ldh,
+        "ldh_uln_u_l": uln,
+        "ipi": ipi.astype(float),
+        "aaipi": aaipi.astype(float),
+        "tmtv_ml": tmtv,
+        "tp53_status": np.where(tp53_altered, "altered", "wild_type").astype(object),
+        "prior_lines": lines.astype(float),
+        "bridging_therapy": bridging.astype(object),
+        "ctdna_d28": np.where(at_landmark, ctdna, None).astype(object),
+        "cart_cmax_per_ul": cmax,
+        "pfs_months": np.round(pfs_months, 3),
+        "pfs_event": (pfs_true <= follow_up).astype(float),
+        "os_months": np.round(os_months, 3),
+        "os_event": (os_true <= follow_up).astype(float),
+        "best_response": best.astype(object),
+        "_risk": risk,
+        "_cured": cured,
+        "_progressed": progressed & (progression <= follow_up),
+        "_progression_months": np.where(progressed, progression, np.nan),
+        "_post_progression_months": np.where(progressed, np.minimum(post, follow_up - progression),
+                                             np.nan),
+        "_post_progression_event": progressed & (os_true <= follow_up),
+        "_follow_up_months": follow_up,
+    })
+    if missing:
+        _blank(frame, u, p)
+    return frame
+
+
+def _blank(frame: pd.DataFrame, u: dict[str, np.ndarray], p: GeneratorParams) -> None:
+    """Blank values completely at random at the registry-like rates of the parameter file."""
+    rates = p.value("missing_rates")
+    for name in _MISSING_STREAMS:
+        hit = u[f"missing_{name}"] < rates[name]
+        columns = ["ldh_u_l", "ldh_uln_u_l"] if name == "ldh" else [name]
+        for column in columns:
+            frame.loc[hit, column] = None if frame[column].dtype == object else np.nan
+
+
+def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """The canonical columns only (what `relapse-risk synth` writes)."""
+    return frame.loc[:, [c for c in COLUMNS if c in frame.columns]]
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a cohort as CSV; blanks for missing values, fixed number formats (same bytes)."""
+    out = canonical(frame).copy()
+    for column in out.columns:
+        if out[column].dtype.kind == "f":
+            values = out[column]
+            integral = values.dropna().mod(1).eq(0).all()
+            if integral:
+                out[column] = values.astype("Int64")
+    out.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
+
+

@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def valid_record():
+    """A complete, consistent infusion-landmark patient."""
+    return {
+        "patient_id": "P-001",
+        "age_years": 66,
+        "ecog": 1,
+        "stage": 4,
+        "extranodal_sites": 2,
+        "ldh_u_l": 410,
+        "ldh_uln_u_l": 250,
+        "ipi": 4,
+        "aaipi": 2,
+        "tmtv_ml": 120.5,
+        "tp53_status": "wild_type",
+        "prior_lines": 3,
+        "bridging_therapy": "chemotherapy",
+    }
