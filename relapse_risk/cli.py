@@ -30,7 +30,7 @@ def synth(
 
     start = time.perf_counter()
     frame = simulate(n, seed, load_params(params), missing=not complete)
-    write_csv(frame, out)
+    write_csv(frame, out, progress=sys.stderr.isatty())
     typer.echo(f"wrote {n} patients to {out} in {time.perf_counter() - start:.1f} s", err=True)
 
 

@@ -345,7 +345,7 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
             f" ({num(est.low)}-{num(est.high)})" if np.isfinite(est.low) else "")
         result = {True: "pass", False: "FAIL", None: "info"}[r.passed]
         lines.append([ev.quantity, ev.source, pub, ev.describe_check(), sim,
-                      str(est.n if est else ""), result])
+                      str(est.n) if est and est.n else "", result])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(x.replace("|", "/") for x in line) + " |" for line in lines]

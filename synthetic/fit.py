@@ -34,6 +34,7 @@ _GOAL = 0.25
 class FitResult:
     params: GeneratorParams
     residuals: dict[str, float]
+    start_residuals: dict[str, float]
     evaluations: int
 
 
@@ -56,13 +57,12 @@ def residual(ev: Evidence, value: float) -> float:
     if "above" in ev.check:
         margin = 0.05
         return float(max(0.0, lo + margin - value) / margin)
-    if ev.unit in ("HR", "OR", "ratio", "cells/uL") and lo > 0:
-        target = np.log(ev.value)
-        half = (np.log(hi) - np.log(lo)) / 2
-        return float((np.log(value) - target) / half)
     centre = ev.value if "range" not in ev.check else (lo + hi) / 2
-    half = (hi - lo) / 2
-    return float((value - centre) / half) if half > 0 else float(value - centre)
+    if ev.unit in ("HR", "OR", "ratio", "cells/uL") and lo > 0:
+        value, centre, lo, hi = np.log(value), np.log(centre), np.log(lo), np.log(hi)
+    # Each side of the band is one unit, so +-1 is exactly the edge of the tolerance.
+    side = hi - centre if value > centre else centre - lo
+    return float((value - centre) / side) if side > 0 else float(value - centre)
 
 
 def _targets(evidence: dict[str, Evidence]) -> list[Evidence]:
@@ -115,7 +115,7 @@ def fit_params(start: GeneratorParams, *, n: int = 60_000, seed: int = 20240101,
         return np.column_stack(columns)
 
     x = np.array([_to_free(k, start.fitted[k]) for k in names])
-    r = evaluate(x)
+    r = r_start = evaluate(x)
     jac = jacobian(x, r)
     damping, failures = 1e-3, 0
     while count < max_evaluations:
@@ -141,5 +141,6 @@ def fit_params(start: GeneratorParams, *, n: int = 60_000, seed: int = 20240101,
         "residuals_in_tolerance_units": {ev.id: round(float(v), 4)
                                          for ev, v in zip(targets, r)},
     }
-    return FitResult(params_at(x).with_fitted({}, report), dict(zip([e.id for e in targets], r)),
-                     count)
+    ids = [e.id for e in targets]
+    return FitResult(params_at(x).with_fitted({}, report), dict(zip(ids, r)),
+                     dict(zip(ids, r_start)), count)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+from tqdm import tqdm
 
 from features.errors import EvidenceError
 from features.schema import COLUMNS
@@ -268,15 +269,21 @@ def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[:, [c for c in COLUMNS if c in frame.columns]]
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a cohort as CSV; blanks for missing values, fixed number formats (same bytes)."""
-    out = canonical(frame).copy()
-    for column in out.columns:
-        if out[column].dtype.kind == "f":
-            values = out[column]
-            integral = values.dropna().mod(1).eq(0).all()
-            if integral:
-                out[column] = values.astype("Int64")
-    out.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
+def write_csv(frame: pd.DataFrame, path: str | Path, *, chunk_rows: int = 100_000,
+              progress: bool = False) -> None:
+    """Write a cohort as CSV: blanks for missing values, fixed number formats (same bytes).
 
-
+    Written in chunks so a progress bar can follow a million-row cohort.
+    """
+    out = canonical(frame)
+    integral = [c for c in out.columns
+                if out[c].dtype.kind == "f" and out[c].dropna().mod(1).eq(0).all()]
+    with open(path, "w", newline="") as handle, tqdm(
+            total=len(out), unit="rows", desc="writing", disable=not progress) as bar:
+        for start in range(0, len(out), chunk_rows):
+            chunk = out.iloc[start:start + chunk_rows].copy()
+            for column in integral:
+                chunk[column] = chunk[column].astype("Int64")
+            chunk.to_csv(handle, index=False, header=start == 0, lineterminator="\n",
+                         float_format="%.6g")
+            bar.update(len(chunk))
