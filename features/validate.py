@@ -88,13 +88,17 @@ def _show(value) -> str:
 
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
     """Every cell as a stripped string ("" = missing), whatever the source types were."""
-    if pd.api.types.infer_dtype(series, skipna=False) == "string":
-        return series.str.strip()
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("string", "empty"):
+        absent = series.isna()
+        # A float NaN (JSON allows the literal) is an error unless the caller trusts NaN.
+        if nan_is_missing or not any(isinstance(v, float) for v in series[absent]):
+            return series.where(~absent, "").astype(str).str.strip()
 
     def one(v) -> str:
         if v is None or v is pd.NA:
             return ""
-        if isinstance(v, bool) or isinstance(v, np.bool_):
+        if isinstance(v, bool | np.bool_):
             return f"{v} (a boolean)"
         if isinstance(v, float | np.floating):
             if np.isnan(v):
@@ -110,23 +114,35 @@ def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
                      dtype=object)
 
 
-def _parse_field(field: Field, text: pd.Series, out: _Collector) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one column; returns (values, bad-row mask)."""
-    raw = text.to_numpy(dtype=object)
-    missing = (text == "").to_numpy()
-    if field.kind == "string":
-        values = np.where(missing, None, raw)
-        return values, np.zeros(len(raw), bool)
-    if field.kind == "category":
-        known = text.isin(field.categories).to_numpy()
-        bad = ~missing & ~known
-        out.add(bad, field.name, raw, f"must be {field.describe_range()}")
-        return np.where(missing | bad, None, raw), bad
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
-    numbers = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(dtype=float)
-    lowered = text.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
-    non_finite = ~missing & (lowered | np.isinf(numbers))
-    not_number = ~missing & ~non_finite & np.isnan(numbers)
+
+def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
+                 out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one column; returns (values, bad-row mask)."""
+    if field.kind in ("number", "integer") and _is_numeric(series):
+        # Numeric columns (frames built in code) skip the text round trip.
+        numbers = series.to_numpy(dtype=float)
+        nan = np.isnan(numbers)
+        missing = nan & nan_is_missing
+        non_finite = np.isinf(numbers) | (nan & (not nan_is_missing))
+        not_number = np.zeros(len(numbers), bool)
+        raw = np.where(nan, "nan", numbers.astype(object))
+    else:
+        text = _as_text(series, nan_is_missing)
+        raw = text.to_numpy(dtype=object)
+        missing = (text == "").to_numpy()
+        if field.kind == "string":
+            return np.where(missing, None, raw), np.zeros(len(raw), bool)
+        if field.kind == "category":
+            bad = ~missing & ~text.isin(field.categories).to_numpy()
+            out.add(bad, field.name, raw, f"must be {field.describe_range()}")
+            return np.where(missing | bad, None, raw), bad
+        numbers = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(float)
+        lowered = text.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
+        non_finite = ~missing & (lowered | np.isinf(numbers))
+        not_number = ~missing & ~non_finite & np.isnan(numbers)
     out.add(non_finite, field.name, raw,
             "NaN and infinity are not allowed; leave the value empty (or null) when unknown")
     out.add(not_number, field.name, raw, f"must be {field.describe_range()}")
@@ -145,8 +161,7 @@ def _parse_field(field: Field, text: pd.Series, out: _Collector) -> tuple[np.nda
         )
     out.add(out_of_range, field.name, raw, f"must be {field.describe_range()}")
     bad |= out_of_range
-    values = np.where(missing | bad, np.nan, numbers)
-    return values, bad
+    return np.where(missing | bad, np.nan, numbers), bad
 
 
 def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
@@ -212,8 +227,8 @@ def validate_frame(
     typed: dict[str, np.ndarray] = {}
     for field in FIELDS:
         if field.name in raw.columns:
-            text = _as_text(raw[field.name], nan_is_missing)
-            typed[field.name], field_bad = _parse_field(field, text, out)
+            typed[field.name], field_bad = _parse_field(field, raw[field.name], nan_is_missing,
+                                                        out)
             bad |= field_bad
         else:
             typed[field.name] = (np.full(n, np.nan) if field.kind in ("number", "integer")
@@ -286,6 +301,8 @@ def _was_blank(raw: pd.DataFrame, name: str) -> np.ndarray:
     """True where the column is absent or empty, so a rejected value is not reported twice."""
     if name not in raw.columns:
         return np.ones(len(raw), bool)
+    if _is_numeric(raw[name]):
+        return np.isnan(raw[name].to_numpy(dtype=float))
     return _as_text(raw[name], nan_is_missing=True).eq("").to_numpy()
 
 
