@@ -1,0 +1,281 @@
+"""Model versions on disk: artifacts, metadata, integrity hash, stages, promotion and rollback.
+
+A version is a directory written under a temporary name and renamed into place, so it appears
+whole or not at all; the stage file is replaced atomically; every write holds an exclusive
+lock. Nothing is unpickled: artifacts are ONNX and JSON, verified by SHA-256 on every load.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CANDIDATE, PRODUCTION, ARCHIVED = "candidate", "production", "archived"
+STAGES = (CANDIDATE, PRODUCTION, ARCHIVED)
+DEFAULT_ROOT_ENV = "RELAPSE_RISK_REGISTRY"
+DEFAULT_ROOT = "registry"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done as asked."""
+
+
+class ModelNotFound(RegistryError):
+    """No such version, or no production model yet."""
+
+
+class IntegrityError(RegistryError):
+    """An artifact or the metadata does not match its recorded hash (truncated or tampered)."""
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A verified version: metadata and artifact bytes."""
+
+    version: str
+    metadata: dict
+    artifacts: dict[str, bytes]
+    path: Path
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(DEFAULT_ROOT_ENV, DEFAULT_ROOT))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _digest(metadata: dict) -> str:
+    """Hash of the metadata (artifact hashes included) without its own integrity field."""
+    body = {k: v for k, v in metadata.items() if k != "integrity"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Registry:
+    """A model registry in a local directory.
+
+    Parameters
+    ----------
+    root : path, optional
+        Default: $RELAPSE_RISK_REGISTRY or ./registry. Created on first write.
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    # -- paths and locking -------------------------------------------------------------
+    @property
+    def _versions(self) -> Path:
+        return self.root / "versions"
+
+    @property
+    def _stage_file(self) -> Path:
+        return self.root / "stages.json"
+
+    @contextmanager
+    def _locked(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._versions.mkdir(exist_ok=True)
+        with open(self.root / ".lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _read_stages(self) -> dict:
+        try:
+            return json.loads(self._stage_file.read_text())
+        except FileNotFoundError:
+            return {"production": None, "stages": {}, "history": [], "production_stack": []}
+        except json.JSONDecodeError as exc:
+            raise IntegrityError(f"{self._stage_file} is not valid JSON: {exc}") from exc
+
+    def _write_stages(self, stages: dict) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".stages-", suffix=".json")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json.dumps(stages, indent=2, sort_keys=True).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self._stage_file)
+        _fsync_dir(self.root)
+
+    # -- writing -----------------------------------------------------------------------
+    def register(self, artifacts: dict[str, bytes], metadata: dict,
+                 files: dict[str, bytes] | None = None) -> str:
+        """Add a version as a candidate and return its id.
+
+        Parameters
+        ----------
+        artifacts : dict of name -> bytes
+            Model artifacts (ONNX, JSON); hashed and verified on every load.
+        metadata : dict
+            JSON-serialisable description (schema hash, cohort hash, metrics, ...).
+        files : dict of name -> bytes, optional
+            Report, model card and plots; hashed too. Names may contain one sub-folder.
+        """
+        files = files or {}
+        with self._locked():
+            existing = sorted(p.name for p in self._versions.iterdir() if p.name.startswith("v"))
+            number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
+            version = f"v{number:04d}"
+            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".staging-{version}-"))
+            try:
+                hashes = {}
+                for name, data in {**artifacts, **files}.items():
+                    target = staging / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _write_file(target, data)
+                    hashes[name] = _sha256(data)
+                full = {**metadata, "version": version,
+                        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                        "artifacts": {n: hashes[n] for n in artifacts},
+                        "files": {n: hashes[n] for n in files}}
+                full["integrity"] = _digest(full)
+                _write_file(staging / "metadata.json",
+                            json.dumps(full, indent=2, sort_keys=True).encode())
+                _fsync_dir(staging)
+                os.rename(staging, self._versions / version)
+                _fsync_dir(self._versions)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            stages = self._read_stages()
+            stages["stages"][version] = CANDIDATE
+            stages["history"].append(self._event("register", version))
+            self._write_stages(stages)
+        return version
+
+    @staticmethod
+    def _event(action: str, version: str, previous: str | None = None) -> dict:
+        return {"action": action, "version": version, "previous_production": previous,
+                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+    def promote(self, version: str) -> str | None:
+        """Make `version` production (verified first); the previous one is archived.
+
+        Returns the version that was production before, if any.
+        """
+        self.load(version)
+        with self._locked():
+            stages = self._read_stages()
+            previous = stages["production"]
+            if previous == version:
+                return previous
+            if previous is not None:
+                stages["stages"][previous] = ARCHIVED
+            stages["stages"][version] = PRODUCTION
+            stages["production"] = version
+            stages.setdefault("production_stack", []).append(version)
+            stages["history"].append(self._event("promote", version, previous))
+            self._write_stages(stages)
+            return previous
+
+    def rollback(self) -> str:
+        """Return production to the version it replaced; the current one is archived."""
+        with self._locked():
+            stages = self._read_stages()
+            stack = stages.setdefault("production_stack", [])
+            current = stages["production"]
+            if current is None:
+                raise ModelNotFound("no production model to roll back")
+            if len(stack) < 2:
+                raise RegistryError(f"{current} has no earlier production version to roll back to")
+            previous = stack[-2]
+            self.load(previous)
+            stack.pop()
+            stages["stages"][current] = ARCHIVED
+            stages["stages"][previous] = PRODUCTION
+            stages["production"] = previous
+            stages["history"].append(self._event("rollback", previous, current))
+            self._write_stages(stages)
+            return previous
+
+    # -- reading -----------------------------------------------------------------------
+    def production(self) -> str | None:
+        return self._read_stages()["production"]
+
+    def list(self) -> list[dict]:
+        """Every version with its stage and creation time, oldest first."""
+        stages = self._read_stages()
+        rows = []
+        for version in sorted(stages["stages"]):
+            meta_path = self._versions / version / "metadata.json"
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                meta = {}
+            rows.append({"version": version, "stage": stages["stages"][version],
+                         "created": meta.get("created"), "champion": meta.get("champions"),
+                         "parent": meta.get("parent_version")})
+        return rows
+
+    def load(self, version: str | None = None) -> LoadedVersion:
+        """Read and verify a version (default: production).
+
+        Raises
+        ------
+        ModelNotFound
+            No such version, or none in production.
+        IntegrityError
+            Metadata or an artifact does not match its hash.
+        """
+        if version is None:
+            version = self.production()
+            if version is None:
+                raise ModelNotFound(f"no production model in {self.root}; run "
+                                    "`relapse-risk train` first")
+        path = self._versions / version
+        try:
+            metadata = json.loads((path / "metadata.json").read_text())
+        except FileNotFoundError as exc:
+            raise ModelNotFound(f"no version {version!r} in {self.root}") from exc
+        except json.JSONDecodeError as exc:
+            raise IntegrityError(f"{version}: metadata.json is not valid JSON") from exc
+        if metadata.get("integrity") != _digest(metadata):
+            raise IntegrityError(f"{version}: metadata does not match its integrity hash")
+        artifacts = {}
+        for name, expected in metadata["artifacts"].items():
+            try:
+                data = (path / name).read_bytes()
+            except FileNotFoundError as exc:
+                raise IntegrityError(f"{version}: artifact {name} is missing") from exc
+            if _sha256(data) != expected:
+                raise IntegrityError(f"{version}: artifact {name} does not match its SHA-256 "
+                                     "(truncated or modified); refusing to load it")
+            artifacts[name] = data
+        return LoadedVersion(version, metadata, artifacts, path)
+
+    def file(self, version: str, name: str) -> bytes:
+        """A verified report file of a version (report, model card, plot)."""
+        loaded = self.load(version)
+        expected = loaded.metadata["files"].get(name)
+        if expected is None:
+            raise ModelNotFound(f"{version} has no file {name!r}")
+        data = (loaded.path / name).read_bytes()
+        if _sha256(data) != expected:
+            raise IntegrityError(f"{version}: {name} does not match its SHA-256")
+        return data

@@ -1,0 +1,127 @@
+"""Survival metrics of a fitted model on a cohort: discrimination, calibration, net benefit.
+
+Discrimination and Brier scores come from scikit-survival; Kaplan-Meier from lifelines.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from lifelines import KaplanMeierFitter
+from scipy.special import expit, logit
+from sklearn.linear_model import LogisticRegression
+from sksurv.metrics import (concordance_index_censored, concordance_index_ipcw,
+                            cumulative_dynamic_auc, integrated_brier_score)
+from sksurv.util import Surv
+
+from training.models import HORIZONS_MONTHS
+
+CALIBRATION_HORIZON = 12.0
+NET_BENEFIT_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+_IBS_GRID = np.arange(1.0, 24.0 + 1e-9, 1.0)
+
+
+def _surv(time, event):
+    return Surv.from_arrays(event=np.asarray(event) == 1, time=np.asarray(time, float))
+
+
+def censoring_weights(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple:
+    """IPCW labels at a horizon: (known, label, weight).
+
+    Patients with an event by the horizon (label 1) are weighted by 1/G(T-), those followed
+    past it (label 0) by 1/G(horizon); those censored before it carry no label but are
+    represented through the weights. G is the Kaplan-Meier estimate of censoring.
+    """
+    km = KaplanMeierFitter().fit(time, 1 - np.asarray(event))
+    g_before = km.survival_function_at_times(np.maximum(time - 1e-9, 0)).to_numpy()
+    g_horizon = float(km.survival_function_at_times(horizon).iloc[0])
+    case = (event == 1) & (time <= horizon)
+    control = time > horizon
+    weight = np.where(case, 1 / np.maximum(g_before, 1e-6),
+                      np.where(control, 1 / max(g_horizon, 1e-6), 0.0))
+    return case | control, case.astype(float), weight
+
+
+def calibration_slope_intercept(risk: np.ndarray, time, event,
+                                horizon: float = CALIBRATION_HORIZON) -> tuple[float, float]:
+    """Logistic recalibration at a horizon, with IPCW: slope, and intercept with slope 1."""
+    known, label, weight = censoring_weights(np.asarray(time, float), np.asarray(event), horizon)
+    lp = logit(np.clip(risk, 1e-6, 1 - 1e-6))[known]
+    y, w = label[known], weight[known]
+    slope = LogisticRegression(C=np.inf, solver="lbfgs").fit(
+        lp[:, None], y, sample_weight=w).coef_[0, 0]
+    # Calibration-in-the-large: the intercept a of logit(p) = a + lp (offset), by Newton.
+    a = 0.0
+    for _ in range(50):
+        p = expit(a + lp)
+        step = np.sum(w * (y - p)) / np.sum(w * p * (1 - p))
+        a += step
+        if abs(step) < 1e-10:
+            break
+    return float(slope), float(a)
+
+
+def observed_risk(time, event, horizon: float) -> float:
+    """1 - Kaplan-Meier PFS at the horizon."""
+    km = KaplanMeierFitter().fit(np.asarray(time, float), np.asarray(event))
+    return float(1 - km.survival_function_at_times(horizon).iloc[0])
+
+
+def net_benefit(risk: np.ndarray, time, event, thresholds=NET_BENEFIT_THRESHOLDS,
+                horizon: float = CALIBRATION_HORIZON) -> dict[str, list[float]]:
+    """Decision-curve net benefit at a horizon (Kaplan-Meier within the flagged group).
+
+    NB(pt) = P(flag) * [(1 - S_flag(h)) - S_flag(h) * pt / (1 - pt)]; "treat all" flags all.
+    """
+    time, event = np.asarray(time, float), np.asarray(event)
+    model, treat_all = [], []
+    everyone = observed_risk(time, event, horizon)
+    for pt in thresholds:
+        flag = risk >= pt
+        share = flag.mean()
+        if share == 0:
+            model.append(0.0)
+        else:
+            r = observed_risk(time[flag], event[flag], horizon)
+            model.append(float(share * (r - (1 - r) * pt / (1 - pt))))
+        treat_all.append(float(everyone - (1 - everyone) * pt / (1 - pt)))
+    return {"thresholds": list(thresholds), "model": model, "treat_all": treat_all}
+
+
+def evaluate(model, X, time, event, train_time, train_event) -> dict:
+    """Every metric of `model` on (X, time, event); censoring is estimated on the training data.
+
+    Returns
+    -------
+    dict
+        harrell_c, uno_c, auc_6m/12m/24m, integrated_brier, calibration_slope_12m,
+        calibration_intercept_12m, mean_predicted_12m, observed_12m, net_benefit_12m, n, events.
+    """
+    time, event = np.asarray(time, float), np.asarray(event)
+    lp = model.linear_predictor(X)
+    risk = model.predict_risk(X)
+    y_train, y_test = _surv(train_time, train_event), _surv(time, event)
+    # IPCW metrics need test times inside the training follow-up.
+    tau = min(24.0, float(np.max(train_time)) - 1e-6)
+    keep = time < float(np.max(train_time))
+    out = {
+        "n": int(len(time)), "events": int(event.sum()),
+        "harrell_c": float(concordance_index_censored(event == 1, time, lp)[0]),
+        "uno_c": float(concordance_index_ipcw(y_train, y_test[keep], lp[keep], tau=tau)[0]),
+    }
+    for i, h in enumerate(HORIZONS_MONTHS):
+        auc, _ = cumulative_dynamic_auc(y_train, y_test[keep], risk[keep, i], times=[h])
+        out[f"auc_{int(h)}m"] = float(auc[0])
+    grid = _IBS_GRID[_IBS_GRID < min(time[keep].max(), tau)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["integrated_brier"] = float(integrated_brier_score(
+            y_train, y_test[keep], model.predict_survival(X[keep], grid), grid))
+    i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
+    slope, intercept = calibration_slope_intercept(risk[:, i12], time, event)
+    out["calibration_slope_12m"] = slope
+    out["calibration_intercept_12m"] = intercept
+    out["mean_predicted_12m"] = float(risk[:, i12].mean())
+    out["observed_12m"] = observed_risk(time, event, CALIBRATION_HORIZON)
+    out["net_benefit_12m"] = net_benefit(risk[:, i12], time, event)
+    return out
