@@ -118,3 +118,32 @@ def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[li
              and (f.landmark == INFUSION or landmark == DAY28)]
     known = frame[names].notna().to_numpy()
     return [[n for n, k in zip(names, row) if not k] for row in known]
+
+
+def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
+    """Which canonical predictor each encoded column comes from (to sum contributions)."""
+    sources = {}
+    for name in feature_names(landmark):
+        if name.startswith("bridging_"):
+            sources[name] = "bridging_therapy"
+        elif name in ("ldh_elevated", "log2_ldh_ratio", "ldh_missing"):
+            sources[name] = "ldh_u_l"
+        elif name.startswith("log1p_"):
+            sources[name] = name[len("log1p_"):]
+        elif name == "tp53_altered":
+            sources[name] = "tp53_status"
+        elif name == "ctdna_detectable":
+            sources[name] = "ctdna_d28"
+        else:
+            sources[name] = name.removesuffix("_missing")
+    unknown = set(sources.values()) - set(FIELDS_BY_NAME)
+    if unknown:
+        raise RuntimeError(f"encoded columns map to unknown predictors: {sorted(unknown)}")
+    return sources
+
+
+def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
+    """Per row: day 28 when a day-28 predictor is known, else infusion."""
+    day28_known = frame["ctdna_d28"].notna().to_numpy() | \
+        frame["cart_cmax_per_ul"].notna().to_numpy()
+    return np.where(day28_known, DAY28, INFUSION)

@@ -54,6 +54,16 @@ class GeneratorParams:
         return GeneratorParams(self.version, self.fixed, {**self.fitted, **fitted},
                                fit_report if fit_report is not None else self.fit_report)
 
+    def with_overrides(self, **values) -> GeneratorParams:
+        """The same parameters with some replaced (e.g. a shifted case-mix)."""
+        unknown = set(values) - set(self.fixed) - set(self.fitted)
+        if unknown:
+            raise EvidenceError(f"unknown generator parameters: {sorted(unknown)}")
+        return GeneratorParams(
+            self.version + "+overrides",
+            {k: values.get(k, v) for k, v in self.fixed.items()},
+            {k: values.get(k, v) for k, v in self.fitted.items()}, self.fit_report)
+
     def to_json(self) -> str:
         return json.dumps({"version": self.version, "fixed": self.fixed, "fitted": self.fitted,
                            "fit_report": self.fit_report}, indent=2, sort_keys=False) + "\n"
