@@ -174,15 +174,20 @@ class Registry:
         return {"action": action, "version": version, "previous_production": previous,
                 "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
-    def promote(self, version: str) -> str | None:
+    def promote(self, version: str, expected_production: str | None = None) -> str | None:
         """Make `version` production (verified first); the previous one is archived.
 
-        Returns the version that was production before, if any.
+        expected_production, when given, must still be production (a job that gated its
+        challenger against one champion must not replace another). Returns the version that
+        was production before, if any.
         """
         self.load(version)
         with self._locked():
             stages = self._read_stages()
             previous = stages["production"]
+            if expected_production is not None and previous != expected_production:
+                raise RegistryError(f"production changed to {previous} while the challenger "
+                                    f"was gated against {expected_production}; not promoting")
             if previous == version:
                 return previous
             if previous is not None:

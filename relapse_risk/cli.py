@@ -75,6 +75,209 @@ def fit_generator(
                f"{worst[1]:+.2f} tolerance units ({worst[0]})")
 
 
+RegistryOption = Annotated[Path | None, typer.Option(
+    "--registry", help="Registry directory (default: $RELAPSE_RISK_REGISTRY or ./registry).")]
+
+
+def _fail(message: str, code: int = 1):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def train(
+    cohort: Annotated[Path | None, typer.Option(
+        help="Training cohort CSV with outcomes (default: a synthetic cohort).")] = None,
+    n: Annotated[int, typer.Option("--n", min=1000, help="Size of the default cohort.")] = 50000,
+    seed: Annotated[int, typer.Option(help="Seed of the default cohort.")] = 20260101,
+    registry: RegistryOption = None,
+    promote: Annotated[bool, typer.Option(
+        "--promote", help="Promote even when a production model exists.")] = False,
+) -> None:
+    """Train one model per landmark, register it, and promote it if there is no production."""
+    from features.errors import SchemaError
+    from model_registry.registry import Registry
+    from training.cohort import read_cohort, synthetic_cohort
+    from training.train import train_version
+
+    start = time.perf_counter()
+    try:
+        data = read_cohort(cohort) if cohort else synthetic_cohort(n, seed)
+    except (SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    if len(data.errors):
+        errors_path = Path(str(cohort) + ".errors.csv")
+        data.errors.to_csv(errors_path, index=False)
+        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected; see "
+                   f"{errors_path}", err=True)
+    reg = Registry(registry)
+    version, fits = train_version(data, reg, progress=sys.stderr.isatty())
+    for lm, fit in fits.items():
+        m = fit.metrics[fit.champion]
+        typer.echo(f"{lm:9} champion {fit.champion:9}  Uno C {m['uno_c']:.3f}  "
+                   f"AUC12 {m['auc_12m']:.3f}  IBS {m['integrated_brier']:.3f}  "
+                   f"slope12 {m['calibration_slope_12m']:.2f}  ({fit.reason})")
+    if promote or reg.production() is None:
+        reg.promote(version)
+        typer.echo(f"registered and promoted {version} in {reg.root} "
+                   f"({time.perf_counter() - start:.0f} s)")
+    else:
+        typer.echo(f"registered {version} as a candidate in {reg.root} (production stays "
+                   f"{reg.production()}; `relapse-risk registry promote {version}` to switch)")
+
+
+@app.command()
+def evaluate(
+    registry: RegistryOption = None,
+    version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
+    n: Annotated[int, typer.Option("--n", min=1000, help="Patients per evaluation cohort.")
+                 ] = 20000,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+    repeats: Annotated[int, typer.Option(min=0, help="CV repeats (0 skips the comparison).")
+                       ] = 2,
+    cv_n: Annotated[int, typer.Option(min=1000, help="Cohort size for the CV comparison.")
+                    ] = 20000,
+    out: Annotated[Path, typer.Option(help="Folder for evaluation.md and evaluation.json.")
+                   ] = Path("evaluation"),
+) -> None:
+    """Evaluate a version on held-out and shifted cohorts; compare families by repeated CV."""
+    import json
+
+    from model_registry.registry import Registry, RegistryError
+    from model_registry.scoring import ScoringModel
+    from training import assess
+    from training.cohort import synthetic_cohort
+
+    try:
+        scoring = ScoringModel(Registry(registry).load(version))
+    except RegistryError as exc:
+        _fail(str(exc))
+    report: dict = {"version": scoring.version}
+    lines = [f"# Evaluation of {scoring.version}", ""]
+    for label, shifted, seed in (("held-out", False, assess.HELD_OUT_SEED),
+                                 ("shifted case-mix", True, assess.SHIFTED_SEED)):
+        metrics = assess.assess_model(scoring, assess.evaluation_cohort(n, seed, shifted))
+        report[label] = metrics
+        lines += [f"## {label} cohort (n = {n}, seed {seed})", "",
+                  "| landmark | " + " | ".join(assess.SUMMARY_KEYS) + " | net benefit 12m |",
+                  "|---" * (len(assess.SUMMARY_KEYS) + 2) + "|"]
+        for lm, m in metrics.items():
+            nb = ", ".join(f"{t:.1f}: {v:+.3f}" for t, v in zip(
+                m["net_benefit_12m"]["thresholds"], m["net_benefit_12m"]["model"]))
+            lines.append(f"| {lm} | " + " | ".join(f"{m[k]:.3f}" for k in assess.SUMMARY_KEYS)
+                         + f" | {nb} |")
+        lines.append("")
+    degradation = assess.missing_degradation(
+        scoring, assess.evaluation_cohort(n, assess.HELD_OUT_SEED))
+    report["missing_predictor"] = degradation.to_dict(orient="records")
+    lines += ["## When one biomarker is unknown for everyone (held-out cohort)", "",
+              degradation.to_markdown(index=False, floatfmt=".3f"), ""]
+    if repeats:
+        records = assess.cross_validate(synthetic_cohort(cv_n, assess.HELD_OUT_SEED + 1),
+                                        folds, repeats, progress=sys.stderr.isatty())
+        summary = assess.summarise_cv(records)
+        report["cross_validation"] = records.to_dict(orient="records")
+        lines += [f"## Repeated cross-validation ({repeats} x {folds}-fold, n = {cv_n})", "",
+                  summary.to_markdown(index=False), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.md").write_text("\n".join(lines) + "\n")
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2, default=float))
+    typer.echo("\n".join(lines))
+    typer.echo(f"written to {out}/evaluation.md and evaluation.json")
+
+
+registry_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote, roll back.")
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("list")
+def registry_list(registry: RegistryOption = None) -> None:
+    """Every version with its stage."""
+    from model_registry.registry import Registry
+
+    rows = Registry(registry).list()
+    if not rows:
+        typer.echo("the registry is empty; run `relapse-risk train`")
+    for r in rows:
+        champions = ", ".join(f"{k}={v}" for k, v in (r["champion"] or {}).items())
+        typer.echo(f"{r['version']}  {r['stage']:10}  {r['created'] or '?':25}  {champions}"
+                   + (f"  parent {r['parent']}" if r["parent"] else ""))
+
+
+@registry_app.command("show")
+def registry_show(version: Annotated[str | None, typer.Argument(
+        help="Version (default: production).")] = None, registry: RegistryOption = None) -> None:
+    """Verified metadata and model card of a version."""
+    from model_registry.registry import Registry, RegistryError
+
+    reg = Registry(registry)
+    try:
+        loaded = reg.load(version)
+    except RegistryError as exc:
+        _fail(str(exc))
+    meta = loaded.metadata
+    typer.echo(f"version {loaded.version} (integrity verified)")
+    typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; cohort "
+               f"{meta['cohort']['source']} n={meta['cohort']['n']}; parent "
+               f"{meta.get('parent_version')}")
+    for lm, info in meta["landmarks"].items():
+        m = info["metrics"][info["family"]]
+        typer.echo(f"  {lm}: {info['family']}  Uno C {m['uno_c']:.3f}  AUC12 "
+                   f"{m['auc_12m']:.3f}  ONNX parity {info['onnx_parity_max_abs']:.1e}")
+    typer.echo("")
+    typer.echo(reg.file(loaded.version, "model_card.md").decode())
+
+
+@registry_app.command("promote")
+def registry_promote(version: str, registry: RegistryOption = None) -> None:
+    """Make a version production (the current one is archived)."""
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        previous = Registry(registry).promote(version)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{version} is production" + (f" (was {previous})" if previous else ""))
+
+
+@registry_app.command("rollback")
+def registry_rollback(registry: RegistryOption = None) -> None:
+    """Return production to the version it replaced."""
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        version = Registry(registry).rollback()
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"rolled back: {version} is production")
+
+
+@app.command()
+def retrain(
+    cohort: Annotated[Path, typer.Option(help="New cohort CSV with outcomes.")],
+    registry: RegistryOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
+) -> None:
+    """Add a cohort, train a challenger, promote it only if it is no worse than production."""
+    from features.errors import SchemaError
+    from model_registry.registry import Registry, RegistryError
+    from training.retrain import retrain as run
+
+    try:
+        result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty())
+    except (SchemaError, RegistryError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    if len(result.rejected):
+        errors_path = Path(str(cohort) + ".errors.csv")
+        result.rejected.to_csv(errors_path, index=False)
+        typer.echo(f"{result.rejected['row'].nunique()} of {result.n_new_rows} new rows "
+                   f"rejected (not used); see {errors_path}")
+    typer.echo(result.decision.table())
+    typer.echo(f"challenger {result.challenger} " + (
+        f"promoted (was {result.champion})" if result.promoted else
+        f"registered as a candidate; production stays {result.champion}"))
+
+
 def main() -> None:
     app()
 

@@ -1,6 +1,10 @@
 import numpy as np
 import pytest
 
+from model_registry.registry import Registry
+from training.cohort import synthetic_cohort
+from training.train import train_version
+
 
 @pytest.fixture
 def rng():
@@ -25,3 +29,17 @@ def valid_record():
         "prior_lines": 3,
         "bridging_therapy": "chemotherapy",
     }
+
+
+@pytest.fixture(scope="session")
+def small_cohort():
+    return synthetic_cohort(6000, 41)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_cohort):
+    """One trained, registered and promoted version on a small synthetic cohort."""
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    version, fits = train_version(small_cohort, registry, seed=3)
+    registry.promote(version)
+    return registry, version, fits

@@ -66,6 +66,11 @@ def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
     return best, f"highest Uno's C ({metrics[best]['uno_c']:.4f}); margin {gap:+.4f}"
 
 
+def split_indices(n: int, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reproducible 80/20 train/test split, stratified by event."""
+    return train_test_split(np.arange(n), test_size=0.2, random_state=seed, stratify=event)
+
+
 def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = False,
                  families: dict | None = None) -> LandmarkFit:
     """Fit every family on one split of the landmark's patients and evaluate them."""
@@ -73,8 +78,7 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
     X = encode(frame, landmark)
     time = frame["pfs_months"].to_numpy(float)
     event = frame["pfs_event"].to_numpy(float)
-    idx_train, idx_test = train_test_split(np.arange(len(frame)), test_size=0.2,
-                                           random_state=seed, stratify=event)
+    idx_train, idx_test = split_indices(len(frame), event, seed)
     families = families or candidate_models(seed)
     fitted, metrics = {}, {}
     bar = tqdm(families.items(), desc=f"{landmark}: fitting", disable=not progress,

@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from model_registry.registry import (ARCHIVED, CANDIDATE, PRODUCTION, IntegrityError,
+                                     ModelNotFound, Registry, RegistryError)
+
+
+def _register(root, tag: str) -> str:
+    return Registry(root).register({"model.onnx": tag.encode() * 100},
+                                   {"tag": tag, "landmarks": {}}, {"report.md": b"# r"})
+
+
+def test_register_load_and_verify(tmp_path):
+    reg = Registry(tmp_path)
+    v = _register(tmp_path, "a")
+    loaded = reg.load(v)
+    assert loaded.artifacts["model.onnx"] == b"a" * 100
+    assert loaded.metadata["tag"] == "a" and loaded.metadata["version"] == v
+    assert reg.list()[0]["stage"] == CANDIDATE
+    assert reg.file(v, "report.md") == b"# r"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "metadata"])
+def test_damaged_versions_are_refused(tmp_path, damage):
+    reg = Registry(tmp_path)
+    v = _register(tmp_path, "a")
+    path = tmp_path / "versions" / v
+    if damage == "truncate":
+        (path / "model.onnx").write_bytes(b"a" * 10)
+    elif damage == "flip":
+        (path / "model.onnx").write_bytes(b"b" + b"a" * 99)
+    else:
+        meta = json.loads((path / "metadata.json").read_text())
+        meta["tag"] = "tampered"
+        (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(IntegrityError, match=v):
+        reg.load(v)
+    with pytest.raises(IntegrityError):
+        reg.promote(v)
+    assert reg.production() is None
+
+
+def test_promote_and_rollback(tmp_path):
+    reg = Registry(tmp_path)
+    with pytest.raises(ModelNotFound, match="relapse-risk train"):
+        reg.load()
+    a, b, c = (_register(tmp_path, t) for t in "abc")
+    assert reg.promote(a) is None
+    assert reg.promote(b) == a
+    assert reg.promote(c) == b
+    stages = {r["version"]: r["stage"] for r in reg.list()}
+    assert stages == {a: ARCHIVED, b: ARCHIVED, c: PRODUCTION}
+    assert reg.rollback() == b
+    assert reg.rollback() == a
+    assert reg.production() == a
+    with pytest.raises(RegistryError, match="no earlier production"):
+        reg.rollback()
+    with pytest.raises(RegistryError, match="production changed"):
+        reg.promote(c, expected_production=b)
+    assert reg.production() == a
+
+
+REGISTER_SCRIPT = """
+import sys
+from model_registry.registry import Registry
+version = Registry(sys.argv[1]).register({"model.onnx": sys.argv[2].encode() * 1000},
+                                         {"landmarks": {}})
+print(version)
+"""
+
+
+def test_concurrent_writers_get_distinct_whole_versions(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", REGISTER_SCRIPT, str(tmp_path), f"t{i}"],
+                              stdout=subprocess.PIPE, text=True) for i in range(4)]
+    versions = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    assert versions == ["v0001", "v0002", "v0003", "v0004"]
+    reg = Registry(tmp_path)
+    assert {r["version"] for r in reg.list()} == set(versions)
+    for v in versions:
+        reg.load(v)
+
+
+KILL_SCRIPT = """
+import sys
+from model_registry.registry import Registry
+reg = Registry(sys.argv[1])
+print("ready", flush=True)
+reg.register({"big.onnx": b"x" * 400_000_000}, {"landmarks": {}})
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
+    reg = Registry(tmp_path)
+    good = _register(tmp_path, "good")
+    reg.promote(good)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    # Wait until the staging directory exists, then kill the writer in the middle.
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(p.name.startswith(".staging")
+                                              for p in tmp_path.iterdir()):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert reg.production() == good
+    assert [r["version"] for r in reg.list()] == [good]
+    reg.load(good)
+    assert _register(tmp_path, "next") == "v0002"  # the lock died with the process

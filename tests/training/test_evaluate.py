@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from lifelines.utils import concordance_index
+
+from training.evaluate import calibration_slope_intercept, evaluate, net_benefit, observed_risk
+from training.models import CoxRidge
+
+
+@pytest.fixture(scope="module")
+def known():
+    rng = np.random.default_rng(2)
+    n = 6000
+    x = rng.normal(size=n)
+    rate = 0.06 * np.exp(0.8 * x)
+    t_event = rng.exponential(1 / rate)
+    t_cens = rng.uniform(6, 36, n)
+    t, e = np.minimum(t_event, t_cens), (t_event <= t_cens).astype(float)
+    true_risk12 = 1 - np.exp(-rate * 12)
+    return x, t, e, true_risk12
+
+
+def test_true_risks_are_calibrated(known):
+    """Known answer: the true 12-month risks have slope 1 and intercept 0 (within ~3 SE)."""
+    _, t, e, risk = known
+    slope, intercept = calibration_slope_intercept(risk, t, e)
+    assert slope == pytest.approx(1.0, abs=0.12)
+    assert intercept == pytest.approx(0.0, abs=0.1)
+    slope2, _ = calibration_slope_intercept(1 / (1 + np.exp(-2 * np.log(risk / (1 - risk)))), t, e)
+    assert slope2 == pytest.approx(0.5, abs=0.07)  # over-confident risks: slope 1/2
+
+
+def test_harrell_c_agrees_with_lifelines(known):
+    import pandas as pd
+
+    x, t, e, _ = known
+    X = pd.DataFrame({"x": x})
+    model = CoxRidge().fit(X, t, e)
+    metrics = evaluate(model, X, t, e, t, e)
+    reference = concordance_index(t, -model.linear_predictor(X), e)
+    assert metrics["harrell_c"] == pytest.approx(reference, abs=1e-6)
+    assert 0.6 < metrics["uno_c"] < 0.8 and 0.6 < metrics["auc_12m"] < 0.85
+    assert metrics["mean_predicted_12m"] == pytest.approx(metrics["observed_12m"], abs=0.02)
+
+
+def test_net_benefit_of_flagging_everyone(known):
+    _, t, e, risk = known
+    nb = net_benefit(np.ones_like(risk), t, e, thresholds=(0.3,))
+    p = observed_risk(t, e, 12.0)
+    assert nb["model"][0] == pytest.approx(p - (1 - p) * 0.3 / 0.7)
+    assert nb["treat_all"][0] == pytest.approx(nb["model"][0])
+    assert net_benefit(np.zeros_like(risk), t, e, thresholds=(0.3,))["model"] == [0.0]

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from onnx import numpy_helper
+
+from features.encode import encode
+from features.validate import validate_frame
+from synthetic.generator import canonical, simulate
+from training.cohort import landmark_mask
+from training.models import CoxRidge, XGBCox
+from training.onnx_export import ParityError, check_parity, session, to_onnx
+
+
+@pytest.fixture(scope="module")
+def patients():
+    frame = validate_frame(canonical(simulate(24000, 17)), nan_is_missing=True).frame
+    return frame
+
+
+@pytest.mark.parametrize("landmark", ["infusion", "day28"])
+@pytest.mark.parametrize("family", ["cox_ridge", "xgb_cox"])
+def test_onnx_agrees_with_the_fitted_model_on_10000_patients(patients, landmark, family):
+    frame = patients.loc[landmark_mask(patients, landmark)]
+    X = encode(frame, landmark)
+    t, e = frame.pfs_months.to_numpy(), frame.pfs_event.to_numpy()
+    train, check = slice(0, 8000), slice(len(X) - 10000, len(X))
+    model = (CoxRidge() if family == "cox_ridge" else XGBCox()).fit(X[train], t[train], e[train])
+    proto = to_onnx(model)
+    assert len(X[check]) == 10000
+    worst = check_parity(model, proto, X[check])
+    assert worst <= 1e-5
+    out = session(proto).run(None, {"features": X[check].to_numpy(np.float32)})
+    np.testing.assert_allclose(out[1][:, 0], model.linear_predictor(X[check]), atol=1e-4)
+    if family == "cox_ridge":
+        np.testing.assert_allclose(out[2], model.contributions(X[check]), atol=1e-4)
+
+
+def test_parity_check_catches_a_wrong_graph(patients):
+    X = encode(patients.iloc[:3000], "infusion")
+    t, e = patients.pfs_months.to_numpy()[:3000], patients.pfs_event.to_numpy()[:3000]
+    model = XGBCox(n_estimators=30).fit(X, t, e)
+    proto = to_onnx(model)
+    offset = next(i for i in proto.graph.initializer if i.name == "margin_offset")
+    proto.graph.initializer.remove(offset)  # undo the base_score correction
+    proto.graph.initializer.append(numpy_helper.from_array(np.float32(0.0), "margin_offset"))
+    with pytest.raises(ParityError, match="do not serve"):
+        check_parity(model, proto, X)
