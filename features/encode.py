@@ -6,6 +6,8 @@ Training and serving both call `encode`; the column list travels with each model
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -147,3 +149,46 @@ def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
     day28_known = frame["ctdna_d28"].notna().to_numpy() | \
         frame["cart_cmax_per_ul"].notna().to_numpy()
     return np.where(day28_known, DAY28, INFUSION)
+
+
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
+    """`encode` for one typed record (from `check_record`), without pandas: the serving path.
+
+    Returns the values in `feature_names(landmark)` order; a test holds it equal to `encode`.
+    """
+    _blocks(landmark)  # validates the landmark
+    out: list[float] = []
+
+    def numeric(name: str, log: bool = False) -> None:
+        v = record.get(name)
+        missing = _is_missing(v)
+        x = float(FIELDS_BY_NAME[name].reference if missing else v)
+        out.extend((math.log1p(x) if log else x, 1.0 if missing else 0.0))
+
+    def category(name: str, positive: str) -> None:
+        v = record.get(name)
+        out.extend((1.0 if v == positive else 0.0, 1.0 if _is_missing(v) else 0.0))
+
+    for name in ("age_years", "ecog", "stage", "extranodal_sites"):
+        numeric(name)
+    ldh, uln = record.get("ldh_u_l"), record.get("ldh_uln_u_l")
+    ldh_missing = _is_missing(ldh) or _is_missing(uln)
+    ratio = 1.0 if ldh_missing else ldh / uln
+    out.extend((1.0 if ratio > 1 else 0.0, math.log2(ratio), 1.0 if ldh_missing else 0.0))
+    numeric("ipi")
+    numeric("aaipi")
+    numeric("tmtv_ml", log=True)
+    category("tp53_status", "altered")
+    numeric("prior_lines")
+    bridging = record.get("bridging_therapy")
+    out.append(1.0 if not _is_missing(bridging) and bridging != "none" else 0.0)
+    out.extend(1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES)
+    out.append(1.0 if _is_missing(bridging) else 0.0)
+    if landmark == DAY28:
+        category("ctdna_d28", "detectable")
+        numeric("cart_cmax_per_ul", log=True)
+    return out

@@ -5,6 +5,7 @@ training cannot disagree about what is valid.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +15,25 @@ from features.errors import FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
 from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, OUTCOMES, Field
 
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_BOOL_TYPES = (bool, np.bool_)
 _NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
                      "-infinity"}
+NON_FINITE_MESSAGE = ("NaN and infinity are not allowed; leave the value empty (or null) "
+                      "when unknown")
+LDH_ULN_MESSAGE = ("is required when ldh_u_l is given (LDH is judged against the lab's upper "
+                   "limit)")
+IPI_PARTS = {
+    "ipi": "age > 60, stage III-IV, ECOG >= 2, LDH > ULN, extranodal sites > 1",
+    "aaipi": "stage III-IV, ECOG >= 2, LDH > ULN",
+}
+
+
+def contradiction_message(name: str, low: int, high: int) -> str:
+    expected = f"exactly {low}" if low == high else f"{low} to {high}"
+    return f"contradicts its components ({IPI_PARTS[name]}), which allow {expected}"
+
+
 # Numbers relative to the field's unit: within this of an integer counts as an integer.
 _INTEGER_TOLERANCE = 1e-9
 
@@ -86,6 +104,23 @@ def _show(value) -> str:
     return str(value)
 
 
+def _cell_text(v, nan_is_missing: bool) -> str:
+    """One cell as a stripped string ("" = missing), whatever its source type."""
+    if v is None or v is pd.NA:
+        return ""
+    if isinstance(v, str):
+        return v.strip()
+    if isinstance(v, bool | np.bool_):
+        return f"{v} (a boolean)"
+    if isinstance(v, float | np.floating):
+        if np.isnan(v):
+            return "" if nan_is_missing else "nan"
+        return repr(float(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    return f"{v!r} (a {type(v).__name__})"
+
+
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
     """Every cell as a stripped string ("" = missing), whatever the source types were."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
@@ -94,24 +129,8 @@ def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
         # A float NaN (JSON allows the literal) is an error unless the caller trusts NaN.
         if nan_is_missing or not any(isinstance(v, float) for v in series[absent]):
             return series.where(~absent, "").astype(str).str.strip()
-
-    def one(v) -> str:
-        if v is None or v is pd.NA:
-            return ""
-        if isinstance(v, bool | np.bool_):
-            return f"{v} (a boolean)"
-        if isinstance(v, float | np.floating):
-            if np.isnan(v):
-                return "" if nan_is_missing else "nan"
-            return repr(float(v))
-        if isinstance(v, str):
-            return v.strip()
-        if isinstance(v, int | np.integer):
-            return str(int(v))
-        return f"{v!r} (a {type(v).__name__})"
-
-    return pd.Series([one(v) for v in series.to_numpy(dtype=object)], index=series.index,
-                     dtype=object)
+    return pd.Series([_cell_text(v, nan_is_missing) for v in series.to_numpy(dtype=object)],
+                     index=series.index, dtype=object)
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -143,13 +162,13 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
         lowered = text.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
         non_finite = ~missing & (lowered | np.isinf(numbers))
         not_number = ~missing & ~non_finite & np.isnan(numbers)
-    out.add(non_finite, field.name, raw,
-            "NaN and infinity are not allowed; leave the value empty (or null) when unknown")
+    out.add(non_finite, field.name, raw, NON_FINITE_MESSAGE)
     out.add(not_number, field.name, raw, f"must be {field.describe_range()}")
     bad = non_finite | not_number
     ok = ~missing & ~bad
     if field.kind == "integer":
-        frac = np.abs(numbers - np.round(numbers))
+        with np.errstate(invalid="ignore"):
+            frac = np.abs(numbers - np.round(numbers))
         not_int = ok & (frac > _INTEGER_TOLERANCE)
         out.add(not_int, field.name, raw, f"must be {field.describe_range()}")
         bad |= not_int
@@ -246,29 +265,18 @@ def _check_cross_field(frame: pd.DataFrame, raw: pd.DataFrame, out: _Collector,
     num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
     ldh, uln = num("ldh_u_l"), num("ldh_uln_u_l")
     no_uln = ~np.isnan(ldh) & np.isnan(uln) & _was_blank(raw, "ldh_uln_u_l")
-    out.add(no_uln, "ldh_uln_u_l", None,
-            "is required when ldh_u_l is given (LDH is judged against the lab's upper limit)")
+    out.add(no_uln, "ldh_uln_u_l", None, LDH_ULN_MESSAGE)
     bad |= no_uln
 
     components = ipi_components(frame)
-    for name, (low, high), parts in (
-        ("ipi", ipi_bounds(components), "age > 60, stage III-IV, ECOG >= 2, LDH > ULN, "
-                                         "extranodal sites > 1"),
-        ("aaipi", aaipi_bounds(components), "stage III-IV, ECOG >= 2, LDH > ULN"),
-    ):
+    for name, (low, high) in (("ipi", ipi_bounds(components)),
+                              ("aaipi", aaipi_bounds(components))):
         given = num(name)
         clash = ~np.isnan(given) & ((given < low) | (given > high))
-        exact = low == high
-        for is_exact in (True, False):
-            sel = clash & (exact == is_exact)
-            if not sel.any():
-                continue
-            # One message per distinct expected value keeps the error file readable.
-            for lo, hi in sorted({(int(a), int(b)) for a, b in zip(low[sel], high[sel])}):
-                these = sel & (low == lo) & (high == hi)
-                expected = f"exactly {lo}" if is_exact else f"{lo} to {hi}"
-                out.add(these, name, given,
-                        f"contradicts its components ({parts}), which allow {expected}")
+        # One message per distinct allowed range keeps the error file readable.
+        for lo, hi in sorted({(int(a), int(b)) for a, b in zip(low[clash], high[clash])}):
+            these = clash & (low == lo) & (high == hi)
+            out.add(these, name, given, contradiction_message(name, lo, hi))
         bad |= clash
 
     pfs_t, pfs_e = num("pfs_months"), num("pfs_event")
@@ -317,13 +325,53 @@ def _derive(frame: pd.DataFrame) -> None:
         frame[name] = np.where(derivable, low, given)
 
 
-def validate_record(record: dict, *, allow_outcomes: bool = False) -> pd.Series:
-    """Validate one patient (a JSON object) with the table rules.
+def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
+    """One value by the rules of `_parse_field`: (typed value, error or None, shown value)."""
+    numeric = field.kind in ("number", "integer")
+    if numeric and isinstance(v, _NUMBER_TYPES) and not isinstance(v, _BOOL_TYPES):
+        x = float(v)
+        if not math.isfinite(x):
+            return np.nan, NON_FINITE_MESSAGE, _cell_text(v, nan_is_missing=False)
+        shown = ""  # only needed for an error; computed then
+    else:
+        text = _cell_text(v, nan_is_missing=False)
+        if text == "":
+            return (np.nan if numeric else None), None, ""
+        if field.kind == "string":
+            return text, None, text
+        if field.kind == "category":
+            if text in field.categories:
+                return text, None, text
+            return None, f"must be {field.describe_range()}", text
+        shown = text
+        if text.lower() in _NON_FINITE_WORDS:
+            return np.nan, NON_FINITE_MESSAGE, shown
+        x = float(pd.to_numeric(pd.Series([text]), errors="coerce").iloc[0])
+        if np.isinf(x):
+            return np.nan, NON_FINITE_MESSAGE, shown
+        if np.isnan(x):
+            return np.nan, f"must be {field.describe_range()}", shown
+    if (field.kind == "integer" and abs(x - round(x)) > _INTEGER_TOLERANCE) or (
+            field.minimum is not None and x < field.minimum) or (
+            field.maximum is not None and x > field.maximum):
+        return np.nan, f"must be {field.describe_range()}", shown or _cell_text(v, False)
+    return x, None, shown
+
+
+def _scalar_bounds(values: list[float]) -> tuple[int, int]:
+    known = [x for x in values if x == x]
+    low = int(sum(known))
+    return low, low + len(values) - len(known)
+
+
+def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
+    """Validate one patient (a JSON object): the table rules, without pandas (fast path).
 
     Returns
     -------
-    Series
-        The typed, derived record.
+    dict
+        Typed values for every canonical field (NaN / None when unknown) plus ldh_elevated,
+        with IPI and aaIPI derived where their components allow.
 
     Raises
     ------
@@ -332,9 +380,62 @@ def validate_record(record: dict, *, allow_outcomes: bool = False) -> pd.Series:
     """
     if not isinstance(record, dict):
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
-    result = validate_frame(pd.DataFrame([record], dtype=object) if record else
-                            pd.DataFrame(index=[0]), allow_outcomes=allow_outcomes)
-    if len(result.errors):
-        raise SchemaError([FieldError(None, e.field, e.value, e.error)
-                           for e in result.error_list()])
-    return result.frame.iloc[0]
+    _check_columns([str(k) for k in record], allow_outcomes)
+    problems: list[FieldError] = []
+    typed: dict = {}
+    for field in FIELDS:
+        value, error, shown = _parse_scalar(field, record.get(field.name))
+        if error:
+            problems.append(FieldError(None, field.name, shown, error))
+        typed[field.name] = value
+    nan = math.isnan
+    ldh, uln = typed["ldh_u_l"], typed["ldh_uln_u_l"]
+    if not nan(ldh) and nan(uln) and _cell_text(record.get("ldh_uln_u_l"), True) == "":
+        problems.append(FieldError(None, "ldh_uln_u_l", "", LDH_ULN_MESSAGE))
+    flag = lambda x, test: np.nan if nan(x) else float(test(x))  # noqa: E731
+    ldh_elevated = np.nan if nan(ldh) or nan(uln) else float(ldh > uln)
+    stage_ecog_ldh = [flag(typed["stage"], lambda x: x >= 3), flag(typed["ecog"], lambda x: x >= 2),
+                      ldh_elevated]
+    bounds = {"ipi": _scalar_bounds([flag(typed["age_years"], lambda x: x > 60),
+                                     flag(typed["extranodal_sites"], lambda x: x > 1),
+                                     *stage_ecog_ldh]),
+              "aaipi": _scalar_bounds(stage_ecog_ldh)}
+    for name, (low, high) in bounds.items():
+        given = typed[name]
+        if not nan(given) and not low <= given <= high:
+            problems.append(FieldError(None, name, _show(given),
+                                       contradiction_message(name, low, high)))
+    if allow_outcomes:
+        problems += _check_outcomes_scalar(typed, record)
+    if problems:
+        raise SchemaError(problems)
+    typed["ldh_elevated"] = ldh_elevated
+    for name, (low, high) in bounds.items():
+        if nan(typed[name]) and low == high:
+            typed[name] = float(low)
+    return typed
+
+
+def _check_outcomes_scalar(typed: dict, record: dict) -> list[FieldError]:
+    problems = []
+    nan = math.isnan
+    for t_name, e_name in (("pfs_months", "pfs_event"), ("os_months", "os_event")):
+        for have, lack in ((t_name, e_name), (e_name, t_name)):
+            if not nan(typed[have]) and nan(typed[lack]) and \
+                    _cell_text(record.get(lack), True) == "":
+                problems.append(FieldError(None, lack, "",
+                                           f"is required when {t_name}/{e_name} is given"))
+    pfs_t, pfs_e, os_t, os_e = (typed[k] for k in ("pfs_months", "pfs_event", "os_months",
+                                                   "os_event"))
+    if os_t < pfs_t - 1e-9:
+        problems.append(FieldError(None, "os_months", _show(os_t), "must not be shorter than "
+                                   "pfs_months (death ends progression-free survival)"))
+    if os_e == 1 and pfs_e == 0 and abs(os_t - pfs_t) < 1e-9:
+        problems.append(FieldError(None, "pfs_event", _show(pfs_e), "must be 1 when the patient "
+                                   "died at pfs_months (death is a PFS event)"))
+    return problems
+
+
+def validate_record(record: dict, *, allow_outcomes: bool = False) -> pd.Series:
+    """Validate one patient (a JSON object); the typed record as a Series (see check_record)."""
+    return pd.Series(check_record(record, allow_outcomes=allow_outcomes), dtype=object)

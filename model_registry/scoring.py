@@ -12,8 +12,9 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from features.encode import choose_landmark, encode, feature_sources, missing_predictors
-from features.schema import DAY28, INFUSION, LANDMARKS
+from features.encode import (choose_landmark, encode, encode_record, feature_names,
+                             feature_sources, missing_predictors)
+from features.schema import DAY28, FIELDS, INFUSION, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
 
 HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
@@ -40,10 +41,23 @@ class LandmarkModel:
     session: ort.InferenceSession
     sources: dict[str, str]
     explainer: object | None = None
+    outputs: list[str] | None = None
+
+    def __post_init__(self):
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        canonical_order = feature_names(self.landmark)
+        if self.feature_names != canonical_order:
+            self.order = [canonical_order.index(n) for n in self.feature_names]
+
+    order: list[int] | None = None
 
     def run(self, X: pd.DataFrame, with_contributions: bool = False) -> dict[str, np.ndarray]:
-        features = X[self.feature_names].to_numpy(dtype=np.float32)
-        names = [o.name for o in self.session.get_outputs()]
+        return self.run_array(X[self.feature_names].to_numpy(dtype=np.float32),
+                              with_contributions)
+
+    def run_array(self, features: np.ndarray, with_contributions: bool = False
+                  ) -> dict[str, np.ndarray]:
+        names = self.outputs if with_contributions else ["risk", "log_hazard"]
         result = dict(zip(names, self.session.run(names, {"features": features})))
         if with_contributions and self.explainer is not None:
             import xgboost as xgb
@@ -63,6 +77,14 @@ class LandmarkModel:
         idx = np.searchsorted(self.baseline_months, np.asarray(times, float), side="right") - 1
         h0 = np.where(idx >= 0, self.baseline_cumhaz[np.maximum(idx, 0)], 0.0)
         return np.exp(-np.exp(self.linear_predictor(X))[:, None] * h0[None, :])
+
+
+_PREDICTORS = {lm: [f.name for f in FIELDS if f.role == "predictor" and
+                    (f.landmark == INFUSION or lm == DAY28)] for lm in LANDMARKS}
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def _booster(data: bytes | None):
@@ -162,6 +184,42 @@ class ScoringModel:
             out[col] = out[col].astype(float)
         if with_contributions:
             out["contributions"] = contributions
+        return out
+
+    def score_record(self, record: dict, landmark: str = "auto",
+                     with_contributions: bool = True) -> dict:
+        """Score one typed record (from `features.validate.check_record`) without pandas.
+
+        Returns a dict with the same fields as a row of `score`.
+        """
+        if landmark == "auto":
+            day28 = not (_missing(record.get("ctdna_d28"))
+                         and _missing(record.get("cart_cmax_per_ul")))
+            landmark = DAY28 if day28 else INFUSION
+        elif landmark not in LANDMARKS:
+            raise ValueError(f"landmark must be auto, {INFUSION} or {DAY28}, got {landmark!r}")
+        model = self.landmarks[landmark]
+        encoded = encode_record(record, landmark)
+        if model.order is not None:
+            encoded = [encoded[i] for i in model.order]
+        features = np.asarray([encoded], dtype=np.float32)
+        result = model.run_array(features, with_contributions)
+        risk = result["risk"][0]
+        low, high = model.thresholds_12m
+        out = {"risk_6m": float(risk[0]), "risk_12m": float(risk[1]),
+               "risk_24m": float(risk[2]),
+               "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
+               else "high",
+               "landmark": landmark,
+               "missing_predictors": [n for n in _PREDICTORS[landmark] if _missing(record.get(n))],
+               "model_version": self.version}
+        if with_contributions:
+            summed: dict[str, float] = {}
+            if "contributions" in result:
+                for fname, v in zip(model.feature_names, result["contributions"][0]):
+                    key = model.sources[fname]
+                    summed[key] = summed.get(key, 0.0) + float(v)
+            out["contributions"] = summed or None
         return out
 
     def describe(self) -> dict:
