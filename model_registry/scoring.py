@@ -40,7 +40,6 @@ class LandmarkModel:
     baseline_cumhaz: np.ndarray
     session: ort.InferenceSession
     sources: dict[str, str]
-    explainer: object | None = None
     outputs: list[str] | None = None
 
     def __post_init__(self):
@@ -58,13 +57,7 @@ class LandmarkModel:
     def run_array(self, features: np.ndarray, with_contributions: bool = False
                   ) -> dict[str, np.ndarray]:
         names = self.outputs if with_contributions else ["risk", "log_hazard"]
-        result = dict(zip(names, self.session.run(names, {"features": features})))
-        if with_contributions and self.explainer is not None:
-            import xgboost as xgb
-
-            contribs = self.explainer.predict(xgb.DMatrix(features), pred_contribs=True)
-            result["contributions"] = contribs[:, :-1]
-        return result
+        return dict(zip(names, self.session.run(names, {"features": features})))
 
     # The three methods below let evaluation treat a served model like a fitted one.
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
@@ -85,18 +78,6 @@ _PREDICTORS = {lm: [f.name for f in FIELDS if f.role == "predictor" and
 
 def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and v != v)
-
-
-def _booster(data: bytes | None):
-    """An XGBoost booster from its JSON model (for TreeSHAP contributions), or None."""
-    if not data:
-        return None
-    import xgboost as xgb
-
-    booster = xgb.Booster()
-    booster.load_model(bytearray(data))
-    booster.set_param({"nthread": 1})
-    return booster
 
 
 class ScoringModel:
@@ -122,8 +103,7 @@ class ScoringModel:
                 baseline_months=np.asarray(info["baseline"]["months"], float),
                 baseline_cumhaz=np.asarray(info["baseline"]["cumhaz"], float),
                 session=_session(loaded.artifacts[info["artifact"]]),
-                sources=feature_sources(landmark),
-                explainer=_booster(loaded.artifacts.get(info.get("explainer_artifact") or "")))
+                sources=feature_sources(landmark))
 
     def score(self, frame: pd.DataFrame, landmark: str = "auto",
               with_contributions: bool = True) -> pd.DataFrame:

@@ -122,6 +122,10 @@ class XGBCox(_BreslowMixin, BaseEstimator):
         return np.asarray(margin, dtype=float)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """TreeSHAP contributions to the log relative hazard (bias column dropped)."""
-        contribs = self.model_.get_booster().predict(self._matrix(X), pred_contribs=True)
+        """Saabas path contributions to the log relative hazard (bias column dropped).
+
+        The same attribution the ONNX export computes in-graph (XGBoost's approx_contribs).
+        """
+        contribs = self.model_.get_booster().predict(self._matrix(X), pred_contribs=True,
+                                                     approx_contribs=True)
         return np.asarray(contribs[:, :-1], dtype=float)

@@ -92,12 +92,79 @@ def xgb_to_onnx(model: XGBCox) -> onnx.ModelProto:
     risk_nodes, risk_inits = _risk_nodes("log_hazard", model.horizon_cumhaz_)
     graph.node.extend(risk_nodes)
     graph.initializer.extend(risk_inits)
-    _, outputs = _io(k, with_contributions=False)
+    graph.node.append(_saabas_node(model, trees, k))
+    _, outputs = _io(k, with_contributions=True)
     del graph.output[:]
     graph.output.extend(outputs)
     if not any(op.domain in ("", "ai.onnx") for op in trees.opset_import):
         trees.opset_import.append(helper.make_opsetid("", OPSET))
     return _finish(trees, model)
+
+
+def _saabas_node(model: XGBCox, trees: onnx.ModelProto, k: int) -> onnx.NodeProto:
+    """Per-feature contributions as a second tree ensemble (Saabas path attribution).
+
+    Along each root-to-leaf path, the change in expected margin at every split is credited
+    to the split's feature, so each leaf carries a fixed attribution vector; an ensemble
+    with k targets sums them. This is XGBoost's `approx_contribs` (the path-dependent
+    approximation TreeSHAP refines); the contributions sum to the margin less its mean.
+    """
+    source = next(n for n in trees.graph.node if n.op_type == "TreeEnsembleRegressor")
+    dumps = [json.loads(d) for d in model.model_.get_booster().get_dump(
+        dump_format="json", with_stats=True)]
+    target = {"treeids": [], "nodeids": [], "ids": [], "weights": []}
+    for tree_id, root in enumerate(dumps):
+        for node_id, attribution in _leaf_attributions(root):
+            for feature, value in sorted(attribution.items()):
+                if value != 0.0:
+                    target["treeids"].append(tree_id)
+                    target["nodeids"].append(node_id)
+                    target["ids"].append(feature)
+                    target["weights"].append(float(value))
+    copied = {a.name: helper.get_attribute_value(a) for a in source.attribute
+              if a.name.startswith("nodes_")}
+    return helper.make_node(
+        "TreeEnsembleRegressor", [source.input[0]], ["contributions"], domain="ai.onnx.ml",
+        n_targets=k, base_values=[0.0] * k, post_transform="NONE",
+        target_treeids=target["treeids"], target_nodeids=target["nodeids"],
+        target_ids=target["ids"], target_weights=target["weights"], **copied)
+
+
+def _leaf_attributions(root: dict):
+    """(node id as the converter numbers it, {feature: attribution}) for every leaf.
+
+    The converter numbers nodes depth-first, the "yes" branch first; expected values are
+    cover-weighted means of the leaves below.
+    """
+    def expected(node) -> tuple[float, float]:
+        if "leaf" in node:
+            return node["leaf"] * node["cover"], node["cover"]
+        parts = [expected(c) for c in node["children"]]
+        total, cover = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        node["_expected"] = total / cover
+        return total, cover
+
+    expected(root)
+    counter = iter(range(1 << 30))
+    out = []
+
+    def value(node) -> float:
+        return node["leaf"] if "leaf" in node else node["_expected"]
+
+    def visit(node, attribution: dict) -> None:
+        node_id = next(counter)
+        if "leaf" in node:
+            out.append((node_id, attribution))
+            return
+        feature = int(node["split"].lstrip("f"))
+        children = {c["nodeid"]: c for c in node["children"]}
+        for child in (children[node["yes"]], children[node["no"]]):
+            step = dict(attribution)
+            step[feature] = step.get(feature, 0.0) + value(child) - value(node)
+            visit(child, step)
+
+    visit(root, {})
+    return out
 
 
 def _finish(proto: onnx.ModelProto, model) -> onnx.ModelProto:

@@ -117,11 +117,6 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
         parity = check_parity(model, proto, fit.X_test)
         name = f"{lm}.onnx"
         artifacts[name] = proto.SerializeToString()
-        explainer = None
-        if isinstance(model, XGBCox):
-            # TreeSHAP needs the trees themselves: XGBoost's own JSON format, never a pickle.
-            explainer = f"{lm}.xgb.json"
-            artifacts[explainer] = bytes(model.model_.get_booster().save_raw("json"))
         landmarks[lm] = {
             "family": fit.champion, "champion_reason": fit.reason, "artifact": name,
             "feature_names": list(model.feature_names_), "horizons_months": HORIZONS_MONTHS,
@@ -132,8 +127,8 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
             "population_pfs": _km_curve(cohort.frame.loc[landmark_mask(cohort.frame, lm)]),
             "onnx_parity_max_abs": parity, "n_train": fit.n_train, "n_test": fit.n_test,
             "metrics": _jsonable(fit.metrics),
-            "contributions": "exact (linear)" if explainer is None else "TreeSHAP",
-            "explainer_artifact": explainer,
+            "contributions": ("exact: coefficient x standardised value" if isinstance(
+                model, CoxRidge) else "Saabas path attribution (XGBoost approx_contribs)"),
         }
     metadata = {
         "schema_version": SCHEMA_VERSION, "schema_hash": schema_hash(),

@@ -44,3 +44,17 @@ def test_parity_check_catches_a_wrong_graph(patients):
     proto.graph.initializer.append(numpy_helper.from_array(np.float32(0.0), "margin_offset"))
     with pytest.raises(ParityError, match="do not serve"):
         check_parity(model, proto, X)
+
+
+def test_tree_contributions_in_the_graph_equal_xgboost_approx_contribs(patients):
+    """Independent reference: XGBoost's own Saabas attribution (approx_contribs)."""
+    import xgboost as xgb
+
+    X = encode(patients.iloc[:6000], "day28")
+    t, e = patients.pfs_months.to_numpy()[:6000], patients.pfs_event.to_numpy()[:6000]
+    model = XGBCox(n_estimators=120).fit(X, t, e)
+    features = X.to_numpy(np.float32)
+    contributions = session(to_onnx(model)).run(["contributions"], {"features": features})[0]
+    reference = model.model_.get_booster().predict(xgb.DMatrix(features), pred_contribs=True,
+                                                   approx_contribs=True)[:, :-1]
+    np.testing.assert_allclose(contributions, reference, atol=1e-5)
