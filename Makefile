@@ -30,6 +30,8 @@ calibrate: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache

@@ -58,7 +58,12 @@ class LandmarkFit:
 
 def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
     """Best Uno's C among exportable families; the transparent one wins near-ties."""
-    best = max(EXPORTABLE, key=lambda m: metrics[m]["uno_c"])
+    present = [m for m in EXPORTABLE if m in metrics]
+    if not present:
+        raise ValueError(f"no exportable model among {sorted(metrics)}")
+    best = max(present, key=lambda m: metrics[m]["uno_c"])
+    if "cox_ridge" not in metrics:
+        return best, f"the only exportable family fitted (Uno's C {metrics[best]['uno_c']:.4f})"
     gap = metrics[best]["uno_c"] - metrics["cox_ridge"]["uno_c"]
     if best != "cox_ridge" and gap < TIE_MARGIN:
         return "cox_ridge", (f"xgb_cox leads Uno's C by {gap:.4f} < {TIE_MARGIN}: the "
