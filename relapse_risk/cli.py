@@ -154,10 +154,20 @@ def evaluate(
         _fail(str(exc))
     report: dict = {"version": scoring.version}
     lines = [f"# Evaluation of {scoring.version}", ""]
+    out.mkdir(parents=True, exist_ok=True)
+    from tqdm import tqdm
+
+    steps = tqdm(total=3, desc="evaluating", unit="step", disable=not sys.stderr.isatty())
     for label, shifted, seed in (("held-out", False, assess.HELD_OUT_SEED),
                                  ("shifted case-mix", True, assess.SHIFTED_SEED)):
-        metrics = assess.assess_model(scoring, assess.evaluation_cohort(n, seed, shifted))
+        steps.set_postfix(cohort=label)
+        steps.update(1)
+        cohort = assess.evaluation_cohort(n, seed, shifted)
+        metrics = assess.assess_model(scoring, cohort)
         report[label] = metrics
+        for name, png in assess.plots(scoring, cohort, label).items():
+            (out / name).write_bytes(png)
+            lines.append(f"![{name}]({name})")
         lines += [f"## {label} cohort (n = {n}, seed {seed})", "",
                   "| landmark | " + " | ".join(assess.SUMMARY_KEYS) + " | net benefit 12m |",
                   "|---" * (len(assess.SUMMARY_KEYS) + 2) + "|"]
@@ -167,6 +177,9 @@ def evaluate(
             lines.append(f"| {lm} | " + " | ".join(f"{m[k]:.3f}" for k in assess.SUMMARY_KEYS)
                          + f" | {nb} |")
         lines.append("")
+    steps.set_postfix(cohort="missing biomarkers")
+    steps.update(1)
+    steps.close()
     degradation = assess.missing_degradation(
         scoring, assess.evaluation_cohort(n, assess.HELD_OUT_SEED))
     report["missing_predictor"] = degradation.to_dict(orient="records")
@@ -179,7 +192,6 @@ def evaluate(
         report["cross_validation"] = records.to_dict(orient="records")
         lines += [f"## Repeated cross-validation ({repeats} x {folds}-fold, n = {cv_n})", "",
                   summary.to_markdown(index=False), ""]
-    out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.md").write_text("\n".join(lines) + "\n")
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, default=float))
     typer.echo("\n".join(lines))

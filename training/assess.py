@@ -102,3 +102,22 @@ def summarise_cv(records: pd.DataFrame) -> pd.DataFrame:
     for col in SUMMARY_KEYS:
         out[col] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[col], sd[col])]
     return out.reset_index()
+
+
+def plots(scoring_model, frame: pd.DataFrame, label: str) -> dict[str, bytes]:
+    """Calibration, Kaplan-Meier by risk group and decision curve per landmark (PNG bytes)."""
+    from training.report import plot_calibration, plot_decision_curve, plot_km_by_group
+
+    out = {}
+    for lm in LANDMARKS:
+        part = frame.loc[landmark_mask(frame, lm)]
+        model = scoring_model.landmarks[lm]
+        risk = model.predict_risk(encode(part, lm))[:, 1]
+        t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float)
+        title = f"{label}, {lm} landmark ({scoring_model.version})"
+        slug = f"{label.split()[0]}_{lm}"
+        out[f"{slug}_calibration.png"] = plot_calibration(risk, t, e, title)
+        out[f"{slug}_km_by_risk_group.png"] = plot_km_by_group(risk, t, e, model.thresholds_12m,
+                                                               title)
+        out[f"{slug}_decision_curve.png"] = plot_decision_curve(risk, t, e, title)
+    return out
