@@ -18,12 +18,10 @@ install: $(STAMP)
 test: install
 	$(BIN)/pytest
 
-# Until the BentoML service lands, the main job is the calibrated generator: write a cohort
-# and print its calibration report.
+# The service on its embedded defaults: trains and promotes the default model when the
+# registry (./registry) is empty, then serves on 127.0.0.1:3000.
 serve: install
-	mkdir -p $(DATA)
-	$(BIN)/relapse-risk synth --n 20000 --seed 1 --out $(DATA)/cohort.csv
-	$(BIN)/relapse-risk calibrate --n 20000 --seed 1
+	$(BIN)/relapse-risk serve --host 127.0.0.1 --port 3000
 
 calibrate: install
 	$(BIN)/relapse-risk calibrate --n 20000 --seed 1

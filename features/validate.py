@@ -380,8 +380,11 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
     """
     if not isinstance(record, dict):
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
-    _check_columns([str(k) for k in record], allow_outcomes)
     problems: list[FieldError] = []
+    try:
+        _check_columns([str(k) for k in record], allow_outcomes)
+    except SchemaError as exc:  # report unknown fields together with every other problem
+        problems += exc.errors
     typed: dict = {}
     for field in FIELDS:
         value, error, shown = _parse_scalar(field, record.get(field.name))

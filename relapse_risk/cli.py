@@ -290,6 +290,33 @@ def retrain(
         f"registered as a candidate; production stays {result.champion}"))
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+    registry: RegistryOption = None,
+) -> None:
+    """Serve the production model over REST (trains the default model if the registry is empty)."""
+    import os
+
+    from model_registry.registry import DEFAULT_ROOT_ENV, Registry
+    from training.cohort import synthetic_cohort
+    from training.train import train_version
+
+    if registry is not None:
+        os.environ[DEFAULT_ROOT_ENV] = str(registry.resolve())
+    reg = Registry()
+    if reg.production() is None:
+        typer.echo(f"no production model in {reg.root}: training the default model first", err=True)
+        version, _ = train_version(synthetic_cohort(), reg, progress=sys.stderr.isatty())
+        reg.promote(version)
+        typer.echo(f"trained and promoted {version}", err=True)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    os.environ.setdefault(DEFAULT_ROOT_ENV, str(reg.root.resolve()))
+    os.execv(sys.executable, [sys.executable, "-m", "bentoml", "serve",
+                              "serving.service:RelapseRisk", "--host", host, "--port", str(port)])
+
+
 def main() -> None:
     app()
 

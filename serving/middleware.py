@@ -1,0 +1,162 @@
+"""ASGI guard in front of every route: auth, body limits, JSON shape, notice, safe logging.
+
+BentoML logs pydantic tracebacks (with input values) and raw bodies on malformed JSON; this
+guard answers those cases itself, before BentoML sees them, so no patient value is logged and
+no malformed input reaches a 5xx. It logs method, path, status and latency only.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+from relapse_risk import RESEARCH_USE_NOTICE
+
+logger = logging.getLogger("relapse_risk.access")
+
+OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs", "/",
+              "/app", "/favicon.ico"}
+JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
+NOTICE_HEADER = (b"x-research-use", RESEARCH_USE_NOTICE.encode())
+
+
+def _body(status: int, payload: dict) -> tuple[int, bytes]:
+    return status, json.dumps({**payload, "notice": RESEARCH_USE_NOTICE}).encode()
+
+
+class Guard:
+    """ASGI middleware.
+
+    Parameters
+    ----------
+    app : ASGI app
+    settings_loader : callable returning serving.config.Settings (read once, lazily)
+    """
+
+    def __init__(self, app, settings_loader):
+        self.app = app
+        self._settings_loader = settings_loader
+        self._settings = None
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            self._settings = self._settings_loader()
+        return self._settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path = scope.get("path", "")
+        status_seen = {"status": 0}
+
+        async def send_with_notice(message):
+            if message["type"] == "http.response.start":
+                status_seen["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append(NOTICE_HEADER)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            rejection = None
+            if path not in OPEN_PATHS and not path.startswith("/docs"):
+                rejection = self._check_auth(scope)
+            replay = None
+            if rejection is None and scope.get("method") == "POST":
+                rejection, replay = await self._read_body(scope, receive, path)
+            if rejection is not None:
+                await self._respond(send_with_notice, *rejection)
+            else:
+                await self.app(scope, replay or receive, send_with_notice)
+        finally:
+            logger.info("%s %s %s %.1fms", scope.get("method"), path, status_seen["status"],
+                        (time.perf_counter() - start) * 1000)
+
+    def _check_auth(self, scope):
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        ok = False
+        for key in self.settings.api_keys:  # compare with every key: constant time per key
+            ok |= hmac.compare_digest(token.encode(), key.encode())
+        if scheme.lower() != "bearer" or not ok:
+            return _body(401, {"error": "missing or invalid API key; send "
+                                        "'Authorization: Bearer <key>'"})
+        return None
+
+    async def _read_body(self, scope, receive, path):
+        limit = self.settings.max_body_bytes
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _body(413, {"error": f"request body larger than {limit} bytes"}), None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return _body(400, {"error": "client disconnected"}), None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return _body(413, {"error": f"request body larger than {limit} bytes"}), None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if path in JSON_SHAPES:
+            rejection = self._check_json(body, headers, path)
+            if rejection is not None:
+                return rejection, None
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return None, replay
+
+    def _check_json(self, body: bytes, headers: dict, path: str):
+        content_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
+        if content_type not in (b"application/json", b""):
+            return _body(415, {"error": "send the body as application/json"})
+        try:
+            data = json.loads(body, parse_constant=_reject_constant)
+        except ValueError as exc:
+            return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"})
+        key, kind = JSON_SHAPES[path]
+        if not isinstance(data, dict) or set(data) != {key}:
+            return _body(422, {"error": f"the body must be a JSON object with one field, "
+                                        f"'{key}'", "errors": []})
+        if not isinstance(data[key], kind):
+            what = "an object" if kind is dict else "an array"
+            return _body(422, {"error": f"'{key}' must be {what}", "errors": []})
+        if kind is list:
+            limit = self.settings.max_batch
+            if len(data[key]) > limit:
+                return _body(413, {"error": f"at most {limit} patients per batch request; "
+                                            f"got {len(data[key])}"})
+        return None
+
+    @staticmethod
+    async def _respond(send, status: int, body: bytes):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON (NaN and Infinity are not allowed)")
+
+
+def _position(exc: ValueError) -> str:
+    # json.JSONDecodeError names line and column, never the content.
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return str(exc)

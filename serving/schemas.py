@@ -1,0 +1,70 @@
+"""Request and response models of the service, built from the feature schema (not beside it)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from features.schema import FIELDS, LANDMARKS
+
+
+def _patient_field(f):
+    description = f.description + (f" Unit: {f.unit}." if f.unit else "")
+    if f.kind == "category":
+        annotation = Optional[Literal[tuple(f.categories)]]  # noqa: UP007
+    elif f.kind == "string":
+        annotation = Optional[str]  # noqa: UP007
+    else:
+        annotation = Optional[int if f.kind == "integer" else float]  # noqa: UP007
+    bounds = {} if f.minimum is None else {"ge": f.minimum}
+    if f.maximum is not None:
+        bounds["le"] = f.maximum
+    return annotation, Field(None, description=description, **bounds)
+
+
+Patient = create_model(
+    "Patient",
+    __config__=ConfigDict(extra="forbid", hide_input_in_errors=True),
+    landmark=(Optional[Literal[("auto", *LANDMARKS)]],  # noqa: UP007
+              Field(None, description="auto (default): day28 when a day-28 predictor is given")),
+    **{f.name: _patient_field(f) for f in FIELDS if f.role != "outcome"},
+)
+
+
+class RiskGroup(BaseModel):
+    name: str
+    thresholds_12m: list[float] = Field(description="low < first <= intermediate < second <= high")
+
+
+class Score(BaseModel):
+    patient_id: Optional[str] = None  # noqa: UP007
+    risk_6m: float
+    risk_12m: float
+    risk_24m: float
+    risk_group: RiskGroup
+    contributions: dict[str, float] = Field(
+        description="log relative hazard contributed by each predictor (positive raises risk)")
+    missing_predictors: list[str]
+    landmark: str
+    model_version: str
+    notice: str
+
+
+class ItemError(BaseModel):
+    field: str
+    value: str
+    error: str
+
+
+class BatchItem(BaseModel):
+    index: int
+    score: Optional[Score] = None  # noqa: UP007
+    errors: Optional[list[ItemError]] = None  # noqa: UP007
+
+
+class BatchResult(BaseModel):
+    results: list[BatchItem]
+    scored: int
+    rejected: int
+    model_version: str
+    notice: str

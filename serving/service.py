@@ -1,0 +1,202 @@
+"""The BentoML service: scores patients with the registry's production model (ONNX only).
+
+Owns the HTTP surface and nothing else: validation and encoding come from `features/`, the
+model from `model_registry/`. A background thread follows the registry's production pointer,
+so promoting or rolling back switches the served model without a restart; requests in
+flight keep the model they started with.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import bentoml
+from pydantic import ConfigDict
+from starlette.responses import JSONResponse
+
+from features.errors import SchemaError
+from features.validate import check_record
+from model_registry.registry import Registry, RegistryError
+from model_registry.scoring import ScoringModel
+from relapse_risk import RESEARCH_USE_NOTICE
+from serving.config import load_settings
+from serving.middleware import Guard
+from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
+
+logger = logging.getLogger("relapse_risk.service")
+
+
+class _Unvalidated(bentoml.IODescriptor):
+    """Input specs whose schema documents the API but whose values reach our own validation
+    untouched (pydantic errors would be logged with the input and answered in another form)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @classmethod
+    async def from_http_request(cls, request, serde):
+        data = json.loads(await request.body())  # the guard has checked JSON and shape
+        return cls.model_construct(**data)
+
+
+class ScoreInput(_Unvalidated):
+    patient: Patient
+
+
+class BatchInput(_Unvalidated):
+    patients: list[Patient]
+
+
+def _error_response(status: int, error: str, errors: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "errors": errors or [], "notice": RESEARCH_USE_NOTICE},
+                        status_code=status)
+
+
+def _landmark_and_record(patient: Any) -> tuple[str, dict]:
+    if not isinstance(patient, dict):
+        raise SchemaError([_item("patient", "", "must be a JSON object")])
+    record = dict(patient)
+    landmark = record.pop("landmark", None) or "auto"
+    if landmark not in ("auto", "infusion", "day28"):
+        raise SchemaError([_item("landmark", str(landmark),
+                                 "must be one of 'auto', 'infusion', 'day28'")])
+    return landmark, record
+
+
+def _item(field: str, value: str, error: str):
+    from features.errors import FieldError
+
+    return FieldError(None, field, value, error)
+
+
+def _configure_logging() -> None:
+    """Our loggers (access lines, model switches) to stderr at INFO, once per process."""
+    root = logging.getLogger("relapse_risk")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] "
+                                               "%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+@bentoml.service(
+    name="relapse-risk",
+    workers=1,
+    traffic={"timeout": 30, "max_concurrency": 256},
+    logging={"access": {"enabled": False}},
+)
+class RelapseRisk:
+    """CAR-T relapse/progression risk (research use only)."""
+
+    def __init__(self) -> None:
+        _configure_logging()
+        self.settings = load_settings()
+        self.registry = Registry(self.settings.registry)
+        self.model: ScoringModel | None = None
+        self._stage_mtime = None
+        self._reload()
+        self._stop = threading.Event()
+        threading.Thread(target=self._follow_registry, name="registry-follower",
+                         daemon=True).start()
+
+    # -- model lifecycle -------------------------------------------------------------------
+    def _reload(self) -> None:
+        try:
+            production = self.registry.production()
+            if production is None or (self.model and self.model.version == production):
+                return
+            model = ScoringModel(self.registry.load(production))
+        except RegistryError as exc:
+            # Keep serving what we have; a damaged version is never swapped in.
+            logger.error("model not (re)loaded: %s", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the follower thread must not die
+            logger.error("model not (re)loaded: %s", type(exc).__name__)
+            return
+        previous = self.model.version if self.model else None
+        self.model = model  # one reference swap: requests in flight keep their model
+        logger.info("serving model %s (was %s)", model.version, previous)
+
+    def _follow_registry(self) -> None:
+        stage_file = self.registry.root / "stages.json"
+        while not self._stop.wait(self.settings.reload_seconds):
+            try:
+                mtime = stage_file.stat().st_mtime_ns
+            except OSError:
+                continue
+            if mtime != self._stage_mtime:
+                self._stage_mtime = mtime
+                self._reload()
+
+    def __is_ready__(self) -> bool:
+        return self.model is not None
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _score_one(self, model: ScoringModel, patient: Any) -> Score:
+        landmark, record = _landmark_and_record(patient)
+        typed = check_record(record)
+        result = model.score_record(typed, landmark)
+        low, high = model.landmarks[result["landmark"]].thresholds_12m
+        return Score(
+            patient_id=typed["patient_id"], risk_6m=result["risk_6m"],
+            risk_12m=result["risk_12m"], risk_24m=result["risk_24m"],
+            risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high]),
+            contributions=result["contributions"] or {},
+            missing_predictors=result["missing_predictors"], landmark=result["landmark"],
+            model_version=result["model_version"], notice=RESEARCH_USE_NOTICE)
+
+    @bentoml.api(input_spec=ScoreInput, route="/score")
+    async def score(self, patient: Patient) -> Score:
+        """Score one patient: risk at 6/12/24 months, group, contributions, missing predictors."""
+        model = self.model
+        if model is None:
+            return _error_response(503, "no production model is loaded yet")
+        try:
+            return self._score_one(model, patient)
+        except SchemaError as exc:
+            return _error_response(422, "invalid patient", [
+                {"field": e.field, "value": e.value, "error": e.error} for e in exc.errors])
+        except Exception as exc:  # noqa: BLE001 - never a traceback with patient data
+            logger.error("scoring failed: %s", type(exc).__name__)
+            return _error_response(500, "scoring failed; see the server log")
+
+    @bentoml.api(input_spec=BatchInput, route="/score_batch")
+    def score_batch(self, patients: list[Patient]) -> BatchResult:
+        """Score up to the batch limit; an invalid item gets its errors, the others their score."""
+        model = self.model
+        if model is None:
+            return _error_response(503, "no production model is loaded yet")
+        items, scored = [], 0
+        for index, patient in enumerate(patients):
+            try:
+                items.append(BatchItem(index=index, score=self._score_one(model, patient)))
+                scored += 1
+            except SchemaError as exc:
+                items.append(BatchItem(index=index, errors=[
+                    ItemError(field=e.field, value=e.value, error=e.error) for e in exc.errors]))
+        return BatchResult(results=items, scored=scored, rejected=len(items) - scored,
+                           model_version=model.version, notice=RESEARCH_USE_NOTICE)
+
+    @bentoml.api(route="/model")
+    def model_info(self) -> dict:
+        """Production model metadata and model card."""
+        model = self.model
+        if model is None:
+            return _error_response(503, "no production model is loaded yet")
+        meta = model.describe()
+        card = self.registry.file(model.version, "model_card.md").decode()
+        landmarks = {lm: {k: info[k] for k in ("family", "champion_reason", "feature_names",
+                                              "horizons_months", "risk_group_thresholds_12m",
+                                              "metrics", "contributions", "population_pfs",
+                                              "baseline")}
+                     for lm, info in meta["landmarks"].items()}
+        return {"model_version": model.version, "created": meta["created"],
+                "schema_version": meta["schema_version"], "cohort": meta["cohort"],
+                "landmarks": landmarks, "model_card": card, "notice": RESEARCH_USE_NOTICE}
+
+
+RelapseRisk.add_asgi_middleware(Guard, settings_loader=load_settings)

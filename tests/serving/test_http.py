@@ -1,0 +1,250 @@
+"""HTTP tests against a really served instance (a `bentoml serve` subprocess on a free port).
+
+One server for the module, started on an EMPTY registry: the tests run in order — not ready,
+model promoted (hot load), scoring, batch, auth, malformed input, hot reload and rollback,
+and finally the logs are searched for the planted identifiers.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from model_registry.registry import Registry
+
+KEY = "test-key-123456"
+PLANTED = "PLANTED-ID-7f3a"
+PATIENT = {"patient_id": PLANTED, "age_years": 66, "ecog": 1, "stage": 4,
+           "extranodal_sites": 2, "ldh_u_l": 410.5, "ldh_uln_u_l": 250, "tmtv_ml": 123.4,
+           "tp53_status": "altered", "prior_lines": 3, "bridging_therapy": "chemotherapy"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, registry_root, tmp):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / "server.log"
+        env = {**os.environ, "RELAPSE_RISK_REGISTRY": str(registry_root),
+               "RELAPSE_RISK_API_KEYS": KEY, "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
+               "RELAPSE_RISK_HOME": str(tmp / "home"), "BENTOML_DO_NOT_TRACK": "True",
+               "BENTOML_HOME": str(tmp / "bentoml")}
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "serving.service:RelapseRisk",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.get("/livez")[0] == 200:
+                return
+            time.sleep(0.3)
+        raise RuntimeError("server did not start:\n" + self.log_path.read_text())
+
+    def request(self, method, path, body=None, key=KEY, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                            else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read(), dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), dict(err.headers)
+        except (urllib.error.URLError, ConnectionError):
+            return 0, b"", {}
+
+    def get(self, path):
+        return self.request("GET", path, key=None)
+
+    def post(self, path, body=None, **kw):
+        status, content, headers = self.request("POST", path, body, **kw)
+        try:
+            return status, json.loads(content), headers
+        except ValueError:
+            return status, content, headers
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _copy_version(source: Registry, version: str, target: Registry) -> str:
+    loaded = source.load(version)
+    meta = {k: v for k, v in loaded.metadata.items()
+            if k not in ("version", "created", "artifacts", "files", "integrity")}
+    files = {n: source.file(version, n) for n in loaded.metadata["files"]}
+    return target.register(loaded.artifacts, meta, files)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("served")
+    (tmp / "registry").mkdir()
+    srv = Server(tmp / "registry", tmp)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def registries(server, trained):
+    source, version, _ = trained
+    return source, version, Registry(os.path.dirname(server.log_path) + "/registry")
+
+
+def _wait_for(predicate, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_not_ready_without_a_model(server):
+    assert server.get("/livez")[0] == 200
+    assert server.get("/readyz")[0] == 503
+    status, body, _ = server.post("/score", {"patient": PATIENT})
+    assert status == 503 and "no production model" in body["error"]
+
+
+def test_promotion_is_picked_up_without_restart(server, registries):
+    source, version, target = registries
+    target.promote(_copy_version(source, version, target))
+    assert _wait_for(lambda: server.get("/readyz")[0] == 200)
+
+
+def test_score(server):
+    status, body, headers = server.post("/score", {"patient": PATIENT})
+    assert status == 200, body
+    assert body["patient_id"] == PLANTED
+    assert 0 < body["risk_6m"] <= body["risk_12m"] <= body["risk_24m"] < 1
+    assert body["risk_group"]["name"] in ("low", "intermediate", "high")
+    assert len(body["risk_group"]["thresholds_12m"]) == 2
+    assert body["landmark"] == "infusion" and body["model_version"] == "v0001"
+    assert body["missing_predictors"] == []
+    assert body["contributions"]["bridging_therapy"] > 0
+    assert "research use only" in body["notice"].lower()
+    assert "research use only" in headers["x-research-use"].lower()
+    day28 = server.post("/score", {"patient": {**PATIENT, "ctdna_d28": "detectable"}})[1]
+    assert day28["landmark"] == "day28" and "cart_cmax_per_ul" in day28["missing_predictors"]
+    assert day28["risk_12m"] > body["risk_12m"] - 0.5  # a probability, not an error
+    forced = server.post("/score", {"patient": {**PATIENT, "ctdna_d28": "detectable",
+                                                "landmark": "infusion"}})[1]
+    assert forced["landmark"] == "infusion"
+
+
+def test_batch_with_mixed_items(server):
+    patients = [PATIENT, {**PATIENT, "prior_lines": 0}, "not an object",
+                {**PATIENT, "tmtv_ml": None, "foo": 1}, {**PATIENT, "patient_id": "B"}]
+    status, body, _ = server.post("/score_batch", {"patients": patients})
+    assert status == 200, body
+    assert [r["index"] for r in body["results"]] == [0, 1, 2, 3, 4]
+    assert (body["scored"], body["rejected"]) == (2, 3)
+    assert body["results"][1]["errors"][0]["field"] == "prior_lines"
+    assert body["results"][3]["errors"][0]["field"] == "foo"
+    assert body["results"][4]["score"]["patient_id"] == "B"
+    assert body["results"][0]["score"]["risk_12m"] == pytest.approx(
+        server.post("/score", {"patient": PATIENT})[1]["risk_12m"])
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key", KEY + "x"])
+def test_scoring_needs_a_valid_key(server, key):
+    for path in ("/score", "/score_batch", "/model"):
+        status, body, _ = server.post(path, {"patient": PATIENT}, key=key)
+        assert status == 401, path
+        assert "Bearer" in body["error"]
+    assert server.get("/livez")[0] == 200  # health stays open
+
+
+@pytest.mark.parametrize("raw,status,fragment", [
+    (b'{"patient": {"age_years": NaN}}', 400, "not valid JSON"),
+    (b'{"patient": {"age_years": Infinity}}', 400, "not valid JSON"),
+    (b'{"patient": {"age_years": 60}', 400, "not valid JSON"),
+    (b"\xff\xfe", 400, "not valid JSON"),
+    (b'{"patient": [1, 2]}', 422, "must be an object"),
+    (b'{"patient": {}, "extra": 1}', 422, "one field"),
+    (b"[]", 422, "one field"),
+    (b'{"patient": {"age_years": "sixty"}}', 422, "invalid patient"),
+    (b'{"patient": {"age_years": true}}', 422, "invalid patient"),
+    (b'{"patient": {"age_years": 1e400}}', 422, "invalid patient"),
+    (b'{"patient": {"stage": 9, "tp53_status": "mutant", "foo": null}}', 422, "invalid patient"),
+    (b'{"patient": {"landmark": "day90"}}', 422, "invalid patient"),
+    (b'{"patient": {"ipi": 5, "age_years": 30, "stage": 1, "ecog": 0, "extranodal_sites": 0,'
+     b' "ldh_u_l": 100, "ldh_uln_u_l": 200}}', 422, "invalid patient"),
+])
+def test_malformed_input_gets_a_4xx_naming_the_problem(server, raw, status, fragment):
+    got, body, _ = server.post("/score", raw=raw)
+    assert got == status, body
+    assert fragment in body["error"]
+    assert "notice" in body
+
+
+def test_field_errors_name_every_field(server):
+    status, body, _ = server.post("/score", {"patient": {"stage": 9, "tp53_status": "mutant",
+                                                         "foo": 1}})
+    assert status == 422
+    assert {e["field"] for e in body["errors"]} == {"stage", "tp53_status", "foo"}
+
+
+def test_oversize_bodies_and_batches(server):
+    big = b'{"patient": {"patient_id": "' + b"x" * 3_000_000 + b'"}}'
+    assert server.post("/score", raw=big)[0] == 413
+    status, body, _ = server.post("/score_batch", {"patients": [PATIENT] * 1001})
+    assert status == 413 and "at most 1000" in body["error"]
+
+
+def test_model_endpoint(server):
+    status, body, _ = server.post("/model")
+    assert status == 200
+    assert body["model_version"] == "v0001" and "Model card" in body["model_card"]
+    assert set(body["landmarks"]) == {"infusion", "day28"}
+
+
+def test_hot_reload_and_rollback(server, registries):
+    source, version, target = registries
+    second = _copy_version(source, version, target)
+    target.promote(second)
+    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
+        "model_version") == second)
+    target.rollback()
+    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
+        "model_version") == "v0001")
+
+
+def test_a_tampered_version_is_refused_and_the_current_model_kept(server, registries):
+    source, version, target = registries
+    bad = _copy_version(source, version, target)
+    (target.root / "versions" / bad / "infusion.onnx").write_bytes(b"garbage")
+    with pytest.raises(Exception, match="SHA-256"):
+        target.promote(bad)
+    time.sleep(0.6)
+    assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
+
+
+def test_logs_hold_no_patient_data(server):
+    server.post("/score", {"patient": {**PATIENT, "age_years": "PLANTED-AGE"}})
+    server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'"')
+    time.sleep(0.5)
+    log = server.log_path.read_text()
+    assert "POST /score 200" in log  # the access line is there...
+    for planted in (PLANTED, "PLANTED-AGE", "123.4", "410.5", KEY):
+        assert planted not in log  # ...but no identifier, value or key
