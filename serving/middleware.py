@@ -18,6 +18,7 @@ logger = logging.getLogger("relapse_risk.access")
 OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs", "/",
               "/app", "/favicon.ico"}
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
+PARSED_KEY = "relapse_risk_json"
 NOTICE_HEADER = (b"x-research-use", RESEARCH_USE_NOTICE.encode())
 
 
@@ -107,9 +108,11 @@ class Guard:
                 break
         body = b"".join(chunks)
         if path in JSON_SHAPES:
-            rejection = self._check_json(body, headers, path)
+            rejection, data = self._check_json(body, headers, path)
             if rejection is not None:
                 return rejection, None
+            # Parsed once here; the service's input spec reads it instead of parsing again.
+            scope.setdefault("state", {})[PARSED_KEY] = data
         sent = False
 
         async def replay():
@@ -124,24 +127,24 @@ class Guard:
     def _check_json(self, body: bytes, headers: dict, path: str):
         content_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
         if content_type not in (b"application/json", b""):
-            return _body(415, {"error": "send the body as application/json"})
+            return _body(415, {"error": "send the body as application/json"}), None
         try:
             data = json.loads(body, parse_constant=_reject_constant)
         except ValueError as exc:
-            return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"})
+            return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"}), None
         key, kind = JSON_SHAPES[path]
         if not isinstance(data, dict) or set(data) != {key}:
             return _body(422, {"error": f"the body must be a JSON object with one field, "
-                                        f"'{key}'", "errors": []})
+                                        f"'{key}'", "errors": []}), None
         if not isinstance(data[key], kind):
             what = "an object" if kind is dict else "an array"
-            return _body(422, {"error": f"'{key}' must be {what}", "errors": []})
+            return _body(422, {"error": f"'{key}' must be {what}", "errors": []}), None
         if kind is list:
             limit = self.settings.max_batch
             if len(data[key]) > limit:
                 return _body(413, {"error": f"at most {limit} patients per batch request; "
-                                            f"got {len(data[key])}"})
-        return None
+                                            f"got {len(data[key])}"}), None
+        return None, data
 
     @staticmethod
     async def _respond(send, status: int, body: bytes):

@@ -23,7 +23,7 @@ from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
 from relapse_risk import RESEARCH_USE_NOTICE
 from serving.config import load_settings
-from serving.middleware import Guard
+from serving.middleware import PARSED_KEY, Guard
 from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
 
 logger = logging.getLogger("relapse_risk.service")
@@ -37,7 +37,9 @@ class _Unvalidated(bentoml.IODescriptor):
 
     @classmethod
     async def from_http_request(cls, request, serde):
-        data = json.loads(await request.body())  # the guard has checked JSON and shape
+        data = request.scope.get("state", {}).get(PARSED_KEY)
+        if data is None:  # the guard has checked JSON and shape; normally it also parsed it
+            data = json.loads(await request.body())
         return cls.model_construct(**data)
 
 

@@ -1,0 +1,141 @@
+"""Benchmark: /score latency and throughput vs an empty BentoML endpoint, same run.
+
+Starts the real service (on a freshly trained model in a temporary registry) and the empty
+endpoint of `empty_service.py`, then drives each with keep-alive HTTP clients at 1 and 16
+concurrent connections. Prints p50/p99 latency (ms), requests/s, errors, and the p50 ratio.
+Target: ratio <= 1.15 at one connection, zero errors at 16.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+KEY = "bench-key"
+BODY = json.dumps({"patient": {
+    "patient_id": "BENCH", "age_years": 63, "ecog": 1, "stage": 4, "extranodal_sites": 2,
+    "ldh_u_l": 420, "ldh_uln_u_l": 250, "tmtv_ml": 95.0, "tp53_status": "altered",
+    "prior_lines": 3, "bridging_therapy": "chemotherapy"}}).encode()
+HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(target: str, env: dict, cwd: str | None = None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", target, "--host",
+                             "127.0.0.1", "--port", str(port)], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"{target} did not become ready")
+
+
+def drive(port: int, connections: int, requests: int) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    per_client = requests // connections
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, bad = [], 0
+        for _ in range(per_client):
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/score", body=BODY, headers=HEADERS)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append(time.perf_counter() - start)
+            bad += not ok
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    ms = np.asarray(latencies) * 1000
+    return {"p50": float(np.median(ms)), "p99": float(np.percentile(ms, 99)),
+            "rps": len(ms) / elapsed, "errors": errors[0], "n": len(ms)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="per round and endpoint")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from model_registry.registry import Registry
+    from training.cohort import synthetic_cohort
+    from training.train import train_version
+
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = Registry(Path(tmp) / "registry")
+        version, _ = train_version(synthetic_cohort(20000, 3), registry)
+        registry.promote(version)
+        env = {**os.environ, "RELAPSE_RISK_REGISTRY": str(registry.root),
+               "RELAPSE_RISK_API_KEYS": KEY, "BENTOML_DO_NOT_TRACK": "True",
+               "BENTOML_HOME": str(Path(tmp) / "bentoml"), "RELAPSE_RISK_HOME": tmp}
+        here = str(Path(__file__).resolve().parent)
+        service, service_port = start("serving.service:RelapseRisk", env)
+        empty, empty_port = start("empty_service:Empty", {**env, "PYTHONPATH": here}, cwd=here)
+        try:
+            for port in (service_port, empty_port):
+                drive(port, 4, 400)  # warm-up
+            print(f"{'endpoint':14} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+                  f"{'errors':>6}")
+            for connections in (1, 16):
+                # Alternate the two endpoints over several rounds: the machine is shared and
+                # noisy, so each figure is the median over rounds.
+                rounds = {"empty bentoml": [], "/score": []}
+                for _ in range(args.rounds):
+                    for name, port in (("empty bentoml", empty_port), ("/score", service_port)):
+                        rounds[name].append(drive(port, connections, args.requests))
+                p50 = {}
+                for name, runs in rounds.items():
+                    p50[name] = float(np.median([r["p50"] for r in runs]))
+                    print(f"{name:14} {connections:5} {p50[name]:8.2f} "
+                          f"{np.median([r['p99'] for r in runs]):8.2f} "
+                          f"{np.median([r['rps'] for r in runs]):8.0f} "
+                          f"{sum(r['errors'] for r in runs):6}")
+                ratio = p50["/score"] / p50["empty bentoml"]
+                print(f"{'':14} {connections:5} p50 ratio /score : empty = {ratio:.2f}")
+        finally:
+            for proc in (service, empty):
+                proc.terminate()
+                proc.wait(20)
+
+
+if __name__ == "__main__":
+    main()
