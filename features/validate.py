@@ -99,8 +99,11 @@ class _Collector:
 def _show(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float):
+        # 12 significant digits: the same text whether the number came from JSON or a CSV.
+        return str(int(value)) if value.is_integer() else f"{value:.12g}"
     return str(value)
 
 
@@ -128,7 +131,7 @@ def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
         absent = series.isna()
         # A float NaN (JSON allows the literal) is an error unless the caller trusts NaN.
         if nan_is_missing or not any(isinstance(v, float) for v in series[absent]):
-            return series.where(~absent, "").astype(str).str.strip()
+            return series.where(~absent, "") if absent.any() else series
     return pd.Series([_cell_text(v, nan_is_missing) for v in series.to_numpy(dtype=object)],
                      index=series.index, dtype=object)
 
@@ -139,7 +142,11 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
                  out: _Collector) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one column; returns (values, bad-row mask)."""
+    """Parse one column; returns (values, bad-row mask).
+
+    Cells are read as if stripped of surrounding white space; only the cells that fail the
+    fast vectorised checks are stripped and looked at again, so clean columns stay fast.
+    """
     if field.kind in ("number", "integer") and _is_numeric(series):
         # Numeric columns (frames built in code) skip the text round trip.
         numbers = series.to_numpy(dtype=float)
@@ -151,17 +158,40 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
     else:
         text = _as_text(series, nan_is_missing)
         raw = text.to_numpy(dtype=object)
-        missing = (text == "").to_numpy()
+        empty = (text == "").to_numpy()
         if field.kind == "string":
-            return np.where(missing, None, raw), np.zeros(len(raw), bool)
+            stripped = text.str.strip()
+            missing = (stripped == "").to_numpy()
+            return np.where(missing, None, stripped.to_numpy(dtype=object)), np.zeros(len(raw),
+                                                                                     bool)
         if field.kind == "category":
-            bad = ~missing & ~text.isin(field.categories).to_numpy()
+            values = np.where(empty, None, raw)
+            known = text.isin(field.categories).to_numpy()
+            missing = empty.copy()
+            retry = np.flatnonzero(~empty & ~known)
+            if retry.size:  # white space around a code, or blank-only cells
+                again = text.iloc[retry].str.strip()
+                now_known = again.isin(field.categories).to_numpy()
+                now_empty = (again == "").to_numpy()
+                values[retry] = np.where(now_known, again.to_numpy(dtype=object), None)
+                known[retry] = now_known
+                missing[retry] = now_empty
+            bad = ~missing & ~known
             out.add(bad, field.name, raw, f"must be {field.describe_range()}")
-            return np.where(missing | bad, None, raw), bad
-        numbers = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(float)
-        lowered = text.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
-        non_finite = ~missing & (lowered | np.isinf(numbers))
-        not_number = ~missing & ~non_finite & np.isnan(numbers)
+            return np.where(missing | bad, None, values), bad
+        numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(float)
+        missing = empty.copy()
+        non_finite = np.isinf(numbers)
+        not_number = ~empty & np.isnan(numbers)
+        retry = np.flatnonzero(not_number)
+        if retry.size:  # blank-only cells, NaN/inf words, or simply not numbers
+            again = text.iloc[retry].str.strip()
+            now_empty = (again == "").to_numpy()
+            word = again.str.lower().isin(_NON_FINITE_WORDS).to_numpy()
+            missing[retry] = now_empty
+            non_finite[retry] = word
+            not_number[retry] = ~now_empty & ~word
+        non_finite &= ~missing
     out.add(non_finite, field.name, raw, NON_FINITE_MESSAGE)
     out.add(not_number, field.name, raw, f"must be {field.describe_range()}")
     bad = non_finite | not_number
@@ -244,27 +274,34 @@ def validate_frame(
     out = _Collector(first_row)
     bad = np.zeros(n, bool)
     typed: dict[str, np.ndarray] = {}
+    blank: dict[str, np.ndarray] = {}
     for field in FIELDS:
         if field.name in raw.columns:
             typed[field.name], field_bad = _parse_field(field, raw[field.name], nan_is_missing,
                                                         out)
             bad |= field_bad
+            values = typed[field.name]
+            # Blank = unknown as given (a rejected value is not blank: it is reported once).
+            blank[field.name] = (pd.isna(values) if values.dtype == object
+                                 else np.isnan(values)) & ~field_bad
         else:
             typed[field.name] = (np.full(n, np.nan) if field.kind in ("number", "integer")
                                  else np.full(n, None, dtype=object))
     frame = pd.DataFrame(typed, index=raw.index)
-    bad |= _check_cross_field(frame, raw, out, require_outcomes)
+    everything = np.ones(n, bool)
+    bad |= _check_cross_field(frame, lambda name: blank.get(name, everything), out,
+                              require_outcomes)
     _derive(frame)
     return ValidationResult(frame=frame.loc[~bad], errors=out.frame(), n_rows=n)
 
 
-def _check_cross_field(frame: pd.DataFrame, raw: pd.DataFrame, out: _Collector,
+def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
                        require_outcomes: bool) -> np.ndarray:
     """Rules that involve more than one field; returns the mask of rows they reject."""
     bad = np.zeros(len(frame), bool)
     num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
     ldh, uln = num("ldh_u_l"), num("ldh_uln_u_l")
-    no_uln = ~np.isnan(ldh) & np.isnan(uln) & _was_blank(raw, "ldh_uln_u_l")
+    no_uln = ~np.isnan(ldh) & np.isnan(uln) & was_blank("ldh_uln_u_l")
     out.add(no_uln, "ldh_uln_u_l", None, LDH_ULN_MESSAGE)
     bad |= no_uln
 
@@ -284,14 +321,14 @@ def _check_cross_field(frame: pd.DataFrame, raw: pd.DataFrame, out: _Collector,
     pairs = [("os_months", "os_event", os_t, os_e)]
     if require_outcomes:
         for name, values in (("pfs_months", pfs_t), ("pfs_event", pfs_e)):
-            absent = np.isnan(values) & _was_blank(raw, name)
+            absent = np.isnan(values) & was_blank(name)
             out.add(absent, name, None, "is required in a training cohort")
             bad |= absent
     else:
         pairs.append(("pfs_months", "pfs_event", pfs_t, pfs_e))
     for t_name, e_name, t, e in pairs:
         for have, lack, lack_name in ((t, e, e_name), (e, t, t_name)):
-            orphan = ~np.isnan(have) & np.isnan(lack) & _was_blank(raw, lack_name)
+            orphan = ~np.isnan(have) & np.isnan(lack) & was_blank(lack_name)
             out.add(orphan, lack_name, None, f"is required when {t_name}/{e_name} is given")
             bad |= orphan
     with np.errstate(invalid="ignore"):
@@ -303,15 +340,6 @@ def _check_cross_field(frame: pd.DataFrame, raw: pd.DataFrame, out: _Collector,
             "must be 1 when the patient died at pfs_months (death is a PFS event)")
     bad |= os_before_pfs | death_without_pfs_event
     return bad
-
-
-def _was_blank(raw: pd.DataFrame, name: str) -> np.ndarray:
-    """True where the column is absent or empty, so a rejected value is not reported twice."""
-    if name not in raw.columns:
-        return np.ones(len(raw), bool)
-    if _is_numeric(raw[name]):
-        return np.isnan(raw[name].to_numpy(dtype=float))
-    return _as_text(raw[name], nan_is_missing=True).eq("").to_numpy()
 
 
 def _derive(frame: pd.DataFrame) -> None:

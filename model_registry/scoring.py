@@ -21,10 +21,18 @@ HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
 RISK_GROUPS = ("low", "intermediate", "high")
 
 
-def _session(data: bytes) -> ort.InferenceSession:
+def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
+    """One thread for single requests (lowest latency); all cores, risk only, for bulk work."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.intra_op_num_threads = 0 if bulk else 1
+    if bulk:
+        import onnx
+        from onnx.utils import Extractor
+
+        # Contributions are not written by batch scoring: prune their tree ensemble.
+        data = Extractor(onnx.load_from_string(data)).extract_model(
+            ["features"], ["risk", "log_hazard"]).SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
@@ -72,6 +80,12 @@ class LandmarkModel:
         return np.exp(-np.exp(self.linear_predictor(X))[:, None] * h0[None, :])
 
 
+def _as_object_array(lists: list) -> np.ndarray:
+    out = np.empty(len(lists), dtype=object)
+    out[:] = lists
+    return out
+
+
 _PREDICTORS = {lm: [f.name for f in FIELDS if f.role == "predictor" and
                     (f.landmark == INFUSION or lm == DAY28)] for lm in LANDMARKS}
 
@@ -89,7 +103,7 @@ class ScoringModel:
         From `Registry.load` (integrity already checked).
     """
 
-    def __init__(self, loaded: LoadedVersion):
+    def __init__(self, loaded: LoadedVersion, bulk: bool = False):
         self.version = loaded.version
         self.metadata = loaded.metadata
         self.landmarks: dict[str, LandmarkModel] = {}
@@ -102,7 +116,7 @@ class ScoringModel:
                 thresholds_12m=tuple(info["risk_group_thresholds_12m"]),
                 baseline_months=np.asarray(info["baseline"]["months"], float),
                 baseline_cumhaz=np.asarray(info["baseline"]["cumhaz"], float),
-                session=_session(loaded.artifacts[info["artifact"]]),
+                session=_session(loaded.artifacts[info["artifact"]], bulk),
                 sources=feature_sources(landmark))
 
     def score(self, frame: pd.DataFrame, landmark: str = "auto",
@@ -134,6 +148,7 @@ class ScoringModel:
                                                        "model_version"], dtype=object)
         out["model_version"] = self.version
         contributions: list = [None] * len(frame)
+        missing_lists = np.empty(len(frame), dtype=object)
         for name, model in self.landmarks.items():
             rows = np.flatnonzero(chosen == name)
             if rows.size == 0:
@@ -148,10 +163,7 @@ class ScoringModel:
                              np.where(risk[:, 1] < high, "intermediate", "high"))
             out.iloc[rows, out.columns.get_loc("risk_group")] = group
             out.iloc[rows, out.columns.get_loc("landmark")] = name
-            missing = missing_predictors(part, name)
-            col = out.columns.get_loc("missing_predictors")
-            for r, m in zip(rows, missing):
-                out.iat[r, col] = m
+            missing_lists[rows] = _as_object_array(missing_predictors(part, name))
             if with_contributions and "contributions" in result:
                 per_feature = result["contributions"].astype(float)
                 for r, values in zip(rows, per_feature):
@@ -160,6 +172,7 @@ class ScoringModel:
                         key = model.sources[fname]
                         summed[key] = summed.get(key, 0.0) + float(v)
                     contributions[r] = summed
+        out["missing_predictors"] = missing_lists
         for col in HORIZON_COLUMNS:
             out[col] = out[col].astype(float)
         if with_contributions:

@@ -291,6 +291,49 @@ def retrain(
 
 
 @app.command()
+def score(
+    source: Annotated[Path, typer.Argument(help="Registry CSV (.csv or .csv.gz).")],
+    out: Annotated[Path, typer.Option(help="Scored CSV; rejected rows go to OUT.errors.csv.")],
+    landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = "auto",
+    chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
+    pass_through: Annotated[bool, typer.Option(
+        "--pass-through", help="Keep non-canonical columns in the output, unused.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    registry: RegistryOption = None,
+) -> None:
+    """Score a registry CSV in streaming chunks.
+
+    Exit status: 0 every row scored; 1 some rows rejected (see the error file); 2 nothing
+    could be scored (unreadable file, bad header, unknown columns, no production model).
+    """
+    from tqdm import tqdm
+
+    from batch.csv_scoring import InputFileError, errors_path_for, score_csv
+    from features.errors import SchemaError
+    from model_registry.registry import Registry, RegistryError
+    from model_registry.scoring import ScoringModel
+
+    if landmark not in ("auto", "infusion", "day28"):
+        _fail(f"--landmark must be auto, infusion or day28, got {landmark!r}", 2)
+    if not source.exists():
+        _fail(f"{source} does not exist", 2)
+    try:
+        model = ScoringModel(Registry(registry).load(), bulk=True)
+    except RegistryError as exc:
+        _fail(str(exc), 2)
+    with tqdm(unit="rows", desc="scoring", disable=quiet or not sys.stderr.isatty(),
+              unit_scale=True) as bar:
+        try:
+            summary = score_csv(source, out, model, landmark=landmark, chunk_rows=chunk_size,
+                                pass_through_unknown=pass_through, progress=bar.update)
+        except (InputFileError, SchemaError) as exc:
+            _fail(str(exc), 2)
+    typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
+               f"{errors_path_for(out)} (one line per problem)", err=True)
+    raise typer.Exit(1 if summary.rejected else 0)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 3000,

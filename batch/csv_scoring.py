@@ -1,0 +1,177 @@
+"""Batch scoring of registry CSVs: streaming chunks in, scored CSV and error file out.
+
+Every input row ends up in exactly one place: the scored output (in input order, with every
+input column) or the error file (one line per problem). The chunk scorer is shared by the
+command line, the service's /score_csv and the Dask engine.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from features.errors import FieldError, SchemaError
+from features.schema import COLUMNS
+from features.validate import validate_frame
+from model_registry.scoring import ScoringModel
+
+RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", "risk_group", "landmark",
+                  "missing_predictors", "model_version")
+ERROR_COLUMNS = ("row", "field", "value", "error")
+DEFAULT_CHUNK_ROWS = 50_000
+
+
+class InputFileError(ValueError):
+    """The file cannot be read as a CSV of canonical columns (empty, bad header, encoding)."""
+
+
+@dataclass
+class Summary:
+    rows_read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    passed_through: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        extra = (f"; columns passed through unused: {', '.join(self.passed_through)}"
+                 if self.passed_through else "")
+        return (f"rows read {self.rows_read}, scored {self.scored}, rejected {self.rejected}, "
+                f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s{extra}")
+
+
+def errors_path_for(out: str | Path) -> Path:
+    out = Path(out)
+    name = out.name[:-4] if out.name.endswith(".csv") else out.name
+    return out.with_name(name + ".errors.csv")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    """UTF-8 text (a BOM is dropped), gzip when the name ends in .gz; newlines as written."""
+    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def read_header(path: Path) -> list[str]:
+    """The header row, checked: not empty, no duplicate or blank names."""
+    try:
+        with _open_text(path) as handle:
+            for record in csv.reader(handle):
+                if any(cell.strip() for cell in record):
+                    return _check_header([cell.strip() for cell in record])
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                             ) from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputFileError(f"cannot read {path}: {exc}") from exc
+    raise InputFileError(f"{path} is empty: expected a header row of canonical columns")
+
+
+def _check_header(header: list[str]) -> list[str]:
+    seen, duplicates = set(), []
+    for name in header:
+        if name in seen:
+            duplicates.append(name)
+        seen.add(name)
+    if duplicates:
+        raise InputFileError(f"duplicate columns: {', '.join(sorted(set(duplicates)))}")
+    if "" in header:
+        raise InputFileError(f"column {header.index('') + 1} has no name")
+    return header
+
+
+def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Data rows as strings ("" for blank cells), blank lines skipped, in chunks."""
+    with _open_text(path) as handle:
+        reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_filter=False,
+                             skip_blank_lines=True, chunksize=chunk_rows, engine="c")
+        try:
+            yield from reader
+        except pd.errors.ParserError as exc:
+            raise InputFileError(f"{path} is not a well-formed CSV: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path} is not UTF-8 text ({exc.reason})") from exc
+
+
+def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
+                landmark: str = "auto", pass_through: tuple[str, ...] = ()
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one chunk of raw rows.
+
+    Returns
+    -------
+    (scored, errors)
+        scored: the valid input rows (all input columns, as read) with `row` first and the
+        result columns after; errors: row, field, value, error for the others.
+    """
+    canonical = chunk.drop(columns=list(pass_through))
+    result = validate_frame(canonical, first_row=first_row, allow_outcomes=True)
+    valid = result.frame
+    scores = model.score(valid, landmark=landmark, with_contributions=False)
+    scored = chunk.loc[valid.index].copy()
+    scored.insert(0, "row", valid.index - chunk.index[0] + first_row)
+    for column in RESULT_COLUMNS:
+        values = scores[column]
+        if column == "missing_predictors":
+            values = values.map(";".join)
+        elif column.startswith("risk_") and column != "risk_group":
+            values = values.round(6)
+        scored[column] = values.to_numpy()
+    return scored, result.errors
+
+
+def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
+              landmark: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
+              pass_through_unknown: bool = False,
+              progress: Callable[[int], None] | None = None) -> Summary:
+    """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
+
+    Raises
+    ------
+    InputFileError
+        Nothing could be read (empty file, bad header, not UTF-8, malformed CSV).
+    SchemaError
+        Unknown columns (unless passed through) or other table-level problems.
+    """
+    source, out = Path(source), Path(out)
+    start = time.perf_counter()
+    header = read_header(source)
+    if "row" in header:
+        raise InputFileError("the input has a column named 'row', which the output uses for "
+                             "the input row number; rename it")
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown and not pass_through_unknown:
+        raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
+                                      "it, or pass --pass-through to keep it unused")
+                           for c in unknown])
+    summary = Summary(passed_through=unknown)
+    errors_out = errors_path_for(out)
+    with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
+            open(errors_out, "w", newline="", encoding="utf-8") as error_handle:
+        scored_header = ["row", *header, *RESULT_COLUMNS]
+        csv.writer(scored_handle, lineterminator="\n").writerow(scored_header)
+        csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
+        for chunk in iter_chunks(source, chunk_rows):
+            chunk.columns = [c.strip() for c in chunk.columns]
+            first_row = summary.rows_read + 1
+            chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
+            scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown))
+            scored.to_csv(scored_handle, header=False, index=False, lineterminator="\n")
+            errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
+            summary.rows_read += len(chunk)
+            summary.scored += len(scored)
+            summary.rejected += len(chunk) - len(scored)
+            if progress:
+                progress(len(chunk))
+    summary.seconds = time.perf_counter() - start
+    return summary

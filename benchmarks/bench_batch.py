@@ -1,0 +1,94 @@
+"""Benchmark: score a 1,000,000-row registry CSV with planted bad rows.
+
+Prints wall time, rows/s and peak memory (RSS) of `relapse-risk score`, next to the floor of
+plain pandas reading and writing the same file in the same chunks, each in its own process,
+and checks that every input row is accounted for. Targets: every row accounted for, peak RSS
+under 1.5 GB, time at most 3x the floor.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FLOOR = """
+import sys, time, pandas as pd
+src, dst, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t = time.perf_counter()
+with open(dst, "w") as out:
+    for i, part in enumerate(pd.read_csv(src, dtype=str, keep_default_na=False, chunksize=chunk)):
+        part.to_csv(out, header=i == 0, index=False)
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(time.perf_counter() - t, peak)
+"""
+
+OURS = """
+import sys, time
+from batch.csv_scoring import score_csv
+from model_registry.registry import Registry
+from model_registry.scoring import ScoringModel
+src, dst, chunk, registry = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+t = time.perf_counter()
+model = ScoringModel(Registry(registry).load(), bulk=True)
+s = score_csv(src, dst, model, chunk_rows=chunk)
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(time.perf_counter() - t, peak, s.rows_read, s.scored, s.rejected)
+"""
+
+
+def make_input(path: Path, n: int, bad_every: int) -> int:
+    from synthetic.generator import simulate, write_csv
+
+    frame = simulate(n, 2024)
+    bad = np.arange(bad_every - 1, n, bad_every)
+    frame = frame.astype({"age_years": object})
+    frame.loc[bad, "age_years"] = "unknown"
+    write_csv(frame, path)
+    return len(bad)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=50_000)
+    parser.add_argument("--bad-every", type=int, default=997)
+    args = parser.parse_args()
+    from model_registry.registry import Registry
+    from training.cohort import synthetic_cohort
+    from training.train import train_version
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        registry = Registry(tmp / "registry")
+        version, _ = train_version(synthetic_cohort(20000, 3), registry)
+        registry.promote(version)
+        src = tmp / "registry_export.csv"
+        planted = make_input(src, args.n, args.bad_every)
+        floor = subprocess.run([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.csv"),
+                                str(args.chunk)], capture_output=True, text=True, check=True)
+        floor_s, floor_kb = map(float, floor.stdout.split())
+        ours = subprocess.run([sys.executable, "-c", OURS, str(src), str(tmp / "out.csv"),
+                               str(args.chunk), str(registry.root)], capture_output=True,
+                              text=True, check=True)
+        ours_s, ours_kb, read, scored, rejected = map(float, ours.stdout.split())
+        out_rows = sum(1 for _ in open(tmp / "out.csv")) - 1
+        err_rows = {int(line.split(",", 1)[0]) for line in list(open(tmp / "out.errors.csv"))[1:]}
+    print(f"rows {args.n:,} (planted bad rows: {planted}), chunks of {args.chunk:,}")
+    print(f"{'':22} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}")
+    print(f"{'pandas read+write':22} {floor_s:8.1f} {args.n / floor_s:10,.0f} {floor_kb / 1024:12.0f}")
+    print(f"{'relapse-risk score':22} {ours_s:8.1f} {args.n / ours_s:10,.0f} {ours_kb / 1024:12.0f}")
+    print(f"time ratio {ours_s / floor_s:.2f} (target <= 3); peak RSS target < 1536 MB")
+    accounted = out_rows + len(err_rows)
+    print(f"accounted for: {out_rows:,} scored + {len(err_rows):,} rejected = {accounted:,} of "
+          f"{int(read):,} read ({'all' if accounted == args.n else 'MISSING ROWS'})")
+    print(json.dumps({"scored": scored, "rejected": rejected}))
+
+
+if __name__ == "__main__":
+    main()
