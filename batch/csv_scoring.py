@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -91,12 +92,22 @@ def _check_header(header: list[str]) -> list[str]:
 
 
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Data rows as strings ("" for blank cells), blank lines skipped, in chunks."""
-    with _open_text(path) as handle:
+    """Data rows as strings ("" for blank cells), blank lines skipped, in chunks.
+
+    A row with fewer fields than the header is read with the missing trailing cells blank
+    (unknown); a row with more is an error.
+    """
+    with _open_text(path) as handle, warnings.catch_warnings():
+        # A row with more fields than the header must not lose data: make it an error.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
         reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_filter=False,
-                             skip_blank_lines=True, chunksize=chunk_rows, engine="c")
+                             skip_blank_lines=True, chunksize=chunk_rows, engine="c",
+                             index_col=False)
         try:
             yield from reader
+        except pd.errors.ParserWarning as exc:
+            raise InputFileError(f"{path} is not a well-formed CSV: a row has more fields "
+                                 "than the header") from exc
         except pd.errors.ParserError as exc:
             raise InputFileError(f"{path} is not a well-formed CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
@@ -162,6 +173,8 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         csv.writer(scored_handle, lineterminator="\n").writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
         for chunk in iter_chunks(source, chunk_rows):
+            if chunk.empty:
+                continue
             chunk.columns = [c.strip() for c in chunk.columns]
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))

@@ -15,6 +15,7 @@ class Settings:
     api_keys: tuple[str, ...]
     keys_file: Path
     max_body_bytes: int
+    max_csv_bytes: int
     max_batch: int
     reload_seconds: float
 
@@ -27,6 +28,7 @@ def load_settings() -> Settings:
         api_keys=_api_keys(keys_file),
         keys_file=keys_file,
         max_body_bytes=int(os.environ.get("RELAPSE_RISK_MAX_BODY_BYTES", 2_000_000)),
+        max_csv_bytes=int(os.environ.get("RELAPSE_RISK_MAX_CSV_BYTES", 200_000_000)),
         max_batch=int(os.environ.get("RELAPSE_RISK_MAX_BATCH", 1000)),
         reload_seconds=float(os.environ.get("RELAPSE_RISK_RELOAD_SECONDS", 1.0)),
     )

@@ -19,6 +19,8 @@ OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs"
               "/app", "/favicon.ico"}
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
 PARSED_KEY = "relapse_risk_json"
+STREAMED_PATHS = {"/score_csv"}
+
 NOTICE_HEADER = (b"x-research-use", RESEARCH_USE_NOTICE.encode())
 
 
@@ -68,7 +70,10 @@ class Guard:
                 rejection = self._check_auth(scope)
             replay = None
             if rejection is None and scope.get("method") == "POST":
-                rejection, replay = await self._read_body(scope, receive, path)
+                if path in STREAMED_PATHS:
+                    rejection, replay = self._limit_stream(scope, receive)
+                else:
+                    rejection, replay = await self._read_body(scope, receive, path)
             if rejection is not None:
                 await self._respond(send_with_notice, *rejection)
             else:
@@ -87,6 +92,17 @@ class Guard:
             return _body(401, {"error": "missing or invalid API key; send "
                                         "'Authorization: Bearer <key>'"})
         return None
+
+    def _limit_stream(self, scope, receive):
+        """Uploads stream through (BentoML spools them to disk) once their declared size is
+        within the limit; the HTTP server holds the body to that declared length."""
+        limit = self.settings.max_csv_bytes
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is None or not declared.isdigit():
+            return _body(411, {"error": "send the upload with a Content-Length header"}), None
+        if int(declared) > limit:
+            return _body(413, {"error": f"upload larger than {limit} bytes"}), None
+        return None, None
 
     async def _read_body(self, scope, receive, path):
         limit = self.settings.max_body_bytes

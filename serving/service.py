@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
-from typing import Any
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
 
 import bentoml
+from bentoml.validators import ContentType
 from pydantic import ConfigDict
 from starlette.responses import JSONResponse
 
+from batch.csv_scoring import InputFileError, errors_path_for
+from batch.csv_scoring import score_csv as batch_score_csv
 from features.errors import SchemaError
 from features.validate import check_record
 from model_registry.registry import Registry, RegistryError
@@ -99,6 +103,8 @@ class RelapseRisk:
         self.settings = load_settings()
         self.registry = Registry(self.settings.registry)
         self.model: ScoringModel | None = None
+        self._bulk: ScoringModel | None = None
+        self._bulk_lock = threading.Lock()
         self._stage_mtime = None
         self._reload()
         self._stop = threading.Event()
@@ -182,6 +188,50 @@ class RelapseRisk:
                     ItemError(field=e.field, value=e.value, error=e.error) for e in exc.errors]))
         return BatchResult(results=items, scored=scored, rejected=len(items) - scored,
                            model_version=model.version, notice=RESEARCH_USE_NOTICE)
+
+    @bentoml.api(route="/score_csv")
+    def score_csv(self, file: Annotated[Path, ContentType("text/csv")],
+                  landmark: str = "auto", ctx: bentoml.Context = None) -> Path:
+        """Score an uploaded registry CSV with the batch scorer; a zip of scored.csv,
+        errors.csv (one line per problem) and summary.json comes back."""
+        def error(status: int, message: str, errors: list | None = None) -> JSONResponse:
+            ctx.response.status_code = status  # BentoML applies the context's status
+            return _error_response(status, message, errors)
+
+        model = self.bulk_model()
+        if model is None:
+            return error(503, "no production model is loaded yet")
+        if landmark not in ("auto", "infusion", "day28"):
+            return error(422, "invalid request", [{
+                "field": "landmark", "value": str(landmark),
+                "error": "must be one of 'auto', 'infusion', 'day28'"}])
+        work = Path(ctx.temp_dir)
+        scored = work / "scored.csv"
+        try:
+            summary = batch_score_csv(file, scored, model, landmark=landmark)
+        except (InputFileError, SchemaError) as exc:
+            errors = getattr(exc, "errors", [])
+            return error(422, str(exc) if not errors else "invalid CSV header", [
+                {"field": e.field, "value": e.value, "error": e.error} for e in errors])
+        archive = work / "scored.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(scored, "scored.csv")
+            zf.write(errors_path_for(scored), "errors.csv")
+            zf.writestr("summary.json", json.dumps({
+                "rows_read": summary.rows_read, "scored": summary.scored,
+                "rejected": summary.rejected, "model_version": model.version,
+                "passed_through": summary.passed_through, "notice": RESEARCH_USE_NOTICE}))
+        return archive
+
+    def bulk_model(self) -> ScoringModel | None:
+        """The production model with bulk sessions (built once per version, on first use)."""
+        model = self.model
+        if model is None:
+            return None
+        with self._bulk_lock:
+            if self._bulk is None or self._bulk.version != model.version:
+                self._bulk = ScoringModel(self.registry.load(model.version), bulk=True)
+            return self._bulk
 
     @bentoml.api(route="/model")
     def model_info(self) -> dict:

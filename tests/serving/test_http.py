@@ -205,9 +205,24 @@ def test_field_errors_name_every_field(server):
     assert {e["field"] for e in body["errors"]} == {"stage", "tp53_status", "foo"}
 
 
+def _status_of_oversize_post(server, path: str, body: bytes, headers: dict) -> int:
+    """The server may answer 413 before reading the body; read its answer even if the
+    rest of our upload is refused."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {KEY}",
+                                                       **headers})
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return conn.getresponse().status
+
+
 def test_oversize_bodies_and_batches(server):
     big = b'{"patient": {"patient_id": "' + b"x" * 3_000_000 + b'"}}'
-    assert server.post("/score", raw=big)[0] == 413
+    assert _status_of_oversize_post(server, "/score", big,
+                                    {"Content-Type": "application/json"}) == 413
     status, body, _ = server.post("/score_batch", {"patients": [PATIENT] * 1001})
     assert status == 413 and "at most 1000" in body["error"]
 
@@ -248,3 +263,47 @@ def test_logs_hold_no_patient_data(server):
     assert "POST /score 200" in log  # the access line is there...
     for planted in (PLANTED, "PLANTED-AGE", "123.4", "410.5", KEY):
         assert planted not in log  # ...but no identifier, value or key
+
+
+def _multipart(csv_bytes: bytes, landmark: str | None = None):
+    boundary = "----relapse-risk-test"
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+             f"filename=\"export.csv\"\r\nContent-Type: text/csv\r\n\r\n".encode() + csv_bytes
+             + b"\r\n"]
+    if landmark:
+        parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"landmark\"\r\n\r\n"
+                     f"{landmark}\r\n".encode())
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_score_csv_returns_scored_rows_and_errors(server):
+    import io
+    import zipfile
+
+    csv_bytes = ("\ufeffpatient_id,age_years,prior_lines,tp53_status\r\n"
+                 "A,60,2,altered\r\nB,abc,0,wild_type\r\n\r\nC,70,3,\r\n").encode()
+    body, headers = _multipart(csv_bytes)
+    req = urllib.request.Request(server.url + "/score_csv", data=body, method="POST")
+    req.add_header("Authorization", f"Bearer {KEY}")
+    for k, v in headers.items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+        archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+    scored = archive.read("scored.csv").decode().splitlines()
+    errors = archive.read("errors.csv").decode().splitlines()
+    summary = json.loads(archive.read("summary.json"))
+    assert scored[0].startswith("row,patient_id,age_years")
+    assert [line.split(",")[0] for line in scored[1:]] == ["1", "3"]
+    assert errors[1:] == ["2,age_years,abc,must be a number from 0 to 120 years",
+                          "2,prior_lines,0,must be an integer from 1 to 15"]
+    assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (3, 2, 1)
+
+
+def test_score_csv_rejects_unknown_columns_and_needs_a_key(server):
+    body, headers = _multipart(b"LDH,age\n300,60\n")
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    assert status == 422 and b"LDH" in content
+    status, _, _ = server.request("POST", "/score_csv", raw=body, headers=headers, key=None)
+    assert status == 401

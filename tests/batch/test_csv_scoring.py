@@ -1,0 +1,130 @@
+"""Batch scoring of messy registry exports: every row accounted for, or a clear error."""
+import gzip
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from batch.csv_scoring import InputFileError, errors_path_for, score_csv
+from features.errors import SchemaError
+from model_registry.scoring import ScoringModel
+from relapse_risk.cli import app
+
+HEADER = "patient_id,age_years,stage,ecog,prior_lines,tp53_status,bridging_therapy"
+ROWS = ["P1,61,4,1,2,altered,none", "P2,45,2,0,3,wild_type,chemotherapy",
+        "P3,old,3,1,2,,none", 'P4,70,4,2,0,"mutant",radiotherapy', "P5,55,1,0,1,,"]
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    registry, _, _ = trained
+    return ScoringModel(registry.load(), bulk=True)
+
+
+def _write(path, text: str, *, gz: bool = False, bom: bool = False):
+    data = (("\ufeff" if bom else "") + text).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def _run(tmp_path, model, text, name="in.csv", **kw):
+    src = _write(tmp_path / name, text, gz=name.endswith(".gz"), bom=kw.pop("bom", False))
+    out = tmp_path / "out.csv"
+    summary = score_csv(src, out, model, **kw)
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    errors = pd.read_csv(errors_path_for(out), dtype=str, keep_default_na=False)
+    return summary, scored, errors
+
+
+def test_every_row_is_accounted_for(tmp_path, model):
+    summary, scored, errors = _run(tmp_path, model, "\n".join([HEADER, *ROWS]) + "\n")
+    assert (summary.rows_read, summary.scored, summary.rejected) == (5, 3, 2)
+    assert list(scored.row) == ["1", "2", "5"]
+    assert list(scored.columns) == ["row", *HEADER.split(","), "risk_6m", "risk_12m",
+                                    "risk_24m", "risk_group", "landmark",
+                                    "missing_predictors", "model_version"]
+    assert list(scored.patient_id) == ["P1", "P2", "P5"]
+    assert sorted(errors.values.tolist()) == [
+        ["3", "age_years", "old", "must be a number from 0 to 120 years"],
+        ["4", "prior_lines", "0", "must be an integer from 1 to 15"],
+        ["4", "tp53_status", "mutant", "must be one of 'altered', 'wild_type'"],
+    ]
+    assert set(scored.row) | set(errors.row) == {"1", "2", "3", "4", "5"}
+    assert "tp53_status" in scored.missing_predictors.iloc[2].split(";")
+
+
+@pytest.mark.parametrize("variant", ["bom_crlf", "gzip", "quoted", "blank_lines", "spaces"])
+def test_messy_exports_score_like_the_clean_one(tmp_path, model, variant):
+    (tmp_path / "clean").mkdir()
+    clean = _run(tmp_path / "clean", model, "\n".join([HEADER, *ROWS]) + "\n")
+    text = "\n".join([HEADER, *ROWS]) + "\n"
+    kw, name = {}, "in.csv"
+    if variant == "bom_crlf":
+        text, kw = text.replace("\n", "\r\n"), {"bom": True}
+    elif variant == "gzip":
+        name = "in.csv.gz"
+    elif variant == "quoted":
+        text = "\n".join([",".join(f'"{c}"' for c in line.split(",")) for line in
+                          [HEADER, *ROWS]]).replace('""mutant""', '"mutant"') + "\n"
+    elif variant == "blank_lines":
+        text = "\n".join([HEADER, "", ROWS[0], "", "", *ROWS[1:], "", ""]) + "\n"
+    elif variant == "spaces":
+        text = "\n".join([HEADER] + [",".join(f" {c} " for c in r.split(",")) for r in ROWS])
+    summary, scored, errors = _run(tmp_path, model, text, name=name, **kw)
+    assert (summary.scored, summary.rejected) == (clean[0].scored, clean[0].rejected)
+    assert list(scored.risk_12m) == list(clean[1].risk_12m)
+    assert sorted(errors.field) == sorted(clean[2].field)
+
+
+def test_header_only_and_chunking(tmp_path, model):
+    summary, scored, errors = _run(tmp_path, model, HEADER + "\n")
+    assert summary.rows_read == 0 and scored.empty and errors.empty
+    text = "\n".join([HEADER, *(ROWS * 40)]) + "\n"
+    one = _run(tmp_path, model, text, chunk_rows=7)
+    big = _run(tmp_path, model, text, chunk_rows=10_000)
+    pd.testing.assert_frame_equal(one[1], big[1])
+    pd.testing.assert_frame_equal(one[2], big[2])
+    assert one[0].rows_read == 200 and set(one[2].row.astype(int)) == {
+        i for i in range(1, 201) if i % 5 in (3, 4)}
+
+
+@pytest.mark.parametrize("text,error,match", [
+    ("", InputFileError, "is empty"),
+    ("\n\n", InputFileError, "is empty"),
+    ("age_years,age_years\n60,61\n", InputFileError, "duplicate columns: age_years"),
+    ("age_years,,stage\n60,1,2\n", InputFileError, "column 2 has no name"),
+    ("LDH,age_years\n300,60\n", SchemaError, "LDH: not a canonical column"),
+    ("row,age_years\n1,60\n", InputFileError, "column named 'row'"),
+    ("age_years,stage\n60,1,5,6\n", InputFileError, "not a well-formed CSV"),
+])
+def test_unreadable_files_get_a_clear_error(tmp_path, model, text, error, match):
+    with pytest.raises(error, match=match):
+        _run(tmp_path, model, text)
+
+
+def test_not_utf8(tmp_path, model):
+    (tmp_path / "in.csv").write_bytes("age_years,stage\n60,1\n".encode("utf-16"))
+    with pytest.raises(InputFileError, match="UTF-8"):
+        score_csv(tmp_path / "in.csv", tmp_path / "o.csv", model)
+
+
+def test_pass_through_keeps_unknown_columns(tmp_path, model):
+    summary, scored, _ = _run(tmp_path, model, "hospital,age_years\nH1,60\n",
+                              pass_through_unknown=True)
+    assert summary.passed_through == ["hospital"] and list(scored.hospital) == ["H1"]
+
+
+def test_cli_exit_status(tmp_path, trained):
+    registry, _, _ = trained
+    runner = CliRunner()
+    good = _write(tmp_path / "good.csv", "\n".join([HEADER, ROWS[0], ROWS[1]]) + "\n")
+    mixed = _write(tmp_path / "mixed.csv", "\n".join([HEADER, *ROWS]) + "\n")
+    empty = _write(tmp_path / "empty.csv", "")
+    args = ["--registry", str(registry.root), "--quiet"]
+    ok = runner.invoke(app, ["score", str(good), "--out", str(tmp_path / "g.csv"), *args])
+    assert ok.exit_code == 0, ok.output
+    assert "rows read 2, scored 2, rejected 0" in ok.output
+    some = runner.invoke(app, ["score", str(mixed), "--out", str(tmp_path / "m.csv"), *args])
+    assert some.exit_code == 1 and "rejected 2" in some.output
+    none = runner.invoke(app, ["score", str(empty), "--out", str(tmp_path / "e.csv"), *args])
+    assert none.exit_code == 2 and "is empty" in none.output
