@@ -2,12 +2,16 @@
 response model as /score that does no work (no auth, no validation, no model)."""
 import bentoml
 
+from features.schema import FIELDS
 from relapse_risk import RESEARCH_USE_NOTICE
 from serving.schemas import Patient, RiskGroup, Score
 from serving.service import ScoreInput
 
 FIXED = Score(patient_id=None, risk_6m=0.1, risk_12m=0.2, risk_24m=0.3,
-              risk_group=RiskGroup(name="low", thresholds_12m=[0.3, 0.6]), contributions={},
+              risk_group=RiskGroup(name="low", thresholds_12m=[0.3, 0.6]),
+              # A response of the same size as a real one: every predictor's contribution.
+              contributions={f.name: 0.01 for f in FIELDS if f.role == "predictor"
+                             and f.landmark == "infusion"},
               missing_predictors=[], landmark="infusion", model_version="empty",
               notice=RESEARCH_USE_NOTICE)
 
