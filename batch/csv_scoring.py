@@ -141,6 +141,20 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
     return scored, result.errors
 
 
+def check_columns(source: Path, pass_through_unknown: bool) -> tuple[list[str], list[str]]:
+    """The header and its non-canonical columns; raise if they cannot be scored as asked."""
+    header = read_header(source)
+    if "row" in header:
+        raise InputFileError("the input has a column named 'row', which the output uses for "
+                             "the input row number; rename it")
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown and not pass_through_unknown:
+        raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
+                                      "it, or pass --pass-through to keep it unused")
+                           for c in unknown])
+    return header, unknown
+
+
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
@@ -156,15 +170,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     """
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header = read_header(source)
-    if "row" in header:
-        raise InputFileError("the input has a column named 'row', which the output uses for "
-                             "the input row number; rename it")
-    unknown = [c for c in header if c not in COLUMNS]
-    if unknown and not pass_through_unknown:
-        raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
-                                      "it, or pass --pass-through to keep it unused")
-                           for c in unknown])
+    header, unknown = check_columns(source, pass_through_unknown)
     summary = Summary(passed_through=unknown)
     errors_out = errors_path_for(out)
     with open(out, "w", newline="", encoding="utf-8") as scored_handle, \

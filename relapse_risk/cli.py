@@ -299,6 +299,10 @@ def score(
     pass_through: Annotated[bool, typer.Option(
         "--pass-through", help="Keep non-canonical columns in the output, unused.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    engine: Annotated[str, typer.Option(help="local, or dask to score partitions on a "
+                                             "Dask cluster.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (default: a local cluster of two workers).")] = None,
     registry: RegistryOption = None,
 ) -> None:
     """Score a registry CSV in streaming chunks.
@@ -315,6 +319,8 @@ def score(
 
     if landmark not in ("auto", "infusion", "day28"):
         _fail(f"--landmark must be auto, infusion or day28, got {landmark!r}", 2)
+    if engine not in ("local", "dask"):
+        _fail(f"--engine must be local or dask, got {engine!r}", 2)
     if not source.exists():
         _fail(f"{source} does not exist", 2)
     try:
@@ -324,8 +330,18 @@ def score(
     with tqdm(unit="rows", desc="scoring", disable=quiet or not sys.stderr.isatty(),
               unit_scale=True) as bar:
         try:
-            summary = score_csv(source, out, model, landmark=landmark, chunk_rows=chunk_size,
-                                pass_through_unknown=pass_through, progress=bar.update)
+            if engine == "dask":
+                from batch.dask_engine import score_csv_dask
+
+                reg = Registry(registry)
+                summary = score_csv_dask(source, out, reg.root.resolve(), model.version,
+                                         landmark=landmark, scheduler=scheduler,
+                                         pass_through_unknown=pass_through,
+                                         progress=bar.update)
+            else:
+                summary = score_csv(source, out, model, landmark=landmark,
+                                    chunk_rows=chunk_size, pass_through_unknown=pass_through,
+                                    progress=bar.update)
         except (InputFileError, SchemaError) as exc:
             _fail(str(exc), 2)
     typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
