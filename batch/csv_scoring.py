@@ -134,7 +134,8 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
     for column in RESULT_COLUMNS:
         values = scores[column]
         if column == "missing_predictors":
-            values = values.map(";".join)
+            joined: dict[int, str] = {}  # the lists are shared per pattern: join each once
+            values = values.map(lambda m: joined.setdefault(id(m), ";".join(m)))
         elif column.startswith("risk_") and column != "risk_group":
             values = values.round(6)
         scored[column] = values.to_numpy()

@@ -114,12 +114,16 @@ def feature_names(landmark: str = INFUSION) -> list[str]:
     return list(encode(empty, landmark).columns)
 
 
-def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[list[str]]:
-    """For each row, the predictors of the landmark that are unknown."""
+def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tuple[str, ...]]:
+    """For each row, the predictors of the landmark that are unknown (shared tuples)."""
     names = [f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
              and (f.landmark == INFUSION or landmark == DAY28)]
     known = frame[names].notna().to_numpy()
-    return [[n for n, k in zip(names, row) if not k] for row in known]
+    # Few distinct patterns of missingness exist: build each list once and share it.
+    codes = known.astype(np.int64) @ (np.int64(1) << np.arange(len(names), dtype=np.int64))
+    patterns, inverse = np.unique(codes, return_inverse=True)
+    lists = [tuple(n for j, n in enumerate(names) if not (int(p) >> j) & 1) for p in patterns]
+    return [lists[i] for i in inverse.ravel()]
 
 
 def feature_sources(landmark: str = INFUSION) -> dict[str, str]:

@@ -21,7 +21,7 @@ def test_missing_values_get_reference_and_indicator(valid_record):
     assert x["tmtv_ml_missing"] == 1.0
     assert x["log1p_tmtv_ml"] == pytest.approx(np.log1p(FIELDS_BY_NAME["tmtv_ml"].reference))
     assert x["tp53_status_missing"] == 1.0 and x["tp53_altered"] == 0.0
-    assert missing_predictors(row.to_frame().T, "infusion") == [["tmtv_ml", "tp53_status"]]
+    assert missing_predictors(row.to_frame().T, "infusion") == [("tmtv_ml", "tp53_status")]
 
 
 def test_encoding_values(valid_record):
