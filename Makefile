@@ -30,6 +30,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache
