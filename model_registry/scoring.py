@@ -49,14 +49,13 @@ class LandmarkModel:
     session: ort.InferenceSession
     sources: dict[str, str]
     outputs: list[str] | None = None
+    order: list[int] | None = None  # positions in the canonical encoding, when they differ
 
     def __post_init__(self):
         self.outputs = [o.name for o in self.session.get_outputs()]
         canonical_order = feature_names(self.landmark)
         if self.feature_names != canonical_order:
             self.order = [canonical_order.index(n) for n in self.feature_names]
-
-    order: list[int] | None = None
 
     def run(self, X: pd.DataFrame, with_contributions: bool = False) -> dict[str, np.ndarray]:
         return self.run_array(X[self.feature_names].to_numpy(dtype=np.float32),

@@ -15,7 +15,8 @@ def _patient_field(f):
     elif f.kind == "string":
         annotation = Optional[str]  # noqa: UP007
     else:
-        annotation = Optional[int if f.kind == "integer" else float]  # noqa: UP007
+        number = int if f.kind == "integer" else float
+        annotation = Optional[number]  # noqa: UP007
     bounds = {} if f.minimum is None else {"ge": f.minimum}
     if f.maximum is not None:
         bounds["le"] = f.maximum

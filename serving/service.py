@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from batch.csv_scoring import InputFileError, errors_path_for
 from batch.csv_scoring import score_csv as batch_score_csv
-from features.errors import SchemaError
+from features.errors import FieldError, SchemaError
 from features.validate import check_record
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
@@ -71,9 +71,7 @@ def _landmark_and_record(patient: Any) -> tuple[str, dict]:
     return landmark, record
 
 
-def _item(field: str, value: str, error: str):
-    from features.errors import FieldError
-
+def _item(field: str, value: str, error: str) -> FieldError:
     return FieldError(None, field, value, error)
 
 

@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 from typer.testing import CliRunner

@@ -1,5 +1,3 @@
-import numpy as np
-import pandas as pd
 import pytest
 
 from features.validate import validate_frame
