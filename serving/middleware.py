@@ -97,7 +97,13 @@ class Guard:
         """Uploads stream through (BentoML spools them to disk) once their declared size is
         within the limit; the HTTP server holds the body to that declared length."""
         limit = self.settings.max_csv_bytes
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        content_type = headers.get(b"content-type", b"").lower()
+        if not (content_type.startswith(b"multipart/form-data") and b"boundary=" in
+                content_type):
+            return _body(415, {"error": "upload the CSV as multipart/form-data (field 'file')"
+                               }), None
+        declared = headers.get(b"content-length")
         if declared is None or not declared.isdigit():
             return _body(411, {"error": "send the upload with a Content-Length header"}), None
         if int(declared) > limit:
@@ -123,6 +129,11 @@ class Guard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type not in (b"application/json", b"") and (body or path in JSON_SHAPES):
+            return _body(415, {"error": "send the body as application/json"}), None
+        if path not in JSON_SHAPES and body.strip() not in (b"", b"{}"):
+            return _body(400, {"error": "this route takes no request body"}), None
         if path in JSON_SHAPES:
             rejection, data = self._check_json(body, headers, path)
             if rejection is not None:

@@ -47,6 +47,24 @@ class _Unvalidated(bentoml.IODescriptor):
         return cls.model_construct(**data)
 
 
+class UploadError(str):
+    """Stands in for the upload when the multipart body could not be parsed."""
+
+
+class CsvInput(bentoml.IODescriptor):
+    file: Annotated[Path, ContentType("text/csv")]
+    landmark: str = "auto"
+
+    @classmethod
+    async def from_http_request(cls, request, serde):
+        try:
+            return await super().from_http_request(request, serde)
+        except Exception as exc:  # noqa: BLE001 - a malformed upload is the client's error
+            return cls.model_construct(file=UploadError(
+                f"the upload could not be read as multipart/form-data with a 'file' field "
+                f"({type(exc).__name__})"), landmark="auto")
+
+
 class ScoreInput(_Unvalidated):
     patient: Patient
 
@@ -187,7 +205,7 @@ class RelapseRisk:
         return BatchResult(results=items, scored=scored, rejected=len(items) - scored,
                            model_version=model.version, notice=RESEARCH_USE_NOTICE)
 
-    @bentoml.api(route="/score_csv")
+    @bentoml.api(route="/score_csv", input_spec=CsvInput)
     def score_csv(self, file: Annotated[Path, ContentType("text/csv")],
                   landmark: str = "auto", ctx: bentoml.Context = None) -> Path:
         """Score an uploaded registry CSV with the batch scorer; a zip of scored.csv,
@@ -196,6 +214,11 @@ class RelapseRisk:
             ctx.response.status_code = status  # BentoML applies the context's status
             return _error_response(status, message, errors)
 
+        if isinstance(file, UploadError):
+            return error(400, str(file))
+        if not isinstance(file, Path) or not file.exists():
+            return error(422, "invalid request", [{"field": "file", "value": "",
+                                                    "error": "a CSV file is required"}])
         model = self.bulk_model()
         if model is None:
             return error(503, "no production model is loaded yet")
