@@ -6,6 +6,7 @@ Training and serving both call `encode`; the column list travels with each model
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -114,10 +115,16 @@ def feature_names(landmark: str = INFUSION) -> list[str]:
     return list(encode(empty, landmark).columns)
 
 
+@functools.lru_cache(maxsize=None)
+def landmark_predictors(landmark: str = INFUSION) -> tuple[str, ...]:
+    """The canonical predictors a landmark's model uses (day 28 adds its own two)."""
+    return tuple(f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
+                 and (f.landmark == INFUSION or landmark == DAY28))
+
+
 def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tuple[str, ...]]:
     """For each row, the predictors of the landmark that are unknown (shared tuples)."""
-    names = [f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
-             and (f.landmark == INFUSION or landmark == DAY28)]
+    names = list(landmark_predictors(landmark))
     known = frame[names].notna().to_numpy()
     # Few distinct patterns of missingness exist: build each list once and share it.
     codes = known.astype(np.int64) @ (np.int64(1) << np.arange(len(names), dtype=np.int64))
@@ -148,6 +155,13 @@ def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
     return sources
 
 
+def choose_record_landmark(record: dict) -> str:
+    """`choose_landmark` for one typed record."""
+    day28_known = not (is_missing(record.get("ctdna_d28"))
+                       and is_missing(record.get("cart_cmax_per_ul")))
+    return DAY28 if day28_known else INFUSION
+
+
 def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
     """Per row: day 28 when a day-28 predictor is known, else infusion."""
     day28_known = frame["ctdna_d28"].notna().to_numpy() | \
@@ -155,7 +169,8 @@ def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
     return np.where(day28_known, DAY28, INFUSION)
 
 
-def _is_missing(v) -> bool:
+def is_missing(v) -> bool:
+    """Unknown in a typed record: None, or NaN."""
     return v is None or (isinstance(v, float) and v != v)
 
 
@@ -169,18 +184,18 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
 
     def numeric(name: str, log: bool = False) -> None:
         v = record.get(name)
-        missing = _is_missing(v)
+        missing = is_missing(v)
         x = float(FIELDS_BY_NAME[name].reference if missing else v)
         out.extend((math.log1p(x) if log else x, 1.0 if missing else 0.0))
 
     def category(name: str, positive: str) -> None:
         v = record.get(name)
-        out.extend((1.0 if v == positive else 0.0, 1.0 if _is_missing(v) else 0.0))
+        out.extend((1.0 if v == positive else 0.0, 1.0 if is_missing(v) else 0.0))
 
     for name in ("age_years", "ecog", "stage", "extranodal_sites"):
         numeric(name)
     ldh, uln = record.get("ldh_u_l"), record.get("ldh_uln_u_l")
-    ldh_missing = _is_missing(ldh) or _is_missing(uln)
+    ldh_missing = is_missing(ldh) or is_missing(uln)
     ratio = 1.0 if ldh_missing else ldh / uln
     out.extend((1.0 if ratio > 1 else 0.0, math.log2(ratio), 1.0 if ldh_missing else 0.0))
     numeric("ipi")
@@ -189,9 +204,9 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
     category("tp53_status", "altered")
     numeric("prior_lines")
     bridging = record.get("bridging_therapy")
-    out.append(1.0 if not _is_missing(bridging) and bridging != "none" else 0.0)
+    out.append(1.0 if not is_missing(bridging) and bridging != "none" else 0.0)
     out.extend(1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES)
-    out.append(1.0 if _is_missing(bridging) else 0.0)
+    out.append(1.0 if is_missing(bridging) else 0.0)
     if landmark == DAY28:
         category("ctdna_d28", "detectable")
         numeric("cart_cmax_per_ul", log=True)

@@ -12,13 +12,13 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from features.encode import (choose_landmark, encode, encode_record, feature_names,
-                             feature_sources, missing_predictors)
-from features.schema import DAY28, FIELDS, INFUSION, LANDMARKS
+from features.encode import (choose_landmark, choose_record_landmark, encode, encode_record,
+                             feature_names, feature_sources, is_missing, landmark_predictors,
+                             missing_predictors)
+from features.schema import DAY28, INFUSION, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
 
 HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
-RISK_GROUPS = ("low", "intermediate", "high")
 
 
 def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
@@ -66,6 +66,14 @@ class LandmarkModel:
         names = self.outputs if with_contributions else ["risk", "log_hazard"]
         return dict(zip(names, self.session.run(names, {"features": features})))
 
+    def by_predictor(self, per_feature) -> dict[str, float]:
+        """Sum the encoded columns' contributions into one per canonical predictor."""
+        summed: dict[str, float] = {}
+        for fname, v in zip(self.feature_names, per_feature):
+            key = self.sources[fname]
+            summed[key] = summed.get(key, 0.0) + float(v)
+        return summed
+
     # The three methods below let evaluation treat a served model like a fitted one.
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
         return self.run(X)["log_hazard"][:, 0].astype(float)
@@ -83,14 +91,6 @@ def _as_object_array(lists: list) -> np.ndarray:
     out = np.empty(len(lists), dtype=object)
     out[:] = lists
     return out
-
-
-_PREDICTORS = {lm: [f.name for f in FIELDS if f.role == "predictor" and
-                    (f.landmark == INFUSION or lm == DAY28)] for lm in LANDMARKS}
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
 
 
 class ScoringModel:
@@ -164,13 +164,8 @@ class ScoringModel:
             out.iloc[rows, out.columns.get_loc("landmark")] = name
             missing_lists[rows] = _as_object_array(missing_predictors(part, name))
             if with_contributions and "contributions" in result:
-                per_feature = result["contributions"].astype(float)
-                for r, values in zip(rows, per_feature):
-                    summed: dict[str, float] = {}
-                    for fname, v in zip(model.feature_names, values):
-                        key = model.sources[fname]
-                        summed[key] = summed.get(key, 0.0) + float(v)
-                    contributions[r] = summed
+                for r, values in zip(rows, result["contributions"]):
+                    contributions[r] = model.by_predictor(values)
         out["missing_predictors"] = missing_lists
         for col in HORIZON_COLUMNS:
             out[col] = out[col].astype(float)
@@ -185,9 +180,7 @@ class ScoringModel:
         Returns a dict with the same fields as a row of `score`.
         """
         if landmark == "auto":
-            day28 = not (_missing(record.get("ctdna_d28"))
-                         and _missing(record.get("cart_cmax_per_ul")))
-            landmark = DAY28 if day28 else INFUSION
+            landmark = choose_record_landmark(record)
         elif landmark not in LANDMARKS:
             raise ValueError(f"landmark must be auto, {INFUSION} or {DAY28}, got {landmark!r}")
         model = self.landmarks[landmark]
@@ -203,15 +196,12 @@ class ScoringModel:
                "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
                else "high",
                "landmark": landmark,
-               "missing_predictors": [n for n in _PREDICTORS[landmark] if _missing(record.get(n))],
+               "missing_predictors": [n for n in landmark_predictors(landmark)
+                                      if is_missing(record.get(n))],
                "model_version": self.version}
         if with_contributions:
-            summed: dict[str, float] = {}
-            if "contributions" in result:
-                for fname, v in zip(model.feature_names, result["contributions"][0]):
-                    key = model.sources[fname]
-                    summed[key] = summed.get(key, 0.0) + float(v)
-            out["contributions"] = summed or None
+            out["contributions"] = (model.by_predictor(result["contributions"][0])
+                                    if "contributions" in result else None)
         return out
 
     def describe(self) -> dict:
