@@ -17,6 +17,8 @@ logger = logging.getLogger("relapse_risk.access")
 
 OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs", "/",
               "/app", "/favicon.ico"}
+# The calculator page and its assets carry no data; it asks for the key itself.
+OPEN_PREFIXES = ("/docs", "/app/")
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
 PARSED_KEY = "relapse_risk_json"
 STREAMED_PATHS = {"/score_csv"}
@@ -66,7 +68,7 @@ class Guard:
 
         try:
             rejection = None
-            if path not in OPEN_PATHS and not path.startswith("/docs"):
+            if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
                 rejection = self._check_auth(scope)
             replay = None
             if rejection is None and scope.get("method") == "POST":

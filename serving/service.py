@@ -26,6 +26,7 @@ from features.validate import check_record
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
 from relapse_risk import RESEARCH_USE_NOTICE
+from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
 from serving.middleware import PARSED_KEY, Guard
 from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
@@ -105,6 +106,7 @@ def _configure_logging() -> None:
         root.propagate = False
 
 
+@bentoml.asgi_app(build_calculator(), path="/app", name="calculator")
 @bentoml.service(
     name="relapse-risk",
     workers=1,

@@ -1,0 +1,294 @@
+// relapse-risk web calculator: builds the form from the embedded feature schema, calls this
+// service's /model and /score, and draws the answer. No library, no request elsewhere.
+"use strict";
+
+(function () {
+  const schema = JSON.parse(document.getElementById("schema").textContent);
+  const KEY_STORE = "relapse-risk-api-key";
+  const HORIZONS = [6, 12, 24];
+  const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+  const $ = (id) => document.getElementById(id);
+  const endpoint = (name) => new URL("../" + name, location.href.replace(/\/?$/, "/")).href;
+  let modelInfo = null;
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== null && v !== undefined) node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  const pretty = (code) => code.replace(/_/g, " ");
+  // One decimal, without rounding a near-certainty to a certainty.
+  const pct = (p) => (p > 0.999 && p < 1 ? ">99.9%" : p < 0.001 && p > 0 ? "<0.1%"
+    : (100 * p).toFixed(1) + "%");
+
+  function labelFor(field) {
+    const text = field.description.replace(/\.$/, "");
+    return field.unit ? `${text} (${field.unit})` : text;
+  }
+
+  // ---- the form, from the schema ---------------------------------------------------------
+  function fieldControl(field) {
+    const id = "f-" + field.name;
+    const described = `hint-${field.name} err-${field.name}`;
+    let control;
+    if (field.kind === "category") {
+      control = el("select", { id, name: field.name, "aria-describedby": described },
+        el("option", { value: "" }, "unknown"),
+        ...field.categories.map((c) => el("option", { value: c }, pretty(c))));
+    } else {
+      const numeric = field.kind === "integer" || field.kind === "number";
+      control = el("input", {
+        id, name: field.name, type: "text", autocomplete: "off", placeholder: "unknown",
+        inputmode: numeric ? (field.kind === "integer" ? "numeric" : "decimal") : null,
+        "aria-describedby": described,
+      });
+    }
+    const hint = field.kind === "string" ? "optional; echoed back, never logged"
+      : field.kind === "category" ? "or unknown" : field.valid + ", or empty if unknown";
+    return el("div", { class: "field" },
+      el("label", { for: id }, labelFor(field), " ", el("code", {}, field.name)),
+      control,
+      el("p", { class: "help", id: "hint-" + field.name }, hint),
+      el("p", { class: "error", id: "err-" + field.name, role: "alert" }));
+  }
+
+  function buildForm() {
+    const groups = [
+      ["Patient", (f) => f.role === "id"],
+      ["Known at infusion (day 0)", (f) => f.landmark === "infusion"],
+      ["Known at day 28 (day-28 landmark)", (f) => f.landmark === "day28"],
+    ];
+    for (const [title, keep] of groups) {
+      const fields = schema.fields.filter(keep);
+      $("groups").append(el("fieldset", {}, el("legend", {}, title),
+        el("div", { class: "grid" }, ...fields.map(fieldControl))));
+    }
+  }
+
+  function collectPatient() {
+    const patient = {};
+    for (const field of schema.fields) {
+      const raw = $("f-" + field.name).value.trim();
+      if (raw === "") continue; // unknown: absent, and the answer lists it as missing
+      const numeric = field.kind === "integer" || field.kind === "number";
+      // Anything that is not a plain number goes as typed: the service names the problem.
+      patient[field.name] = numeric && NUMBER.test(raw) ? Number(raw) : raw;
+    }
+    patient.landmark = $("f-landmark").value;
+    return patient;
+  }
+
+  // ---- talking to the service -------------------------------------------------------------
+  async function call(name, body) {
+    const response = await fetch(endpoint(name), {
+      method: "POST",
+      headers: { "Content-Type": "application/json",
+                 Authorization: "Bearer " + sessionStorage.getItem(KEY_STORE) },
+      body: body === undefined ? "" : JSON.stringify(body),
+    });
+    let payload = null;
+    try { payload = await response.json(); } catch (e) { payload = null; }
+    return { status: response.status, payload };
+  }
+
+  function askForKey(message) {
+    sessionStorage.removeItem(KEY_STORE);
+    modelInfo = null;
+    $("patient-form").hidden = true;
+    $("result").hidden = true;
+    $("key-section").hidden = false;
+    $("key-error").textContent = message || "";
+    $("api-key").focus();
+  }
+
+  async function loadModel(errorSlot) {
+    const { status, payload } = await call("model");
+    if (status === 401) { askForKey("The service refused this key."); return false; }
+    if (status !== 200) {
+      $(errorSlot || "form-error").textContent =
+        (payload && payload.error) || `The service answered ${status}.`;
+      return false;
+    }
+    modelInfo = payload;
+    return true;
+  }
+
+  function clearErrors() {
+    for (const node of document.querySelectorAll(".error")) node.textContent = "";
+    for (const node of document.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  }
+
+  function showFieldErrors(errors, fallback) {
+    let first = null;
+    const general = [];
+    for (const e of errors || []) {
+      const slot = $("err-" + e.field);
+      const control = $("f-" + e.field);
+      if (slot && control) {
+        slot.textContent = (slot.textContent ? slot.textContent + " " : "") + e.error;
+        control.setAttribute("aria-invalid", "true");
+        first = first || control;
+      } else {
+        general.push(`${e.field}: ${e.error}`);
+      }
+    }
+    if (general.length || !first) $("form-error").textContent = general.join("; ") || fallback;
+    if (first) first.focus();
+  }
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    clearErrors();
+    $("result").hidden = true; // never leave an earlier patient's answer beside new inputs
+    $("submit").disabled = true;
+    try {
+      if (!modelInfo && !(await loadModel())) return;
+      const { status, payload } = await call("score", { patient: collectPatient() });
+      if (status === 401) { askForKey("The service refused this key."); return; }
+      if (status === 422) { showFieldErrors(payload.errors, payload.error); return; }
+      if (status !== 200) {
+        $("form-error").textContent = (payload && payload.error) || `The service answered ${status}.`;
+        return;
+      }
+      // A promotion or rollback happened since /model was read: read it again.
+      if (payload.model_version !== modelInfo.model_version) await loadModel();
+      render(payload);
+    } catch (err) {
+      $("form-error").textContent = "The service could not be reached: " + err.message;
+    } finally {
+      $("submit").disabled = false;
+    }
+  }
+
+  // ---- the answer ---------------------------------------------------------------------------
+  function stepAt(months, values, t) {
+    let i = -1;
+    while (i + 1 < months.length && months[i + 1] <= t) i += 1;
+    return i < 0 ? values[0] : values[i];
+  }
+
+  // Proportional hazards: S(t) = exp(-H0(t) k), with k fixed by the 12-month risk.
+  function patientCurve(score, info) {
+    const base = info.baseline;
+    const h12 = stepAt(base.months, base.cumhaz, 12);
+    const k = -Math.log(Math.max(1 - score.risk_12m, 1e-12)) / h12;
+    return (t) => Math.exp(-stepAt(base.months, base.cumhaz, t) * k);
+  }
+
+  function render(score) {
+    const info = modelInfo.landmarks[score.landmark];
+    const pfs = patientCurve(score, info);
+    const pop = info.population_pfs;
+    const rows = $("risk-rows");
+    rows.replaceChildren();
+    for (const h of HORIZONS) {
+      const risk = score[`risk_${h}m`];
+      const mine = pfs(h);
+      const theirs = stepAt(pop.months, pop.pfs, h);
+      rows.append(el("tr", {},
+        el("th", { scope: "row" }, `${h} months`),
+        el("td", { id: `risk-${h}`, "data-value": String(risk) }, pct(risk)),
+        el("td", { id: `pfs-${h}`, "data-value": String(mine) }, pct(mine)),
+        el("td", { id: `pop-${h}`, "data-value": String(theirs) }, pct(theirs))));
+    }
+    const group = score.risk_group;
+    $("risk-group").textContent = group.name;
+    $("risk-group").className = "group-" + group.name;
+    const [low, high] = group.thresholds_12m;
+    $("risk-thresholds").textContent =
+      `(12-month risk: low below ${pct(low)}, high from ${pct(high)})`;
+    drawCurve(pfs, pop);
+    drawContributions(score.contributions, score.missing_predictors);
+    $("missing").textContent = score.missing_predictors.length
+      ? score.missing_predictors.join(", ") : "none";
+    $("landmark").textContent = score.landmark === "day28" ? "day 28" : "infusion (day 0)";
+    $("model-version").textContent = score.model_version;
+    $("result-notice").textContent = score.notice;
+    $("result").hidden = false;
+    $("result").scrollIntoView({ block: "start" });
+  }
+
+  function drawCurve(pfs, pop) {
+    const plot = $("curve");
+    plot.replaceChildren();
+    const [W, H, left, right, top, bottom] = [600, 320, 48, 16, 12, 40];
+    const maxMonth = pop.months[pop.months.length - 1];
+    const x = (m) => left + (m / maxMonth) * (W - left - right);
+    const y = (s) => top + (1 - s) * (H - top - bottom);
+    for (let s = 0; s <= 1.0001; s += 0.25) {
+      plot.append(svg("line", { x1: left, x2: W - right, y1: y(s), y2: y(s), class: "grid" }));
+      plot.append(svg("text", { x: left - 6, y: y(s) + 4, "text-anchor": "end" }, `${100 * s}%`));
+    }
+    for (let m = 0; m <= maxMonth; m += 6) {
+      plot.append(svg("text", { x: x(m), y: H - bottom + 16, "text-anchor": "middle" }, String(m)));
+    }
+    plot.append(svg("text", { x: (W + left) / 2, y: H - 6, "text-anchor": "middle" }, "months from infusion"));
+    const line = (f, cls) => svg("polyline", {
+      class: cls, points: pop.months.map((m) => `${x(m).toFixed(1)},${y(f(m)).toFixed(1)}`).join(" "),
+    });
+    plot.append(line((m) => stepAt(pop.months, pop.pfs, m), "population"));
+    plot.append(line(pfs, "patient"));
+    for (const h of HORIZONS) {
+      plot.append(svg("circle", { cx: x(h), cy: y(pfs(h)), r: 4, class: "patient-point" }));
+    }
+  }
+
+  function drawContributions(contributions, missing) {
+    const box = $("contributions");
+    box.replaceChildren();
+    const entries = Object.entries(contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+    const largest = Math.max(1e-9, ...entries.map(([, v]) => Math.abs(v)));
+    for (const [name, value] of entries) {
+      const field = schema.fields.find((f) => f.name === name);
+      const label = (field ? field.description.replace(/\.$/, "") : name)
+        + (missing.includes(name) ? " (unknown)" : "");
+      const direction = value > 0 ? "raises" : value < 0 ? "lowers" : "does not change";
+      const bar = el("span", { class: "bar " + (value >= 0 ? "up" : "down") });
+      bar.style.width = (50 * Math.abs(value) / largest).toFixed(2) + "%";
+      if (value < 0) bar.style.right = "50%"; else bar.style.left = "50%";
+      box.append(el("div", { class: "contribution", "data-field": name, "data-value": String(value) },
+        el("span", { class: "name" }, label),
+        el("span", { class: "track", "aria-hidden": "true" }, bar),
+        el("span", { class: "value" }, `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(3)} ${direction} risk`)));
+    }
+  }
+
+  // ---- start ---------------------------------------------------------------------------------
+  $("notice").textContent = schema.notice;
+  buildForm();
+  $("key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = $("api-key").value.trim();
+    if (!key) { $("key-error").textContent = "Enter the service's API key."; return; }
+    sessionStorage.setItem(KEY_STORE, key);
+    $("api-key").value = "";
+    $("key-error").textContent = "";
+    let ok = false;
+    try { ok = await loadModel("key-error"); } catch (err) {
+      $("key-error").textContent = "The service could not be reached: " + err.message;
+    }
+    if (ok) {
+      $("key-section").hidden = true;
+      $("patient-form").hidden = false;
+      $("f-patient_id").focus();
+    }
+  });
+  $("patient-form").addEventListener("submit", onSubmit);
+  $("forget-key").addEventListener("click", () => askForKey(""));
+  if (sessionStorage.getItem(KEY_STORE)) {
+    loadModel().then((ok) => {
+      if (ok) { $("key-section").hidden = true; $("patient-form").hidden = false; }
+    });
+  }
+})();
