@@ -6,7 +6,6 @@ and finally the logs are searched for the planted identifiers.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,69 +24,6 @@ PATIENT = {"patient_id": PLANTED, "age_years": 66, "ecog": 1, "stage": 4,
            "tp53_status": "altered", "prior_lines": 3, "bridging_therapy": "chemotherapy"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, registry_root, tmp):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / "server.log"
-        env = {**os.environ, "RELAPSE_RISK_REGISTRY": str(registry_root),
-               "RELAPSE_RISK_API_KEYS": KEY, "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
-               "RELAPSE_RISK_HOME": str(tmp / "home"), "BENTOML_DO_NOT_TRACK": "True",
-               "BENTOML_HOME": str(tmp / "bentoml")}
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:RelapseRisk",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.get("/livez")[0] == 200:
-                return
-            time.sleep(0.3)
-        raise RuntimeError("server did not start:\n" + self.log_path.read_text())
-
-    def request(self, method, path, body=None, key=KEY, raw=None, headers=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                            else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if key:
-            req.add_header("Authorization", f"Bearer {key}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, resp.read(), dict(resp.headers)
-        except urllib.error.HTTPError as err:
-            return err.code, err.read(), dict(err.headers)
-        except (urllib.error.URLError, ConnectionError):
-            return 0, b"", {}
-
-    def get(self, path):
-        return self.request("GET", path, key=None)
-
-    def post(self, path, body=None, **kw):
-        status, content, headers = self.request("POST", path, body, **kw)
-        try:
-            return status, json.loads(content), headers
-        except ValueError:
-            return status, content, headers
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
 def _copy_version(source: Registry, version: str, target: Registry) -> str:
     loaded = source.load(version)
     meta = {k: v for k, v in loaded.metadata.items()
@@ -97,10 +33,10 @@ def _copy_version(source: Registry, version: str, target: Registry) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, start_server):
     tmp = tmp_path_factory.mktemp("served")
     (tmp / "registry").mkdir()
-    srv = Server(tmp / "registry", tmp)
+    srv = start_server(tmp / "registry", tmp, KEY)
     yield srv
     srv.stop()
 
