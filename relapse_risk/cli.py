@@ -372,6 +372,9 @@ def serve(
         typer.echo(f"trained and promoted {version}", err=True)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     os.environ.setdefault(DEFAULT_ROOT_ENV, str(reg.root.resolve()))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"web calculator: http://{shown}:{port}/app/  (REST: POST /score, see /docs)",
+               err=True)
     os.execv(sys.executable, [sys.executable, "-m", "bentoml", "serve",
                               "serving.service:RelapseRisk", "--host", host, "--port", str(port)])
 

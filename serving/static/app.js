@@ -253,14 +253,16 @@
       const field = schema.fields.find((f) => f.name === name);
       const label = (field ? field.description.replace(/\.$/, "") : name)
         + (missing.includes(name) ? " (unknown)" : "");
-      const direction = value > 0 ? "raises" : value < 0 ? "lowers" : "does not change";
+      const shown = Math.abs(value).toFixed(3);
+      const negligible = Number(shown) === 0; // not "−0.000 lowers risk"
+      const direction = negligible ? "barely changes" : value > 0 ? "raises" : "lowers";
       const bar = el("span", { class: "bar " + (value >= 0 ? "up" : "down") });
       bar.style.width = (50 * Math.abs(value) / largest).toFixed(2) + "%";
       if (value < 0) bar.style.right = "50%"; else bar.style.left = "50%";
       box.append(el("div", { class: "contribution", "data-field": name, "data-value": String(value) },
         el("span", { class: "name" }, label),
         el("span", { class: "track", "aria-hidden": "true" }, bar),
-        el("span", { class: "value" }, `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(3)} ${direction} risk`)));
+        el("span", { class: "value" }, `${negligible ? "±" : value > 0 ? "+" : "−"}${shown} ${direction} risk`)));
     }
   }
 
