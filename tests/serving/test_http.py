@@ -24,14 +24,6 @@ PATIENT = {"patient_id": PLANTED, "age_years": 66, "ecog": 1, "stage": 4,
            "tp53_status": "altered", "prior_lines": 3, "bridging_therapy": "chemotherapy"}
 
 
-def _copy_version(source: Registry, version: str, target: Registry) -> str:
-    loaded = source.load(version)
-    meta = {k: v for k, v in loaded.metadata.items()
-            if k not in ("version", "created", "artifacts", "files", "integrity")}
-    files = {n: source.file(version, n) for n in loaded.metadata["files"]}
-    return target.register(loaded.artifacts, meta, files)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, start_server):
     tmp = tmp_path_factory.mktemp("served")
@@ -65,7 +57,7 @@ def test_not_ready_without_a_model(server):
 
 def test_promotion_is_picked_up_without_restart(server, registries):
     source, version, target = registries
-    target.promote(_copy_version(source, version, target))
+    target.promote(copy_version(source, version, target))
     assert _wait_for(lambda: server.get("/readyz")[0] == 200)
 
 
@@ -171,9 +163,9 @@ def test_model_endpoint(server):
     assert set(body["landmarks"]) == {"infusion", "day28"}
 
 
-def test_hot_reload_and_rollback(server, registries):
+def test_hot_reload_and_rollback(server, registries, copy_version):
     source, version, target = registries
-    second = _copy_version(source, version, target)
+    second = copy_version(source, version, target)
     target.promote(second)
     assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
         "model_version") == second)
@@ -182,9 +174,10 @@ def test_hot_reload_and_rollback(server, registries):
         "model_version") == "v0001")
 
 
-def test_a_tampered_version_is_refused_and_the_current_model_kept(server, registries):
+def test_a_tampered_version_is_refused_and_the_current_model_kept(server, registries,
+                                                                 copy_version):
     source, version, target = registries
-    bad = _copy_version(source, version, target)
+    bad = copy_version(source, version, target)
     (target.root / "versions" / bad / "infusion.onnx").write_bytes(b"garbage")
     with pytest.raises(Exception, match="SHA-256"):
         target.promote(bad)
