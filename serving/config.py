@@ -18,6 +18,7 @@ class Settings:
     max_csv_bytes: int
     max_batch: int
     reload_seconds: float
+    body_timeout_seconds: float
 
 
 def load_settings() -> Settings:
@@ -31,6 +32,7 @@ def load_settings() -> Settings:
         max_csv_bytes=int(os.environ.get("RELAPSE_RISK_MAX_CSV_BYTES", 200_000_000)),
         max_batch=int(os.environ.get("RELAPSE_RISK_MAX_BATCH", 1000)),
         reload_seconds=float(os.environ.get("RELAPSE_RISK_RELOAD_SECONDS", 1.0)),
+        body_timeout_seconds=float(os.environ.get("RELAPSE_RISK_BODY_TIMEOUT_SECONDS", 120)),
     )
 
 

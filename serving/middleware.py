@@ -6,6 +6,7 @@ no malformed input reaches a 5xx. It logs method, path, status and latency only.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -21,6 +22,7 @@ OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs"
 OPEN_PREFIXES = ("/docs", "/app/")
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
 PARSED_KEY = "relapse_risk_json"
+TIMED_OUT_KEY = "relapse_risk_body_timed_out"
 STREAMED_PATHS = {"/score_csv"}
 
 NOTICE_HEADER = (b"x-research-use", RESEARCH_USE_NOTICE.encode())
@@ -72,10 +74,12 @@ class Guard:
                 rejection = self._check_auth(scope)
             replay = None
             if rejection is None and scope.get("method") == "POST":
+                timed = self._with_deadline(scope, receive)
                 if path in STREAMED_PATHS:
-                    rejection, replay = self._limit_stream(scope, receive)
+                    rejection = self._limit_stream(scope)
+                    replay = timed
                 else:
-                    rejection, replay = await self._read_body(scope, receive, path)
+                    rejection, replay = await self._read_body(scope, timed, path)
             if rejection is not None:
                 await self._respond(send_with_notice, *rejection)
             else:
@@ -95,7 +99,33 @@ class Guard:
                                         "'Authorization: Bearer <key>'"})
         return None
 
-    def _limit_stream(self, scope, receive):
+    def _with_deadline(self, scope, receive):
+        """`receive` that gives up once the body has not fully arrived within the body
+        timeout: a slow upload then reads as a disconnect (and scope state says why), so it
+        holds neither a worker nor memory for longer. After the last body chunk, `receive`
+        is passed through untouched (Starlette listens on it for real disconnects)."""
+        timeout = self.settings.body_timeout_seconds
+        deadline = asyncio.get_running_loop().time() + timeout
+        done = False
+
+        async def timed_receive():
+            nonlocal done
+            if done:
+                return await receive()
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
+            except asyncio.TimeoutError:
+                scope.setdefault("state", {})[TIMED_OUT_KEY] = timeout
+                done = True
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+            return message
+
+        return timed_receive
+
+    def _limit_stream(self, scope):
         """Uploads stream through (BentoML spools them to disk) once their declared size is
         within the limit; the HTTP server holds the body to that declared length."""
         limit = self.settings.max_csv_bytes
@@ -104,13 +134,13 @@ class Guard:
         if not (content_type.startswith(b"multipart/form-data") and b"boundary=" in
                 content_type):
             return _body(415, {"error": "upload the CSV as multipart/form-data (field 'file')"
-                               }), None
+                               })
         declared = headers.get(b"content-length")
         if declared is None or not declared.isdigit():
-            return _body(411, {"error": "send the upload with a Content-Length header"}), None
+            return _body(411, {"error": "send the upload with a Content-Length header"})
         if int(declared) > limit:
-            return _body(413, {"error": f"upload larger than {limit} bytes"}), None
-        return None, None
+            return _body(413, {"error": f"upload larger than {limit} bytes"})
+        return None
 
     async def _read_body(self, scope, receive, path):
         limit = self.settings.max_body_bytes
@@ -122,6 +152,9 @@ class Guard:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                if TIMED_OUT_KEY in scope.get("state", {}):
+                    return _body(408, {"error": body_timeout_message(
+                        self.settings.body_timeout_seconds)}), None
                 return _body(400, {"error": "client disconnected"}), None
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -181,6 +214,10 @@ class Guard:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def body_timeout_message(seconds: float) -> str:
+    return f"the request body did not arrive within {seconds:g} seconds"
 
 
 def _reject_constant(name: str):

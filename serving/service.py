@@ -28,7 +28,7 @@ from model_registry.scoring import ScoringModel
 from relapse_risk import RESEARCH_USE_NOTICE
 from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
-from serving.middleware import PARSED_KEY, Guard
+from serving.middleware import PARSED_KEY, TIMED_OUT_KEY, Guard, body_timeout_message
 from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
 
 logger = logging.getLogger("relapse_risk.service")
@@ -49,7 +49,13 @@ class _Unvalidated(bentoml.IODescriptor):
 
 
 class UploadError(str):
-    """Stands in for the upload when the multipart body could not be parsed."""
+    """Stands in for the upload when the multipart body could not be parsed or did not
+    arrive in time; `status` is the answer's HTTP status."""
+
+    def __new__(cls, message: str, status: int = 400):
+        self = super().__new__(cls, message)
+        self.status = status
+        return self
 
 
 class CsvInput(bentoml.IODescriptor):
@@ -61,6 +67,10 @@ class CsvInput(bentoml.IODescriptor):
         try:
             return await super().from_http_request(request, serde)
         except Exception as exc:  # noqa: BLE001 - a malformed upload is the client's error
+            timed_out = request.scope.get("state", {}).get(TIMED_OUT_KEY)
+            if timed_out is not None:
+                return cls.model_construct(file=UploadError(
+                    body_timeout_message(timed_out), 408), landmark="auto")
             return cls.model_construct(file=UploadError(
                 f"the upload could not be read as multipart/form-data with a 'file' field "
                 f"({type(exc).__name__})"), landmark="auto")
@@ -110,7 +120,9 @@ def _configure_logging() -> None:
 @bentoml.service(
     name="relapse-risk",
     workers=1,
-    traffic={"timeout": 30, "max_concurrency": 256},
+    # Above the body timeout (120 s), so a slow upload gets our 408 and not BentoML's 504;
+    # long enough to score a CSV at the upload limit.
+    traffic={"timeout": 600, "max_concurrency": 256},
     logging={"access": {"enabled": False}},
 )
 class RelapseRisk:
@@ -217,7 +229,7 @@ class RelapseRisk:
             return _error_response(status, message, errors)
 
         if isinstance(file, UploadError):
-            return error(400, str(file))
+            return error(file.status, str(file))
         if not isinstance(file, Path) or not file.exists():
             return error(422, "invalid request", [{"field": "file", "value": "",
                                                     "error": "a CSV file is required"}])
