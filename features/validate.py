@@ -203,6 +203,7 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
         out.add(not_int, field.name, raw, f"must be {field.describe_range()}")
         bad |= not_int
         ok &= ~not_int
+        numbers = np.where(ok, np.round(numbers), numbers)  # 2.0000000001 is 2
     with np.errstate(invalid="ignore"):
         out_of_range = ok & (
             (numbers < field.minimum if field.minimum is not None else False)
@@ -379,8 +380,11 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
             return np.nan, NON_FINITE_MESSAGE, shown
         if np.isnan(x):
             return np.nan, f"must be {field.describe_range()}", shown
-    if (field.kind == "integer" and abs(x - round(x)) > _INTEGER_TOLERANCE) or (
-            field.minimum is not None and x < field.minimum) or (
+    if field.kind == "integer":
+        if abs(x - round(x)) > _INTEGER_TOLERANCE:
+            return np.nan, f"must be {field.describe_range()}", shown or _cell_text(v, False)
+        x = float(round(x))  # 2.0000000001 is 2, as in the table rules
+    if (field.minimum is not None and x < field.minimum) or (
             field.maximum is not None and x > field.maximum):
         return np.nan, f"must be {field.describe_range()}", shown or _cell_text(v, False)
     return x, None, shown

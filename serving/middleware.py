@@ -13,6 +13,7 @@ import logging
 import time
 
 from relapse_risk import RESEARCH_USE_NOTICE
+from serving.openapi import amend
 
 logger = logging.getLogger("relapse_risk.access")
 
@@ -45,6 +46,7 @@ class Guard:
         self.app = app
         self._settings_loader = settings_loader
         self._settings = None
+        self._spec: bytes | None = None
 
     @property
     def settings(self):
@@ -82,6 +84,8 @@ class Guard:
                     rejection, replay = await self._read_body(scope, timed, path)
             if rejection is not None:
                 await self._respond(send_with_notice, *rejection)
+            elif path == "/docs.json" and scope.get("method") == "GET":
+                await self._spec_response(scope, receive, send_with_notice)
             else:
                 await self.app(scope, replay or receive, send_with_notice)
         finally:
@@ -207,6 +211,23 @@ class Guard:
                 return _body(413, {"error": f"at most {limit} patients per batch request; "
                                             f"got {len(data[key])}"}), None
         return None, data
+
+    async def _spec_response(self, scope, receive, send):
+        """BentoML's OpenAPI document, completed by serving.openapi.amend (built once)."""
+        if self._spec is None:
+            messages = []
+
+            async def capture(message):
+                messages.append(message)
+
+            await self.app(scope, receive, capture)
+            start = messages[0] if messages else {"status": 500}
+            body = b"".join(m.get("body", b"") for m in messages[1:])
+            if start["status"] != 200:
+                await self._respond(send, start["status"], body)
+                return
+            self._spec = json.dumps(amend(json.loads(body))).encode()
+        await self._respond(send, 200, self._spec)
 
     @staticmethod
     async def _respond(send, status: int, body: bytes):

@@ -71,3 +71,11 @@ def test_record_path_agrees_with_table_path(record):
         slow = encode(result.frame, landmark).to_numpy()[0]
         assert len(fast) == len(feature_names(landmark))
         np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("given, typed", [(2.0000000001, 2.0), ("3.0", 3.0), (-1e-300, 0.0)])
+def test_integers_within_tolerance_are_stored_as_the_integer(given, typed):
+    record = {"ecog": given}
+    assert check_record(record)["ecog"] == typed
+    assert validate_frame(pd.DataFrame({"ecog": [given]}), nan_is_missing=True).frame[
+        "ecog"].iloc[0] == typed
