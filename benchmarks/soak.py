@@ -16,9 +16,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -47,11 +51,11 @@ class SoakResult:
     def report(self) -> str:
         ms = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
         lines = [
-            f"requests {self.requests}  failed {len(self.failures)}  "
-            f"req/s {self.requests / max(self.seconds, 1e-9):.0f}  "
-            f"p50 {np.median(ms):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms",
-            f"model swaps during the load {self.swaps}; answers by version "
-            + ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items())),
+            (f"requests {self.requests}  failed {len(self.failures)}  "
+             f"req/s {self.requests / max(self.seconds, 1e-9):.0f}  "
+             f"p50 {np.median(ms):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms"),
+            (f"model swaps during the load {self.swaps}; answers by version "
+             + ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))),
         ]
         for pid, (start, end) in sorted(self.rss.items(), key=lambda kv: -kv[1][1]):
             lines.append(f"pid {pid}: RSS {start / 2**20:.1f} MiB after warm-up -> "
@@ -136,13 +140,9 @@ def soak(port: int, server_pid: int, key: str, *, clients: int, seconds: float,
 
 
 def main() -> int:
-    import os
-    import sys
-    import tempfile
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_serving import start
+
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
     from training.train import train_version

@@ -119,7 +119,7 @@ class Guard:
             remaining = deadline - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(remaining, 0.001))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 scope.setdefault("state", {})[TIMED_OUT_KEY] = timeout
                 done = True
                 return {"type": "http.disconnect"}

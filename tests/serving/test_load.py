@@ -14,7 +14,7 @@ import pytest
 from model_registry.registry import Registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from soak import MAX_GROWTH, soak  # noqa: E402
+from soak import MAX_GROWTH, soak
 
 KEY = "load-test-key"
 
