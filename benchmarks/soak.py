@@ -43,6 +43,7 @@ class SoakResult:
     swaps: int = 0
     # pid -> (RSS bytes after warm-up, RSS bytes at the end)
     rss: dict[int, tuple[int, int]] = field(default_factory=dict)
+    threads: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def growth(self) -> dict[int, float]:
@@ -59,7 +60,8 @@ class SoakResult:
         ]
         for pid, (start, end) in sorted(self.rss.items(), key=lambda kv: -kv[1][1]):
             lines.append(f"pid {pid}: RSS {start / 2**20:.1f} MiB after warm-up -> "
-                         f"{end / 2**20:.1f} MiB at the end ({(end / start - 1) * 100:+.2f}%)")
+                         f"{end / 2**20:.1f} MiB at the end ({(end / start - 1) * 100:+.2f}%); "
+                         "threads {} -> {}".format(*self.threads.get(pid, ("?", "?"))))
         lines.extend(f"failure: {f}" for f in self.failures[:5])
         return "\n".join(lines)
 
@@ -69,11 +71,12 @@ def _tree(pid: int) -> list[psutil.Process]:
     return [root, *root.children(recursive=True)]
 
 
-def _rss(processes: list[psutil.Process]) -> dict[int, int]:
+def _rss(processes: list[psutil.Process]) -> dict[int, tuple[int, int]]:
+    """pid -> (RSS bytes, threads)"""
     out = {}
     for p in processes:
         try:
-            out[p.pid] = p.memory_info().rss
+            out[p.pid] = (p.memory_info().rss, p.num_threads())
         except psutil.NoSuchProcess:
             pass
     return out
@@ -135,7 +138,9 @@ def soak(port: int, server_pid: int, key: str, *, clients: int, seconds: float,
     for t in threads:
         t.join(60)
     result.seconds = time.perf_counter() - began + warmup
-    result.rss = {pid: (start_rss[pid], end_rss[pid]) for pid in start_rss if pid in end_rss}
+    both = [pid for pid in start_rss if pid in end_rss]
+    result.rss = {pid: (start_rss[pid][0], end_rss[pid][0]) for pid in both}
+    result.threads = {pid: (start_rss[pid][1], end_rss[pid][1]) for pid in both}
     return result
 
 

@@ -26,12 +26,14 @@ from features.validate import check_record
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
 from relapse_risk import RESEARCH_USE_NOTICE
+from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
 from serving.middleware import PARSED_KEY, TIMED_OUT_KEY, Guard, body_timeout_message
 from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
 
 logger = logging.getLogger("relapse_risk.service")
+bentoml_patches.apply()
 
 
 class _Unvalidated(bentoml.IODescriptor):
