@@ -116,9 +116,9 @@ class Guard:
             nonlocal done
             if done:
                 return await receive()
-            remaining = deadline - asyncio.get_running_loop().time()
             try:
-                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
+                async with asyncio.timeout_at(deadline):  # a timer, not a task per call
+                    message = await receive()
             except TimeoutError:
                 scope.setdefault("state", {})[TIMED_OUT_KEY] = timeout
                 done = True
@@ -195,7 +195,9 @@ class Guard:
         if content_type not in (b"application/json", b""):
             return _body(415, {"error": "send the body as application/json"}), None
         try:
-            data = json.loads(body, parse_constant=_reject_constant)
+            data = _DECODER.decode(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return _body(400, {"error": "the body is not valid JSON: it is not UTF-8 text"}), None
         except ValueError as exc:
             return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"}), None
         key, kind = JSON_SHAPES[path]
@@ -243,6 +245,9 @@ def body_timeout_message(seconds: float) -> str:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (NaN and Infinity are not allowed)")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once, not per request
 
 
 def _position(exc: ValueError) -> str:

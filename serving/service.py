@@ -108,6 +108,9 @@ def _item(field: str, value: str, error: str) -> FieldError:
 
 def _configure_logging() -> None:
     """Our loggers (access lines, model switches) to stderr at INFO, once per process."""
+    # No caller lookup per record (our format has no file or line): the logging docs'
+    # "Optimization" advice; it is a stack walk on every access line otherwise.
+    logging._srcfile = None
     root = logging.getLogger("relapse_risk")
     if not root.handlers:
         handler = logging.StreamHandler()
