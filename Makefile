@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache
