@@ -140,6 +140,23 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def _fast_numbers(raw: np.ndarray, empty: np.ndarray) -> np.ndarray | None:
+    """The numbers of a text column by numpy's float conversion (about twice as fast as
+    pd.to_numeric), or None when it might not mean what pd.to_numeric means: float() also
+    reads '1_000' and non-Latin digits, so only ASCII text without '_' qualifies, and any
+    cell float() rejects sends the whole column to the slow path."""
+    values = raw[~empty]
+    try:
+        joined = "".join(values)
+        if not joined.isascii() or "_" in joined:
+            return None
+        out = np.full(len(raw), np.nan)
+        out[~empty] = values.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
 def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
                  out: _Collector) -> tuple[np.ndarray, np.ndarray]:
     """Parse one column; returns (values, bad-row mask).
@@ -179,7 +196,9 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
             bad = ~missing & ~known
             out.add(bad, field.name, raw, f"must be {field.describe_range()}")
             return np.where(missing | bad, None, values), bad
-        numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(float)
+        numbers = _fast_numbers(raw, empty)
+        if numbers is None:
+            numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(float)
         missing = empty.copy()
         non_finite = np.isinf(numbers)
         not_number = ~empty & np.isnan(numbers)

@@ -148,3 +148,14 @@ def test_schema_lists_every_design_column():
     for f in FIELDS:
         if f.role == "predictor":
             assert f.landmark in ("infusion", "day28") and f.evidence, f.name
+
+
+@pytest.mark.parametrize("bad", ["1_000", "\u0661\u0662", "0x10", "1,5"])
+def test_numbers_float_would_read_but_the_schema_does_not_are_errors(bad):
+    """The fast numeric path (numpy's float conversion) must not accept what the slow one
+    rejects: Python's float() reads '1_000' and non-Latin digits."""
+    frame = pd.DataFrame({"tmtv_ml": ["12.5", bad, " 4 ", ""]})
+    result = validate_frame(frame, nan_is_missing=True)
+    assert [(e.row, e.field, e.value) for e in result.errors.itertuples()] == [
+        (2, "tmtv_ml", bad)]
+    assert list(result.frame["tmtv_ml"].loc[[0, 2]]) == [12.5, 4.0]
