@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from batch.csv_scoring import InputFileError, errors_path_for, score_csv
+from batch.csv_scoring import InputFileError, errors_path_for, score_csv, write_rows
 from features.errors import SchemaError
 from model_registry.scoring import ScoringModel
 from relapse_risk.cli import app
@@ -146,3 +146,14 @@ def test_dask_engine_writes_the_same_files_on_a_local_cluster(tmp_path, trained)
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     assert (tmp_path / "dask.errors.csv").read_bytes() == \
         (tmp_path / "local.errors.csv").read_bytes()
+
+
+def test_write_rows_writes_what_to_csv_would():
+    import csv
+    import io
+
+    frame = pd.DataFrame({"row": [1, 2, 3], "patient_id": ['a,b', 'say "hi"', "two\nlines"],
+                          "risk_12m": ["0.100000", "", "1.000000"]})
+    ours = io.StringIO()
+    write_rows(csv.writer(ours, lineterminator="\n"), frame)
+    assert ours.getvalue() == frame.to_csv(header=False, index=False, lineterminator="\n")
