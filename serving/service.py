@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import zipfile
 from pathlib import Path
@@ -117,7 +118,8 @@ def _configure_logging() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] "
                                                "%(message)s"))
         root.addHandler(handler)
-        root.setLevel(logging.INFO)
+        # RELAPSE_RISK_LOG_LEVEL=DEBUG for more; no level logs a body, identifier or value.
+        root.setLevel(os.environ.get("RELAPSE_RISK_LOG_LEVEL", "INFO").upper())
         root.propagate = False
 
 

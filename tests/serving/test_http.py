@@ -28,7 +28,9 @@ PATIENT = {"patient_id": PLANTED, "age_years": 66, "ecog": 1, "stage": 4,
 def server(tmp_path_factory, start_server):
     tmp = tmp_path_factory.mktemp("served")
     (tmp / "registry").mkdir()
-    srv = start_server(tmp / "registry", tmp, KEY)
+    # Every logger at its most verbose: the log grep below covers all levels.
+    srv = start_server(tmp / "registry", tmp, KEY, {"RELAPSE_RISK_LOG_LEVEL": "DEBUG",
+                                                    "BENTOML_DEBUG": "true"})
     yield srv
     srv.stop()
 
