@@ -71,7 +71,7 @@ def _tree(pid: int) -> list[psutil.Process]:
     return [root, *root.children(recursive=True)]
 
 
-def _rss(processes: list[psutil.Process]) -> dict[int, tuple[int, int]]:
+def _sample(processes: list[psutil.Process]) -> dict[int, tuple[int, int]]:
     """pid -> (RSS bytes, threads)"""
     out = {}
     for p in processes:
@@ -124,7 +124,7 @@ def soak(port: int, server_pid: int, key: str, *, clients: int, seconds: float,
     for t in threads:
         t.start()
     time.sleep(warmup)
-    start_rss = _rss(processes)
+    start = _sample(processes)
     began = time.perf_counter()
     next_swap = began + swap_every if swap is not None and swap_every else float("inf")
     while (now := time.perf_counter()) < began + seconds:
@@ -133,14 +133,14 @@ def soak(port: int, server_pid: int, key: str, *, clients: int, seconds: float,
             result.swaps += 1
             next_swap += swap_every
         time.sleep(0.05)
-    end_rss = _rss(processes)
+    end = _sample(processes)
     stop.set()
     for t in threads:
         t.join(60)
     result.seconds = time.perf_counter() - began + warmup
-    both = [pid for pid in start_rss if pid in end_rss]
-    result.rss = {pid: (start_rss[pid][0], end_rss[pid][0]) for pid in both}
-    result.threads = {pid: (start_rss[pid][1], end_rss[pid][1]) for pid in both}
+    both = [pid for pid in start if pid in end]
+    result.rss = {pid: (start[pid][0], end[pid][0]) for pid in both}
+    result.threads = {pid: (start[pid][1], end[pid][1]) for pid in both}
     return result
 
 
