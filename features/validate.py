@@ -211,6 +211,11 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
             non_finite[retry] = word
             not_number[retry] = ~now_empty & ~word
         non_finite &= ~missing
+        infinite = np.flatnonzero(non_finite)
+        if infinite.size:  # '1e999' or a 400-digit integer is a number out of range, not inf
+            word = text.iloc[infinite].str.strip().str.lower().isin(_NON_FINITE_WORDS)
+            non_finite[infinite] = word.to_numpy()
+            not_number[infinite] = ~word.to_numpy()
     out.add(non_finite, field.name, raw, NON_FINITE_MESSAGE)
     out.add(not_number, field.name, raw, f"must be {field.describe_range()}")
     bad = non_finite | not_number
@@ -377,7 +382,10 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
     """One value by the rules of `_parse_field`: (typed value, error or None, shown value)."""
     numeric = field.kind in ("number", "integer")
     if numeric and isinstance(v, _NUMBER_TYPES) and not isinstance(v, _BOOL_TYPES):
-        x = float(v)
+        try:
+            x = float(v)
+        except OverflowError:  # an integer beyond float range: a number, out of range
+            return np.nan, f"must be {field.describe_range()}", _cell_text(v, False)
         if not math.isfinite(x):
             return np.nan, NON_FINITE_MESSAGE, _cell_text(v, nan_is_missing=False)
         shown = ""  # only needed for an error; computed then
@@ -395,9 +403,7 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
         if text.lower() in _NON_FINITE_WORDS:
             return np.nan, NON_FINITE_MESSAGE, shown
         x = float(pd.to_numeric(pd.Series([text]), errors="coerce").iloc[0])
-        if np.isinf(x):
-            return np.nan, NON_FINITE_MESSAGE, shown
-        if np.isnan(x):
+        if np.isnan(x) or np.isinf(x):  # the words are handled above: '1e999' is out of range
             return np.nan, f"must be {field.describe_range()}", shown
     if field.kind == "integer":
         if abs(x - round(x)) > _INTEGER_TOLERANCE:
@@ -413,6 +419,18 @@ def _scalar_bounds(values: list[float]) -> tuple[int, int]:
     known = [x for x in values if x == x]
     low = int(sum(known))
     return low, low + len(values) - len(known)
+
+
+# check_record's plan: per field, its kind and bounds (+-inf when open) and its missing value.
+_NUMERIC, _INTEGER, _CATEGORY, _OTHER = "number", "integer", "category", "other"
+_PLAN = tuple(
+    (f.name, f, {"number": _NUMERIC, "integer": _INTEGER, "category": _CATEGORY}.get(
+        f.kind, _OTHER),
+     -math.inf if f.minimum is None else f.minimum, math.inf if f.maximum is None else f.maximum,
+     np.nan if f.kind in ("number", "integer") else None)
+    for f in FIELDS)
+_ACCEPTED = {True: frozenset(COLUMNS), False: frozenset(c for c in COLUMNS if c not in OUTCOMES)}
+_EXACT = 2 ** 53  # integers a float holds exactly
 
 
 def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
@@ -432,28 +450,51 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
     if not isinstance(record, dict):
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
     problems: list[FieldError] = []
-    try:
-        _check_columns([str(k) for k in record], allow_outcomes)
-    except SchemaError as exc:  # report unknown fields together with every other problem
-        problems += exc.errors
+    if not record.keys() <= _ACCEPTED[allow_outcomes]:
+        try:
+            _check_columns([str(k) for k in record], allow_outcomes)
+        except SchemaError as exc:  # report unknown fields together with every other problem
+            problems += exc.errors
     typed: dict = {}
-    for field in FIELDS:
-        value, error, shown = _parse_scalar(field, record.get(field.name))
+    get = record.get
+    for name, field, kind, low, high, absent in _PLAN:
+        v = get(name)
+        if v is None:
+            typed[name] = absent
+            continue
+        # The common JSON cases inline; anything else (and every error) by _parse_scalar.
+        t = type(v)
+        if kind is _NUMERIC and t is float or kind is _NUMERIC and t is int and -_EXACT < v < _EXACT:
+            x = float(v)
+            if low <= x <= high:  # False for NaN and the infinities
+                typed[name] = x
+                continue
+        elif kind is _INTEGER and (t is int and -_EXACT < v < _EXACT or t is float):
+            x = float(v)
+            r = round(x) if x - x == 0.0 else x + 1.0  # x - x is NaN for NaN and inf
+            if abs(x - r) <= _INTEGER_TOLERANCE and low <= r <= high:
+                typed[name] = float(r)
+                continue
+        elif kind is _CATEGORY and t is str and v in field.categories:
+            typed[name] = v
+            continue
+        value, error, shown = _parse_scalar(field, v)
         if error:
-            problems.append(FieldError(None, field.name, shown, error))
-        typed[field.name] = value
-    nan = math.isnan
+            problems.append(FieldError(None, name, shown, error))
+        typed[name] = value
     ldh, uln = typed["ldh_u_l"], typed["ldh_uln_u_l"]
-    if not nan(ldh) and nan(uln) and _cell_text(record.get("ldh_uln_u_l"), True) == "":
+    if ldh == ldh and uln != uln and _cell_text(get("ldh_uln_u_l"), True) == "":
         problems.append(FieldError(None, "ldh_uln_u_l", "", LDH_ULN_MESSAGE))
-    flag = lambda x, test: np.nan if nan(x) else float(test(x))  # noqa: E731
-    ldh_elevated = np.nan if nan(ldh) or nan(uln) else float(ldh > uln)
-    stage_ecog_ldh = [flag(typed["stage"], lambda x: x >= 3), flag(typed["ecog"], lambda x: x >= 2),
-                      ldh_elevated]
-    bounds = {"ipi": _scalar_bounds([flag(typed["age_years"], lambda x: x > 60),
-                                     flag(typed["extranodal_sites"], lambda x: x > 1),
+    ldh_elevated = np.nan if ldh != ldh or uln != uln else float(ldh > uln)
+    stage, ecog, age, sites = (typed["stage"], typed["ecog"], typed["age_years"],
+                               typed["extranodal_sites"])
+    stage_ecog_ldh = [np.nan if stage != stage else float(stage >= 3),
+                      np.nan if ecog != ecog else float(ecog >= 2), ldh_elevated]
+    bounds = {"ipi": _scalar_bounds([np.nan if age != age else float(age > 60),
+                                     np.nan if sites != sites else float(sites > 1),
                                      *stage_ecog_ldh]),
               "aaipi": _scalar_bounds(stage_ecog_ldh)}
+    nan = math.isnan
     for name, (low, high) in bounds.items():
         given = typed[name]
         if not nan(given) and not low <= given <= high:

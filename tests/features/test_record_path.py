@@ -20,7 +20,12 @@ _ANY = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True,
                                                              allow_infinity=True),
     st.sampled_from(["", " ", "3", "2.5", "nan", "inf", "x", "altered", "wild_type", "none",
-                     "chemotherapy", "detectable", "undetectable", "CR", " 4 ", "1e3"]),
+                     "chemotherapy", "detectable", "undetectable", "CR", " 4 ", "1e3", "1e999",
+                     "-Infinity", " altered"]),
+    # Where check_record's inline cases end: floats' exact integers, and beyond float range.
+    st.sampled_from([2 ** 53 - 1, 2 ** 53, -(2 ** 53) + 1, 10 ** 400, -(10 ** 400), 2.0000000001,
+                     -1e-300, 1.5e308]),
+    st.integers(),
 )
 
 

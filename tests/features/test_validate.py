@@ -159,3 +159,15 @@ def test_numbers_float_would_read_but_the_schema_does_not_are_errors(bad):
     assert [(e.row, e.field, e.value) for e in result.errors.itertuples()] == [
         (2, "tmtv_ml", bad)]
     assert list(result.frame["tmtv_ml"].loc[[0, 2]]) == [12.5, 4.0]
+
+
+@pytest.mark.parametrize("value", [10 ** 400, "1" + "0" * 400, "1e999", -(10 ** 400)])
+def test_numbers_beyond_float_range_are_out_of_range_not_a_crash(value):
+    # A JSON integer too large for a float raised OverflowError (a 500 from the service).
+    with pytest.raises(SchemaError, match="tmtv_ml: must be a number") as info:
+        validate_record({"tmtv_ml": value})
+    assert "NaN and infinity" not in str(info.value)
+    table = validate_frame(pd.DataFrame({"tmtv_ml": pd.Series([value], dtype=object)}),
+                           allow_outcomes=False)
+    assert table.n_valid == 0
+    assert table.errors.error.tolist() == [info.value.errors[0].error]
