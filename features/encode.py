@@ -133,6 +133,12 @@ def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tu
     return [lists[i] for i in inverse.ravel()]
 
 
+def missing_in_record(record: dict, landmark: str = INFUSION) -> list[str]:
+    """`missing_predictors` for one typed record (from `check_record`)."""
+    return [n for n in landmark_predictors(landmark)
+            if (v := record.get(n)) is None or (isinstance(v, float) and v != v)]
+
+
 def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
     """Which canonical predictor each encoded column comes from (to sum contributions)."""
     sources = {}
@@ -174,40 +180,48 @@ def is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
+_NUMERIC_BEFORE_LDH = ("age_years", "ecog", "stage", "extranodal_sites")
+_REFERENCE = {name: float(f.reference) for name, f in FIELDS_BY_NAME.items()
+              if f.reference is not None}
+
+
 def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
     """`encode` for one typed record (from `check_record`), without pandas: the serving path.
 
     Returns the values in `feature_names(landmark)` order; a test holds it equal to `encode`.
+    Typed numbers are floats (NaN when unknown), categories strings or None.
     """
-    _blocks(landmark)  # validates the landmark
+    if landmark not in LANDMARKS:
+        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
+    get = record.get
     out: list[float] = []
-
-    def numeric(name: str, log: bool = False) -> None:
-        v = record.get(name)
-        missing = is_missing(v)
-        x = float(FIELDS_BY_NAME[name].reference if missing else v)
-        out.extend((math.log1p(x) if log else x, 1.0 if missing else 0.0))
-
-    def category(name: str, positive: str) -> None:
-        v = record.get(name)
-        out.extend((1.0 if v == positive else 0.0, 1.0 if is_missing(v) else 0.0))
-
-    for name in ("age_years", "ecog", "stage", "extranodal_sites"):
-        numeric(name)
-    ldh, uln = record.get("ldh_u_l"), record.get("ldh_uln_u_l")
-    ldh_missing = is_missing(ldh) or is_missing(uln)
-    ratio = 1.0 if ldh_missing else ldh / uln
-    out.extend((1.0 if ratio > 1 else 0.0, math.log2(ratio), 1.0 if ldh_missing else 0.0))
-    numeric("ipi")
-    numeric("aaipi")
-    numeric("tmtv_ml", log=True)
-    category("tp53_status", "altered")
-    numeric("prior_lines")
-    bridging = record.get("bridging_therapy")
-    out.append(1.0 if not is_missing(bridging) and bridging != "none" else 0.0)
-    out.extend(1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES)
-    out.append(1.0 if is_missing(bridging) else 0.0)
+    for name in _NUMERIC_BEFORE_LDH:
+        v = get(name)
+        out += (_REFERENCE[name], 1.0) if v is None or v != v else (float(v), 0.0)
+    ldh, uln = get("ldh_u_l"), get("ldh_uln_u_l")
+    if ldh is None or ldh != ldh or uln is None or uln != uln:
+        out += (0.0, 0.0, 1.0)  # ratio 1: not elevated, log2 ratio 0
+    else:
+        ratio = ldh / uln
+        out += (1.0 if ratio > 1 else 0.0, math.log2(ratio), 0.0)
+    for name in ("ipi", "aaipi"):
+        v = get(name)
+        out += (_REFERENCE[name], 1.0) if v is None or v != v else (float(v), 0.0)
+    v = get("tmtv_ml")
+    out += ((math.log1p(_REFERENCE["tmtv_ml"]), 1.0) if v is None or v != v
+            else (math.log1p(v), 0.0))
+    v = get("tp53_status")
+    out += (1.0 if v == "altered" else 0.0, 1.0 if v is None else 0.0)
+    v = get("prior_lines")
+    out += (_REFERENCE["prior_lines"], 1.0) if v is None or v != v else (float(v), 0.0)
+    bridging = get("bridging_therapy")
+    out.append(1.0 if bridging is not None and bridging != "none" else 0.0)
+    out += [1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES]
+    out.append(1.0 if bridging is None else 0.0)
     if landmark == DAY28:
-        category("ctdna_d28", "detectable")
-        numeric("cart_cmax_per_ul", log=True)
+        v = get("ctdna_d28")
+        out += (1.0 if v == "detectable" else 0.0, 1.0 if v is None else 0.0)
+        v = get("cart_cmax_per_ul")
+        out += ((math.log1p(_REFERENCE["cart_cmax_per_ul"]), 1.0) if v is None or v != v
+                else (math.log1p(v), 0.0))
     return out

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from features.encode import (choose_landmark, choose_record_landmark, encode, encode_record,
-                             feature_names, feature_sources, is_missing, landmark_predictors,
+                             feature_names, feature_sources, missing_in_record,
                              missing_predictors)
 from features.schema import DAY28, INFUSION, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
@@ -56,6 +56,10 @@ class LandmarkModel:
         canonical_order = feature_names(self.landmark)
         if self.feature_names != canonical_order:
             self.order = [canonical_order.index(n) for n in self.feature_names]
+        # Each encoded column's predictor, by position, for summing contributions.
+        self.predictors = list(dict.fromkeys(self.sources[n] for n in self.feature_names))
+        self._predictor_of = np.asarray([self.predictors.index(self.sources[n])
+                                         for n in self.feature_names], dtype=np.intp)
 
     def run(self, X: pd.DataFrame, with_contributions: bool = False) -> dict[str, np.ndarray]:
         return self.run_array(X[self.feature_names].to_numpy(dtype=np.float32),
@@ -67,12 +71,11 @@ class LandmarkModel:
         return dict(zip(names, self.session.run(names, {"features": features})))
 
     def by_predictor(self, per_feature) -> dict[str, float]:
-        """Sum the encoded columns' contributions into one per canonical predictor."""
-        summed: dict[str, float] = {}
-        for fname, v in zip(self.feature_names, per_feature):
-            key = self.sources[fname]
-            summed[key] = summed.get(key, 0.0) + float(v)
-        return summed
+        """Sum the encoded columns' contributions into one per canonical predictor (in
+        float64, column by column in the graph's order)."""
+        summed = np.bincount(self._predictor_of, weights=per_feature,
+                             minlength=len(self.predictors))
+        return dict(zip(self.predictors, summed.tolist()))
 
     # The three methods below let evaluation treat a served model like a fitted one.
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
@@ -189,15 +192,13 @@ class ScoringModel:
             encoded = [encoded[i] for i in model.order]
         features = np.asarray([encoded], dtype=np.float32)
         result = model.run_array(features, with_contributions)
-        risk = result["risk"][0]
+        risk = result["risk"][0].tolist()  # Python floats, exactly the float32 values
         low, high = model.thresholds_12m
-        out = {"risk_6m": float(risk[0]), "risk_12m": float(risk[1]),
-               "risk_24m": float(risk[2]),
+        out = {"risk_6m": risk[0], "risk_12m": risk[1], "risk_24m": risk[2],
                "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
                else "high",
                "landmark": landmark,
-               "missing_predictors": [n for n in landmark_predictors(landmark)
-                                      if is_missing(record.get(n))],
+               "missing_predictors": missing_in_record(record, landmark),
                "model_version": self.version}
         if with_contributions:
             out["contributions"] = (model.by_predictor(result["contributions"][0])
