@@ -91,10 +91,38 @@ def drive(port: int, connections: int, requests: int) -> dict:
             "rps": len(ms) / elapsed, "errors": errors[0], "n": len(ms)}
 
 
+def drive_blocks(ports: tuple[int, int], blocks: int, size: int):
+    """One keep-alive connection to each server, driven in alternating blocks of `size`
+    sequential requests (ABBA order), so both are measured under the same conditions on this
+    shared machine. Blocks rather than single requests: a server idle while the other
+    answers would pay a wake-up on every request, which is not one-connection latency.
+    Returns each server's latencies (ms, in order) and errors."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for port in ports]
+    latencies: list[list[float]] = [[], []]
+    errors = [0, 0]
+    for b in range(blocks):
+        for which in ((0, 1) if b % 2 == 0 else (1, 0)):
+            for _ in range(size):
+                start = time.perf_counter()
+                try:
+                    conns[which].request("POST", "/score", body=BODY, headers=HEADERS)
+                    resp = conns[which].getresponse()
+                    resp.read()
+                    errors[which] += resp.status != 200
+                except OSError:
+                    errors[which] += 1
+                    conns[which] = http.client.HTTPConnection("127.0.0.1", ports[which],
+                                                              timeout=30)
+                latencies[which].append((time.perf_counter() - start) * 1000)
+    return [np.asarray(x) for x in latencies], errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=800, help="per round and endpoint")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=9, help="at 16 connections")
+    parser.add_argument("--blocks", type=int, default=90, help="blocks of 100 requests per "
+                        "endpoint at one connection")
     args = parser.parse_args()
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
@@ -115,7 +143,21 @@ def main() -> None:
                 drive(port, 4, 400)  # warm-up
             print(f"{'endpoint':14} {'conns':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
                   f"{'errors':>6}")
-            for connections in (1, 16):
+            # One connection: the two servers in alternating blocks of 100 requests. The p50
+            # ratio is over all requests; the range is that of nine consecutive stretches.
+            (empty_ms, score_ms), errs = drive_blocks((empty_port, service_port),
+                                                      args.blocks, 100)
+            for name, ms, err in (("empty bentoml", empty_ms, errs[0]),
+                                  ("/score", score_ms, errs[1])):
+                print(f"{name:14} {1:5} {np.median(ms):8.2f} {np.percentile(ms, 99):8.2f} "
+                      f"{1000 / ms.mean():8.0f} {err:6}")
+            blocks = [np.median(s) / np.median(e) for s, e in
+                      zip(np.array_split(score_ms, 9), np.array_split(empty_ms, 9))]
+            print(f"{'':14} {1:5} p50 ratio /score : empty = "
+                  f"{np.median(score_ms) / np.median(empty_ms):.2f} ({len(score_ms)} requests "
+                  f"each, alternating blocks of 100; stretches {min(blocks):.2f}-"
+                  f"{max(blocks):.2f})")
+            for connections in (16,):
                 # Alternate the two endpoints over several rounds: the machine is shared and
                 # noisy, so each figure is the median over rounds.
                 rounds = {"empty bentoml": [], "/score": []}
