@@ -117,6 +117,7 @@ def test_scoring_needs_a_valid_key(server, key):
     (b'{"patient": {"age_years": "sixty"}}', 422, "invalid patient"),
     (b'{"patient": {"age_years": true}}', 422, "invalid patient"),
     (b'{"patient": {"age_years": 1e400}}', 422, "invalid patient"),
+    (b'{"patient": {"age_years": 1' + b"0" * 400 + b'}}', 422, "invalid patient"),  # was a 500
     (b'{"patient": {"stage": 9, "tp53_status": "mutant", "foo": null}}', 422, "invalid patient"),
     (b'{"patient": {"landmark": "day90"}}', 422, "invalid patient"),
     (b'{"patient": {"ipi": 5, "age_years": 30, "stage": 1, "ecog": 0, "extranodal_sites": 0,'
