@@ -63,19 +63,23 @@ def _open_text(path: Path) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
-def read_header(path: Path) -> list[str]:
-    """The header row, checked: not empty, no duplicate or blank names."""
+def read_header(path: Path, name: str | None = None) -> list[str]:
+    """The header row, checked: not empty, no duplicate or blank names. Messages call the
+    file `name` (default: its path)."""
+    name = name or str(path)
     try:
         with _open_text(path) as handle:
             for record in csv.reader(handle):
                 if any(cell.strip() for cell in record):
                     return _check_header([cell.strip() for cell in record])
     except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise InputFileError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
                              ) from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputFileError(f"cannot read {path}: {exc}") from exc
-    raise InputFileError(f"{path} is empty: expected a header row of canonical columns")
+        # strerror, not str(exc): the latter repeats the path.
+        reason = getattr(exc, "strerror", None) or str(exc).replace(str(path), name)
+        raise InputFileError(f"cannot read {name}: {reason}") from exc
+    raise InputFileError(f"{name} is empty: expected a header row of canonical columns")
 
 
 def _check_header(header: list[str]) -> list[str]:
@@ -91,12 +95,14 @@ def _check_header(header: list[str]) -> list[str]:
     return header
 
 
-def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
+                ) -> Iterator[pd.DataFrame]:
     """Data rows as strings ("" for blank cells), blank lines skipped, in chunks.
 
     A row with fewer fields than the header is read with the missing trailing cells blank
-    (unknown); a row with more is an error.
+    (unknown); a row with more is an error. Messages call the file `name` (default: its path).
     """
+    name = name or str(path)
     with _open_text(path) as handle, warnings.catch_warnings():
         # A row with more fields than the header must not lose data: make it an error.
         warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -106,12 +112,12 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
             yield from reader
         except pd.errors.ParserWarning as exc:
-            raise InputFileError(f"{path} is not a well-formed CSV: a row has more fields "
+            raise InputFileError(f"{name} is not a well-formed CSV: a row has more fields "
                                  "than the header") from exc
         except pd.errors.ParserError as exc:
-            raise InputFileError(f"{path} is not a well-formed CSV: {exc}") from exc
+            raise InputFileError(f"{name} is not a well-formed CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
-            raise InputFileError(f"{path} is not UTF-8 text ({exc.reason})") from exc
+            raise InputFileError(f"{name} is not UTF-8 text ({exc.reason})") from exc
 
 
 def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
@@ -151,9 +157,10 @@ def write_rows(writer, frame: pd.DataFrame) -> None:
     writer.writerows(zip(*(frame[c].to_numpy().tolist() for c in frame.columns)))
 
 
-def check_columns(source: Path, pass_through_unknown: bool) -> tuple[list[str], list[str]]:
+def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None
+                  ) -> tuple[list[str], list[str]]:
     """The header and its non-canonical columns; raise if they cannot be scored as asked."""
-    header = read_header(source)
+    header = read_header(source, name)
     if "row" in header:
         raise InputFileError("the input has a column named 'row', which the output uses for "
                              "the input row number; rename it")
@@ -168,8 +175,12 @@ def check_columns(source: Path, pass_through_unknown: bool) -> tuple[list[str], 
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
-              progress: Callable[[int], None] | None = None) -> Summary:
+              progress: Callable[[int], None] | None = None,
+              name: str | None = None) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
+
+    `name` is what messages call the input (default: its path), e.g. "the upload" for a file
+    the service spooled to a temporary path of its own.
 
     Raises
     ------
@@ -180,7 +191,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     """
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown)
+    header, unknown = check_columns(source, pass_through_unknown, name)
     summary = Summary(passed_through=unknown)
     errors_out = errors_path_for(out)
     with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
@@ -189,7 +200,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         scored_writer = csv.writer(scored_handle, lineterminator="\n")
         scored_writer.writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in iter_chunks(source, chunk_rows):
+        for chunk in iter_chunks(source, chunk_rows, name):
             if chunk.empty:
                 continue
             chunk.columns = [c.strip() for c in chunk.columns]

@@ -250,12 +250,11 @@ class RelapseRisk:
         work = Path(ctx.temp_dir)
         scored = work / "scored.csv"
         try:
-            summary = batch_score_csv(file, scored, model, landmark=landmark)
+            # Messages name "the upload", never this server's temporary path.
+            summary = batch_score_csv(file, scored, model, landmark=landmark, name="the upload")
         except (InputFileError, SchemaError) as exc:
             errors = getattr(exc, "errors", [])
-            # The message names the file: the upload's, not this server's temporary path.
-            message = str(exc).replace(str(file), "the upload")
-            return error(422, message if not errors else "invalid CSV header", [
+            return error(422, str(exc) if not errors else "invalid CSV header", [
                 {"field": e.field, "value": e.value, "error": e.error} for e in errors])
         archive = work / "scored.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:

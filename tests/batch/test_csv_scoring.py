@@ -108,6 +108,22 @@ def test_not_utf8(tmp_path, model):
         score_csv(tmp_path / "in.csv", tmp_path / "o.csv", model)
 
 
+@pytest.mark.parametrize("content,match", [
+    (None, "cannot read the upload"),
+    (b"", "the upload is empty"),
+    ("age_years,stage\n60,1\n".encode("utf-16"), "the upload is not UTF-8"),
+    (b"age_years,stage\n60,1,5,6\n", "the upload is not a well-formed CSV"),
+])
+def test_messages_call_the_file_by_the_name_given(tmp_path, model, content, match):
+    # The service scores a file spooled to a temporary path it must not reveal.
+    source = tmp_path / "spooled-9f2c.csv"
+    if content is not None:
+        source.write_bytes(content)
+    with pytest.raises(InputFileError, match=match) as info:
+        score_csv(source, tmp_path / "o.csv", model, name="the upload")
+    assert "spooled-9f2c" not in str(info.value) and str(tmp_path) not in str(info.value)
+
+
 def test_pass_through_keeps_unknown_columns(tmp_path, model):
     summary, scored, _ = _run(tmp_path, model, "hospital,age_years\nH1,60\n",
                               pass_through_unknown=True)
