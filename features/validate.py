@@ -464,7 +464,7 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
             continue
         # The common JSON cases inline; anything else (and every error) by _parse_scalar.
         t = type(v)
-        if kind is _NUMERIC and t is float or kind is _NUMERIC and t is int and -_EXACT < v < _EXACT:
+        if kind is _NUMERIC and (t is float or t is int and -_EXACT < v < _EXACT):
             x = float(v)
             if low <= x <= high:  # False for NaN and the infinities
                 typed[name] = x
