@@ -135,8 +135,7 @@ def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tu
 
 def missing_in_record(record: dict, landmark: str = INFUSION) -> list[str]:
     """`missing_predictors` for one typed record (from `check_record`)."""
-    return [n for n in landmark_predictors(landmark)
-            if (v := record.get(n)) is None or (isinstance(v, float) and v != v)]
+    return [n for n in landmark_predictors(landmark) if is_missing(record.get(n))]
 
 
 def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
@@ -180,48 +179,48 @@ def is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
-_NUMERIC_BEFORE_LDH = ("age_years", "ecog", "stage", "extranodal_sites")
 _REFERENCE = {name: float(f.reference) for name, f in FIELDS_BY_NAME.items()
               if f.reference is not None}
+
+
+def _record_number(record: dict, name: str, log: bool = False) -> tuple[float, float]:
+    """(value or the reference when unknown, missing flag), log1p-transformed if asked."""
+    v = record.get(name)
+    missing = is_missing(v)
+    x = _REFERENCE[name] if missing else float(v)
+    return (math.log1p(x) if log else x), (1.0 if missing else 0.0)
+
+
+def _record_category(record: dict, name: str, positive: str) -> tuple[float, float]:
+    v = record.get(name)
+    return (1.0 if v == positive else 0.0), (1.0 if is_missing(v) else 0.0)
 
 
 def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
     """`encode` for one typed record (from `check_record`), without pandas: the serving path.
 
     Returns the values in `feature_names(landmark)` order; a test holds it equal to `encode`.
-    Typed numbers are floats (NaN when unknown), categories strings or None.
     """
     if landmark not in LANDMARKS:
         raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
-    get = record.get
     out: list[float] = []
-    for name in _NUMERIC_BEFORE_LDH:
-        v = get(name)
-        out += (_REFERENCE[name], 1.0) if v is None or v != v else (float(v), 0.0)
-    ldh, uln = get("ldh_u_l"), get("ldh_uln_u_l")
-    if ldh is None or ldh != ldh or uln is None or uln != uln:
+    for name in ("age_years", "ecog", "stage", "extranodal_sites"):
+        out += _record_number(record, name)
+    ldh, uln = record.get("ldh_u_l"), record.get("ldh_uln_u_l")
+    if is_missing(ldh) or is_missing(uln):
         out += (0.0, 0.0, 1.0)  # ratio 1: not elevated, log2 ratio 0
     else:
         ratio = ldh / uln
         out += (1.0 if ratio > 1 else 0.0, math.log2(ratio), 0.0)
-    for name in ("ipi", "aaipi"):
-        v = get(name)
-        out += (_REFERENCE[name], 1.0) if v is None or v != v else (float(v), 0.0)
-    v = get("tmtv_ml")
-    out += ((math.log1p(_REFERENCE["tmtv_ml"]), 1.0) if v is None or v != v
-            else (math.log1p(v), 0.0))
-    v = get("tp53_status")
-    out += (1.0 if v == "altered" else 0.0, 1.0 if v is None else 0.0)
-    v = get("prior_lines")
-    out += (_REFERENCE["prior_lines"], 1.0) if v is None or v != v else (float(v), 0.0)
-    bridging = get("bridging_therapy")
-    out.append(1.0 if bridging is not None and bridging != "none" else 0.0)
+    out += (*_record_number(record, "ipi"), *_record_number(record, "aaipi"),
+            *_record_number(record, "tmtv_ml", log=True),
+            *_record_category(record, "tp53_status", "altered"),
+            *_record_number(record, "prior_lines"))
+    bridging = record.get("bridging_therapy")
+    out.append(1.0 if not is_missing(bridging) and bridging != "none" else 0.0)
     out += [1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES]
-    out.append(1.0 if bridging is None else 0.0)
+    out.append(1.0 if is_missing(bridging) else 0.0)
     if landmark == DAY28:
-        v = get("ctdna_d28")
-        out += (1.0 if v == "detectable" else 0.0, 1.0 if v is None else 0.0)
-        v = get("cart_cmax_per_ul")
-        out += ((math.log1p(_REFERENCE["cart_cmax_per_ul"]), 1.0) if v is None or v != v
-                else (math.log1p(v), 0.0))
+        out += (*_record_category(record, "ctdna_d28", "detectable"),
+                *_record_number(record, "cart_cmax_per_ul", log=True))
     return out
