@@ -59,6 +59,27 @@ def start(target: str, env: dict, cwd: str | None = None,
     raise RuntimeError(f"{target} did not become ready")
 
 
+class Client:
+    """One keep-alive connection to a server's /score; reconnects after an error."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self) -> tuple[float, bool]:
+        """One request: (latency in ms, answered 200)."""
+        start = time.perf_counter()
+        try:
+            self.conn.request("POST", "/score", body=BODY, headers=HEADERS)
+            resp = self.conn.getresponse()
+            resp.read()
+            ok = resp.status == 200
+        except OSError:
+            ok = False
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        return (time.perf_counter() - start) * 1000, ok
+
+
 def drive(port: int, connections: int, requests: int) -> dict:
     latencies: list[float] = []
     errors = [0]
@@ -66,19 +87,11 @@ def drive(port: int, connections: int, requests: int) -> dict:
     per_client = requests // connections
 
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = Client(port)
         mine, bad = [], 0
         for _ in range(per_client):
-            start = time.perf_counter()
-            try:
-                conn.request("POST", "/score", body=BODY, headers=HEADERS)
-                resp = conn.getresponse()
-                resp.read()
-                ok = resp.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            mine.append(time.perf_counter() - start)
+            ms, ok = conn.post()
+            mine.append(ms)
             bad += not ok
         with lock:
             latencies.extend(mine)
@@ -91,7 +104,7 @@ def drive(port: int, connections: int, requests: int) -> dict:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
-    ms = np.asarray(latencies) * 1000
+    ms = np.asarray(latencies)
     return {"p50": float(np.median(ms)), "p99": float(np.percentile(ms, 99)),
             "rps": len(ms) / elapsed, "errors": errors[0], "n": len(ms)}
 
@@ -102,23 +115,15 @@ def drive_blocks(ports: tuple[int, int], blocks: int, size: int):
     shared machine. Blocks rather than single requests: a server idle while the other
     answers would pay a wake-up on every request, which is not one-connection latency.
     Returns each server's latencies (ms, in order) and errors."""
-    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for port in ports]
+    clients = [Client(port) for port in ports]
     latencies: list[list[float]] = [[], []]
     errors = [0, 0]
     for b in range(blocks):
         for which in ((0, 1) if b % 2 == 0 else (1, 0)):
             for _ in range(size):
-                start = time.perf_counter()
-                try:
-                    conns[which].request("POST", "/score", body=BODY, headers=HEADERS)
-                    resp = conns[which].getresponse()
-                    resp.read()
-                    errors[which] += resp.status != 200
-                except OSError:
-                    errors[which] += 1
-                    conns[which] = http.client.HTTPConnection("127.0.0.1", ports[which],
-                                                              timeout=30)
-                latencies[which].append((time.perf_counter() - start) * 1000)
+                ms, ok = clients[which].post()
+                latencies[which].append(ms)
+                errors[which] += not ok
     return [np.asarray(x) for x in latencies], errors
 
 
