@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from features.errors import FieldError, SchemaError
-from features.schema import COLUMNS
+from features.schema import AUTO, COLUMNS
 from features.validate import validate_frame
 from model_registry.scoring import ScoringModel
 
@@ -121,7 +121,7 @@ def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
 
 
 def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
-                landmark: str = "auto", pass_through: tuple[str, ...] = ()
+                landmark: str = AUTO, pass_through: tuple[str, ...] = ()
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one chunk of raw rows.
 
@@ -173,7 +173,7 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
 
 
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
-              landmark: str = "auto", chunk_rows: int = DEFAULT_CHUNK_ROWS,
+              landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
               progress: Callable[[int], None] | None = None,
               name: str | None = None) -> Summary:

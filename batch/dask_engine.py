@@ -15,6 +15,7 @@ from typing import Callable
 
 from batch.csv_scoring import (ERROR_COLUMNS, RESULT_COLUMNS, InputFileError, Summary,
                                check_columns, errors_path_for, score_chunk)
+from features.schema import AUTO
 
 _MODELS: dict = {}
 
@@ -44,7 +45,7 @@ def _score_partition(part, first_row: int, registry_root: str, version: str, lan
 
 
 def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Path,
-                   version: str, *, landmark: str = "auto", scheduler: str | None = None,
+                   version: str, *, landmark: str = AUTO, scheduler: str | None = None,
                    blocksize: str = "32MB", pass_through_unknown: bool = False,
                    progress: Callable[[int], None] | None = None) -> Summary:
     """Score a CSV with Dask (a local cluster unless `scheduler` names one)."""

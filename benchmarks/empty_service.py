@@ -2,8 +2,7 @@
 response model as /score that does no work (no auth, no validation, no model)."""
 import bentoml
 
-from features.schema import FIELDS
-from relapse_risk import RESEARCH_USE_NOTICE
+from features.schema import FIELDS, RESEARCH_USE_NOTICE
 from serving.schemas import Patient, RiskGroup, Score
 from serving.service import ScoreInput
 

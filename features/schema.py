@@ -11,9 +11,18 @@ from dataclasses import asdict, dataclass
 
 SCHEMA_VERSION = "1.0.0"
 
+# Carried by every response, file and report the project writes (shared contract, DESIGN.md).
+RESEARCH_USE_NOTICE = (
+    "For research use only. Not a medical device; not for clinical decisions. "
+    "Models are trained on synthetic cohorts calibrated to published figures."
+)
+
 INFUSION = "infusion"
 DAY28 = "day28"
 LANDMARKS = (INFUSION, DAY28)
+# What a caller may ask for: a landmark, or AUTO (day 28 when a day-28 predictor is given).
+AUTO = "auto"
+LANDMARK_CHOICES = (AUTO, *LANDMARKS)
 
 BRIDGING_CATEGORIES = (
     "none",

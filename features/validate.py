@@ -13,7 +13,8 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
-from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, OUTCOMES, Field
+from features.schema import (COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES,
+                             Field)
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
@@ -27,6 +28,24 @@ IPI_PARTS = {
     "ipi": "age > 60, stage III-IV, ECOG >= 2, LDH > ULN, extranodal sites > 1",
     "aaipi": "stage III-IV, ECOG >= 2, LDH > ULN",
 }
+
+
+LANDMARK_MESSAGE = "must be one of " + ", ".join(f"'{c}'" for c in LANDMARK_CHOICES)
+
+
+def check_landmark(value) -> str:
+    """The landmark a caller asked for (None or empty means 'auto').
+
+    Raises
+    ------
+    SchemaError
+        Naming the field 'landmark', the value and the choices.
+    """
+    if value is None or value == "":
+        return LANDMARK_CHOICES[0]
+    if value not in LANDMARK_CHOICES:
+        raise SchemaError([FieldError(None, "landmark", str(value), LANDMARK_MESSAGE)])
+    return value
 
 
 def contradiction_message(name: str, low: int, high: int) -> str:

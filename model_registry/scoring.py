@@ -15,7 +15,7 @@ import pandas as pd
 from features.encode import (choose_landmark, choose_record_landmark, encode, encode_record,
                              feature_names, feature_sources, missing_in_record,
                              missing_predictors)
-from features.schema import DAY28, INFUSION, LANDMARKS
+from features.schema import AUTO, LANDMARK_CHOICES, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
 
 HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
@@ -121,7 +121,7 @@ class ScoringModel:
                 session=_session(loaded.artifacts[info["artifact"]], bulk),
                 sources=feature_sources(landmark))
 
-    def score(self, frame: pd.DataFrame, landmark: str = "auto",
+    def score(self, frame: pd.DataFrame, landmark: str = AUTO,
               with_contributions: bool = True) -> pd.DataFrame:
         """Risk at 6/12/24 months, risk group, landmark and missing predictors per row.
 
@@ -139,12 +139,12 @@ class ScoringModel:
             missing_predictors (list), model_version and, when asked and available,
             contributions (dict predictor -> log-hazard contribution).
         """
-        if landmark == "auto":
+        if landmark == AUTO:
             chosen = choose_landmark(frame)
         elif landmark in LANDMARKS:
             chosen = np.full(len(frame), landmark, dtype=object)
         else:
-            raise ValueError(f"landmark must be auto, {INFUSION} or {DAY28}, got {landmark!r}")
+            raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
         out = pd.DataFrame(index=frame.index, columns=[*HORIZON_COLUMNS, "risk_group",
                                                        "landmark", "missing_predictors",
                                                        "model_version"], dtype=object)
@@ -176,16 +176,16 @@ class ScoringModel:
             out["contributions"] = contributions
         return out
 
-    def score_record(self, record: dict, landmark: str = "auto",
+    def score_record(self, record: dict, landmark: str = AUTO,
                      with_contributions: bool = True) -> dict:
         """Score one typed record (from `features.validate.check_record`) without pandas.
 
         Returns a dict with the same fields as a row of `score`.
         """
-        if landmark == "auto":
+        if landmark == AUTO:
             landmark = choose_record_landmark(record)
         elif landmark not in LANDMARKS:
-            raise ValueError(f"landmark must be auto, {INFUSION} or {DAY28}, got {landmark!r}")
+            raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
         model = self.landmarks[landmark]
         encoded = encode_record(record, landmark)
         if model.order is not None:

@@ -12,8 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from features.schema import FIELDS, LANDMARKS
-from relapse_risk import RESEARCH_USE_NOTICE
+from features.schema import FIELDS, LANDMARKS, RESEARCH_USE_NOTICE
 
 # Everything the page loads comes from this service; the browser enforces it.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "

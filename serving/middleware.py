@@ -12,13 +12,14 @@ import json
 import logging
 import time
 
-from relapse_risk import RESEARCH_USE_NOTICE
+from features.schema import RESEARCH_USE_NOTICE
 from serving.openapi import amend
 
 logger = logging.getLogger("relapse_risk.access")
 
-OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/docs", "/",
-              "/app", "/favicon.ico"}
+# /schema.json is what BentoML's clients read first; like /docs.json it holds no data.
+OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json",
+              "/docs", "/", "/app", "/favicon.ico"}
 # The calculator page and its assets carry no data; it asks for the key itself.
 OPEN_PREFIXES = ("/docs", "/app/")
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}

@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from features.schema import FIELDS, LANDMARKS
+from features.schema import FIELDS, LANDMARK_CHOICES
 
 
 def _patient_field(f):
@@ -26,7 +26,7 @@ def _patient_field(f):
 Patient = create_model(
     "Patient",
     __config__=ConfigDict(extra="forbid", hide_input_in_errors=True),
-    landmark=(Optional[Literal[("auto", *LANDMARKS)]],  # noqa: UP007
+    landmark=(Optional[Literal[LANDMARK_CHOICES]],  # noqa: UP007
               Field(None, description="auto (default): day28 when a day-28 predictor is given")),
     **{f.name: _patient_field(f) for f in FIELDS if f.role != "outcome"},
 )
@@ -59,8 +59,10 @@ class ItemError(BaseModel):
 
 class BatchItem(BaseModel):
     index: int
-    score: Optional[Score] = None  # noqa: UP007
-    errors: Optional[list[ItemError]] = None  # noqa: UP007
+    score: Optional[Score] = Field(None, description="null when the item was rejected")  # noqa: UP007
+    # Always a list (empty when scored): BentoML's clients cannot decode a null list.
+    errors: list[ItemError] = Field(default_factory=list,
+                                    description="why the item was rejected; empty when scored")
 
 
 class BatchResult(BaseModel):

@@ -8,7 +8,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from tqdm import tqdm
 
 from features.encode import encode
-from features.schema import LANDMARKS
+from features.schema import DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
 from features.validate import validate_frame
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
@@ -64,7 +64,7 @@ def missing_degradation(scoring_model, frame: pd.DataFrame) -> pd.DataFrame:
             blanked["ldh_elevated"] = np.nan
         metrics = assess_model(scoring_model, blanked)
         for lm in LANDMARKS:
-            if name in ("ctdna_d28", "cart_cmax_per_ul") and lm == "infusion":
+            if FIELDS_BY_NAME[name].landmark == DAY28 and lm == INFUSION:
                 continue
             rows.append({"landmark": lm, "missing": name, "uno_c": metrics[lm]["uno_c"],
                          "calibration_slope_12m": metrics[lm]["calibration_slope_12m"]})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schema import COLUMNS
+from features.schema import COLUMNS, INFUSION
 from features.validate import validate_frame
 from synthetic.generator import DAY28_MONTHS, canonical, load_params, simulate
 
@@ -70,6 +70,6 @@ def combine(a: Cohort, b: Cohort) -> Cohort:
 def landmark_mask(frame: pd.DataFrame, landmark: str) -> np.ndarray:
     """Rows eligible for a landmark: everyone at infusion; at day 28, those still alive and
     event-free (time stays measured from infusion)."""
-    if landmark == "infusion":
+    if landmark == INFUSION:
         return np.ones(len(frame), bool)
     return (frame["pfs_months"].to_numpy(float) > DAY28_MONTHS)

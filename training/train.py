@@ -16,9 +16,8 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from features.encode import encode
-from features.schema import LANDMARKS, SCHEMA_VERSION, schema_hash
+from features.schema import LANDMARKS, RESEARCH_USE_NOTICE, SCHEMA_VERSION, schema_hash
 from model_registry.registry import Registry
-from relapse_risk import RESEARCH_USE_NOTICE
 from training.cohort import Cohort, landmark_mask
 from training.evaluate import evaluate
 from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox

@@ -4,6 +4,7 @@
 
 (function () {
   const schema = JSON.parse(document.getElementById("schema").textContent);
+  const [INFUSION, DAY28] = schema.landmarks; // the names features/schema.py defines
   const KEY_STORE = "relapse-risk-api-key";
   const HORIZONS = [6, 12, 24];
   const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
@@ -66,8 +67,8 @@
   function buildForm() {
     const groups = [
       ["Patient", (f) => f.role === "id"],
-      ["Known at infusion (day 0)", (f) => f.landmark === "infusion"],
-      ["Known at day 28 (day-28 landmark)", (f) => f.landmark === "day28"],
+      ["Known at infusion (day 0)", (f) => f.landmark === INFUSION],
+      ["Known at day 28 (day-28 landmark)", (f) => f.landmark === DAY28],
     ];
     for (const [title, keep] of groups) {
       const fields = schema.fields.filter(keep);
@@ -212,7 +213,7 @@
     drawContributions(score.contributions, score.missing_predictors);
     $("missing").textContent = score.missing_predictors.length
       ? score.missing_predictors.join(", ") : "none";
-    $("landmark").textContent = score.landmark === "day28" ? "day 28" : "infusion (day 0)";
+    $("landmark").textContent = score.landmark === DAY28 ? "day 28" : "infusion (day 0)";
     $("model-version").textContent = score.model_version;
     $("result-notice").textContent = score.notice;
     $("result").hidden = false;
