@@ -219,6 +219,44 @@ class Registry:
             self._write_stages(stages)
             return previous
 
+    def export_version(self, version: str | None, target: str | Path) -> Registry:
+        """Copy a verified version, byte for byte, into a new registry at `target` where it
+        is the one version and in production (how a model travels inside a bento).
+
+        The copy keeps its version id, metadata and hashes, so it is verified on every load
+        there as here and its integrity digest names the same model.
+
+        Raises
+        ------
+        RegistryError
+            `target` already holds a registry.
+        """
+        loaded = self.load(version)
+        target = Path(target)
+        if (target / "stages.json").exists() or (target / "versions").exists():
+            raise RegistryError(f"{target} already holds a registry; export into an empty "
+                                "directory")
+        copy = Registry(target)
+        with copy._locked():
+            staging = Path(tempfile.mkdtemp(dir=target, prefix=f".staging-{loaded.version}-"))
+            try:
+                for name in [*loaded.metadata["artifacts"], *loaded.metadata["files"],
+                             "metadata.json"]:
+                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                    _write_file(staging / name, (loaded.path / name).read_bytes())
+                _fsync_dir(staging)
+                os.rename(staging, copy._versions / loaded.version)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            copy._write_stages({
+                "production": loaded.version, "stages": {loaded.version: PRODUCTION},
+                "production_stack": [loaded.version],
+                "history": [{**self._event("export", loaded.version),
+                             "from_registry": str(self.root.resolve())}]})
+        copy.load(loaded.version)  # what was written is what was verified
+        return copy
+
     # -- reading -----------------------------------------------------------------------
     def production(self) -> str | None:
         return self._read_stages()["production"]

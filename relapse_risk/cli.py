@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from features.schema import AUTO, LANDMARK_CHOICES
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Relapse/progression risk after CD19 CAR-T (research use only).")
 
@@ -294,7 +296,7 @@ def retrain(
 def score(
     source: Annotated[Path, typer.Argument(help="Registry CSV (.csv or .csv.gz).")],
     out: Annotated[Path, typer.Option(help="Scored CSV; rejected rows go to OUT.errors.csv.")],
-    landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = "auto",
+    landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = AUTO,
     chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
     pass_through: Annotated[bool, typer.Option(
         "--pass-through", help="Keep non-canonical columns in the output, unused.")] = False,
@@ -317,8 +319,8 @@ def score(
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
 
-    if landmark not in ("auto", "infusion", "day28"):
-        _fail(f"--landmark must be auto, infusion or day28, got {landmark!r}", 2)
+    if landmark not in LANDMARK_CHOICES:
+        _fail(f"--landmark must be one of {', '.join(LANDMARK_CHOICES)}, got {landmark!r}", 2)
     if engine not in ("local", "dask"):
         _fail(f"--engine must be local or dask, got {engine!r}", 2)
     if not source.exists():
@@ -377,6 +379,38 @@ def serve(
                err=True)
     os.execv(sys.executable, [sys.executable, "-m", "bentoml", "serve",
                               "serving.service:RelapseRisk", "--host", host, "--port", str(port)])
+
+
+bento_app = typer.Typer(no_args_is_help=True, help="Package the service as a bento.")
+app.add_typer(bento_app, name="bento")
+
+
+@bento_app.command("build")
+def bento_build(
+    version: Annotated[str | None, typer.Option(
+        help="Registry version to put inside (default: production).")] = None,
+    with_model: Annotated[bool, typer.Option(
+        "--with-model/--without-model",
+        help="Carry the model inside the bento, or read it from $RELAPSE_RISK_REGISTRY.")] = True,
+    registry: RegistryOption = None,
+) -> None:
+    """Build a bento of the service (serving code and runtime packages only)."""
+    import os
+
+    from model_registry.registry import Registry, RegistryError
+    from serving.bento import build_bento
+
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    try:
+        bento, model = build_bento(Registry(registry), version, with_model=with_model)
+    except RegistryError as exc:
+        _fail(str(exc), 2)
+    if model is not None:
+        typer.echo(f"model {model.tag} (registry version {model.info.labels['registry_version']}) "
+                   "stored in BentoML's model store and carried by the bento")
+    typer.echo(f"built bento {bento.tag}\n  serve it:  bentoml serve {bento.tag}"
+               + ("" if model is not None else
+                  "  (with RELAPSE_RISK_REGISTRY set to the registry to serve from)"))
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""Service settings from the environment, read at start-up (never at import)."""
+"""Service settings from the environment, read at start-up (never at import).
+
+The model comes from $RELAPSE_RISK_REGISTRY when it is set (a shared registry, followed for
+promotions), else from the model the bento carries (see `serving.bento`), else ./registry.
+"""
 from __future__ import annotations
 
 import os
@@ -6,12 +10,16 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_registry.registry import default_root
+from model_registry.registry import DEFAULT_ROOT_ENV, default_root
+
+# The name under which a bento refers to the model it carries (bentofile `models: alias`).
+MODEL_ALIAS = "relapse-risk-model"
 
 
 @dataclass(frozen=True)
 class Settings:
     registry: Path
+    model_source: str
     api_keys: tuple[str, ...]
     keys_file: Path
     max_body_bytes: int
@@ -24,8 +32,10 @@ class Settings:
 def load_settings() -> Settings:
     home = Path(os.environ.get("RELAPSE_RISK_HOME", ".relapse-risk"))
     keys_file = Path(os.environ.get("RELAPSE_RISK_API_KEYS_FILE", home / "api_keys"))
+    registry, model_source = registry_root()
     return Settings(
-        registry=default_root(),
+        registry=registry,
+        model_source=model_source,
         api_keys=_api_keys(keys_file),
         keys_file=keys_file,
         max_body_bytes=int(os.environ.get("RELAPSE_RISK_MAX_BODY_BYTES", 2_000_000)),
@@ -34,6 +44,32 @@ def load_settings() -> Settings:
         reload_seconds=float(os.environ.get("RELAPSE_RISK_RELOAD_SECONDS", 1.0)),
         body_timeout_seconds=float(os.environ.get("RELAPSE_RISK_BODY_TIMEOUT_SECONDS", 120)),
     )
+
+
+def registry_root() -> tuple[Path, str]:
+    """The registry directory the service reads, and where it came from ("registry" or
+    "bento")."""
+    if os.environ.get(DEFAULT_ROOT_ENV):
+        return default_root(), "registry"
+    embedded = _embedded_model_path()
+    if embedded is not None:
+        return embedded, "bento"
+    return default_root(), "registry"
+
+
+def _embedded_model_path() -> Path | None:
+    """The one-version registry inside the bento being served, if it carries a model.
+
+    Only the bento's own reference (its MODEL_ALIAS) counts: outside a bento nothing is
+    looked up, so a model store's latest entry is never picked by accident.
+    """
+    import bentoml
+    # The bento loader records its models' aliases here; BentoML has no public accessor.
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    if MODEL_ALIAS not in BentoMLContainer.model_aliases.get():
+        return None
+    return Path(bentoml.models.get(MODEL_ALIAS).path)
 
 
 def _api_keys(keys_file: Path) -> tuple[str, ...]:

@@ -23,10 +23,10 @@ from starlette.responses import JSONResponse
 from batch.csv_scoring import InputFileError, errors_path_for
 from batch.csv_scoring import score_csv as batch_score_csv
 from features.errors import FieldError, SchemaError
-from features.validate import check_record
+from features.schema import AUTO, RESEARCH_USE_NOTICE
+from features.validate import check_landmark, check_record
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
-from relapse_risk import RESEARCH_USE_NOTICE
 from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
@@ -63,7 +63,7 @@ class UploadError(str):
 
 class CsvInput(bentoml.IODescriptor):
     file: Annotated[Path, ContentType("text/csv")]
-    landmark: str = "auto"
+    landmark: str = AUTO
 
     @classmethod
     async def from_http_request(cls, request, serde):
@@ -73,10 +73,10 @@ class CsvInput(bentoml.IODescriptor):
             timed_out = request.scope.get("state", {}).get(TIMED_OUT_KEY)
             if timed_out is not None:
                 return cls.model_construct(file=UploadError(
-                    body_timeout_message(timed_out), 408), landmark="auto")
+                    body_timeout_message(timed_out), 408), landmark=AUTO)
             return cls.model_construct(file=UploadError(
                 f"the upload could not be read as multipart/form-data with a 'file' field "
-                f"({type(exc).__name__})"), landmark="auto")
+                f"({type(exc).__name__})"), landmark=AUTO)
 
 
 class ScoreInput(_Unvalidated):
@@ -94,17 +94,14 @@ def _error_response(status: int, error: str, errors: list[dict] | None = None) -
 
 def _landmark_and_record(patient: Any) -> tuple[str, dict]:
     if not isinstance(patient, dict):
-        raise SchemaError([_item("patient", "", "must be a JSON object")])
+        raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
     record = dict(patient)
-    landmark = record.pop("landmark", None) or "auto"
-    if landmark not in ("auto", "infusion", "day28"):
-        raise SchemaError([_item("landmark", str(landmark),
-                                 "must be one of 'auto', 'infusion', 'day28'")])
-    return landmark, record
+    return check_landmark(record.pop("landmark", None)), record
 
 
-def _item(field: str, value: str, error: str) -> FieldError:
-    return FieldError(None, field, value, error)
+def _field_errors(exc: Exception) -> list[dict]:
+    return [{"field": e.field, "value": e.value, "error": e.error}
+            for e in getattr(exc, "errors", [])]
 
 
 def _configure_logging() -> None:
@@ -164,7 +161,9 @@ class RelapseRisk:
             return
         previous = self.model.version if self.model else None
         self.model = model  # one reference swap: requests in flight keep their model
-        logger.info("serving model %s (was %s)", model.version, previous)
+        logger.info("serving model %s (was %s) from %s %s", model.version, previous,
+                    "the model the bento carries at" if self.settings.model_source == "bento"
+                    else "the registry at", self.registry.root)
 
     def _follow_registry(self) -> None:
         stage_file = self.registry.root / "stages.json"
@@ -203,8 +202,7 @@ class RelapseRisk:
         try:
             return self._score_one(model, patient)
         except SchemaError as exc:
-            return _error_response(422, "invalid patient", [
-                {"field": e.field, "value": e.value, "error": e.error} for e in exc.errors])
+            return _error_response(422, "invalid patient", _field_errors(exc))
         except Exception as exc:  # noqa: BLE001 - never a traceback with patient data
             logger.error("scoring failed: %s", type(exc).__name__)
             return _error_response(500, "scoring failed; see the server log")
@@ -228,7 +226,7 @@ class RelapseRisk:
 
     @bentoml.api(route="/score_csv", input_spec=CsvInput)
     def score_csv(self, file: Annotated[Path, ContentType("text/csv")],
-                  landmark: str = "auto", ctx: bentoml.Context = None) -> Path:
+                  landmark: str = AUTO, ctx: bentoml.Context = None) -> Path:
         """Score an uploaded registry CSV with the batch scorer; a zip of scored.csv,
         errors.csv (one line per problem) and summary.json comes back."""
         def error(status: int, message: str, errors: list | None = None) -> JSONResponse:
@@ -243,10 +241,10 @@ class RelapseRisk:
         model = self.bulk_model()
         if model is None:
             return error(503, "no production model is loaded yet")
-        if landmark not in ("auto", "infusion", "day28"):
-            return error(422, "invalid request", [{
-                "field": "landmark", "value": str(landmark),
-                "error": "must be one of 'auto', 'infusion', 'day28'"}])
+        try:
+            landmark = check_landmark(landmark)
+        except SchemaError as exc:
+            return error(422, "invalid request", _field_errors(exc))
         work = Path(ctx.temp_dir)
         scored = work / "scored.csv"
         try:
@@ -254,8 +252,8 @@ class RelapseRisk:
             summary = batch_score_csv(file, scored, model, landmark=landmark, name="the upload")
         except (InputFileError, SchemaError) as exc:
             errors = getattr(exc, "errors", [])
-            return error(422, str(exc) if not errors else "invalid CSV header", [
-                {"field": e.field, "value": e.value, "error": e.error} for e in errors])
+            return error(422, str(exc) if not errors else "invalid CSV header",
+                         _field_errors(exc))
         archive = work / "scored.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.write(scored, "scored.csv")

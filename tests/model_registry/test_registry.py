@@ -114,3 +114,33 @@ def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
     assert [r["version"] for r in reg.list()] == [good]
     reg.load(good)
     assert _register(tmp_path, "next") == "v0002"  # the lock died with the process
+
+
+def test_export_version_makes_a_one_version_registry_verified_like_the_source(tmp_path):
+    source = Registry(tmp_path / "source")
+    first = _register(source.root, "a")
+    second = source.register({"model.onnx": b"b" * 100}, {"tag": "b", "landmarks": {}},
+                             {"report.md": b"# r", "plots/km.png": b"png"})
+    source.promote(first)
+    copy = source.export_version(second, tmp_path / "copy")
+    assert copy.production() == second and [r["version"] for r in copy.list()] == [second]
+    loaded, original = copy.load(), source.load(second)
+    assert loaded.metadata == original.metadata  # same id, hashes and integrity digest
+    assert loaded.artifacts == original.artifacts
+    assert copy.file(second, "plots/km.png") == b"png"
+    assert source.production() == first  # the source is left as it was
+    (copy.root / "versions" / second / "model.onnx").write_bytes(b"c" * 100)
+    with pytest.raises(IntegrityError, match="SHA-256"):
+        copy.load()
+
+
+def test_export_refuses_a_damaged_version_and_a_used_target(tmp_path):
+    source = Registry(tmp_path / "source")
+    v = _register(source.root, "a")
+    source.export_version(v, tmp_path / "copy")
+    with pytest.raises(RegistryError, match="already holds a registry"):
+        source.export_version(v, tmp_path / "copy")
+    (source.root / "versions" / v / "model.onnx").write_bytes(b"x")
+    with pytest.raises(IntegrityError):
+        source.export_version(v, tmp_path / "other")
+    assert not (tmp_path / "other" / "versions" / v).exists()
