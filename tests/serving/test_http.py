@@ -188,6 +188,40 @@ def test_a_tampered_version_is_refused_and_the_current_model_kept(server, regist
     assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
 
 
+def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, registries,
+                                                                   copy_version):
+    """The registry refuses to promote a damaged version (above); this is the other path: a
+    version damaged after it became production. The damage is a valid ONNX graph that
+    scores exactly as before (only its doc string differs), so nothing but the service's
+    integrity check on reload can refuse it."""
+    import onnx
+
+    source, version, target = registries
+    damaged = copy_version(source, version, target)
+    target.promote(damaged)
+    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
+        "model_version") == damaged)
+    target.rollback()
+    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
+        "model_version") == "v0001")
+    artifact = target.root / "versions" / damaged / "infusion.onnx"
+    graph = onnx.load_from_string(artifact.read_bytes())
+    graph.doc_string = "altered after promotion"
+    artifact.write_bytes(graph.SerializeToString())
+    # Production pointed at it again as promotion had left it (the registry would refuse now).
+    stage_file = target.root / "stages.json"
+    original = stage_file.read_text()
+    stages = json.loads(original)
+    stages["production"], stages["stages"][damaged] = damaged, "production"
+    stage_file.write_text(json.dumps(stages))
+    try:
+        assert _wait_for(lambda: f"{damaged}: artifact infusion.onnx does not match its SHA-256"
+                         in server.log_path.read_text())
+        assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
+    finally:
+        stage_file.write_text(original)
+
+
 def test_logs_hold_no_patient_data(server):
     server.post("/score", {"patient": {**PATIENT, "age_years": "PLANTED-AGE"}})
     server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'"')
