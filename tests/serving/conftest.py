@@ -21,22 +21,29 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, registry_root, tmp, key, extra_env=None):
+    """`bentoml serve` of the repository's service, or of `serve_args` (e.g. a bento tag)
+    with `bentoml` (another environment's command; default this interpreter's), from
+    `cwd`. Without a registry_root, $RELAPSE_RISK_REGISTRY is left unset."""
+
+    def __init__(self, registry_root, tmp, key, extra_env=None, *, bentoml=None,
+                 serve_args=("serving.service:RelapseRisk",), cwd=None, log_name="server.log"):
         self.key = key
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / "server.log"
-        env = {**os.environ, "RELAPSE_RISK_REGISTRY": str(registry_root),
-               "RELAPSE_RISK_API_KEYS": key, "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
+        self.log_path = tmp / log_name
+        env = {**os.environ, "RELAPSE_RISK_API_KEYS": key, "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
                "RELAPSE_RISK_HOME": str(tmp / "home"), "BENTOML_DO_NOT_TRACK": "True",
                "BENTOML_HOME": str(tmp / "bentoml"), **(extra_env or {})}
+        env.pop("RELAPSE_RISK_REGISTRY", None)
+        if registry_root is not None:
+            env["RELAPSE_RISK_REGISTRY"] = str(registry_root)
+        command = [bentoml] if bentoml else [sys.executable, "-m", "bentoml"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "serving.service:RelapseRisk",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [*command, "serve", *serve_args, "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
         deadline = time.time() + 90
-        while time.time() < deadline:
+        while time.time() < deadline and self.proc.poll() is None:
             if self.get("/livez")[0] == 200:
                 return
             time.sleep(0.3)
