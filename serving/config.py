@@ -49,11 +49,10 @@ def load_settings() -> Settings:
 def registry_root() -> tuple[Path, str]:
     """The registry directory the service reads, and where it came from ("registry" or
     "bento")."""
-    if os.environ.get(DEFAULT_ROOT_ENV):
-        return default_root(), "registry"
-    embedded = _embedded_model_path()
-    if embedded is not None:
-        return embedded, "bento"
+    if not os.environ.get(DEFAULT_ROOT_ENV):
+        embedded = _embedded_model_path()
+        if embedded is not None:
+            return embedded, "bento"
     return default_root(), "registry"
 
 

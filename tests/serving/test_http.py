@@ -198,26 +198,22 @@ def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, regi
 
     source, version, target = registries
     damaged = copy_version(source, version, target)
-    target.promote(damaged)
-    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
-        "model_version") == damaged)
-    target.rollback()
-    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
-        "model_version") == "v0001")
     artifact = target.root / "versions" / damaged / "infusion.onnx"
     graph = onnx.load_from_string(artifact.read_bytes())
     graph.doc_string = "altered after promotion"
     artifact.write_bytes(graph.SerializeToString())
-    # Production pointed at it again as promotion had left it (the registry would refuse now).
+    # Production pointed at it as a promotion leaves it (the registry would refuse it now).
     stage_file = target.root / "stages.json"
     original = stage_file.read_text()
     stages = json.loads(original)
     stages["production"], stages["stages"][damaged] = damaged, "production"
     stage_file.write_text(json.dumps(stages))
     try:
-        assert _wait_for(lambda: f"{damaged}: artifact infusion.onnx does not match its SHA-256"
-                         in server.log_path.read_text())
+        # The follower has acted once the damaged version's id is in the log (either way).
+        assert _wait_for(lambda: damaged in server.log_path.read_text())
         assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
+        assert (f"{damaged}: artifact infusion.onnx does not match its SHA-256"
+                in server.log_path.read_text())
     finally:
         stage_file.write_text(original)
 
