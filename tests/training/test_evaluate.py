@@ -49,3 +49,20 @@ def test_net_benefit_of_flagging_everyone(known):
     assert nb["model"][0] == pytest.approx(p - (1 - p) * 0.3 / 0.7)
     assert nb["treat_all"][0] == pytest.approx(nb["model"][0])
     assert net_benefit(np.zeros_like(risk), t, e, thresholds=(0.3,))["model"] == [0.0]
+
+
+def test_integrated_brier_when_follow_up_starts_after_the_first_grid_month(trained):
+    """A day-28 cohort whose first time is past 1 month (the grid's first point) used to
+    make scikit-survival refuse the integrated Brier score."""
+    from features.encode import encode
+    from model_registry.scoring import ScoringModel
+    from training.assess import evaluation_cohort
+    from training.cohort import landmark_mask
+
+    registry, version, _ = trained
+    model = ScoringModel(registry.load(version)).landmarks["day28"]
+    frame = evaluation_cohort(1000, 5)
+    part = frame.loc[landmark_mask(frame, "day28") & (frame["pfs_months"] > 1.2)]
+    t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float)
+    metrics = evaluate(model, encode(part, "day28"), t, e, t, e)
+    assert 0 < metrics["integrated_brier"] < 0.25
