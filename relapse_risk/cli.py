@@ -200,6 +200,63 @@ def evaluate(
     typer.echo(f"written to {out}/evaluation.md and evaluation.json")
 
 
+@app.command()
+def validate(
+    cohort: Annotated[Path, typer.Option(help="Cohort CSV with outcomes (canonical columns).")],
+    version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
+    registry: RegistryOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for validation.md, validation.json and "
+                                           "the plots.")] = Path("validation"),
+    bootstrap: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the 95% "
+                                                        "intervals.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """External validation of a registered model on your cohort: discrimination, calibration,
+    Brier scores, decision curve and case-mix, each figure with a bootstrap 95% interval."""
+    from features.errors import SchemaError
+    from model_registry.registry import Registry, RegistryError
+    from model_registry.scoring import ScoringModel
+    from training.cohort import read_cohort
+    from training.external import (ValidationError, case_mix, development_frame, report_files,
+                                   risk_distribution, validate_model)
+
+    try:
+        scoring = ScoringModel(Registry(registry).load(version))
+        data = read_cohort(cohort)
+    except (RegistryError, SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    if len(data.errors):
+        errors_path = Path(str(cohort) + ".errors.csv")
+        data.errors.to_csv(errors_path, index=False)
+        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected and not "
+                   f"used; see {errors_path}", err=True)
+    try:
+        results = validate_model(scoring, data.frame, bootstrap, seed,
+                                 progress=sys.stderr.isatty())
+    except ValidationError as exc:
+        _fail(str(exc), 2)
+    development = development_frame(scoring.metadata)
+    files = report_files(
+        results, version=scoring.version, cohort=data.description, n_boot=bootstrap,
+        mix=None if development is None else case_mix(development, data.frame),
+        risks=risk_distribution(scoring, data.frame),
+        development_risks=None if development is None else risk_distribution(scoring,
+                                                                             development),
+        notice=scoring.metadata.get("notice", ""))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (out / name).write_bytes(content)
+    for lm, r in results.items():
+        f = r.figures
+        typer.echo(f"{lm:9} n {r.n:5}  Harrell C {f['harrell_c']['estimate']:.3f}  "
+                   f"O/E 12m {f['observed_expected_12m']['estimate']:.2f} "
+                   f"[{f['observed_expected_12m']['low']:.2f}, "
+                   f"{f['observed_expected_12m']['high']:.2f}]  slope 12m "
+                   f"{f['calibration_slope_12m']['estimate']:.2f}  Brier 12m "
+                   f"{f['brier_12m']['estimate']:.3f}")
+    typer.echo(f"report: {out / 'validation.md'}  figures: {out / 'validation.json'}")
+
+
 registry_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote, roll back.")
 app.add_typer(registry_app, name="registry")
 

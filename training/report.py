@@ -163,3 +163,62 @@ response lists which were missing.
 Feature schema {metadata['schema_version']} (sha256 {metadata['schema_hash'][:12]}…).
 Parent version: {metadata.get('parent_version') or 'none'}.
 """
+
+
+def plot_external_calibration(result, title: str) -> bytes:
+    """Observed against predicted risk at 6, 12 and 24 months: the smoothed IPCW curve with
+    its bootstrap 95% band, Kaplan-Meier observed risk by decile of prediction, and the
+    spread of predictions along the bottom."""
+    from training.models import HORIZONS_MONTHS
+
+    fig, axes = plt.subplots(1, len(HORIZONS_MONTHS), figsize=(13, 4.4), sharey=True)
+    for i, (ax, h) in enumerate(zip(axes, HORIZONS_MONTHS)):
+        curve = result.curves[f"{int(h)}m"]
+        risk = result.risk[:, i]
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+        ax.fill_between(curve["predicted"], curve["low"], curve["high"], alpha=0.25,
+                        label="95% CI (bootstrap)")
+        ax.plot(curve["predicted"], curve["observed"], lw=2, label="smoothed (IPCW)")
+        groups = np.array_split(np.argsort(risk), 10)
+        ax.plot([risk[g].mean() for g in groups],
+                [observed_risk(result.time[g], result.event[g], h) for g in groups], "o",
+                ms=4, color="black", label="deciles (Kaplan-Meier)")
+        ax.plot(risk, np.full(len(risk), 0.01), "|", color="grey", alpha=0.3, ms=6)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"predicted risk by {int(h)} months",
+               title=f"{int(h)} months")
+        if i == 0:
+            ax.set_ylabel("observed risk")
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(title)
+    return _png(fig)
+
+
+def plot_external_decision_curve(decision: dict, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    t = decision["thresholds"]
+    ax.fill_between(t, decision["model_low"], decision["model_high"], alpha=0.25,
+                    label="model, 95% CI")
+    ax.plot(t, decision["model"], label="model")
+    ax.plot(t, decision["treat_all"], label="flag everyone")
+    ax.axhline(0, color="grey", lw=1, label="flag no one")
+    ax.set(xlabel="risk threshold (12 months)", ylabel="net benefit", title=title,
+           ylim=(min(-0.05, min(decision["model"])), max(0.1, max(decision["treat_all"]) + 0.05)))
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_risk_distributions(results: dict, development: dict, version: str) -> bytes:
+    """Histogram of this cohort's predicted 12-month risk per landmark, with the development
+    cohort's median and 10th-90th percentiles marked."""
+    fig, axes = plt.subplots(1, len(results), figsize=(10, 3.6), sharey=True)
+    for ax, (lm, r) in zip(np.atleast_1d(axes), results.items()):
+        ax.hist(r.risk[:, 1], bins=30, range=(0, 1), alpha=0.7, label="this cohort")
+        dev = development[lm]
+        ax.axvspan(dev["q10"], dev["q90"], color="grey", alpha=0.2,
+                   label="development 10-90%")
+        ax.axvline(dev["q50"], color="black", lw=1.5, label="development median")
+        ax.set(xlabel="predicted risk by 12 months", title=f"{lm} landmark")
+    np.atleast_1d(axes)[0].set_ylabel("patients")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(f"Predicted risk, {version}")
+    return _png(fig)
