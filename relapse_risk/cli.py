@@ -257,6 +257,61 @@ def validate(
     typer.echo(f"report: {out / 'validation.md'}  figures: {out / 'validation.json'}")
 
 
+@app.command()
+def recalibrate(
+    cohort: Annotated[Path, typer.Option(help="Cohort CSV with outcomes from the new population.")],
+    version: Annotated[str | None, typer.Option(help="Version to update (default: production).")
+                       ] = None,
+    method: Annotated[str, typer.Option(help="intercept (baseline hazard), slope (slope of the "
+                                             "linear predictor and baseline) or auto.")] = "auto",
+    update_fraction: Annotated[float, typer.Option(
+        min=0.1, max=0.9, help="Share of the cohort used to estimate the update; the rest "
+                               "assesses it.")] = 0.5,
+    bootstrap: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the report's "
+                                                        "intervals.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 0,
+    registry: RegistryOption = None,
+) -> None:
+    """Update a model to a new population without refitting its predictors; the result is a
+    new version, promoted only if the parent is production and the gate passes."""
+    from features.errors import SchemaError
+    from model_registry.registry import Registry, RegistryError
+    from training.cohort import read_cohort
+    from training.external import ValidationError
+    from training.recalibrate import METHODS
+    from training.recalibrate import recalibrate as run
+
+    if method not in METHODS:
+        _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
+    try:
+        data = read_cohort(cohort)
+    except (SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    if len(data.errors):
+        errors_path = Path(str(cohort) + ".errors.csv")
+        data.errors.to_csv(errors_path, index=False)
+        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected and not "
+                   f"used; see {errors_path}", err=True)
+    reg = Registry(registry)
+    try:
+        result = run(reg, data, version=version, method=method, update_fraction=update_fraction,
+                     seed=seed, n_boot=bootstrap, progress=sys.stderr.isatty())
+    except (RegistryError, ValidationError) as exc:
+        _fail(str(exc), 2)
+    for lm, u in result.updates.items():
+        b, a = result.before[lm].figures, result.after[lm].figures
+        typer.echo(f"{lm:9} {u.method:9} slope {u.slope:.3f}  O/E 12m "
+                   f"{b['observed_expected_12m']['estimate']:.2f} -> "
+                   f"{a['observed_expected_12m']['estimate']:.2f}  cal. slope 12m "
+                   f"{b['calibration_slope_12m']['estimate']:.2f} -> "
+                   f"{a['calibration_slope_12m']['estimate']:.2f}  ({u.reason})")
+    typer.echo(result.decision.table())
+    typer.echo(f"registered {result.version} (parent {result.parent}); "
+               + ("promoted to production" if result.promoted else
+                  f"not promoted (`relapse-risk registry promote {result.version}` to switch)")
+               + f"; report: relapse-risk registry show {result.version}")
+
+
 registry_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote, roll back.")
 app.add_typer(registry_app, name="registry")
 

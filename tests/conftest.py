@@ -43,3 +43,16 @@ def trained(tmp_path_factory, small_cohort):
     version, fits = train_version(small_cohort, registry, seed=3)
     registry.promote(version)
     return registry, version, fits
+
+
+@pytest.fixture(scope="session")
+def copy_version():
+    """copy_version(source, version, target) registers a copy of a version in another
+    registry (a new version there, same artifacts) and returns its name."""
+    def copy(source, version, target):
+        loaded = source.load(version)
+        meta = {k: v for k, v in loaded.metadata.items()
+                if k not in ("version", "created", "artifacts", "files", "integrity")}
+        files = {n: source.file(version, n) for n in loaded.metadata["files"]}
+        return target.register(loaded.artifacts, meta, files)
+    return copy

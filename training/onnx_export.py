@@ -184,6 +184,33 @@ def to_onnx(model) -> onnx.ModelProto:
     raise TypeError(f"no ONNX export for {type(model).__name__}")
 
 
+def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray) -> onnx.ModelProto:
+    """An exported graph updated to a new population without refitting its predictors:
+    log_hazard and contributions scaled by `slope`, and the baseline cumulative hazard at the
+    horizons replaced (risk = 1 - exp(-H0'(t) * exp(slope * lp)))."""
+    proto = onnx.load_from_string(data)
+    graph = proto.graph
+    scaled = ("log_hazard", "contributions")
+    nodes = []
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name in scaled:
+                node.output[i] = f"{name}_before_recalibration"
+        nodes.append(node)
+        nodes += [helper.make_node("Mul", [out, "recalibration_slope"],
+                                   [out.removesuffix("_before_recalibration")])
+                  for out in node.output if out.endswith("_before_recalibration")]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.append(_const("recalibration_slope", np.array(slope)))
+    for i, init in enumerate(graph.initializer):
+        if init.name == "horizon_cumhaz":
+            graph.initializer[i].CopyFrom(_const("horizon_cumhaz",
+                                                 np.asarray(horizon_cumhaz).reshape(1, -1)))
+    onnx.checker.check_model(proto)
+    return proto
+
+
 def session(proto_or_bytes) -> ort.InferenceSession:
     """A single-threaded ONNX Runtime session (lowest single-row latency on 2 cores)."""
     options = ort.SessionOptions()
