@@ -284,7 +284,7 @@ _TABLE = [("harrell_c", "Harrell's C"), ("uno_c", "Uno's C"), ("auc_6m", "AUC 6 
           ("brier_24m", "Brier 24 months"), ("integrated_brier", "integrated Brier (1-24 m)")]
 
 
-def _fmt(figure: dict) -> str:
+def format_figure(figure: dict) -> str:
     if not np.isfinite(figure["estimate"]):
         return "n/a (no follow-up that far)"
     if not np.isfinite(figure["low"]):
@@ -313,7 +313,7 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
             r.decision, f"{version}, {lm} landmark, 12 months")
         lines += [f"## Landmark: {lm} ({r.n} patients, {r.events} PFS events)", "",
                   "| figure | estimate [95% CI] |", "|---|---|"]
-        lines += [f"| {label} | {_fmt(r.figures[key])} |" for key, label in _TABLE]
+        lines += [f"| {label} | {format_figure(r.figures[key])} |" for key, label in _TABLE]
         nb = r.decision
         lines += ["", "Net benefit at 12 months (model [95% CI] / flag everyone / flag no one):",
                   "", "| threshold | model | flag everyone | flag no one |", "|---|---|---|---|"]
