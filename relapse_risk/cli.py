@@ -86,6 +86,15 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
+def _report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> None:
+    """Write rejected rows (row, field, value, error) beside the source and say so."""
+    if len(errors):
+        errors_path = Path(str(source) + ".errors.csv")
+        errors.to_csv(errors_path, index=False)
+        typer.echo(f"{errors['row'].nunique()} of {n_read} {what} rejected and not used; see "
+                   f"{errors_path}", err=True)
+
+
 @app.command()
 def train(
     cohort: Annotated[Path | None, typer.Option(
@@ -107,11 +116,7 @@ def train(
         data = read_cohort(cohort) if cohort else synthetic_cohort(n, seed)
     except (SchemaError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
-    if len(data.errors):
-        errors_path = Path(str(cohort) + ".errors.csv")
-        data.errors.to_csv(errors_path, index=False)
-        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected; see "
-                   f"{errors_path}", err=True)
+    _report_rejected(data.errors, data.n_read, cohort)
     reg = Registry(registry)
     version, fits = train_version(data, reg, progress=sys.stderr.isatty())
     for lm, fit in fits.items():
@@ -225,11 +230,7 @@ def validate(
         data = read_cohort(cohort)
     except (RegistryError, SchemaError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
-    if len(data.errors):
-        errors_path = Path(str(cohort) + ".errors.csv")
-        data.errors.to_csv(errors_path, index=False)
-        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected and not "
-                   f"used; see {errors_path}", err=True)
+    _report_rejected(data.errors, data.n_read, cohort)
     try:
         results = validate_model(scoring, data.frame, bootstrap, seed,
                                  progress=sys.stderr.isatty())
@@ -287,11 +288,7 @@ def recalibrate(
         data = read_cohort(cohort)
     except (SchemaError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
-    if len(data.errors):
-        errors_path = Path(str(cohort) + ".errors.csv")
-        data.errors.to_csv(errors_path, index=False)
-        typer.echo(f"{data.errors['row'].nunique()} of {data.n_read} rows rejected and not "
-                   f"used; see {errors_path}", err=True)
+    _report_rejected(data.errors, data.n_read, cohort)
     reg = Registry(registry)
     try:
         result = run(reg, data, version=version, method=method, update_fraction=update_fraction,
@@ -393,11 +390,7 @@ def retrain(
         result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty())
     except (SchemaError, RegistryError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
-    if len(result.rejected):
-        errors_path = Path(str(cohort) + ".errors.csv")
-        result.rejected.to_csv(errors_path, index=False)
-        typer.echo(f"{result.rejected['row'].nunique()} of {result.n_new_rows} new rows "
-                   f"rejected (not used); see {errors_path}")
+    _report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")
     typer.echo(result.decision.table())
     typer.echo(f"challenger {result.challenger} " + (
         f"promoted (was {result.champion})" if result.promoted else
