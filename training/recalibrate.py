@@ -40,7 +40,8 @@ from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
 from training.cohort import Cohort, landmark_mask
 from training.evaluate import CALIBRATION_HORIZON, censoring_weights
-from training.external import LandmarkValidation, validate_landmark
+from training.external import (MIN_EVENTS, LandmarkValidation, ValidationError,
+                               validate_landmark)
 from training.models import HORIZONS_MONTHS
 from training.onnx_export import check_parity, recalibrated_graph
 from training.train import BASELINE_GRID_MONTHS
@@ -113,6 +114,13 @@ def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed:
     part = frame.loc[landmark_mask(frame, landmark)]
     time = part["pfs_months"].to_numpy(float)
     event = part["pfs_event"].to_numpy(float)
+    if event[time <= CALIBRATION_HORIZON].sum() < MIN_EVENTS or (time > CALIBRATION_HORIZON
+                                                                  ).sum() < MIN_EVENTS:
+        raise ValidationError(
+            f"{landmark} landmark: {len(part)} patients to update on, with "
+            f"{int(event[time <= CALIBRATION_HORIZON].sum())} events by 12 months and "
+            f"{int((time > CALIBRATION_HORIZON).sum())} followed past it; at least "
+            f"{MIN_EVENTS} of each are needed (a few hundred patients for a useful update)")
     lp = base.linear_predictor(encode(part, landmark))
     se = None
     a, slope = horizon_fit(lp, time, event, fit_slope=False)

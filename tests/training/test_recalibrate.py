@@ -141,3 +141,10 @@ def test_recalibrate_command(trained, tmp_path, copy_version):
     bad = CliRunner().invoke(app, ["recalibrate", "--cohort", str(path), "--registry",
                                    str(registry.root), "--method", "isotonic"])
     assert bad.exit_code == 2 and "--method must be one of" in bad.output
+
+
+def test_too_small_an_update_sample_is_a_clear_error(parent):
+    from training.external import ValidationError
+
+    with pytest.raises(ValidationError, match="at least 10 of each are needed"):
+        estimate_update(parent.landmarks["infusion"], _shifted(12, 91), "infusion", "auto")
