@@ -201,20 +201,16 @@ def validate_model(scoring_model, frame: pd.DataFrame, n_boot: int = DEFAULT_BOO
 
 # -- case-mix --------------------------------------------------------------------------------
 def development_frame(metadata: dict) -> pd.DataFrame | None:
-    """The version's development cohort, rebuilt and checked against its recorded hash:
-    regenerated when synthetic, re-read when a file that is still there; else None."""
-    from pathlib import Path
+    """The version's development cohort, rebuilt as retraining rebuilds it (and checked
+    against its recorded hash); None when it cannot be (a file moved or changed)."""
+    from features.errors import SchemaError
+    from model_registry.registry import RegistryError
+    from training.retrain import cohort_from_description
 
-    from training.cohort import read_cohort, synthetic_cohort
-
-    described = metadata.get("cohort", {})
-    if described.get("source") == "synthetic":
-        cohort = synthetic_cohort(described["n"], described["seed"])
-    elif described.get("source") == "file" and Path(described.get("path", "")).is_file():
-        cohort = read_cohort(described["path"])
-    else:
+    try:
+        return cohort_from_description(metadata["cohort"]).frame
+    except (RegistryError, SchemaError, OSError, KeyError):
         return None
-    return cohort.frame if cohort.sha256 == described.get("sha256") else None
 
 
 def _smd(a: np.ndarray, b: np.ndarray) -> float:
@@ -298,7 +294,7 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
     """validation.md, validation.json and the plots (PNG), by file name."""
     import json
 
-    from training.report import (plot_external_calibration, plot_external_decision_curve,
+    from training.report import (draw_decision_curve, plot_external_calibration,
                                  plot_risk_distributions)
 
     files: dict[str, bytes] = {}
@@ -309,7 +305,7 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
              "cohort.", ""]
     for lm, r in results.items():
         files[f"{lm}_calibration.png"] = plot_external_calibration(r, f"{version}, {lm} landmark")
-        files[f"{lm}_decision_curve.png"] = plot_external_decision_curve(
+        files[f"{lm}_decision_curve.png"] = draw_decision_curve(
             r.decision, f"{version}, {lm} landmark, 12 months")
         lines += [f"## Landmark: {lm} ({r.n} patients, {r.events} PFS events)", "",
                   "| figure | estimate [95% CI] |", "|---|---|"]

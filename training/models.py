@@ -17,7 +17,7 @@ from sksurv.util import Surv
 HORIZONS_MONTHS = (6.0, 12.0, 24.0)
 
 
-class _BreslowMixin:
+class BreslowRisk:
     """Absolute risk from a linear predictor and a Breslow cumulative baseline hazard."""
 
     def _fit_baseline(self, lp: np.ndarray, time: np.ndarray, event: np.ndarray) -> None:
@@ -46,7 +46,7 @@ def _survival(time: np.ndarray, event: np.ndarray):
     return Surv.from_arrays(event=np.asarray(event).astype(bool), time=np.asarray(time, float))
 
 
-class CoxRidge(_BreslowMixin, BaseEstimator):
+class CoxRidge(BreslowRisk, BaseEstimator):
     """Cox proportional hazards with a ridge penalty on standardised features.
 
     Parameters
@@ -86,7 +86,7 @@ class CoxRidge(_BreslowMixin, BaseEstimator):
         return self._standardise(X) * self.coef_
 
 
-class XGBCox(_BreslowMixin, BaseEstimator):
+class XGBCox(BreslowRisk, BaseEstimator):
     """Gradient-boosted trees with XGBoost's Cox objective and a Breslow baseline."""
 
     family = "xgb_cox"

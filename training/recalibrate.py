@@ -42,7 +42,7 @@ from training.cohort import Cohort, landmark_mask
 from training.evaluate import CALIBRATION_HORIZON, censoring_weights
 from training.external import (MIN_EVENTS, LandmarkValidation, ValidationError,
                                validate_landmark)
-from training.models import HORIZONS_MONTHS
+from training.models import HORIZONS_MONTHS, BreslowRisk
 from training.onnx_export import check_parity, recalibrated_graph
 from training.train import BASELINE_GRID_MONTHS
 
@@ -64,7 +64,7 @@ class Update:
     events: int
 
 
-class RecalibratedModel:
+class RecalibratedModel(BreslowRisk):
     """A served landmark model with its linear predictor rescaled and a new Breslow
     baseline; the Python twin of the updated ONNX graph (for parity and assessment)."""
 
@@ -75,19 +75,8 @@ class RecalibratedModel:
         self.family = base.family
         self.horizon_cumhaz_ = self.cumulative_baseline_hazard(HORIZONS_MONTHS)
 
-    def cumulative_baseline_hazard(self, times) -> np.ndarray:
-        idx = np.searchsorted(self.baseline_times_, np.asarray(times, float), side="right") - 1
-        return np.where(idx >= 0, self.baseline_cumhaz_[np.maximum(idx, 0)], 0.0)
-
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
         return self.slope * self.base.linear_predictor(X)
-
-    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
-        return -np.expm1(-np.exp(self.linear_predictor(X))[:, None] * self.horizon_cumhaz_)
-
-    def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
-        h0 = self.cumulative_baseline_hazard(times)
-        return np.exp(-np.exp(self.linear_predictor(X))[:, None] * h0[None, :])
 
 
 def horizon_fit(lp: np.ndarray, time: np.ndarray, event: np.ndarray, *, fit_slope: bool,

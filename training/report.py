@@ -58,14 +58,24 @@ def plot_km_by_group(risk, time, event, thresholds, title: str) -> bytes:
 
 def plot_decision_curve(risk, time, event, title: str) -> bytes:
     thresholds = np.round(np.arange(0.05, 0.81, 0.05), 2)
-    nb = net_benefit(risk, time, event, thresholds=tuple(thresholds))
+    return draw_decision_curve(net_benefit(risk, time, event, thresholds=tuple(thresholds)),
+                               title)
+
+
+def draw_decision_curve(decision: dict, title: str) -> bytes:
+    """Net benefit of the model (with its band when `decision` has model_low/model_high),
+    of flagging everyone and of flagging no one, against the risk threshold."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.plot(thresholds, nb["model"], label="model")
-    ax.plot(thresholds, nb["treat_all"], label="flag everyone")
+    t = decision["thresholds"]
+    if "model_low" in decision:
+        ax.fill_between(t, decision["model_low"], decision["model_high"], alpha=0.25,
+                        label="model, 95% CI")
+    ax.plot(t, decision["model"], label="model")
+    ax.plot(t, decision["treat_all"], label="flag everyone")
     ax.axhline(0, color="grey", lw=1, label="flag no one")
     ax.set(xlabel="risk threshold (12 months)", ylabel="net benefit", title=title,
-           ylim=(min(-0.05, min(nb["model"])), max(0.1, max(nb["treat_all"]) + 0.05)))
-    ax.legend()
+           ylim=(min(-0.05, min(decision["model"])), max(0.1, max(decision["treat_all"]) + 0.05)))
+    ax.legend(fontsize=8)
     return _png(fig)
 
 
@@ -190,20 +200,6 @@ def plot_external_calibration(result, title: str) -> bytes:
             ax.set_ylabel("observed risk")
             ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(title)
-    return _png(fig)
-
-
-def plot_external_decision_curve(decision: dict, title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    t = decision["thresholds"]
-    ax.fill_between(t, decision["model_low"], decision["model_high"], alpha=0.25,
-                    label="model, 95% CI")
-    ax.plot(t, decision["model"], label="model")
-    ax.plot(t, decision["treat_all"], label="flag everyone")
-    ax.axhline(0, color="grey", lw=1, label="flag no one")
-    ax.set(xlabel="risk threshold (12 months)", ylabel="net benefit", title=title,
-           ylim=(min(-0.05, min(decision["model"])), max(0.1, max(decision["treat_all"]) + 0.05)))
-    ax.legend(fontsize=8)
     return _png(fig)
 
 
