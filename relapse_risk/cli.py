@@ -104,13 +104,25 @@ def train(
     registry: RegistryOption = None,
     promote: Annotated[bool, typer.Option(
         "--promote", help="Promote even when a production model exists.")] = False,
+    strategy: Annotated[str, typer.Option(
+        help="holdout: fit four families on 80%, pick on the 20% held out (large cohorts). "
+             "resampling: fit on everyone, ridge penalty and trees-or-not by 5-fold "
+             "cross-validation, optimism-corrected figures by bootstrap (cohorts of hundreds). "
+             "auto: resampling below 5,000 patients.")] = "auto",
+    bootstrap: Annotated[int, typer.Option(
+        min=2, help="Resamples for the optimism correction (resampling strategy).")] = 200,
 ) -> None:
     """Train one model per landmark, register it, and promote it if there is no production."""
     from features.errors import SchemaError
+    from features.schema import LANDMARKS
     from model_registry.registry import Registry
     from training.cohort import read_cohort, synthetic_cohort
+    from training.develop import (RESAMPLING_BELOW_N, STRATEGIES, DevelopmentError,
+                                  develop_landmark)
     from training.train import train_version
 
+    if strategy not in STRATEGIES:
+        _fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", 2)
     start = time.perf_counter()
     try:
         data = read_cohort(cohort) if cohort else synthetic_cohort(n, seed)
@@ -118,12 +130,31 @@ def train(
         _fail(str(exc), 2)
     _report_rejected(data.errors, data.n_read, cohort)
     reg = Registry(registry)
-    version, fits = train_version(data, reg, progress=sys.stderr.isatty())
+    if strategy == "auto":
+        strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
+    fits = None
+    if strategy == "resampling":
+        typer.echo(f"{len(data.frame)} patients: developing by resampling ({bootstrap} "
+                   "bootstrap resamples per landmark)", err=True)
+        try:
+            fits = {lm: develop_landmark(data, lm, bootstrap=bootstrap,
+                                         progress=sys.stderr.isatty()) for lm in LANDMARKS}
+        except DevelopmentError as exc:
+            _fail(str(exc), 2)
+    version, fits = train_version(data, reg, progress=sys.stderr.isatty(), landmark_fits=fits)
     for lm, fit in fits.items():
         m = fit.metrics[fit.champion]
-        typer.echo(f"{lm:9} champion {fit.champion:9}  Uno C {m['uno_c']:.3f}  "
-                   f"AUC12 {m['auc_12m']:.3f}  IBS {m['integrated_brier']:.3f}  "
-                   f"slope12 {m['calibration_slope_12m']:.2f}  ({fit.reason})")
+        if fit.development is None:
+            typer.echo(f"{lm:9} champion {fit.champion:9}  Uno C {m['uno_c']:.3f}  "
+                       f"AUC12 {m['auc_12m']:.3f}  IBS {m['integrated_brier']:.3f}  "
+                       f"slope12 {m['calibration_slope_12m']:.2f}  ({fit.reason})")
+            continue
+        o = fit.development["optimism"]
+        typer.echo(f"{lm:9} {fit.champion:9} on {fit.n_train} patients  Harrell C "
+                   f"{o['harrell_c']['apparent']:.3f} apparent, "
+                   f"{o['harrell_c']['corrected']:.3f} optimism-corrected  slope12 "
+                   f"{o['calibration_slope_12m']['apparent']:.2f} apparent, "
+                   f"{o['calibration_slope_12m']['corrected']:.2f} corrected  ({fit.reason})")
     if promote or reg.production() is None:
         reg.promote(version)
         typer.echo(f"registered and promoted {version} in {reg.root} "

@@ -87,6 +87,38 @@ def _metric_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _how_measured(fit) -> str:
+    if fit.development is None:
+        return (f"Trained on {fit.n_train} patients, evaluated on {fit.n_test} held-out "
+                "patients.")
+    return (f"Developed on all {fit.n_train} patients of the landmark (no hold-out); the "
+            "figures in the table are **apparent** (measured on those same patients) and "
+            "optimistic. The optimism-corrected ones follow it.")
+
+
+def _development_text(fit) -> str:
+    """Penalty, family comparison and optimism table of a model developed by resampling."""
+    d = fit.development
+    if d is None:
+        return ""
+    o = d["optimism"]
+    rows = "\n".join(
+        f"| {label} | {o[key]['apparent']:.3f} | {o[key]['optimism']:+.3f} | "
+        f"{o[key]['corrected']:.3f} |"
+        for key, label in (("harrell_c", "Harrell C"),
+                           ("calibration_slope_12m", "calibration slope 12m")))
+    penalties = ", ".join(f"{a:g}: " + ("did not converge" if v is None else f"{v:.1f}")
+                          for a, v in zip(d["penalty_grid"], d["cv_partial_loglik"]))
+    lo, hi = d["xgb_minus_ridge_c_ci95"]
+    return (f"Complexity chosen by {d['folds']}-fold cross-validation: ridge penalty "
+            f"**{d['penalty']:g}** (cross-validated partial log-likelihood by penalty: "
+            f"{penalties}). Held-out Harrell C: ridge Cox {d['cv_harrell_c']['cox_ridge']:.3f}, "
+            f"gradient-boosted trees {d['cv_harrell_c']['xgb_cox']:.3f} (difference "
+            f"{d['xgb_minus_ridge_c']:+.4f}, 95% CI {lo:+.4f} to {hi:+.4f}).\n\n"
+            f"Optimism ({o['method']}, {o['bootstrap']} resamples):\n\n"
+            f"| figure | apparent | optimism | corrected |\n|---|---|---|---|\n{rows}\n\n")
+
+
 def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
     """report.md, model_card.md and plots/*.png for a version."""
     files: dict[str, bytes] = {}
@@ -101,9 +133,8 @@ def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
             risk, t, e, fit.thresholds_12m, title)
         files[f"plots/{lm}_decision_curve.png"] = plot_decision_curve(risk, t, e, title)
         sections.append(
-            f"## Landmark: {lm}\n\nTrained on {fit.n_train} patients, evaluated on "
-            f"{fit.n_test} held-out patients.\n\nChampion: **{fit.champion}** — {fit.reason}.\n\n"
-            f"{_metric_table(fit.metrics)}\n\nRisk groups at 12 months: low < "
+            f"## Landmark: {lm}\n\n{_how_measured(fit)}\n\nChampion: **{fit.champion}** — "
+            f"{fit.reason}.\n\n{_metric_table(fit.metrics)}\n\n{_development_text(fit)}Risk groups at 12 months: low < "
             f"{fit.thresholds_12m[0]:.3f} <= intermediate < {fit.thresholds_12m[1]:.3f} <= high "
             "(training tertiles).\n\n"
             f"![calibration](plots/{lm}_calibration.png) "
@@ -118,6 +149,28 @@ def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
     return files
 
 
+def _source_text(cohort: dict) -> str:
+    if cohort.get("source") == "synthetic":
+        return (f"Synthetic cohort (n = {cohort.get('n')}) from a mechanistic generator "
+                "calibrated to published figures (Multicenter-514 and the biomarker reviews "
+                "listed in the evidence table). Adults with relapsed/refractory LBCL infused "
+                "with CD19 CAR-T cells. No real patient contributed data.")
+    return (f"A user-supplied cohort ({cohort.get('source')}, n = {cohort.get('n')}, sha256 "
+            f"{cohort.get('sha256', '')[:12]}…): its population, inclusion criteria and "
+            "follow-up are those of the registry it came from, and should be described here "
+            "by whoever publishes this model.")
+
+
+def _data_limitation(cohort: dict) -> str:
+    if cohort.get("source") == "synthetic":
+        return ("- Trained and evaluated on synthetic data only; performance on real registries "
+                "is unknown\n  and must be measured before any use. The generator encodes "
+                "published associations, some of\n  them from small single-centre studies with "
+                "wide confidence intervals.")
+    return ("- Developed on one cohort; its performance elsewhere is unknown until validated "
+            "on another\n  population (`relapse-risk validate`).")
+
+
 def model_card(metadata: dict, fits: dict) -> str:
     """A model card following the TRIPOD+AI items that apply to a synthetic-data model."""
     predictors = "\n".join(
@@ -129,7 +182,12 @@ def model_card(metadata: dict, fits: dict) -> str:
         f"integrated Brier {fit.metrics[fit.champion]['integrated_brier']:.3f}, calibration "
         f"slope {fit.metrics[fit.champion]['calibration_slope_12m']:.2f} and intercept "
         f"{fit.metrics[fit.champion]['calibration_intercept_12m']:+.2f} at 12 months "
-        f"(held-out n = {fit.n_test})." for lm, fit in fits.items())
+        + (f"(held-out n = {fit.n_test})." if fit.development is None else
+           f"(apparent, on the n = {fit.n_train} development patients; optimism-corrected "
+           f"Harrell C {fit.development['optimism']['harrell_c']['corrected']:.3f} and "
+           "calibration slope "
+           f"{fit.development['optimism']['calibration_slope_12m']['corrected']:.2f})")
+        for lm, fit in fits.items())
     return f"""# Model card
 
 {metadata['notice']}
@@ -139,10 +197,7 @@ Research on relapse/progression risk after CD19-directed CAR-T therapy in large 
 method development, registry analyses, teaching. Not for decisions about individual patients.
 
 ## Source of data and population
-Synthetic cohort ({metadata['cohort'].get('source')}, n = {metadata['cohort'].get('n')}) from a
-mechanistic generator calibrated to published figures (Multicenter-514 and the biomarker
-reviews listed in the evidence table). Adults with relapsed/refractory LBCL infused with CD19
-CAR-T cells. No real patient contributed data.
+{_source_text(metadata['cohort'])}
 
 ## Outcome
 Progression-free survival from infusion (progression, relapse or death from any cause);
@@ -159,15 +214,14 @@ response lists which were missing.
 - day28: patients alive and progression-free at day 28; adds ctDNA at day 28 and CAR-T peak
   expansion; time still measured from infusion.
 
-## Model and performance (held-out synthetic patients)
+## Model and performance
 {performance}
 
 ## Limitations
-- Trained and evaluated on synthetic data only; performance on real registries is unknown
-  and must be measured before any use. The generator encodes published associations, some of
-  them from small single-centre studies with wide confidence intervals.
+{_data_limitation(metadata['cohort'])}
 - The CAR-T product, IL-6 and CRP are not predictors.
-- Calibration holds for the generator's case-mix; shifted populations need recalibration.
+- Calibration holds for the development cohort's case-mix; shifted populations need
+  recalibration (`relapse-risk validate`, `relapse-risk recalibrate`).
 
 ## Versioning
 Feature schema {metadata['schema_version']} (sha256 {metadata['schema_hash'][:12]}…).

@@ -47,9 +47,13 @@ def cohort_from_description(description: dict) -> Cohort:
     return cohort
 
 
-def champion_training_rows(base: Cohort, landmark: str, seed: int) -> np.ndarray:
-    """Row labels of `base` that the production model was trained on at a landmark."""
+def champion_training_rows(base: Cohort, landmark: str, seed: int,
+                           strategy: str = "holdout") -> np.ndarray:
+    """Row labels of `base` that the production model was trained on at a landmark (all of
+    them when it was developed by resampling)."""
     frame = base.frame.loc[landmark_mask(base.frame, landmark)]
+    if strategy == "resampling":
+        return frame.index.to_numpy()
     event = frame["pfs_event"].to_numpy(float)
     train_pos, _ = split_indices(len(frame), event, seed)
     return frame.index.to_numpy()[train_pos]
@@ -69,7 +73,9 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
     for lm, fit in fits.items():
         # Validate on held-out patients neither model was trained on: the challenger's test
         # split, less the base rows the champion was trained on (its split is reproducible).
-        seen = champion_training_rows(base, lm, production.metadata.get("seed", 0))
+        development = production.metadata["landmarks"][lm].get("development", {})
+        seen = champion_training_rows(base, lm, production.metadata.get("seed", 0),
+                                      development.get("strategy", "holdout"))
         unseen = ~np.isin(fit.X_test.index.to_numpy(), seen)
         X, t, e = fit.X_test[unseen], fit.time_test[unseen], fit.event_test[unseen]
         # Same patients, same censoring estimate, for both.

@@ -53,6 +53,10 @@ class LandmarkFit:
     time_test: np.ndarray = field(repr=False)
     event_test: np.ndarray = field(repr=False)
     thresholds_12m: tuple[float, float] = (0.0, 0.0)
+    # How the model was developed: None for the hold-out strategy of `fit_landmark`, else
+    # `training.develop`'s choices and optimism-corrected figures (then X_test is the
+    # development data itself and n_test is 0).
+    development: dict | None = None
 
 
 def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
@@ -131,6 +135,8 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
             "population_pfs": _km_curve(cohort.frame.loc[landmark_mask(cohort.frame, lm)]),
             "onnx_parity_max_abs": parity, "n_train": fit.n_train, "n_test": fit.n_test,
             "metrics": _jsonable(fit.metrics),
+            "development": _jsonable(fit.development or {
+                "strategy": "holdout", "test_fraction": 0.2, "seed": seed}),
             "contributions": ("exact: coefficient x standardised value" if isinstance(
                 model, CoxRidge) else "Saabas path attribution (XGBoost approx_contribs)"),
         }
