@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from features.errors import FieldError, SchemaError
+from features.mapping import Mapping, apply_mapping
 from features.schema import AUTO, COLUMNS
 from features.validate import validate_frame
 from model_registry.scoring import ScoringModel
@@ -121,9 +122,9 @@ def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
 
 
 def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
-                landmark: str = AUTO, pass_through: tuple[str, ...] = ()
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score one chunk of raw rows.
+                landmark: str = AUTO, pass_through: tuple[str, ...] = (),
+                mapping: Mapping | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one chunk of raw rows (a registry export's own columns when `mapping` is given).
 
     Returns
     -------
@@ -131,8 +132,11 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
         scored: the valid input rows (all input columns, as read) with `row` first and the
         result columns after; errors: row, field, value, error for the others.
     """
-    canonical = chunk.drop(columns=list(pass_through))
-    result = validate_frame(canonical, first_row=first_row, allow_outcomes=True)
+    if mapping is not None:
+        result = apply_mapping(chunk, mapping, outcomes=False, first_row=first_row)
+    else:
+        canonical = chunk.drop(columns=list(pass_through))
+        result = validate_frame(canonical, first_row=first_row, allow_outcomes=True)
     valid = result.frame
     scores = model.score(valid, landmark=landmark, with_contributions=False)
     scored = chunk.loc[valid.index].copy()
@@ -157,13 +161,17 @@ def write_rows(writer, frame: pd.DataFrame) -> None:
     writer.writerows(zip(*(frame[c].to_numpy().tolist() for c in frame.columns)))
 
 
-def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None
-                  ) -> tuple[list[str], list[str]]:
-    """The header and its non-canonical columns; raise if they cannot be scored as asked."""
+def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None,
+                  mapping: Mapping | None = None) -> tuple[list[str], list[str]]:
+    """The header and its non-canonical columns (with a mapping: the columns it does not
+    read); raise if they cannot be scored as asked."""
     header = read_header(source, name)
     if "row" in header:
         raise InputFileError("the input has a column named 'row', which the output uses for "
                              "the input row number; rename it")
+    if mapping is not None:
+        mapping.check_header(header)
+        return header, [c for c in header if c not in mapping.source_columns()]
     unknown = [c for c in header if c not in COLUMNS]
     if unknown and not pass_through_unknown:
         raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
@@ -176,7 +184,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
               progress: Callable[[int], None] | None = None,
-              name: str | None = None) -> Summary:
+              name: str | None = None, mapping: Mapping | None = None) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
 
     `name` is what messages call the input (default: its path), e.g. "the upload" for a file
@@ -188,10 +196,12 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         Nothing could be read (empty file, bad header, not UTF-8, malformed CSV).
     SchemaError
         Unknown columns (unless passed through) or other table-level problems.
+    MappingError
+        `mapping` names a column the file does not have.
     """
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown, name)
+    header, unknown = check_columns(source, pass_through_unknown, name, mapping)
     summary = Summary(passed_through=unknown)
     errors_out = errors_path_for(out)
     with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
@@ -206,7 +216,8 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
             chunk.columns = [c.strip() for c in chunk.columns]
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
-            scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown))
+            scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
+                                         mapping)
             write_rows(scored_writer, scored)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += len(chunk)

@@ -31,7 +31,7 @@ def _model(registry_root: str, version: str):
 
 
 def _score_partition(part, first_row: int, registry_root: str, version: str, landmark: str,
-                     pass_through: tuple[str, ...]):
+                     pass_through: tuple[str, ...], mapping=None):
     import pandas as pd
 
     part = part.copy()
@@ -40,22 +40,23 @@ def _score_partition(part, first_row: int, registry_root: str, version: str, lan
     if part.empty:
         return part.iloc[:0], pd.DataFrame(columns=list(ERROR_COLUMNS)), 0
     scored, errors = score_chunk(part, _model(registry_root, version), first_row, landmark,
-                                 pass_through)
+                                 pass_through, mapping)
     return scored, errors, len(part)
 
 
 def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Path,
                    version: str, *, landmark: str = AUTO, scheduler: str | None = None,
                    blocksize: str = "32MB", pass_through_unknown: bool = False,
-                   progress: Callable[[int], None] | None = None) -> Summary:
-    """Score a CSV with Dask (a local cluster unless `scheduler` names one)."""
+                   progress: Callable[[int], None] | None = None, mapping=None) -> Summary:
+    """Score a CSV with Dask (a local cluster unless `scheduler` names one); `mapping`: a
+    `features.mapping.Mapping` for a registry export's own columns."""
     import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown)
+    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping)
     summary = Summary(passed_through=unknown)
     gz = source.name.endswith(".gz")
     frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, na_filter=False,
@@ -91,7 +92,8 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
 
                 for part, first_row in zip(parts, offsets):
                     task = dask.delayed(_score_partition)(
-                        part, first_row, str(registry_root), version, landmark, tuple(unknown))
+                        part, first_row, str(registry_root), version, landmark, tuple(unknown),
+                        mapping)
                     window.append(client.compute(task))
                     if len(window) >= 4:  # bounded: results are written as they arrive in order
                         drain_one()

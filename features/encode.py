@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from features.schema import BRIDGING_CATEGORIES, DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
+from features.schema import BRIDGING_TYPES, DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
 
-_BRIDGING_TYPES = tuple(c for c in BRIDGING_CATEGORIES if c != "none")
+_BRIDGING_TYPES = BRIDGING_TYPES
 
 
 def _numeric(name: str, transform=None):

@@ -34,7 +34,13 @@ BRIDGING_CATEGORIES = (
     "steroids",
     "anti_cd20",
     "other",
+    # Bridged, but the registry does not record with what: the encoding sets "any bridging"
+    # and no type (the shared bridging effect without a type-specific one); never a guess.
+    "bridged_type_unknown",
 )
+# Codes of bridging_therapy that name a type (one indicator each in the encoding).
+BRIDGING_TYPES = tuple(c for c in BRIDGING_CATEGORIES if c not in ("none",
+                                                                     "bridged_type_unknown"))
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,10 @@ FIELDS: tuple[Field, ...] = (
           "months", 0, 600),
     Field("pfs_event", "integer", "outcome", "1 = progression, relapse or death; 0 = censored.",
           None, 0, 1),
+    Field("pfs_event_type", "category", "outcome",
+          "Cause of the PFS event: progression/relapse, or death without progression "
+          "(non-relapse mortality); blank when censored or not recorded.",
+          categories=("progression", "death")),
     Field("os_months", "number", "outcome", "Time from infusion to death or censoring.",
           "months", 0, 600),
     Field("os_event", "integer", "outcome", "1 = death; 0 = censored.", None, 0, 1),

@@ -383,6 +383,19 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
     out.add(death_without_pfs_event, "pfs_event", pfs_e,
             "must be 1 when the patient died at pfs_months (death is a PFS event)")
     bad |= os_before_pfs | death_without_pfs_event
+    kind = frame["pfs_event_type"].to_numpy(dtype=object)
+    typed = pd.notna(kind)
+    with np.errstate(invalid="ignore"):
+        type_without_event = typed & (pfs_e != 1)
+        # Death without progression ends overall survival at the same time.
+        death_not_death = (kind == "death") & ~np.isnan(os_e) & (
+            (os_e != 1) | (np.abs(os_t - pfs_t) > 1e-6))
+    out.add(type_without_event, "pfs_event_type", kind,
+            "must be blank unless pfs_event is 1 (a censored patient has no event type)")
+    out.add(death_not_death & ~type_without_event, "pfs_event_type", kind,
+            "says death without progression, but os_event/os_months do not record a death at "
+            "pfs_months")
+    bad |= type_without_event | death_not_death
     return bad
 
 
@@ -502,7 +515,7 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
             problems.append(FieldError(None, name, shown, error))
         typed[name] = value
     ldh, uln = typed["ldh_u_l"], typed["ldh_uln_u_l"]
-    if ldh == ldh and uln != uln and _cell_text(get("ldh_uln_u_l"), True) == "":
+    if ldh == ldh and uln != uln and _cell_text(get("ldh_uln_u_l"), False) == "":
         problems.append(FieldError(None, "ldh_uln_u_l", "", LDH_ULN_MESSAGE))
     ldh_elevated = np.nan if ldh != ldh or uln != uln else float(ldh > uln)
     stage, ecog, age, sites = (typed["stage"], typed["ecog"], typed["age_years"],

@@ -79,6 +79,48 @@ def fit_generator(
 
 RegistryOption = Annotated[Path | None, typer.Option(
     "--registry", help="Registry directory (default: $RELAPSE_RISK_REGISTRY or ./registry).")]
+MappingOption = Annotated[Path | None, typer.Option(
+    "--mapping", help="Mapping file (YAML) from a registry export's own columns, codes, units "
+                      "and dates to the canonical columns (see examples/).")]
+
+
+def _mapping(path: Path | None):
+    """The validated mapping, or a clear error listing every problem in it (exit 2)."""
+    if path is None:
+        return None
+    from features.mapping import MappingError, load_mapping
+
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        _fail(str(exc), 2)
+
+
+def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = None,
+                 store_as: str | None = None):
+    """A cohort with outcomes: a stored cohort id (`cNNNN`), or a canonical CSV or registry
+    export (through a mapping). With `store_as`, a file is first added to the registry's
+    cohort store and read back from it, so the model records where its rows came from."""
+    from features.errors import SchemaError
+    from features.mapping import MappingError
+    from model_registry.cohorts import CohortStore
+    from model_registry.registry import Registry, RegistryError
+    from training.cohort import is_cohort_id, read_cohort, store_cohort, stored_cohort
+
+    store = CohortStore(Registry(registry))
+    try:
+        if is_cohort_id(str(path)) and not path.exists():
+            return stored_cohort(store, [str(path)])
+        data = read_cohort(path, _mapping(mapping_path))
+    except (SchemaError, MappingError, RegistryError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    _report_rejected(data.errors, data.n_read, path)
+    if store_as is None:
+        return data
+    cohort_id, created = store_cohort(store, data, store_as)
+    typer.echo(f"cohort {'stored as' if created else 'already stored as'} {cohort_id} "
+               f"({len(data.frame)} rows)", err=True)
+    return stored_cohort(store, [cohort_id])
 
 
 def _fail(message: str, code: int = 1):
@@ -98,7 +140,9 @@ def _report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> N
 @app.command()
 def train(
     cohort: Annotated[Path | None, typer.Option(
-        help="Training cohort CSV with outcomes (default: a synthetic cohort).")] = None,
+        help="Training cohort with outcomes: a stored cohort id (cNNNN) or a CSV, which is "
+             "added to the registry's cohort store first (default: a synthetic cohort).")
+                              ] = None,
     n: Annotated[int, typer.Option("--n", min=1000, help="Size of the default cohort.")] = 50000,
     seed: Annotated[int, typer.Option(help="Seed of the default cohort.")] = 20260101,
     registry: RegistryOption = None,
@@ -111,12 +155,12 @@ def train(
              "auto: resampling below 5,000 patients.")] = "auto",
     bootstrap: Annotated[int, typer.Option(
         min=2, help="Resamples for the optimism correction (resampling strategy).")] = 200,
+    mapping: MappingOption = None,
 ) -> None:
     """Train one model per landmark, register it, and promote it if there is no production."""
-    from features.errors import SchemaError
     from features.schema import LANDMARKS
     from model_registry.registry import Registry
-    from training.cohort import read_cohort, synthetic_cohort
+    from training.cohort import synthetic_cohort
     from training.develop import (RESAMPLING_BELOW_N, STRATEGIES, DevelopmentError,
                                   develop_landmark)
     from training.train import train_version
@@ -124,11 +168,8 @@ def train(
     if strategy not in STRATEGIES:
         _fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", 2)
     start = time.perf_counter()
-    try:
-        data = read_cohort(cohort) if cohort else synthetic_cohort(n, seed)
-    except (SchemaError, FileNotFoundError) as exc:
-        _fail(str(exc), 2)
-    _report_rejected(data.errors, data.n_read, cohort)
+    data = (_read_cohort(cohort, mapping, registry, store_as=cohort.stem) if cohort
+            else synthetic_cohort(n, seed))
     reg = Registry(registry)
     if strategy == "auto":
         strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
@@ -238,7 +279,8 @@ def evaluate(
 
 @app.command()
 def validate(
-    cohort: Annotated[Path, typer.Option(help="Cohort CSV with outcomes (canonical columns).")],
+    cohort: Annotated[Path, typer.Option(help="Cohort with outcomes: a CSV (canonical, or an "
+                                              "export with --mapping) or a stored cohort id.")],
     version: Annotated[str | None, typer.Option(help="Version (default: production).")] = None,
     registry: RegistryOption = None,
     out: Annotated[Path, typer.Option(help="Folder for validation.md, validation.json and "
@@ -246,28 +288,27 @@ def validate(
     bootstrap: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the 95% "
                                                         "intervals.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    mapping: MappingOption = None,
 ) -> None:
     """External validation of a registered model on your cohort: discrimination, calibration,
     Brier scores, decision curve and case-mix, each figure with a bootstrap 95% interval."""
-    from features.errors import SchemaError
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
-    from training.cohort import read_cohort
+    from model_registry.cohorts import CohortStore
     from training.external import (ValidationError, case_mix, development_frame, report_files,
                                    risk_distribution, validate_model)
 
     try:
         scoring = ScoringModel(Registry(registry).load(version))
-        data = read_cohort(cohort)
-    except (RegistryError, SchemaError, FileNotFoundError) as exc:
+    except RegistryError as exc:
         _fail(str(exc), 2)
-    _report_rejected(data.errors, data.n_read, cohort)
+    data = _read_cohort(cohort, mapping, registry)
     try:
         results = validate_model(scoring, data.frame, bootstrap, seed,
                                  progress=sys.stderr.isatty())
     except ValidationError as exc:
         _fail(str(exc), 2)
-    development = development_frame(scoring.metadata)
+    development = development_frame(scoring.metadata, CohortStore(Registry(registry)))
     files = report_files(
         results, version=scoring.version, cohort=data.description, n_boot=bootstrap,
         mix=None if development is None else case_mix(development, data.frame),
@@ -291,7 +332,8 @@ def validate(
 
 @app.command()
 def recalibrate(
-    cohort: Annotated[Path, typer.Option(help="Cohort CSV with outcomes from the new population.")],
+    cohort: Annotated[Path, typer.Option(help="Cohort with outcomes from the new population: a "
+                                              "CSV or a stored cohort id.")],
     version: Annotated[str | None, typer.Option(help="Version to update (default: production).")
                        ] = None,
     method: Annotated[str, typer.Option(help="intercept (baseline hazard), slope (slope of the "
@@ -303,23 +345,18 @@ def recalibrate(
                                                         "intervals.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 0,
     registry: RegistryOption = None,
+    mapping: MappingOption = None,
 ) -> None:
     """Update a model to a new population without refitting its predictors; the result is a
     new version, promoted only if the parent is production and the gate passes."""
-    from features.errors import SchemaError
     from model_registry.registry import Registry, RegistryError
-    from training.cohort import read_cohort
     from training.external import ValidationError
     from training.recalibrate import METHODS
     from training.recalibrate import recalibrate as run
 
     if method not in METHODS:
         _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
-    try:
-        data = read_cohort(cohort)
-    except (SchemaError, FileNotFoundError) as exc:
-        _fail(str(exc), 2)
-    _report_rejected(data.errors, data.n_read, cohort)
+    data = _read_cohort(cohort, mapping, registry)
     reg = Registry(registry)
     try:
         result = run(reg, data, version=version, method=method, update_fraction=update_fraction,
@@ -340,6 +377,79 @@ def recalibrate(
                + f"; report: relapse-risk registry show {result.version}")
 
 
+cohort_app = typer.Typer(no_args_is_help=True,
+                         help="Cohorts with outcomes, stored immutably in the registry.")
+app.add_typer(cohort_app, name="cohort")
+
+
+@cohort_app.command("add")
+def cohort_add(
+    source: Annotated[Path, typer.Argument(help="Cohort CSV with outcomes (canonical, or a "
+                                                "registry export with --mapping).")],
+    name: Annotated[str, typer.Option(help="A name for the cohort (e.g. the registry and "
+                                           "the date of the export).")],
+    mapping: MappingOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Validate a cohort and store its accepted rows (Parquet, hashed, immutable)."""
+    from model_registry.cohorts import CohortStore
+    from model_registry.registry import Registry
+    from training.cohort import read_cohort, store_cohort
+
+    from features.errors import SchemaError
+    from features.mapping import MappingError
+
+    try:
+        data = read_cohort(source, _mapping(mapping))
+    except (SchemaError, MappingError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    _report_rejected(data.errors, data.n_read, source)
+    cohort_id, created = store_cohort(CohortStore(Registry(registry)), data, name)
+    verb = "stored" if created else "already stored (same rows)"
+    typer.echo(f"{cohort_id} {verb}: {len(data.frame)} of {data.n_read} rows accepted, "
+               f"{int(data.frame['pfs_event'].sum())} PFS events")
+
+
+@cohort_app.command("list")
+def cohort_list(registry: RegistryOption = None) -> None:
+    """Every stored cohort (verified)."""
+    from model_registry.cohorts import CohortStore
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        records = CohortStore(Registry(registry)).list()
+    except RegistryError as exc:
+        _fail(str(exc))
+    if not records:
+        typer.echo("no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one")
+    for r in records:
+        typer.echo(f"{r['id']}  {r['name']:24}  {r['rows_accepted']:7} rows  "
+                   f"(read {r['rows_read']}, rejected {r['rows_rejected']})  {r['added']}  "
+                   f"{r['source']}  sha256 {r['content_sha256'][:12]}")
+
+
+@cohort_app.command("show")
+def cohort_show(cohort_id: Annotated[str, typer.Argument(help="Cohort id (cNNNN).")],
+                registry: RegistryOption = None) -> None:
+    """A stored cohort's record, outcomes and missingness (rows verified)."""
+    import json
+
+    from model_registry.cohorts import CohortStore
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        stored = CohortStore(Registry(registry)).load(cohort_id)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"cohort {cohort_id} (integrity verified)")
+    typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
+    frame = stored.frame
+    typer.echo(f"PFS events {int(frame['pfs_event'].sum())} of {len(frame)}; median "
+               f"follow-up time {frame['pfs_months'].median():.1f} months")
+    missing = frame.isna().mean()
+    typer.echo("missing: " + ", ".join(f"{c} {v:.0%}" for c, v in missing.items() if v > 0))
+
+
 registry_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote, roll back.")
 app.add_typer(registry_app, name="registry")
 
@@ -358,6 +468,20 @@ def registry_list(registry: RegistryOption = None) -> None:
                    + (f"  parent {r['parent']}" if r["parent"] else ""))
 
 
+def _lineage(description: dict) -> list[str]:
+    """Where a version's training rows came from, one entry per cohort."""
+    source = description.get("source")
+    if source == "combined":
+        return [line for part in description["parts"] for line in _lineage(part)]
+    if source == "store":
+        return [f"cohort {c['id']} {c['name']!r} (sha256 {c['content_sha256'][:12]})"
+                for c in description["cohorts"]]
+    if source == "synthetic":
+        return [f"synthetic n={description['n']} seed={description['seed']}"]
+    return [f"{source} {description.get('path', '')} n={description.get('n')} (sha256 "
+            f"{description.get('sha256', '')[:12]}; before the cohort store)"]
+
+
 @registry_app.command("show")
 def registry_show(version: Annotated[str | None, typer.Argument(
         help="Version (default: production).")] = None, registry: RegistryOption = None) -> None:
@@ -371,9 +495,9 @@ def registry_show(version: Annotated[str | None, typer.Argument(
         _fail(str(exc))
     meta = loaded.metadata
     typer.echo(f"version {loaded.version} (integrity verified)")
-    typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; cohort "
-               f"{meta['cohort']['source']} n={meta['cohort']['n']}; parent "
+    typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; parent "
                f"{meta.get('parent_version')}")
+    typer.echo("trained on: " + "; ".join(_lineage(meta["cohort"])))
     for lm, info in meta["landmarks"].items():
         m = info["metrics"][info["family"]]
         typer.echo(f"  {lm}: {info['family']}  Uno C {m['uno_c']:.3f}  AUC12 "
@@ -411,21 +535,63 @@ def retrain(
     cohort: Annotated[Path, typer.Option(help="New cohort CSV with outcomes.")],
     registry: RegistryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
+    mapping: MappingOption = None,
 ) -> None:
     """Add a cohort, train a challenger, promote it only if it is no worse than production."""
     from features.errors import SchemaError
+    from features.mapping import MappingError
     from model_registry.registry import Registry, RegistryError
     from training.retrain import retrain as run
 
     try:
-        result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty())
-    except (SchemaError, RegistryError, FileNotFoundError) as exc:
+        result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
+                     mapping=_mapping(mapping))
+    except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
     _report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")
     typer.echo(result.decision.table())
     typer.echo(f"challenger {result.challenger} " + (
         f"promoted (was {result.champion})" if result.promoted else
         f"registered as a candidate; production stays {result.champion}"))
+
+
+@app.command("import")
+def import_export(
+    source: Annotated[Path, typer.Argument(help="Registry export (CSV or .csv.gz).")],
+    mapping: Annotated[Path, typer.Option(help="Mapping file (YAML) of the registry's "
+                                               "columns, codes, units and dates.")],
+    out: Annotated[Path, typer.Option(help="Canonical CSV; rejected rows go to "
+                                           "OUT.errors.csv.")] = Path("canonical.csv"),
+    chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Turn a registry export into canonical columns through a mapping file.
+
+    Exit status: 0 every row accepted; 1 some rows rejected (see the error file); 2 nothing
+    could be read (bad mapping, a mapped column absent from the export, unreadable file).
+    """
+    from tqdm import tqdm
+
+    from batch.csv_import import import_csv
+    from batch.csv_scoring import InputFileError, errors_path_for
+    from features.mapping import MappingError
+
+    if not source.exists():
+        _fail(f"{source} does not exist", 2)
+    export_mapping = _mapping(mapping)
+    with tqdm(unit="rows", desc="importing", disable=quiet or not sys.stderr.isatty(),
+              unit_scale=True) as bar:
+        try:
+            summary = import_csv(source, out, export_mapping, chunk_rows=chunk_size,
+                                 progress=bar.update)
+        except (InputFileError, MappingError) as exc:
+            _fail(str(exc), 2)
+    unused = (f"\nexport columns not in the mapping (not imported): "
+              f"{', '.join(summary.passed_through)}" if summary.passed_through else "")
+    typer.echo(f"rows read {summary.rows_read}, accepted {summary.scored}, rejected "
+               f"{summary.rejected} ({summary.seconds:.1f} s){unused}\ncanonical rows: {out}"
+               f"\nrejected rows: {errors_path_for(out)} (one line per problem)", err=True)
+    raise typer.Exit(1 if summary.rejected else 0)
 
 
 @app.command()
@@ -442,8 +608,9 @@ def score(
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (default: a local cluster of two workers).")] = None,
     registry: RegistryOption = None,
+    mapping: MappingOption = None,
 ) -> None:
-    """Score a registry CSV in streaming chunks.
+    """Score a registry CSV in streaming chunks (a registry export through --mapping).
 
     Exit status: 0 every row scored; 1 some rows rejected (see the error file); 2 nothing
     could be scored (unreadable file, bad header, unknown columns, no production model).
@@ -452,6 +619,7 @@ def score(
 
     from batch.csv_scoring import InputFileError, errors_path_for, score_csv
     from features.errors import SchemaError
+    from features.mapping import MappingError
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
 
@@ -461,6 +629,7 @@ def score(
         _fail(f"--engine must be local or dask, got {engine!r}", 2)
     if not source.exists():
         _fail(f"{source} does not exist", 2)
+    export_mapping = _mapping(mapping)
     try:
         model = ScoringModel(Registry(registry).load(), bulk=True)
     except RegistryError as exc:
@@ -475,12 +644,12 @@ def score(
                 summary = score_csv_dask(source, out, reg.root.resolve(), model.version,
                                          landmark=landmark, scheduler=scheduler,
                                          pass_through_unknown=pass_through,
-                                         progress=bar.update)
+                                         progress=bar.update, mapping=export_mapping)
             else:
                 summary = score_csv(source, out, model, landmark=landmark,
                                     chunk_rows=chunk_size, pass_through_unknown=pass_through,
-                                    progress=bar.update)
-        except (InputFileError, SchemaError) as exc:
+                                    progress=bar.update, mapping=export_mapping)
+        except (InputFileError, SchemaError, MappingError) as exc:
             _fail(str(exc), 2)
     typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
                f"{errors_path_for(out)} (one line per problem)", err=True)

@@ -247,6 +247,9 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
         "cart_cmax_per_ul": cmax,
         "pfs_months": np.round(pfs_months, 3),
         "pfs_event": (pfs_true <= follow_up).astype(float),
+        "pfs_event_type": np.where(pfs_true <= follow_up,
+                                   np.where(progressed, "progression", "death"), None
+                                   ).astype(object),
         "os_months": np.round(os_months, 3),
         "os_event": (os_true <= follow_up).astype(float),
         "best_response": best.astype(object),

@@ -9,10 +9,11 @@ from relapse_risk.cli import app
 def test_train_registry_and_evaluate_commands(tmp_path):
     runner = CliRunner()
     reg = str(tmp_path / "reg")
-    first = runner.invoke(app, ["train", "--n", "3000", "--registry", reg])
+    first = runner.invoke(app, ["train", "--n", "3000", "--registry", reg, "--strategy", "holdout"])
     assert first.exit_code == 0, first.output
     assert "registered and promoted v0001" in first.output
-    second = runner.invoke(app, ["train", "--n", "3000", "--seed", "9", "--registry", reg])
+    second = runner.invoke(app, ["train", "--n", "3000", "--seed", "9", "--registry", reg,
+                                  "--strategy", "holdout"])
     assert "registered v0002 as a candidate" in second.output
     listing = runner.invoke(app, ["registry", "list", "--registry", reg])
     assert "v0001  production" in listing.output and "v0002  candidate" in listing.output

@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.errors import FieldError, SchemaError
+from features.mapping import Mapping, apply_mapping
 from features.schema import COLUMNS, INFUSION
+from model_registry.cohorts import CohortStore
 from features.validate import validate_frame
 from synthetic.generator import DAY28_MONTHS, canonical, load_params, simulate
 
@@ -30,11 +33,23 @@ class Cohort:
         return self.description["sha256"]
 
 
-def frame_hash(frame: pd.DataFrame) -> str:
+# Version 1 hashes (models trained before pfs_event_type existed) leave that column out.
+HASH_VERSION = 2
+_V1_COLUMNS = tuple(c for c in COLUMNS if c != "pfs_event_type")
+
+
+def frame_hash(frame: pd.DataFrame, version: int = HASH_VERSION) -> str:
     """Content hash of the canonical columns (order-sensitive), for the model's metadata."""
-    cols = [c for c in COLUMNS if c in frame.columns]
+    cols = [c for c in (COLUMNS if version >= 2 else _V1_COLUMNS) if c in frame.columns]
     hashed = pd.util.hash_pandas_object(frame[cols], index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _keyed(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Index rows by stable keys `prefix/row` (row: 0-based position in the source, so a
+    rejected row leaves a gap rather than renumbering the rest)."""
+    frame.index = pd.Index([f"{prefix}/{i:06d}" for i in frame.index], name="row_key")
+    return frame
 
 
 def synthetic_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Cohort:
@@ -42,27 +57,61 @@ def synthetic_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Cohort:
     raw = canonical(simulate(n, seed))
     result = validate_frame(raw, require_outcomes=True, nan_is_missing=True)
     description = {"source": "synthetic", "n": n, "seed": seed,
-                   "generator_params_version": load_params().version}
+                   "generator_params_version": load_params().version,
+                   "hash_version": HASH_VERSION}
     description["sha256"] = frame_hash(result.frame)
-    return Cohort(result.frame, description, result.errors, result.n_rows)
+    return Cohort(_keyed(result.frame, f"synthetic-{seed}-{n}"), description, result.errors,
+                  result.n_rows)
 
 
-def read_cohort(path: str | Path) -> Cohort:
-    """Read and validate a cohort CSV (outcomes required); rejected rows are reported."""
+def read_cohort(path: str | Path, mapping: Mapping | None = None) -> Cohort:
+    """Read and validate a cohort CSV (outcomes required); rejected rows are reported.
+
+    `mapping`: a registry export's own columns, codes, units and dates (`features.mapping`).
+    """
     path = Path(path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                       compression="infer")
-    result = validate_frame(raw, require_outcomes=True)
-    description = {"source": "file", "path": str(path), "n": int(result.n_valid)}
+    if mapping is None:
+        result = validate_frame(raw, require_outcomes=True)
+    else:
+        result = apply_mapping(raw, mapping, require_outcomes=True)
+    description = {"source": "file", "path": str(path), "n": int(result.n_valid),
+                   "hash_version": HASH_VERSION}
+    if mapping is not None:
+        description["mapping"] = mapping.source
     description["sha256"] = frame_hash(result.frame)
-    return Cohort(result.frame, description, result.errors, result.n_rows)
+    return Cohort(_keyed(result.frame, f"file-{description['sha256'][:12]}"), description,
+                  result.errors, result.n_rows)
+
+
+def stored_cohort(store: CohortStore, ids: list[str]) -> Cohort:
+    """Cohorts of the registry's store as one training set, rows keyed `cNNNN/row`."""
+    frames, parts = [], []
+    for cohort_id in ids:
+        stored = store.load(cohort_id)
+        result = validate_frame(stored.frame, require_outcomes=True, nan_is_missing=True)
+        if len(result.errors):
+            raise SchemaError([FieldError(None, "cohort", cohort_id, "stored rows no longer "
+                                          f"pass the current schema: {result.errors.iloc[0]}")])
+        frames.append(result.frame)
+        parts.append({"id": cohort_id, "name": stored.record["name"],
+                      "content_sha256": stored.record["content_sha256"]})
+    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    description = {"source": "store", "cohorts": parts, "n": int(len(frame)),
+                   "hash_version": HASH_VERSION, "sha256": frame_hash(frame)}
+    return Cohort(frame, description, pd.DataFrame(columns=["row", "field", "value", "error"]),
+                  len(frame))
 
 
 def combine(a: Cohort, b: Cohort) -> Cohort:
-    """Two cohorts as one training set (the new one appended)."""
-    frame = pd.concat([a.frame, b.frame], ignore_index=True)
+    """Two cohorts as one training set (the new one appended; row keys kept)."""
+    frame = pd.concat([a.frame, b.frame])
+    if frame.index.has_duplicates:
+        raise ValueError("the same rows twice in one training set (a cohort added twice?)")
     description = {"source": "combined", "parts": [a.description, b.description],
-                   "n": int(len(frame)), "sha256": frame_hash(frame)}
+                   "n": int(len(frame)), "hash_version": HASH_VERSION,
+                   "sha256": frame_hash(frame)}
     errors = pd.concat([a.errors, b.errors], ignore_index=True)
     return Cohort(frame, description, errors, a.n_read + b.n_read)
 
@@ -73,3 +122,20 @@ def landmark_mask(frame: pd.DataFrame, landmark: str) -> np.ndarray:
     if landmark == INFUSION:
         return np.ones(len(frame), bool)
     return (frame["pfs_months"].to_numpy(float) > DAY28_MONTHS)
+
+
+def store_cohort(store: CohortStore, cohort: Cohort, name: str) -> tuple[str, bool]:
+    """Put a validated cohort in the registry's store; returns (id, newly stored)."""
+    from features.schema import SCHEMA_VERSION
+
+    columns = [c for c in COLUMNS if c in cohort.frame.columns]
+    source = cohort.description.get("path")
+    return store.add(cohort.frame[columns], name=name,
+                     source=Path(source).name if source else cohort.description["source"],
+                     content_sha256=frame_hash(cohort.frame), rows_read=cohort.n_read,
+                     rows_rejected=cohort.n_read - len(cohort.frame),
+                     schema_version=SCHEMA_VERSION, mapping=cohort.description.get("mapping"))
+
+
+def is_cohort_id(text: str) -> bool:
+    return len(text) == 5 and text[0] == "c" and text[1:].isdigit()

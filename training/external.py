@@ -200,15 +200,16 @@ def validate_model(scoring_model, frame: pd.DataFrame, n_boot: int = DEFAULT_BOO
 
 
 # -- case-mix --------------------------------------------------------------------------------
-def development_frame(metadata: dict) -> pd.DataFrame | None:
-    """The version's development cohort, rebuilt as retraining rebuilds it (and checked
-    against its recorded hash); None when it cannot be (a file moved or changed)."""
+def development_frame(metadata: dict, store=None) -> pd.DataFrame | None:
+    """The version's development cohort, rebuilt as retraining rebuilds it (from `store`, the
+    registry's `CohortStore`, when it was trained on stored cohorts) and checked against its
+    recorded hash; None when it cannot be (a file moved or changed)."""
     from features.errors import SchemaError
     from model_registry.registry import RegistryError
     from training.retrain import cohort_from_description
 
     try:
-        return cohort_from_description(metadata["cohort"]).frame
+        return cohort_from_description(metadata["cohort"], store).frame
     except (RegistryError, SchemaError, OSError, KeyError):
         return None
 

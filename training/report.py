@@ -134,7 +134,8 @@ def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
         files[f"plots/{lm}_decision_curve.png"] = plot_decision_curve(risk, t, e, title)
         sections.append(
             f"## Landmark: {lm}\n\n{_how_measured(fit)}\n\nChampion: **{fit.champion}** — "
-            f"{fit.reason}.\n\n{_metric_table(fit.metrics)}\n\n{_development_text(fit)}Risk groups at 12 months: low < "
+            f"{fit.reason}.\n\n{_metric_table(fit.metrics)}\n\n{_development_text(fit)}"
+            "Risk groups at 12 months: low < "
             f"{fit.thresholds_12m[0]:.3f} <= intermediate < {fit.thresholds_12m[1]:.3f} <= high "
             "(training tertiles).\n\n"
             f"![calibration](plots/{lm}_calibration.png) "

@@ -7,11 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.mapping import Mapping
 from features.schema import LANDMARKS
 from model_registry.gate import GateDecision, GateTolerances, compare
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
-from training.cohort import Cohort, combine, landmark_mask, read_cohort, synthetic_cohort
+from model_registry.cohorts import CohortStore
+from training.cohort import (Cohort, combine, frame_hash, is_cohort_id, landmark_mask,
+                             read_cohort, store_cohort, stored_cohort, synthetic_cohort)
 from training.evaluate import evaluate
 from training.train import fit_landmark, split_indices, train_version
 
@@ -24,23 +27,29 @@ class RetrainResult:
     promoted: bool
     rejected: pd.DataFrame
     n_new_rows: int
+    new_cohort_id: str = ""
+    # Row keys (cohort id/row) of the unseen patients each landmark was gated on.
+    validation_keys: dict = None
 
 
-def cohort_from_description(description: dict) -> Cohort:
-    """Rebuild the training cohort a version recorded (synthetic cohorts are deterministic)."""
+def cohort_from_description(description: dict, store: CohortStore | None = None) -> Cohort:
+    """Rebuild the training cohort a version recorded: from the registry's cohort store, or
+    (versions trained before it) by regenerating a synthetic cohort or rereading a file."""
     source = description["source"]
     if source == "synthetic":
         cohort = synthetic_cohort(description["n"], description["seed"])
     elif source == "file":
         cohort = read_cohort(description["path"])
+    elif source == "store":
+        cohort = stored_cohort(store, [p["id"] for p in description["cohorts"]])
     elif source == "combined":
-        parts = [cohort_from_description(p) for p in description["parts"]]
+        parts = [cohort_from_description(p, store) for p in description["parts"]]
         cohort = parts[0]
         for part in parts[1:]:
             cohort = combine(cohort, part)
     else:
         raise RegistryError(f"unknown cohort source {source!r} in the production metadata")
-    if cohort.sha256 != description["sha256"]:
+    if frame_hash(cohort.frame, description.get("hash_version", 1)) != description["sha256"]:
         raise RegistryError("the production model's training cohort cannot be rebuilt "
                             f"identically ({source}: content hash differs); retrain from a "
                             "full cohort with `relapse-risk train --cohort` instead")
@@ -60,16 +69,32 @@ def champion_training_rows(base: Cohort, landmark: str, seed: int,
 
 
 def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
-            tolerances: GateTolerances = GateTolerances(), progress: bool = False
-            ) -> RetrainResult:
-    """Train a challenger on production's data plus `new_cohort`; promote only if no worse."""
+            tolerances: GateTolerances = GateTolerances(), progress: bool = False,
+            mapping: Mapping | None = None) -> RetrainResult:
+    """Train a challenger on production's data plus `new_cohort` (read through `mapping` when
+    it is a registry export); promote only if no worse."""
     production = registry.load()
-    new = read_cohort(new_cohort)
-    base = cohort_from_description(production.metadata["cohort"])
-    combined = combine(base, new)
+    store = CohortStore(registry)
+    if is_cohort_id(str(new_cohort)) and not Path(new_cohort).exists():
+        new_id, rejected, n_read = str(new_cohort), pd.DataFrame(), 0
+    else:
+        read = read_cohort(new_cohort, mapping)
+        new_id, _ = store_cohort(store, read, Path(new_cohort).stem)
+        rejected, n_read = read.errors, read.n_read
+    new = stored_cohort(store, [new_id])
+    base = cohort_from_description(production.metadata["cohort"], store)
+    if base.description["source"] == "store":
+        ids = [c["id"] for c in base.description["cohorts"]]
+        if new_id in ids:
+            raise RegistryError(f"cohort {new_id} is already in production's training data "
+                                f"({', '.join(ids)})")
+        # One description listing every stored cohort: the lineage of the challenger.
+        combined = stored_cohort(store, ids + [new_id])
+    else:
+        combined = combine(base, new)
     fits = {lm: fit_landmark(combined, lm, seed, progress) for lm in LANDMARKS}
     champion_model = ScoringModel(production)
-    champion_metrics, challenger_metrics = {}, {}
+    champion_metrics, challenger_metrics, validation_keys = {}, {}, {}
     for lm, fit in fits.items():
         # Validate on held-out patients neither model was trained on: the challenger's test
         # split, less the base rows the champion was trained on (its split is reproducible).
@@ -78,6 +103,7 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
                                       development.get("strategy", "holdout"))
         unseen = ~np.isin(fit.X_test.index.to_numpy(), seen)
         X, t, e = fit.X_test[unseen], fit.time_test[unseen], fit.event_test[unseen]
+        validation_keys[lm] = X.index
         # Same patients, same censoring estimate, for both.
         champion_metrics[lm] = evaluate(champion_model.landmarks[lm], X, t, e, t, e)
         challenger_metrics[lm] = evaluate(fit.models[fit.champion], X, t, e, t, e)
@@ -88,5 +114,5 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
     if decision.promote:
         registry.promote(version, expected_production=production.version)
         promoted = True
-    return RetrainResult(version, production.version, decision, promoted, new.errors,
-                         new.n_read)
+    return RetrainResult(version, production.version, decision, promoted, rejected, n_read,
+                         new_id, validation_keys)

@@ -144,7 +144,7 @@ def test_numeric_frames_from_trusted_code(valid_record):
 
 
 def test_schema_lists_every_design_column():
-    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 20
+    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 21  # DESIGN.md table
     for f in FIELDS:
         if f.role == "predictor":
             assert f.landmark in ("infusion", "day28") and f.evidence, f.name

@@ -1,0 +1,431 @@
+"""Registry exports in: a declarative mapping (YAML) from a registry's own column names, codes,
+units and dates to the canonical columns. Owns the mapping file's validation and its
+application; the canonical rows it writes then go through `features.validate` like any other.
+
+A mapping has up to five sections (only `columns` or `dates` is required):
+
+    columns: {canonical field: source column}
+    values:  {canonical field: {source code: canonical value}}   # exhaustive per field
+    units:   {canonical field: unit of the source column}         # converted, see UNITS
+    missing: [source tokens meaning unknown, e.g. "NA", "n/a"]
+    dates:   {format: "%d/%m/%Y", birth:, infusion:, progression:, death:, last_follow_up:}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import FieldError
+from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
+from features.validate import validate_frame
+
+# Factors to the canonical unit. Sources: 1 U = 1 umol/min and 1 kat = 1 mol/s, so
+# 1 ukat/L = 60 U/L exactly; 1 cm3 = 1 mL; 1 uL = 1e-3 mL.
+UNITS: dict[str, dict[str, float]] = {
+    "ldh_u_l": {"U/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0, "µkat/L": 60.0, "xULN": 1.0},
+    "ldh_uln_u_l": {"U/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0, "µkat/L": 60.0},
+    "tmtv_ml": {"mL": 1.0, "cm3": 1.0, "cm³": 1.0, "L": 1000.0},
+    "cart_cmax_per_ul": {"cells/uL": 1.0, "cells/µL": 1.0, "cells/mL": 1e-3},
+    "age_years": {"years": 1.0, "months": 1 / 12},
+}
+# Units that measure something else: an error that names both, never a conversion.
+NOT_CONVERTIBLE: dict[str, dict[str, str]] = {
+    "cart_cmax_per_ul": {
+        "copies/ug DNA": "vector copies per ug of genomic DNA (qPCR) are not CAR-T cells per "
+                         "uL of blood (flow cytometry); no factor relates them",
+        "copies/µg DNA": "vector copies per ug of genomic DNA (qPCR) are not CAR-T cells per "
+                         "uL of blood (flow cytometry); no factor relates them",
+    },
+}
+# LDH as a multiple of the upper limit of normal: only the ratio enters the models, so without
+# a mapped ULN column the canonical ULN is written as this nominal value and LDH as ratio x it.
+NOMINAL_ULN_U_L = 250.0
+DATE_ROLES = ("birth", "infusion", "progression", "death", "last_follow_up")
+DAYS_PER_MONTH = 365.25 / 12
+_SECTIONS = ("columns", "values", "units", "missing", "dates")
+_DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used; `.problems` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass
+class Mapping:
+    """A validated mapping from one registry's export to the canonical columns."""
+
+    columns: dict[str, str]
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    dates: dict[str, str] = field(default_factory=dict)
+    date_format: str | None = None
+    source: str = "mapping"
+
+    @property
+    def derives_outcomes(self) -> bool:
+        return "infusion" in self.dates and len(self.dates) > 1 and any(
+            r in self.dates for r in ("progression", "death", "last_follow_up"))
+
+    def source_columns(self) -> list[str]:
+        return list(self.columns.values()) + list(self.dates.values())
+
+    def check_header(self, header: list[str]) -> None:
+        """Every source column the mapping names must be in the export's header."""
+        absent = [f"{where} {name!r} is not a column of the export" for where, name in
+                  [(f"columns.{c}:", s) for c, s in self.columns.items()]
+                  + [(f"dates.{r}:", s) for r, s in self.dates.items()] if name not in header]
+        if absent:
+            raise MappingError(self.source, absent + [f"the export's columns are: "
+                                                      f"{', '.join(header)}"])
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and validate a mapping file; every problem is listed in one `MappingError`."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(str(path), ["file not found"]) from None
+    except yaml.YAMLError as exc:
+        raise MappingError(str(path), [f"not valid YAML ({exc})"]) from None
+    return parse_mapping(raw, source=str(path))
+
+
+def parse_mapping(raw, source: str = "mapping") -> Mapping:
+    """Validate a mapping given as plain data (the parsed YAML)."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise MappingError(source, ["must be a mapping with sections "
+                                    + ", ".join(_SECTIONS)])
+    problems += [f"unknown section {k!r} (known: {', '.join(_SECTIONS)})"
+                 for k in raw if k not in _SECTIONS]
+    columns = _section(raw, "columns", dict, problems)
+    values = _section(raw, "values", dict, problems)
+    units = _section(raw, "units", dict, problems)
+    missing = _section(raw, "missing", list, problems)
+    dates = dict(_section(raw, "dates", dict, problems))
+    date_format = dates.pop("format", None)
+    if not columns and not dates:
+        problems.append("maps nothing: give `columns` (and/or `dates`)")
+    for name, src in columns.items():
+        if name not in COLUMNS:
+            problems.append(f"columns: unknown canonical field {name!r}")
+        elif not isinstance(src, str) or not src:
+            problems.append(f"columns.{name}: the source column must be a name, got {src!r}")
+    for name, codes in values.items():
+        if name not in columns:
+            problems.append(f"values.{name}: the field is not in `columns`")
+            continue
+        if not isinstance(codes, dict):
+            problems.append(f"values.{name}: must map source codes to canonical values")
+            continue
+        for code, value in codes.items():
+            reason = _invalid_value(name, value)
+            if reason:
+                problems.append(f"values.{name}: code {code!r} maps to {value!r}, {reason}")
+    for name, unit in units.items():
+        problems += _unit_problems(name, unit, columns)
+    if not all(isinstance(t, (str, int, float)) for t in missing):
+        problems.append("missing: must be a list of source tokens, e.g. [\"NA\", \"n/a\"]")
+    problems += _date_problems(dates, date_format, columns)
+    if problems:
+        raise MappingError(source, problems)
+    return Mapping({k: str(v) for k, v in columns.items()},
+                   {k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
+                    for k, codes in values.items()},
+                   {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
+                   {k: str(v) for k, v in dates.items()}, date_format, source)
+
+
+def _section(raw: dict, name: str, kind: type, problems: list[str]):
+    value = raw.get(name) or kind()
+    if not isinstance(value, kind):
+        problems.append(f"{name}: must be a {'mapping' if kind is dict else 'list'}")
+        return kind()
+    return value
+
+
+def _invalid_value(name: str, value) -> str | None:
+    """Why `value` is not a valid canonical value of `name` (None when it is; blank = unknown)."""
+    if value is None or value == "":
+        return None
+    f = FIELDS_BY_NAME[name]
+    if f.kind == "category":
+        return None if value in f.categories else f"which is not {f.describe_range()}"
+    if f.kind == "string":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"which is not {f.describe_range()}"
+    if (f.kind == "integer" and not number.is_integer()) or (
+            f.minimum is not None and number < f.minimum) or (
+            f.maximum is not None and number > f.maximum):
+        return f"which is not {f.describe_range()}"
+    return None
+
+
+def _unit_problems(name: str, unit, columns: dict) -> list[str]:
+    if name not in UNITS and name not in NOT_CONVERTIBLE:
+        return [f"units.{name}: the field has no unit to convert (fields with units: "
+                f"{', '.join(UNITS)})"]
+    if unit in NOT_CONVERTIBLE.get(name, {}):
+        return [f"units.{name}: {unit!r} cannot be converted to "
+                f"{FIELDS_BY_NAME[name].unit}: {NOT_CONVERTIBLE[name][unit]}"]
+    if unit not in UNITS[name]:
+        return [f"units.{name}: unknown unit {unit!r} (known: {', '.join(UNITS[name])})"]
+    if name not in columns:
+        return [f"units.{name}: the field is not in `columns`"]
+    return []
+
+
+def _date_problems(dates: dict, date_format, columns: dict) -> list[str]:
+    if not dates:
+        return ([] if date_format is None else ["dates: a format but no date columns"])
+    problems = [f"dates: unknown date {k!r} (known: format, {', '.join(DATE_ROLES)})"
+                for k in dates if k not in DATE_ROLES]
+    if not date_format:
+        problems.append("dates.format: required, e.g. \"%d/%m/%Y\"; dates are never guessed "
+                        "(01/02/2023 is 1 February or 2 January)")
+    elif not isinstance(date_format, str) or "%" not in date_format:
+        problems.append(f"dates.format: {date_format!r} is not a strftime format such as "
+                        "\"%Y-%m-%d\"")
+    if "birth" in dates and "age_years" in columns:
+        problems.append("dates.birth and columns.age_years both give the age: keep one")
+    if any(r in dates for r in ("birth", "progression", "death", "last_follow_up")) and \
+            "infusion" not in dates:
+        problems.append("dates.infusion: required to derive ages and outcomes (times are "
+                        "measured from infusion)")
+    outcome_dates = [r for r in ("progression", "death", "last_follow_up") if r in dates]
+    if outcome_dates:
+        if "last_follow_up" not in dates:
+            problems.append("dates.last_follow_up: required with outcome dates (censoring of "
+                            "patients without progression or death)")
+        clash = [c for c in _DERIVED_FROM_DATES if c in columns]
+        if clash:
+            problems.append(f"columns.{clash[0]}: derived from the dates; map either the "
+                            "outcome columns or the dates, not both")
+    return problems
+
+
+@dataclass
+class MappedExport:
+    """Canonical rows of an export and the problems found, rows numbered as in the export."""
+
+    frame: pd.DataFrame           # validated canonical rows (index: 0-based export row)
+    errors: pd.DataFrame          # row, field, value, error (rows 1-based)
+    n_rows: int
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.frame)
+
+
+def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
+                  require_outcomes: bool = False, first_row: int = 1) -> MappedExport:
+    """Map an export (cells as strings) to canonical columns and validate them.
+
+    Every row ends either in `frame` or, with one line per problem, in `errors`. Problems of
+    the export's own codes, units and dates name the source column; the rest come from
+    `features.validate` and name the canonical field.
+    """
+    mapping.check_header([str(c) for c in raw.columns])
+    n = len(raw)
+    problems: list[dict] = []
+    flagged_fields: dict[int, set[str]] = {}
+
+    def flag(mask: np.ndarray, field_name: str, values, message: str, hides=(),
+             other=None) -> None:
+        """Report the rows of `mask`; `other`: per-row text filling "{other}" in `message`."""
+        for i in np.flatnonzero(mask):
+            problems.append({"row": int(i) + first_row, "field": field_name,
+                             "value": "" if values is None else str(values[i]),
+                             "error": message if other is None else
+                             message.replace("{other}", str(other[i]))})
+            flagged_fields.setdefault(int(i), set()).update(hides)
+
+    tokens = set(mapping.missing)
+    canonical: dict[str, np.ndarray] = {}
+    for name, src in mapping.columns.items():
+        cells = raw[src].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        cells = np.where(np.isin(cells, list(tokens)), "", cells) if tokens else cells
+        codes = mapping.values.get(name)
+        if codes is not None:
+            known = np.isin(cells, list(codes)) | (cells == "")
+            flag(~known, src, cells, f"code not in the mapping's values for {name} (known: "
+                 f"{', '.join(repr(c) for c in codes)})", hides=(name,))
+            cells = np.array([codes.get(c, "") if k else "" for c, k in zip(cells, known)],
+                             dtype=object)
+        if name in mapping.units:
+            cells = _convert(name, mapping.units[name], cells, src, flag)
+        canonical[name] = cells
+    if mapping.units.get("ldh_u_l") == "xULN":
+        _ldh_from_ratio(canonical)
+    if mapping.dates:
+        # Scoring needs only the dates an age comes from.
+        roles = {r: src for r, src in mapping.dates.items()
+                 if outcomes or r in ("birth", "infusion")}
+        texts = {role: _date_text(raw[src], tokens) for role, src in roles.items()}
+        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag)
+                 for role, src in roles.items()}
+        if "birth" in dates:
+            canonical["age_years"] = _age(dates, mapping.dates, texts, flag)
+        if outcomes and mapping.derives_outcomes:
+            canonical.update(_outcomes(dates, mapping.dates, texts, flag))
+    if not outcomes:
+        canonical = {k: v for k, v in canonical.items() if k not in OUTCOMES}
+    frame = pd.DataFrame(canonical, index=raw.index, columns=list(canonical))
+    result = validate_frame(frame, first_row=first_row, allow_outcomes=outcomes,
+                            require_outcomes=require_outcomes)
+    checked = result.errors
+    if len(checked) and flagged_fields:
+        # A field already reported from its source column is not reported again.
+        hidden = [r - first_row in flagged_fields and f in flagged_fields[r - first_row]
+                  for r, f in zip(checked["row"], checked["field"])]
+        checked = checked.loc[~np.asarray(hidden, bool)]
+    # Name the export's own column beside the canonical field.
+    sources = {name: f"{src} ({name})" for name, src in mapping.columns.items()}
+    checked = checked.assign(field=checked["field"].map(lambda f: sources.get(f, f)))
+    parts = [pd.DataFrame(problems, columns=list(checked.columns))] if problems else []
+    errors = pd.concat(parts + [checked], ignore_index=True) if parts else checked.copy()
+    errors["row"] = errors["row"].astype("Int64")
+    errors = errors.sort_values("row", kind="stable", ignore_index=True)
+    bad_positions = np.array(sorted(flagged_fields), dtype=int)
+    accepted = result.frame.drop(index=raw.index[bad_positions], errors="ignore")
+    return MappedExport(accepted, errors, n)
+
+
+def _convert(name: str, unit: str, cells: np.ndarray, src: str, flag) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(float)
+    bad = np.isnan(numbers) & (cells != "")
+    flag(bad, src, cells, f"is not a number (in {unit})", hides=(name,))
+    out = numbers * UNITS[name][unit]
+    return np.array(["" if np.isnan(v) else repr(float(v)) for v in out], dtype=object)
+
+
+def _ldh_from_ratio(canonical: dict) -> None:
+    ratio = pd.to_numeric(pd.Series(canonical["ldh_u_l"]), errors="coerce").to_numpy(float)
+    if "ldh_uln_u_l" in canonical:
+        uln = pd.to_numeric(pd.Series(canonical["ldh_uln_u_l"]), errors="coerce").to_numpy(float)
+    else:
+        uln = np.where(np.isnan(ratio), np.nan, NOMINAL_ULN_U_L)
+        canonical["ldh_uln_u_l"] = np.array(
+            ["" if np.isnan(u) else repr(float(u)) for u in uln], dtype=object)
+    ldh = ratio * uln
+    canonical["ldh_u_l"] = np.array(["" if np.isnan(v) else repr(float(v)) for v in ldh],
+                                    dtype=object)
+
+
+def _date_text(column: pd.Series, tokens: set) -> np.ndarray:
+    text = column.fillna("").astype(str).str.strip()
+    return text.where(~text.isin(tokens), "").to_numpy(dtype=object)
+
+
+def _parse_dates(text: np.ndarray, date_format: str, src: str, flag) -> np.ndarray:
+    parsed = pd.to_datetime(pd.Series(text), format=date_format, errors="coerce")
+    bad = parsed.isna().to_numpy() & (text != "")
+    flag(bad, src, text, f"is not a date in the declared format {date_format}",
+         hides=("age_years",) + _DERIVED_FROM_DATES)
+    return parsed.to_numpy(dtype="datetime64[ns]")
+
+
+def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    return (later - earlier) / np.timedelta64(1, "D")
+
+
+def _age(dates: dict, names: dict, texts: dict, flag) -> np.ndarray:
+    years = _days(dates["infusion"], dates["birth"]) / 365.25
+    with np.errstate(invalid="ignore"):
+        flag(years < 0, names["birth"], texts["birth"],
+             f"is after the infusion date ({names['infusion']})", hides=("age_years",))
+    return np.array(["" if np.isnan(v) or v < 0 else repr(float(v)) for v in years],
+                    dtype=object)
+
+
+def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarray]:
+    """PFS and OS from infusion, progression, death and last-contact dates (in months)."""
+    nat = np.full(len(dates["infusion"]), np.datetime64("NaT"), dtype="datetime64[ns]")
+    inf = dates["infusion"]
+    prog, death = dates.get("progression", nat), dates.get("death", nat)
+    last = dates["last_follow_up"]
+    hides = _DERIVED_FROM_DATES
+    has = {k: ~np.isnat(v) for k, v in (("inf", inf), ("prog", prog), ("death", death),
+                                        ("last", last))}
+    # (An unreadable infusion date is reported once, as unreadable.)
+    flag(~has["inf"] & (texts["infusion"] == "") & (has["prog"] | has["death"] | has["last"]),
+         names["infusion"], None, "is required to measure outcomes from infusion",
+         hides=hides)
+    flag(has["inf"] & ~(has["prog"] | has["death"] | has["last"]), names["last_follow_up"],
+         None, "is required when there is neither progression nor death", hides=hides)
+    checks = [
+        ("prog", "inf", "progression", "infusion", "is before the infusion date"),
+        ("death", "inf", "death", "infusion", "is before the infusion date"),
+        ("death", "prog", "death", "progression", "is before the progression date"),
+        ("last", "inf", "last_follow_up", "infusion", "is before the infusion date"),
+        ("last", "prog", "last_follow_up", "progression", "is before the progression date"),
+    ]
+    values = {"inf": inf, "prog": prog, "death": death, "last": last}
+    for a, b, role_a, role_b, message in checks:
+        if role_a in names and role_b in names:
+            wrong = has[a] & has[b] & (values[a] < values[b])
+            flag(wrong, names[role_a], texts[role_a],
+                 f"{message} ({names[role_b]}: " + "{other})", hides=hides,
+                 other=texts[role_b])
+    pfs_end = np.where(has["prog"], prog, np.where(has["death"], death, last))
+    pfs_event = has["prog"] | has["death"]
+    os_end = np.where(has["death"], death, np.where(has["last"] & (~has["prog"] | (
+        last >= prog)), last, prog))
+    pfs_months = _days(pfs_end, inf) / DAYS_PER_MONTH
+    os_months = _days(os_end, inf) / DAYS_PER_MONTH
+    usable = has["inf"] & ~np.isnan(pfs_months)
+    kind = np.where(has["prog"], "progression", np.where(has["death"], "death", ""))
+
+    def text(v, mask):
+        return np.array([repr(float(x)) if m and not np.isnan(x) and x >= 0 else ""
+                         for x, m in zip(v, mask)], dtype=object)
+
+    return {"pfs_months": text(pfs_months, usable),
+            "pfs_event": np.where(usable, np.where(pfs_event, "1", "0"), ""),
+            "pfs_event_type": np.where(usable, kind, ""),
+            "os_months": text(os_months, usable),
+            "os_event": np.where(usable, np.where(has["death"], "1", "0"), "")}
+
+
+def mapped_columns(mapping: Mapping) -> list[str]:
+    """The canonical columns an export mapped with `mapping` will have."""
+    cols = list(mapping.columns)
+    if "birth" in mapping.dates:
+        cols.append("age_years")
+    if mapping.units.get("ldh_u_l") == "xULN" and "ldh_uln_u_l" not in cols:
+        cols.append("ldh_uln_u_l")
+    if mapping.derives_outcomes:
+        cols += [c for c in _DERIVED_FROM_DATES if c not in cols]
+    return [c for c in COLUMNS if c in cols]
+
+
+
+def canonical_text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Validated rows as canonical CSV cells: integers without decimals, numbers at full
+    precision, blanks for unknown."""
+    out = {}
+    for name in columns:
+        values = frame[name].to_numpy()
+        kind = FIELDS_BY_NAME[name].kind
+        if kind in ("number", "integer"):
+            numbers = values.astype(float)
+            fmt = (lambda v: str(int(v))) if kind == "integer" else repr
+            out[name] = ["" if np.isnan(v) else fmt(float(v)) for v in numbers]
+        else:
+            out[name] = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                         for v in values]
+    return pd.DataFrame(out, index=frame.index, columns=columns)
