@@ -43,7 +43,10 @@ NOT_CONVERTIBLE: dict[str, dict[str, str]] = {
 # LDH as a multiple of the upper limit of normal: only the ratio enters the models, so without
 # a mapped ULN column the canonical ULN is written as this nominal value and LDH as ratio x it.
 NOMINAL_ULN_U_L = 250.0
-DATE_ROLES = ("birth", "infusion", "progression", "death", "last_follow_up")
+# Date roles a mapping declares (a vocabulary of its own: "infusion" here is a date, not the
+# landmark of the same name).
+INFUSION_DATE = "infusion"
+DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
 _SECTIONS = ("columns", "values", "units", "missing", "dates")
 _DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
@@ -71,7 +74,7 @@ class Mapping:
 
     @property
     def derives_outcomes(self) -> bool:
-        return "infusion" in self.dates and len(self.dates) > 1 and any(
+        return INFUSION_DATE in self.dates and len(self.dates) > 1 and any(
             r in self.dates for r in ("progression", "death", "last_follow_up"))
 
     def source_columns(self) -> list[str]:
@@ -203,7 +206,7 @@ def _date_problems(dates: dict, date_format, columns: dict) -> list[str]:
     if "birth" in dates and "age_years" in columns:
         problems.append("dates.birth and columns.age_years both give the age: keep one")
     if any(r in dates for r in ("birth", "progression", "death", "last_follow_up")) and \
-            "infusion" not in dates:
+            INFUSION_DATE not in dates:
         problems.append("dates.infusion: required to derive ages and outcomes (times are "
                         "measured from infusion)")
     outcome_dates = [r for r in ("progression", "death", "last_follow_up") if r in dates]
@@ -274,7 +277,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
     if mapping.dates:
         # Scoring needs only the dates an age comes from.
         roles = {r: src for r, src in mapping.dates.items()
-                 if outcomes or r in ("birth", "infusion")}
+                 if outcomes or r in ("birth", INFUSION_DATE)}
         texts = {role: _date_text(raw[src], tokens) for role, src in roles.items()}
         dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag)
                  for role, src in roles.items()}
@@ -344,34 +347,34 @@ def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
 
 
 def _age(dates: dict, names: dict, texts: dict, flag) -> np.ndarray:
-    years = _days(dates["infusion"], dates["birth"]) / 365.25
+    years = _days(dates[INFUSION_DATE], dates["birth"]) / 365.25
     with np.errstate(invalid="ignore"):
         flag(years < 0, names["birth"], texts["birth"],
-             f"is after the infusion date ({names['infusion']})", hides=("age_years",))
+             f"is after the infusion date ({names[INFUSION_DATE]})", hides=("age_years",))
     return np.array(["" if np.isnan(v) or v < 0 else repr(float(v)) for v in years],
                     dtype=object)
 
 
 def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarray]:
     """PFS and OS from infusion, progression, death and last-contact dates (in months)."""
-    nat = np.full(len(dates["infusion"]), np.datetime64("NaT"), dtype="datetime64[ns]")
-    inf = dates["infusion"]
+    nat = np.full(len(dates[INFUSION_DATE]), np.datetime64("NaT"), dtype="datetime64[ns]")
+    inf = dates[INFUSION_DATE]
     prog, death = dates.get("progression", nat), dates.get("death", nat)
     last = dates["last_follow_up"]
     hides = _DERIVED_FROM_DATES
     has = {k: ~np.isnat(v) for k, v in (("inf", inf), ("prog", prog), ("death", death),
                                         ("last", last))}
     # (An unreadable infusion date is reported once, as unreadable.)
-    flag(~has["inf"] & (texts["infusion"] == "") & (has["prog"] | has["death"] | has["last"]),
-         names["infusion"], None, "is required to measure outcomes from infusion",
+    flag(~has["inf"] & (texts[INFUSION_DATE] == "") & (has["prog"] | has["death"] | has["last"]),
+         names[INFUSION_DATE], None, "is required to measure outcomes from infusion",
          hides=hides)
     flag(has["inf"] & ~(has["prog"] | has["death"] | has["last"]), names["last_follow_up"],
          None, "is required when there is neither progression nor death", hides=hides)
     checks = [
-        ("prog", "inf", "progression", "infusion", "is before the infusion date"),
-        ("death", "inf", "death", "infusion", "is before the infusion date"),
+        ("prog", "inf", "progression", INFUSION_DATE, "is before the infusion date"),
+        ("death", "inf", "death", INFUSION_DATE, "is before the infusion date"),
         ("death", "prog", "death", "progression", "is before the progression date"),
-        ("last", "inf", "last_follow_up", "infusion", "is before the infusion date"),
+        ("last", "inf", "last_follow_up", INFUSION_DATE, "is before the infusion date"),
         ("last", "prog", "last_follow_up", "progression", "is before the progression date"),
     ]
     values = {"inf": inf, "prog": prog, "death": death, "last": last}

@@ -1,7 +1,18 @@
-"""The champion/challenger gate: a challenger is promoted only if it is no worse."""
+"""The champion/challenger gate: a challenger is promoted only if it is shown to be no worse.
+
+The gate reads, per landmark and metric, the difference challenger - champion measured on the
+same unseen patients with a paired bootstrap 95% interval (`training.gating`). The rule is
+non-inferiority: the end of the interval on the side of harm must lie within the tolerance.
+A challenger whose point estimate looks better on a few hundred patients but whose interval
+reaches past the tolerance is not promoted: the data cannot yet show it is no worse.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# metric -> (what is compared, +1 when higher is better / -1 when lower is better)
+METRICS = {"uno_c": ("Uno's C", +1), "slope_deviation_12m": ("|slope 12m - 1|", -1),
+           "integrated_brier": ("integrated Brier", -1)}
 
 
 @dataclass(frozen=True)
@@ -17,41 +28,49 @@ class GateTolerances:
     slope_drift: float = 0.05
     brier_rise: float = 0.005
 
+    def margin(self, metric: str) -> float:
+        return {"uno_c": self.uno_c_drop, "slope_deviation_12m": self.slope_drift,
+                "integrated_brier": self.brier_rise}[metric]
+
 
 @dataclass
 class GateDecision:
     promote: bool
     rows: list[dict] = field(default_factory=list)
+    rule: str = ("promote when, at every landmark and for every metric, the 95% interval of "
+                 "the difference excludes harm beyond the tolerance")
 
     def table(self) -> str:
-        lines = [f"{'landmark':9} {'metric':22} {'champion':>9} {'challenger':>10} "
-                 f"{'allowed':>9}  ok"]
+        lines = [f"{'landmark':9} {'metric':18} {'champion':>9} {'challenger':>10} "
+                 f"{'difference [95% CI]':>28} {'worst allowed':>13}  ok"]
         for r in self.rows:
-            lines.append(f"{r['landmark']:9} {r['metric']:22} {r['champion']:9.4f} "
-                         f"{r['challenger']:10.4f} {r['allowed']:>9}  "
+            ci = f"{r['difference']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}]"
+            lines.append(f"{r['landmark']:9} {r['label']:18} {r['champion']:9.4f} "
+                         f"{r['challenger']:10.4f} {ci:>28} {r['allowed']:>13}  "
                          f"{'yes' if r['ok'] else 'NO'}")
+        n = ", ".join(sorted({f"{r['landmark']} n={r['n']} ({r['events']} events)"
+                              for r in self.rows}))
         verdict = "promote the challenger" if self.promote else "keep the champion"
-        return "\n".join(lines + [f"decision: {verdict}"])
+        return "\n".join(lines + [f"unseen patients: {n}", f"rule: {self.rule}",
+                                  f"decision: {verdict}"])
 
 
-def compare(champion: dict[str, dict], challenger: dict[str, dict],
-            tolerances: GateTolerances = GateTolerances()) -> GateDecision:
-    """Compare metrics per landmark (dicts from `training.evaluate.evaluate`)."""
+def compare(comparisons: dict[str, dict], tolerances: GateTolerances = GateTolerances()
+            ) -> GateDecision:
+    """Apply the rule to `training.gating.paired_comparison` results, one per landmark."""
     rows = []
-    for landmark in champion:
-        a, b = champion[landmark], challenger[landmark]
-        checks = [
-            ("uno_c", a["uno_c"], b["uno_c"], f">= -{tolerances.uno_c_drop}",
-             b["uno_c"] >= a["uno_c"] - tolerances.uno_c_drop),
-            ("|slope_12m - 1|", abs(a["calibration_slope_12m"] - 1),
-             abs(b["calibration_slope_12m"] - 1), f"<= +{tolerances.slope_drift}",
-             abs(b["calibration_slope_12m"] - 1)
-             <= abs(a["calibration_slope_12m"] - 1) + tolerances.slope_drift),
-            ("integrated_brier", a["integrated_brier"], b["integrated_brier"],
-             f"<= +{tolerances.brier_rise}",
-             b["integrated_brier"] <= a["integrated_brier"] + tolerances.brier_rise),
-        ]
-        for metric, va, vb, allowed, ok in checks:
-            rows.append({"landmark": landmark, "metric": metric, "champion": float(va),
-                         "challenger": float(vb), "allowed": allowed, "ok": bool(ok)})
+    for landmark, figures in comparisons.items():
+        for metric, (label, direction) in METRICS.items():
+            f = figures[metric]
+            margin = tolerances.margin(metric)
+            # The end of the interval on the side of harm.
+            worst = f["low"] if direction > 0 else f["high"]
+            ok = worst >= -margin if direction > 0 else worst <= margin
+            rows.append({"landmark": landmark, "metric": metric, "label": label,
+                         "champion": float(f["champion"]), "challenger": float(f["challenger"]),
+                         "difference": float(f["difference"]), "low": float(f["low"]),
+                         "high": float(f["high"]), "n": f["n"], "events": f["events"],
+                         "allowed": f"{'>=' if direction > 0 else '<='} "
+                                    f"{-margin if direction > 0 else margin:+.3f}",
+                         "ok": bool(ok)})
     return GateDecision(all(r["ok"] for r in rows), rows)

@@ -536,8 +536,11 @@ def retrain(
     registry: RegistryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
     mapping: MappingOption = None,
+    bootstrap: Annotated[int, typer.Option(
+        min=20, help="Paired bootstrap resamples for the gate's intervals.")] = 200,
 ) -> None:
-    """Add a cohort, train a challenger, promote it only if it is no worse than production."""
+    """Add a cohort, train a challenger, promote it only if it is shown no worse than
+    production (paired bootstrap intervals on patients neither was trained on)."""
     from features.errors import SchemaError
     from features.mapping import MappingError
     from model_registry.registry import Registry, RegistryError
@@ -545,7 +548,7 @@ def retrain(
 
     try:
         result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
-                     mapping=_mapping(mapping))
+                     mapping=_mapping(mapping), n_boot=bootstrap)
     except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
     _report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")

@@ -40,6 +40,7 @@ from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
 from training.cohort import Cohort, landmark_mask
 from training.evaluate import CALIBRATION_HORIZON, censoring_weights
+from training.gating import paired_comparison
 from training.external import (MIN_EVENTS, LandmarkValidation, ValidationError,
                                validate_landmark)
 from training.models import HORIZONS_MONTHS, BreslowRisk
@@ -197,14 +198,23 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
     estimates = {label: {lm: {k: f["estimate"] for k, f in result[lm].figures.items()}
                          for lm in LANDMARKS} for label, result in (("before", before),
                                                                     ("after", after))}
-    decision = compare(estimates["before"], estimates["after"], tolerances)
+    comparisons = {}
+    for lm in LANDMARKS:
+        part = check_frame.loc[landmark_mask(check_frame, lm)]
+        comparisons[lm] = paired_comparison(
+            parent.landmarks[lm], models[lm], encode(part, lm),
+            part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float),
+            n_boot=n_boot, seed=seed, progress=progress, label=f"{lm} gate")
+    decision = compare(comparisons, tolerances)
     metadata.update({
         "parent_version": loaded.version,
         "recalibration": {"cohort": cohort.description, "update_fraction": update_fraction,
                           "seed": seed, "requested_method": method,
                           "check_rows": int(len(check_frame)),
                           "update_rows": int(len(update_frame)),
-                          "assessment_on_check_rows": estimates, "gate": decision.rows}})
+                          "assessment_on_check_rows": estimates,
+                          "gate": {"rule": decision.rule, "bootstrap": n_boot,
+                                   "promote": decision.promote, "rows": decision.rows}}})
     card = registry.file(loaded.version, "model_card.md").decode()
     files = _report_files(loaded.version, card, metadata, updates, before, after, decision)
     new_version = registry.register(artifacts, metadata, files)

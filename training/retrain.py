@@ -15,7 +15,7 @@ from model_registry.scoring import ScoringModel
 from model_registry.cohorts import CohortStore
 from training.cohort import (Cohort, combine, frame_hash, is_cohort_id, landmark_mask,
                              read_cohort, store_cohort, stored_cohort, synthetic_cohort)
-from training.evaluate import evaluate
+from training.gating import paired_comparison
 from training.train import fit_landmark, split_indices, train_version
 
 
@@ -70,7 +70,7 @@ def champion_training_rows(base: Cohort, landmark: str, seed: int,
 
 def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             tolerances: GateTolerances = GateTolerances(), progress: bool = False,
-            mapping: Mapping | None = None) -> RetrainResult:
+            mapping: Mapping | None = None, n_boot: int = 200) -> RetrainResult:
     """Train a challenger on production's data plus `new_cohort` (read through `mapping` when
     it is a registry export); promote only if no worse."""
     production = registry.load()
@@ -94,7 +94,7 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
         combined = combine(base, new)
     fits = {lm: fit_landmark(combined, lm, seed, progress) for lm in LANDMARKS}
     champion_model = ScoringModel(production)
-    champion_metrics, challenger_metrics, validation_keys = {}, {}, {}
+    comparisons, validation_keys = {}, {}
     for lm, fit in fits.items():
         # Validate on held-out patients neither model was trained on: the challenger's test
         # split, less the base rows the champion was trained on (its split is reproducible).
@@ -104,12 +104,16 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
         unseen = ~np.isin(fit.X_test.index.to_numpy(), seen)
         X, t, e = fit.X_test[unseen], fit.time_test[unseen], fit.event_test[unseen]
         validation_keys[lm] = X.index
-        # Same patients, same censoring estimate, for both.
-        champion_metrics[lm] = evaluate(champion_model.landmarks[lm], X, t, e, t, e)
-        challenger_metrics[lm] = evaluate(fit.models[fit.champion], X, t, e, t, e)
-    decision = compare(champion_metrics, challenger_metrics, tolerances)
+        # Same patients, same resamples, same censoring estimate, for both.
+        comparisons[lm] = paired_comparison(champion_model.landmarks[lm],
+                                            fit.models[fit.champion], X, t, e, n_boot=n_boot,
+                                            seed=seed, progress=progress, label=lm)
+    decision = compare(comparisons, tolerances)
     version, _ = train_version(combined, registry, seed=seed, parent_version=production.version,
-                               landmark_fits=fits)
+                               landmark_fits=fits, extra_metadata={"gate": {
+                                   "champion": production.version, "rule": decision.rule,
+                                   "bootstrap": n_boot, "promote": decision.promote,
+                                   "rows": decision.rows}})
     promoted = False
     if decision.promote:
         registry.promote(version, expected_production=production.version)

@@ -108,7 +108,8 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
 
 def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
                   parent_version: str | None = None, progress: bool = False,
-                  landmark_fits: dict[str, LandmarkFit] | None = None) -> tuple[str, dict]:
+                  landmark_fits: dict[str, LandmarkFit] | None = None,
+                  extra_metadata: dict | None = None) -> tuple[str, dict]:
     """Train both landmarks, export the champions, write the report and register a candidate.
 
     Returns
@@ -144,7 +145,7 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
         "schema_version": SCHEMA_VERSION, "schema_hash": schema_hash(),
         "cohort": cohort.description, "landmarks": landmarks, "parent_version": parent_version,
         "champions": {lm: info["family"] for lm, info in landmarks.items()},
-        "notice": RESEARCH_USE_NOTICE, "seed": seed,
+        "notice": RESEARCH_USE_NOTICE, "seed": seed, **_jsonable(extra_metadata or {}),
     }
     files = build_files(metadata, fits)
     version = registry.register(artifacts, metadata, files)

@@ -108,8 +108,11 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
     meta = loaded.metadata
     assert meta["parent_version"] == parent_version
     assert meta["recalibration"]["update_rows"] + meta["recalibration"]["check_rows"] == 1500
-    assert [r["metric"] for r in meta["recalibration"]["gate"]][:3] == [
-        "uno_c", "|slope_12m - 1|", "integrated_brier"]
+    gate = meta["recalibration"]["gate"]
+    assert [r["metric"] for r in gate["rows"]][:3] == [
+        "uno_c", "slope_deviation_12m", "integrated_brier"]
+    assert gate["bootstrap"] == 20 and all(r["low"] <= r["difference"] <= r["high"]
+                                           for r in gate["rows"])
     assert result.promoted == result.decision.promote
     assert (registry.production() == result.version) == result.promoted
     # ONNX-only scoring; the export was held to its Python twin on the check patients.

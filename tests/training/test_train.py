@@ -4,6 +4,7 @@ from features.validate import validate_frame
 from model_registry.gate import GateTolerances
 from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
+from features.schema import OUTCOMES
 from synthetic.generator import canonical, simulate, write_csv
 from training.retrain import retrain
 from training.train import choose_champion
@@ -47,8 +48,7 @@ def test_champion_rule():
 def test_scoring_model_scores_validated_rows(trained):
     registry, version, _ = trained
     model = ScoringModel(registry.load())
-    raw = canonical(simulate(40, 5)).drop(columns=["pfs_months", "pfs_event", "os_months",
-                                                   "os_event", "best_response"])
+    raw = canonical(simulate(40, 5)).drop(columns=list(OUTCOMES))
     frame = validate_frame(raw, allow_outcomes=False, nan_is_missing=True).frame
     out = model.score(frame)
     assert list(out.index) == list(frame.index)
@@ -65,7 +65,7 @@ def test_scoring_model_scores_validated_rows(trained):
 
 
 def _new_cohort(tmp_path, n=1500, seed=77):
-    path = tmp_path / "new.csv"
+    path = tmp_path / f"new{seed}.csv"
     write_csv(simulate(n, seed), path)
     lines = path.read_text().splitlines()
     cells = lines[3].split(",")
@@ -80,15 +80,19 @@ def test_retrain_reports_rejected_rows_and_gates(tmp_path, trained, small_cohort
     local = Registry(tmp_path / "reg")
     first = local.register(*_artifacts(registry, version))
     local.promote(first)
-    result = retrain(_new_cohort(tmp_path), local, seed=3)
+    result = retrain(_new_cohort(tmp_path), local, seed=3, n_boot=40)
     assert list(result.rejected[["row", "field"]].itertuples(index=False, name=None)) == [
         (3, "age_years")]
     assert result.n_new_rows == 1500
     assert {r["landmark"] for r in result.decision.rows} == {"infusion", "day28"}
     assert local.load(result.challenger).metadata["parent_version"] == first
     assert local.production() == (result.challenger if result.promoted else first)
+    gate = local.load(result.challenger).metadata["gate"]
+    assert gate["champion"] == first and gate["promote"] == result.promoted
+    assert len(gate["rows"]) == 6 and all(r["low"] <= r["difference"] <= r["high"]
+                                          for r in gate["rows"])
     # An impossible gate leaves production untouched.
-    strict = retrain(_new_cohort(tmp_path), local, seed=3,
+    strict = retrain(_new_cohort(tmp_path, seed=78), local, seed=3, n_boot=40,
                      tolerances=GateTolerances(uno_c_drop=-1.0))
     assert not strict.promoted and local.production() == strict.champion
 
