@@ -10,8 +10,8 @@ from typing import Callable
 import pandas as pd
 
 from batch.csv_scoring import (DEFAULT_CHUNK_ROWS, ERROR_COLUMNS, Summary, errors_path_for,
-                               iter_chunks, read_header, write_rows)
-from features.mapping import Mapping, apply_mapping, canonical_text, mapped_columns
+                               iter_chunks, read_header)
+from features.mapping import Mapping, apply_mapping, canonical_table, mapped_columns
 
 
 def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
@@ -27,8 +27,7 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
     summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()])
     with open(out, "w", newline="", encoding="utf-8") as canonical_handle, \
             open(errors_path_for(out), "w", newline="", encoding="utf-8") as error_handle:
-        writer = csv.writer(canonical_handle, lineterminator="\n")
-        writer.writerow(columns)
+        csv.writer(canonical_handle, lineterminator="\n").writerow(columns)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
         for chunk in iter_chunks(source, chunk_rows):
             if chunk.empty:
@@ -37,7 +36,8 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
             mapped = apply_mapping(chunk, mapping, first_row=first_row)
-            write_rows(writer, canonical_text(mapped.frame, columns))
+            canonical_table(mapped.frame, columns).to_csv(
+                canonical_handle, header=False, index=False, lineterminator="\n")
             mapped.errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += len(chunk)
             summary.scored += mapped.n_valid

@@ -260,15 +260,17 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
     tokens = set(mapping.missing)
     canonical: dict[str, np.ndarray] = {}
     for name, src in mapping.columns.items():
-        cells = raw[src].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        cells = np.where(np.isin(cells, list(tokens)), "", cells) if tokens else cells
         codes = mapping.values.get(name)
+        # Codes must match exactly, so they are stripped; numbers are read with their spaces
+        # by the conversion and the validation (stripping every column costs a third here).
+        cells = _texts(raw[src], strip=codes is not None)
+        cells = np.where(np.isin(cells, list(tokens)), "", cells) if tokens else cells
         if codes is not None:
-            known = np.isin(cells, list(codes)) | (cells == "")
+            mapped = pd.Series(cells).map(codes)
+            known = mapped.notna().to_numpy() | (cells == "")
             flag(~known, src, cells, f"code not in the mapping's values for {name} (known: "
                  f"{', '.join(repr(c) for c in codes)})", hides=(name,))
-            cells = np.array([codes.get(c, "") if k else "" for c, k in zip(cells, known)],
-                             dtype=object)
+            cells = mapped.fillna("").to_numpy(dtype=object)
         if name in mapping.units:
             cells = _convert(name, mapping.units[name], cells, src, flag)
         canonical[name] = cells
@@ -288,8 +290,9 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
     if not outcomes:
         canonical = {k: v for k, v in canonical.items() if k not in OUTCOMES}
     frame = pd.DataFrame(canonical, index=raw.index, columns=list(canonical))
+    # NaN here is only what conversion and dates produce for unknown (cells are strings).
     result = validate_frame(frame, first_row=first_row, allow_outcomes=outcomes,
-                            require_outcomes=require_outcomes)
+                            require_outcomes=require_outcomes, nan_is_missing=True)
     checked = result.errors
     if len(checked) and flagged_fields:
         # A field already reported from its source column is not reported again.
@@ -309,33 +312,41 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
 
 
 def _convert(name: str, unit: str, cells: np.ndarray, src: str, flag) -> np.ndarray:
+    """Numbers in the canonical unit (NaN = unknown; validation sees the numbers)."""
     numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(float)
     bad = np.isnan(numbers) & (cells != "")
     flag(bad, src, cells, f"is not a number (in {unit})", hides=(name,))
-    out = numbers * UNITS[name][unit]
-    return np.array(["" if np.isnan(v) else repr(float(v)) for v in out], dtype=object)
+    return numbers * UNITS[name][unit]
 
 
 def _ldh_from_ratio(canonical: dict) -> None:
-    ratio = pd.to_numeric(pd.Series(canonical["ldh_u_l"]), errors="coerce").to_numpy(float)
+    ratio = canonical["ldh_u_l"]
     if "ldh_uln_u_l" in canonical:
-        uln = pd.to_numeric(pd.Series(canonical["ldh_uln_u_l"]), errors="coerce").to_numpy(float)
+        uln = np.asarray(canonical["ldh_uln_u_l"], float)
     else:
         uln = np.where(np.isnan(ratio), np.nan, NOMINAL_ULN_U_L)
-        canonical["ldh_uln_u_l"] = np.array(
-            ["" if np.isnan(u) else repr(float(u)) for u in uln], dtype=object)
-    ldh = ratio * uln
-    canonical["ldh_u_l"] = np.array(["" if np.isnan(v) else repr(float(v)) for v in ldh],
-                                    dtype=object)
+        canonical["ldh_uln_u_l"] = uln
+    canonical["ldh_u_l"] = ratio * uln
+
+
+def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
+    """Cells as strings ("" = blank), stripped when asked, whatever the frame held."""
+    # (A CSV read as text is all strings: infer_dtype says so in one C pass.)
+    if pd.api.types.infer_dtype(column, skipna=False) != "string":
+        column = column.astype(object).where(column.notna(), "").astype(str)
+    return (column.str.strip() if strip else column).to_numpy(dtype=object)
 
 
 def _date_text(column: pd.Series, tokens: set) -> np.ndarray:
-    text = column.fillna("").astype(str).str.strip()
-    return text.where(~text.isin(tokens), "").to_numpy(dtype=object)
+    text = _texts(column)
+    return np.where(np.isin(text, list(tokens)), "", text) if tokens else text
 
 
 def _parse_dates(text: np.ndarray, date_format: str, src: str, flag) -> np.ndarray:
-    parsed = pd.to_datetime(pd.Series(text), format=date_format, errors="coerce")
+    # A registry repeats its dates: parse each distinct one once.
+    distinct, where = np.unique(text.astype(str), return_inverse=True)
+    parsed = pd.Series(pd.to_datetime(pd.Series(distinct), format=date_format,
+                                      errors="coerce").to_numpy()[where])
     bad = parsed.isna().to_numpy() & (text != "")
     flag(bad, src, text, f"is not a date in the declared format {date_format}",
          hides=("age_years",) + _DERIVED_FROM_DATES)
@@ -351,8 +362,7 @@ def _age(dates: dict, names: dict, texts: dict, flag) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         flag(years < 0, names["birth"], texts["birth"],
              f"is after the infusion date ({names[INFUSION_DATE]})", hides=("age_years",))
-    return np.array(["" if np.isnan(v) or v < 0 else repr(float(v)) for v in years],
-                    dtype=object)
+    return np.where(years < 0, np.nan, years)
 
 
 def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarray]:
@@ -393,15 +403,15 @@ def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarr
     usable = has["inf"] & ~np.isnan(pfs_months)
     kind = np.where(has["prog"], "progression", np.where(has["death"], "death", ""))
 
-    def text(v, mask):
-        return np.array([repr(float(x)) if m and not np.isnan(x) and x >= 0 else ""
-                         for x, m in zip(v, mask)], dtype=object)
+    def months(v):
+        with np.errstate(invalid="ignore"):
+            return np.where(usable & (v >= 0), v, np.nan)
 
-    return {"pfs_months": text(pfs_months, usable),
-            "pfs_event": np.where(usable, np.where(pfs_event, "1", "0"), ""),
-            "pfs_event_type": np.where(usable, kind, ""),
-            "os_months": text(os_months, usable),
-            "os_event": np.where(usable, np.where(has["death"], "1", "0"), "")}
+    return {"pfs_months": months(pfs_months),
+            "pfs_event": np.where(usable, pfs_event.astype(float), np.nan),
+            "pfs_event_type": np.where(usable & (kind != ""), kind, None).astype(object),
+            "os_months": months(os_months),
+            "os_event": np.where(usable, has["death"].astype(float), np.nan)}
 
 
 def mapped_columns(mapping: Mapping) -> list[str]:
@@ -417,18 +427,14 @@ def mapped_columns(mapping: Mapping) -> list[str]:
 
 
 
-def canonical_text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Validated rows as canonical CSV cells: integers without decimals, numbers at full
-    precision, blanks for unknown."""
+def canonical_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Validated rows typed for a canonical CSV: integers as nullable integers (no decimals),
+    numbers rounded to 6 decimals (a millionth of a unit: far below any measurement's
+    precision; a third of the write time of full precision), categories as text."""
     out = {}
     for name in columns:
-        values = frame[name].to_numpy()
         kind = FIELDS_BY_NAME[name].kind
-        if kind in ("number", "integer"):
-            numbers = values.astype(float)
-            fmt = (lambda v: str(int(v))) if kind == "integer" else repr
-            out[name] = ["" if np.isnan(v) else fmt(float(v)) for v in numbers]
-        else:
-            out[name] = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                         for v in values]
+        values = frame[name]
+        out[name] = (values.astype(float).astype("Int64") if kind == "integer"
+                     else values.astype(float).round(6) if kind == "number" else values)
     return pd.DataFrame(out, index=frame.index, columns=columns)

@@ -171,6 +171,16 @@ def train(
     data = (_read_cohort(cohort, mapping, registry, store_as=cohort.stem) if cohort
             else synthetic_cohort(n, seed))
     reg = Registry(registry)
+    sizes = {}
+    if cohort:
+        from features.encode import feature_names
+        from training.cohort import landmark_mask
+        from training.samplesize import advice, assess_cohort
+
+        sizes = assess_cohort(data.frame, LANDMARKS, lambda lm: len(feature_names(lm)),
+                              landmark_mask)
+        for lm, size in sizes.items():
+            typer.echo(advice(lm, int(landmark_mask(data.frame, lm).sum()), size), err=True)
     if strategy == "auto":
         strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
     fits = None
@@ -182,7 +192,10 @@ def train(
                                          progress=sys.stderr.isatty()) for lm in LANDMARKS}
         except DevelopmentError as exc:
             _fail(str(exc), 2)
-    version, fits = train_version(data, reg, progress=sys.stderr.isatty(), landmark_fits=fits)
+    version, fits = train_version(data, reg, progress=sys.stderr.isatty(), landmark_fits=fits,
+                                  extra_metadata={"sample_size": {
+                                      lm: size.as_dict() for lm, size in sizes.items()}}
+                                  if sizes else None)
     for lm, fit in fits.items():
         m = fit.metrics[fit.champion]
         if fit.development is None:

@@ -93,3 +93,26 @@ def cohort_sample_size(time: np.ndarray, event: np.ndarray, parameters: int,
     time, event = np.asarray(time, float), np.asarray(event, float)
     rate = event.sum() / time.sum()
     return minimum_sample_size(parameters, rate, timepoint, float(time.mean()), r2_cs)
+
+
+def assess_cohort(frame, landmarks, parameters_of, landmark_mask) -> dict[str, SampleSize]:
+    """The criteria per landmark for a cohort's patients at that landmark."""
+    out = {}
+    for lm in landmarks:
+        part = frame.loc[landmark_mask(frame, lm)]
+        out[lm] = cohort_sample_size(part["pfs_months"].to_numpy(float),
+                                     part["pfs_event"].to_numpy(float), parameters_of(lm))
+    return out
+
+
+def advice(landmark: str, n: int, size: SampleSize) -> str:
+    """One line per landmark: the requirement, and what to do when the cohort falls short."""
+    head = (f"{landmark}: {n} patients; Riley et al.'s minimum for {size.parameters} candidate "
+            f"parameters at an anticipated Cox-Snell R2 of {size.r2_cs:.3f} is "
+            f"{size.n_required} ({size.events_required:.0f} events)")
+    if n >= size.n_required:
+        return head + ": large enough"
+    return (head + ": too small to develop a model of this size reliably (expect the optimism "
+            "correction to show overfitting). Pool cohorts (`relapse-risk retrain`), develop "
+            "fewer parameters, or validate and recalibrate an existing model on these patients "
+            "(`relapse-risk validate`, `relapse-risk recalibrate`)")

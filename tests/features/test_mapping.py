@@ -103,12 +103,13 @@ def test_a_cohort_survives_the_round_trip_through_a_messy_export(tmp_path):
     truth = canonical_outcome_days(original).iloc[kept].reset_index(drop=True)
     got = result.frame.reset_index(drop=True)
     assert (got["patient_id"] == truth["patient_id"]).all()
-    half_day_years = 0.5 / 365.25 + 1e-12  # a date rounds an age to the nearest day
+    # A date rounds an age to the nearest day; the canonical file writes 6 decimals.
+    half_day_years = 0.5 / 365.25 + 5e-7
     assert np.allclose(got["age_years"], truth["age_years"], atol=half_day_years, rtol=0)
     for name in ("pfs_months", "os_months"):
-        assert np.allclose(got[name], truth[name], atol=1e-9, rtol=0), name
+        assert np.allclose(got[name], truth[name], atol=5e-7, rtol=0), name
     for name in ("ldh_u_l", "ldh_uln_u_l", "tmtv_ml", "cart_cmax_per_ul"):
-        assert np.allclose(got[name], truth[name], rtol=1e-12, equal_nan=True), name
+        assert np.allclose(got[name], truth[name], atol=5e-7, rtol=0, equal_nan=True), name
     for name in ("ecog", "stage", "extranodal_sites", "ipi", "aaipi", "prior_lines",
                  "pfs_event", "os_event"):
         assert np.array_equal(got[name], truth[name], equal_nan=True), name

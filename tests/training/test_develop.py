@@ -116,7 +116,9 @@ def test_the_whole_chain_on_500_patients(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert "optimism-corrected" in trained.output and "registered and promoted v0001" in \
         trained.output
+    assert "Riley et al.'s minimum for" in trained.output and "too small" in trained.output
     meta = Registry(reg).load("v0001").metadata
+    assert meta["sample_size"]["infusion"]["n_required"] > 500
     for lm in ("infusion", "day28"):
         dev = meta["landmarks"][lm]["development"]
         assert dev["strategy"] == "resampling" and dev["family"] == meta["champions"][lm]
