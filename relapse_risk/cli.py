@@ -457,10 +457,13 @@ def cohort_show(cohort_id: Annotated[str, typer.Argument(help="Cohort id (cNNNN)
     typer.echo(f"cohort {cohort_id} (integrity verified)")
     typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
     frame = stored.frame
-    typer.echo(f"PFS events {int(frame['pfs_event'].sum())} of {len(frame)}; median "
-               f"follow-up time {frame['pfs_months'].median():.1f} months")
-    missing = frame.isna().mean()
-    typer.echo("missing: " + ", ".join(f"{c} {v:.0%}" for c, v in missing.items() if v > 0))
+    typer.echo(f"PFS events {int(frame['pfs_event'].sum())} of {len(frame)}; median time to "
+               f"a PFS event or censoring {frame['pfs_months'].median():.1f} months")
+    from features.schema import PREDICTORS
+
+    missing = frame[[c for c in PREDICTORS if c in frame.columns]].isna().mean()
+    typer.echo("predictors missing: " + ", ".join(f"{c} {v:.0%}" for c, v in missing.items()
+                                                  if v > 0))
 
 
 registry_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote, roll back.")
