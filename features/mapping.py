@@ -330,11 +330,19 @@ def _ldh_from_ratio(canonical: dict) -> None:
 
 
 def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
-    """Cells as strings ("" = blank), stripped when asked, whatever the frame held."""
+    """Cells as strings ("" = blank), stripped when asked, whatever the frame held.
+
+    Codes and dates repeat: each distinct cell is stripped once (a hash pass in C), not
+    every cell in Python.
+    """
+    if strip:
+        where, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
+        cleaned = np.array([str(v).strip() for v in distinct] + [""], dtype=object)
+        return cleaned[where]  # the sentinel -1 (a missing cell) takes the trailing ""
     # (A CSV read as text is all strings: infer_dtype says so in one C pass.)
     if pd.api.types.infer_dtype(column, skipna=False) != "string":
         column = column.astype(object).where(column.notna(), "").astype(str)
-    return (column.str.strip() if strip else column).to_numpy(dtype=object)
+    return column.to_numpy(dtype=object)
 
 
 def _date_text(column: pd.Series, tokens: set) -> np.ndarray:
@@ -344,8 +352,8 @@ def _date_text(column: pd.Series, tokens: set) -> np.ndarray:
 
 def _parse_dates(text: np.ndarray, date_format: str, src: str, flag) -> np.ndarray:
     # A registry repeats its dates: parse each distinct one once.
-    distinct, where = np.unique(text.astype(str), return_inverse=True)
-    parsed = pd.Series(pd.to_datetime(pd.Series(distinct), format=date_format,
+    where, distinct = pd.factorize(text)
+    parsed = pd.Series(pd.to_datetime(pd.Series(distinct, dtype=object), format=date_format,
                                       errors="coerce").to_numpy()[where])
     bad = parsed.isna().to_numpy() & (text != "")
     flag(bad, src, text, f"is not a date in the declared format {date_format}",
