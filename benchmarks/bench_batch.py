@@ -52,12 +52,25 @@ def make_input(path: Path, n: int, bad_every: int) -> int:
     return len(bad)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parse_args(doc: str) -> argparse.Namespace:
+    """The options every file benchmark takes (shared with bench_import.py)."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--bad-every", type=int, default=997)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_floor(src: Path, dst: Path, chunk: int) -> tuple[float, float]:
+    """Seconds and peak RSS (kB) of plain pandas reading and writing `src` in chunks."""
+    floor = subprocess.run([sys.executable, "-c", FLOOR, str(src), str(dst), str(chunk)],
+                           capture_output=True, text=True, check=True)
+    seconds, peak_kb = map(float, floor.stdout.split())
+    return seconds, peak_kb
+
+
+def main() -> None:
+    args = parse_args(__doc__)
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
     from training.train import train_version
@@ -69,9 +82,7 @@ def main() -> None:
         registry.promote(version)
         src = tmp / "registry_export.csv"
         planted = make_input(src, args.n, args.bad_every)
-        floor = subprocess.run([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.csv"),
-                                str(args.chunk)], capture_output=True, text=True, check=True)
-        floor_s, floor_kb = map(float, floor.stdout.split())
+        floor_s, floor_kb = run_floor(src, tmp / "floor.csv", args.chunk)
         ours = subprocess.run([sys.executable, "-c", OURS, str(src), str(tmp / "out.csv"),
                                str(args.chunk), str(registry.root)], capture_output=True,
                               text=True, check=True)

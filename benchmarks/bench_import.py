@@ -8,7 +8,6 @@ Targets: every row accounted for, time at most 3x the floor, peak RSS bounded (<
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import FLOOR  # noqa: E402  (the same floor as the scoring benchmark)
+from bench_batch import parse_args, run_floor  # noqa: E402  (the scoring benchmark's floor)
 
 OURS = """
 import sys, time
@@ -47,18 +46,12 @@ def make_export(path: Path, n: int, bad_every: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--chunk", type=int, default=50_000)
-    parser.add_argument("--bad-every", type=int, default=997)
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = tmp / "export.csv"
         planted = make_export(src, args.n, args.bad_every)
-        floor = subprocess.run([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.csv"),
-                                str(args.chunk)], capture_output=True, text=True, check=True)
-        floor_s, floor_kb = map(float, floor.stdout.split())
+        floor_s, floor_kb = run_floor(src, tmp / "floor.csv", args.chunk)
         ours = subprocess.run([sys.executable, "-c", OURS, str(src), str(tmp / "out.csv"),
                                str(args.chunk), str(MAPPING)], capture_output=True, text=True,
                               check=True)

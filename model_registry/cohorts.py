@@ -11,16 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from model_registry.registry import (IntegrityError, Registry, RegistryError, _digest,
-                                     _fsync_dir, _sha256, _write_file)
+                                     _publish_directory, _sha256)
 
 ROWS_FILE, RECORD_FILE = "rows.parquet", "cohort.json"
 
@@ -67,27 +63,18 @@ class CohortStore:
             existing = [p.name for p in self.root.iterdir() if p.name.startswith("c")]
             number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
             cohort_id = f"c{number:04d}"
-            staging = Path(tempfile.mkdtemp(dir=self.registry.root,
-                                            prefix=f".staging-{cohort_id}-"))
-            try:
-                _write_file(staging / ROWS_FILE, data)
-                record = {
-                    "id": cohort_id, "name": name, "source": source, "mapping": mapping,
-                    "rows_read": int(rows_read), "rows_accepted": int(len(table)),
-                    "rows_rejected": int(rows_rejected), "schema_version": schema_version,
-                    "content_sha256": content_sha256, "rows_file_sha256": _sha256(data),
-                    "columns": list(table.columns),
-                    "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                }
-                record["integrity"] = _digest(record)
-                _write_file(staging / RECORD_FILE,
-                            json.dumps(record, indent=2, sort_keys=True).encode())
-                _fsync_dir(staging)
-                os.rename(staging, self.root / cohort_id)
-                _fsync_dir(self.root)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            record = {
+                "id": cohort_id, "name": name, "source": source, "mapping": mapping,
+                "rows_read": int(rows_read), "rows_accepted": int(len(table)),
+                "rows_rejected": int(rows_rejected), "schema_version": schema_version,
+                "content_sha256": content_sha256, "rows_file_sha256": _sha256(data),
+                "columns": list(table.columns),
+                "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+            record["integrity"] = _digest(record)
+            _publish_directory(self.registry.root, self.root / cohort_id, {
+                ROWS_FILE: data,
+                RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()})
         return cohort_id, True
 
     def _record(self, cohort_id: str) -> dict:

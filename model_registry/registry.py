@@ -74,6 +74,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _publish_directory(staging_parent: Path, target: Path, files: dict[str, bytes]) -> None:
+    """Write `files` under a temporary directory, fsync, and rename it to `target`: the
+    directory appears whole or not at all (callers hold the registry's lock)."""
+    staging = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".staging-{target.name}-"))
+    try:
+        for name, data in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            _write_file(staging / name, data)
+        _fsync_dir(staging)
+        os.rename(staging, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 class Registry:
     """A model registry in a local directory.
 
@@ -142,27 +158,15 @@ class Registry:
             existing = sorted(p.name for p in self._versions.iterdir() if p.name.startswith("v"))
             number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
             version = f"v{number:04d}"
-            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".staging-{version}-"))
-            try:
-                hashes = {}
-                for name, data in {**artifacts, **files}.items():
-                    target = staging / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _write_file(target, data)
-                    hashes[name] = _sha256(data)
-                full = {**metadata, "version": version,
-                        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                        "artifacts": {n: hashes[n] for n in artifacts},
-                        "files": {n: hashes[n] for n in files}}
-                full["integrity"] = _digest(full)
-                _write_file(staging / "metadata.json",
-                            json.dumps(full, indent=2, sort_keys=True).encode())
-                _fsync_dir(staging)
-                os.rename(staging, self._versions / version)
-                _fsync_dir(self._versions)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            hashes = {name: _sha256(data) for name, data in {**artifacts, **files}.items()}
+            full = {**metadata, "version": version,
+                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "artifacts": {n: hashes[n] for n in artifacts},
+                    "files": {n: hashes[n] for n in files}}
+            full["integrity"] = _digest(full)
+            _publish_directory(self.root, self._versions / version, {
+                **artifacts, **files,
+                "metadata.json": json.dumps(full, indent=2, sort_keys=True).encode()})
             stages = self._read_stages()
             stages["stages"][version] = CANDIDATE
             stages["history"].append(self._event("register", version))
@@ -238,17 +242,10 @@ class Registry:
                                 "directory")
         copy = Registry(target)
         with copy._locked():
-            staging = Path(tempfile.mkdtemp(dir=target, prefix=f".staging-{loaded.version}-"))
-            try:
+            _publish_directory(target, copy._versions / loaded.version, {
+                name: (loaded.path / name).read_bytes()
                 for name in [*loaded.metadata["artifacts"], *loaded.metadata["files"],
-                             "metadata.json"]:
-                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                    _write_file(staging / name, (loaded.path / name).read_bytes())
-                _fsync_dir(staging)
-                os.rename(staging, copy._versions / loaded.version)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+                             "metadata.json"]})
             copy._write_stages({
                 "production": loaded.version, "stages": {loaded.version: PRODUCTION},
                 "production_stack": [loaded.version],
