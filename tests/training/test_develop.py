@@ -133,6 +133,13 @@ def test_the_whole_chain_on_500_patients(tmp_path):
     figures = json.loads((out / "validation.json").read_text())
     assert set(figures["landmarks"]) == {"infusion", "day28"}
 
+    # The development cohort was stored by `train`: validate takes its id as well.
+    stored = runner.invoke(app, ["validate", "--cohort", "c0001", "--registry", reg, "--out",
+                                 str(tmp_path / "apparent"), "--bootstrap", "20"])
+    assert stored.exit_code == 0, stored.output
+    apparent = json.loads((tmp_path / "apparent" / "validation.json").read_text())
+    assert apparent["landmarks"]["infusion"]["n"] == 500
+
     recal = runner.invoke(app, ["recalibrate", "--cohort", str(paths["shifted"]), "--registry",
                                 reg, "--bootstrap", "20"])
     assert recal.exit_code == 0, recal.output
