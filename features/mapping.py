@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.errors import FieldError
 from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
 from features.validate import validate_frame
 
@@ -263,8 +262,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         codes = mapping.values.get(name)
         # Codes must match exactly, so they are stripped; numbers are read with their spaces
         # by the conversion and the validation (stripping every column costs a third here).
-        cells = _texts(raw[src], strip=codes is not None)
-        cells = np.where(np.isin(cells, list(tokens)), "", cells) if tokens else cells
+        cells = _cells(raw[src], tokens, strip=codes is not None)
         if codes is not None:
             mapped = pd.Series(cells).map(codes)
             known = mapped.notna().to_numpy() | (cells == "")
@@ -280,7 +278,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         # Scoring needs only the dates an age comes from.
         roles = {r: src for r, src in mapping.dates.items()
                  if outcomes or r in ("birth", INFUSION_DATE)}
-        texts = {role: _date_text(raw[src], tokens) for role, src in roles.items()}
+        texts = {role: _cells(raw[src], tokens) for role, src in roles.items()}
         dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag)
                  for role, src in roles.items()}
         if "birth" in dates:
@@ -345,8 +343,9 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
     return column.to_numpy(dtype=object)
 
 
-def _date_text(column: pd.Series, tokens: set) -> np.ndarray:
-    text = _texts(column)
+def _cells(column: pd.Series, tokens: set, strip: bool = True) -> np.ndarray:
+    """`_texts`, with the mapping's missing-value tokens made blank."""
+    text = _texts(column, strip)
     return np.where(np.isin(text, list(tokens)), "", text) if tokens else text
 
 

@@ -173,14 +173,11 @@ def train(
     reg = Registry(registry)
     sizes = {}
     if cohort:
-        from features.encode import feature_names
-        from training.cohort import landmark_mask
         from training.samplesize import advice, assess_cohort
 
-        sizes = assess_cohort(data.frame, LANDMARKS, lambda lm: len(feature_names(lm)),
-                              landmark_mask)
-        for lm, size in sizes.items():
-            typer.echo(advice(lm, int(landmark_mask(data.frame, lm).sum()), size), err=True)
+        sizes = assess_cohort(data.frame)
+        for lm, (n_patients, size) in sizes.items():
+            typer.echo(advice(lm, n_patients, size), err=True)
     if strategy == "auto":
         strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
     fits = None
@@ -194,7 +191,7 @@ def train(
             _fail(str(exc), 2)
     version, fits = train_version(data, reg, progress=sys.stderr.isatty(), landmark_fits=fits,
                                   extra_metadata={"sample_size": {
-                                      lm: size.as_dict() for lm, size in sizes.items()}}
+                                      lm: size.as_dict() for lm, (_, size) in sizes.items()}}
                                   if sizes else None)
     for lm, fit in fits.items():
         m = fit.metrics[fit.champion]
@@ -407,16 +404,9 @@ def cohort_add(
     """Validate a cohort and store its accepted rows (Parquet, hashed, immutable)."""
     from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry
-    from training.cohort import read_cohort, store_cohort
+    from training.cohort import store_cohort
 
-    from features.errors import SchemaError
-    from features.mapping import MappingError
-
-    try:
-        data = read_cohort(source, _mapping(mapping))
-    except (SchemaError, MappingError, FileNotFoundError) as exc:
-        _fail(str(exc), 2)
-    _report_rejected(data.errors, data.n_read, source)
+    data = _read_cohort(source, mapping, registry)
     cohort_id, created = store_cohort(CohortStore(Registry(registry)), data, name)
     verb = "stored" if created else "already stored (same rows)"
     typer.echo(f"{cohort_id} {verb}: {len(data.frame)} of {data.n_read} rows accepted, "

@@ -95,13 +95,19 @@ def cohort_sample_size(time: np.ndarray, event: np.ndarray, parameters: int,
     return minimum_sample_size(parameters, rate, timepoint, float(time.mean()), r2_cs)
 
 
-def assess_cohort(frame, landmarks, parameters_of, landmark_mask) -> dict[str, SampleSize]:
-    """The criteria per landmark for a cohort's patients at that landmark."""
+def assess_cohort(frame) -> dict[str, tuple[int, SampleSize]]:
+    """Per landmark: the cohort's patients there, and the criteria for a model with that
+    landmark's encoded predictors."""
+    from features.encode import feature_names
+    from features.schema import LANDMARKS
+    from training.cohort import landmark_mask
+
     out = {}
-    for lm in landmarks:
+    for lm in LANDMARKS:
         part = frame.loc[landmark_mask(frame, lm)]
-        out[lm] = cohort_sample_size(part["pfs_months"].to_numpy(float),
-                                     part["pfs_event"].to_numpy(float), parameters_of(lm))
+        out[lm] = (len(part), cohort_sample_size(part["pfs_months"].to_numpy(float),
+                                                 part["pfs_event"].to_numpy(float),
+                                                 len(feature_names(lm))))
     return out
 
 
