@@ -23,6 +23,7 @@ _TRANSFORMS = {
     "stage_burden_weight": "logit",
     "time_scale": "log", "post_progression_scale": "log", "response_cmax": "log",
     "response_tp53": "log", "bridging_burden": "log", "extranodal_burden": "log",
+    "nrm_early_rate_per_month": "log", "nrm_late_rate": "log", "nrm_late_shape": "log",
 }
 # Figures outside the required set still pull, more gently.
 _OPTIONAL_WEIGHT = 0.3

@@ -102,6 +102,34 @@ def _weibull_ph(scale: float, shape: float, u: np.ndarray, log_hazard_ratio: np.
     return scale * (e * np.exp(-log_hazard_ratio)) ** (1.0 / shape)
 
 
+def nrm_log_hazard_ratio(age: np.ndarray, ecog: np.ndarray, p: GeneratorParams) -> np.ndarray:
+    """Log hazard ratio of non-relapse mortality for age >= 65 and ECOG >= 2."""
+    return (np.log(p.value("nrm_hr_age_65")) * (np.asarray(age) >= 65)
+            + np.log(p.value("nrm_hr_ecog_2")) * (np.asarray(ecog) >= 2))
+
+
+def nrm_cumulative_hazard(t, p: GeneratorParams) -> np.ndarray:
+    """Baseline cumulative hazard of non-relapse mortality at months `t`.
+
+    A constant hazard until day 28 (CRS, ICANS, early infections), then a Weibull hazard with
+    a falling rate (late infections): H(t) = r_e min(t, d28) + r_l (t^k - d28^k) for t > d28.
+    """
+    t = np.asarray(t, float)
+    early, late, shape = (p.value("nrm_early_rate_per_month"), p.value("nrm_late_rate"),
+                          p.value("nrm_late_shape"))
+    return early * np.minimum(t, DAY28_MONTHS) + late * (
+        np.maximum(t, DAY28_MONTHS) ** shape - DAY28_MONTHS ** shape)
+
+
+def nrm_time(exposure: np.ndarray, p: GeneratorParams) -> np.ndarray:
+    """Inverse of `nrm_cumulative_hazard`: the time at which it reaches `exposure`."""
+    early, late, shape = (p.value("nrm_early_rate_per_month"), p.value("nrm_late_rate"),
+                          p.value("nrm_late_shape"))
+    at_landmark = early * DAY28_MONTHS
+    after = (np.maximum(exposure - at_landmark, 0) / late + DAY28_MONTHS ** shape) ** (1 / shape)
+    return np.where(exposure <= at_landmark, exposure / early, after)
+
+
 def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | None = None,
              *, missing: bool = True) -> pd.DataFrame:
     """Simulate a cohort with canonical columns, outcomes and latent truth.
@@ -203,7 +231,8 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
     e = -np.log1p(-u["progression"])
     progression = scale * group_scale * (e * np.exp(-risk)) ** (1.0 / group_shape)
     progression = np.where(cured, np.inf, progression)
-    nrm = -np.log1p(-u["nrm"]) / v("nrm_rate_per_month")
+    nrm_log_hr = nrm_log_hazard_ratio(age, ecog, p)
+    nrm = nrm_time(-np.log1p(-u["nrm"]) * np.exp(-nrm_log_hr), p)
     pfs_true = np.minimum(progression, nrm)
     progressed = progression <= nrm
 
@@ -254,6 +283,12 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
         "os_event": (os_true <= follow_up).astype(float),
         "best_response": best.astype(object),
         "_risk": risk,
+        # What the oracle (`synthetic.oracle`) sees: true predictor values before registry
+        # blanking, and the day-28 ctDNA a patient would have had.
+        "_tp53_altered": tp53_altered,
+        "_z_cmax": z["cmax"],
+        "_nrm_log_hr": nrm_log_hr,
+        "_ctdna_detectable": u["ctdna"] < special.expit(ctdna_logit),
         "_cured": cured,
         "_progressed": progressed & (progression <= follow_up),
         "_progression_months": np.where(progressed, progression, np.nan),

@@ -17,7 +17,7 @@ def test_version_holds_everything_the_registry_promises(trained):
                 "created", "integrity"):
         assert key in meta
     assert meta["cohort"]["source"] == "synthetic" and len(meta["cohort"]["sha256"]) == 64
-    assert meta["cohort"]["generator_params_version"] == "1.0.0"
+    assert meta["cohort"]["generator_params_version"] == "1.1.0"
     for lm in ("infusion", "day28"):
         info = meta["landmarks"][lm]
         assert info["family"] in ("cox_ridge", "xgb_cox")
