@@ -21,10 +21,11 @@ from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.schema import AUTO, COLUMNS
 from features.validate import validate_frame
-from model_registry.scoring import ScoringModel
+from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
 
-RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", "risk_group", "landmark",
+RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, "risk_group", "landmark",
                   "missing_predictors", "model_version")
+_NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS))
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -146,10 +147,11 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
         if column == "missing_predictors":
             joined: dict[int, str] = {}  # the lists are shared per pattern: join each once
             values = values.map(lambda m: joined.setdefault(id(m), ";".join(m)))
-        elif column.startswith("risk_") and column != "risk_group":
+        elif column in _NUMBER_COLUMNS:
             # Six decimals, formatted here: to_csv's per-float repr costs about a third
-            # of the whole write.
-            values = pd.Series([f"{v:.6f}" for v in values.to_numpy(dtype=float).tolist()],
+            # of the whole write. Blank when the version has no model of the causes.
+            values = pd.Series([f"{v:.6f}" if v == v else ""
+                                for v in values.to_numpy(dtype=float).tolist()],
                                index=values.index, dtype=object)
         scored[column] = values.to_numpy()
     return scored, result.errors

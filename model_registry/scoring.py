@@ -19,6 +19,12 @@ from features.schema import AUTO, LANDMARK_CHOICES, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
 
 HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
+RELAPSE_COLUMNS = ("relapse_6m", "relapse_12m", "relapse_24m")
+NRM_COLUMNS = ("nrm_6m", "nrm_12m", "nrm_24m")
+CAUSE_COLUMNS = RELAPSE_COLUMNS + NRM_COLUMNS
+
+
+_SCORE_OUTPUTS = ("risk", "log_hazard", "relapse", "nrm")
 
 
 def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
@@ -31,8 +37,9 @@ def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
         from onnx.utils import Extractor
 
         # Contributions are not written by batch scoring: prune their tree ensemble.
-        data = Extractor(onnx.load_from_string(data)).extract_model(
-            ["features"], ["risk", "log_hazard"]).SerializeToString()
+        proto = onnx.load_from_string(data)
+        wanted = [o.name for o in proto.graph.output if o.name in _SCORE_OUTPUTS]
+        data = Extractor(proto).extract_model(["features"], wanted).SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
@@ -53,6 +60,10 @@ class LandmarkModel:
 
     def __post_init__(self):
         self.outputs = [o.name for o in self.session.get_outputs()]
+        self.score_outputs = [o for o in self.outputs if o in _SCORE_OUTPUTS]
+        # Versions trained before (or without) a model of non-relapse mortality score the
+        # PFS risk only; their relapse and nrm fields are null.
+        self.has_causes = "nrm" in self.outputs
         canonical_order = feature_names(self.landmark)
         if self.feature_names != canonical_order:
             self.order = [canonical_order.index(n) for n in self.feature_names]
@@ -67,7 +78,7 @@ class LandmarkModel:
 
     def run_array(self, features: np.ndarray, with_contributions: bool = False
                   ) -> dict[str, np.ndarray]:
-        names = self.outputs if with_contributions else ["risk", "log_hazard"]
+        names = self.outputs if with_contributions else self.score_outputs
         return dict(zip(names, self.session.run(names, {"features": features})))
 
     def by_predictor(self, per_feature) -> dict[str, float]:
@@ -83,6 +94,14 @@ class LandmarkModel:
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         return self.run(X)["risk"].astype(float)
+
+    def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """risk, relapse and nrm at the horizons (NaN causes for a version without them)."""
+        result = self.run(X)
+        risk = result["risk"].astype(float)
+        missing = np.full(risk.shape, np.nan)
+        return {"risk": risk, "relapse": result.get("relapse", missing).astype(float),
+                "nrm": result.get("nrm", missing).astype(float)}
 
     def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
         idx = np.searchsorted(self.baseline_months, np.asarray(times, float), side="right") - 1
@@ -145,9 +164,10 @@ class ScoringModel:
             chosen = np.full(len(frame), landmark, dtype=object)
         else:
             raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
-        out = pd.DataFrame(index=frame.index, columns=[*HORIZON_COLUMNS, "risk_group",
-                                                       "landmark", "missing_predictors",
-                                                       "model_version"], dtype=object)
+        out = pd.DataFrame(index=frame.index, columns=[*HORIZON_COLUMNS, *CAUSE_COLUMNS,
+                                                       "risk_group", "landmark",
+                                                       "missing_predictors", "model_version"],
+                           dtype=object)
         out["model_version"] = self.version
         contributions: list = [None] * len(frame)
         missing_lists = np.empty(len(frame), dtype=object)
@@ -160,6 +180,11 @@ class ScoringModel:
             risk = result["risk"].astype(float)
             for i, col in enumerate(HORIZON_COLUMNS):
                 out.iloc[rows, out.columns.get_loc(col)] = risk[:, i]
+            if model.has_causes:
+                for cause, columns in (("relapse", RELAPSE_COLUMNS), ("nrm", NRM_COLUMNS)):
+                    values = result[cause].astype(float)
+                    for i, col in enumerate(columns):
+                        out.iloc[rows, out.columns.get_loc(col)] = values[:, i]
             low, high = model.thresholds_12m
             group = np.where(risk[:, 1] < low, "low",
                              np.where(risk[:, 1] < high, "intermediate", "high"))
@@ -170,7 +195,7 @@ class ScoringModel:
                 for r, values in zip(rows, result["contributions"]):
                     contributions[r] = model.by_predictor(values)
         out["missing_predictors"] = missing_lists
-        for col in HORIZON_COLUMNS:
+        for col in (*HORIZON_COLUMNS, *CAUSE_COLUMNS):
             out[col] = out[col].astype(float)
         if with_contributions:
             out["contributions"] = contributions
@@ -194,7 +219,11 @@ class ScoringModel:
         result = model.run_array(features, with_contributions)
         risk = result["risk"][0].tolist()  # Python floats, exactly the float32 values
         low, high = model.thresholds_12m
-        out = {"risk_6m": risk[0], "risk_12m": risk[1], "risk_24m": risk[2],
+        causes = {}
+        for cause, columns in (("relapse", RELAPSE_COLUMNS), ("nrm", NRM_COLUMNS)):
+            values = result[cause][0].tolist() if cause in result else [None] * 3
+            causes.update(zip(columns, values))
+        out = {"risk_6m": risk[0], "risk_12m": risk[1], "risk_24m": risk[2], **causes,
                "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
                else "high",
                "landmark": landmark,

@@ -234,8 +234,9 @@ def evaluate(
 
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
+    from features.schema import LANDMARKS
     from training import assess
-    from training.cohort import synthetic_cohort
+    from training.cohort import landmark_mask, synthetic_cohort
 
     try:
         scoring = ScoringModel(Registry(registry).load(version))
@@ -251,7 +252,7 @@ def evaluate(
                                  ("shifted case-mix", True, assess.SHIFTED_SEED)):
         steps.set_postfix(cohort=label)
         steps.update(1)
-        cohort = assess.evaluation_cohort(n, seed, shifted)
+        cohort = assess.evaluation_cohort(n, seed, shifted, latent=True)
         metrics = assess.assess_model(scoring, cohort)
         report[label] = metrics
         for name, png in assess.plots(scoring, cohort, label).items():
@@ -266,6 +267,14 @@ def evaluate(
             lines.append(f"| {lm} | " + " | ".join(f"{m[k]:.3f}" for k in assess.SUMMARY_KEYS)
                          + f" | {nb} |")
         lines.append("")
+        causes = assess.cause_report(scoring, cohort)
+        report[f"{label}: causes"] = causes
+        lines += assess.cause_lines(causes, label)
+        oracle = {lm: assess.oracle_comparison(
+            scoring.landmarks[lm], cohort.loc[landmark_mask(cohort, lm)], lm,
+            assess.shifted_params() if shifted else None) for lm in LANDMARKS}
+        report[f"{label}: oracle"] = oracle
+        lines += assess.oracle_lines(oracle, label)
     steps.set_postfix(cohort="missing biomarkers")
     steps.update(1)
     steps.close()

@@ -37,11 +37,23 @@ class RiskGroup(BaseModel):
     thresholds_12m: list[float] = Field(description="low < first <= intermediate < second <= high")
 
 
+def _cause(what: str, months: int):
+    return Field(None, description=f"cumulative incidence of {what} by {months} months")
+
+
 class Score(BaseModel):
     patient_id: Optional[str] = None  # noqa: UP007
     risk_6m: float
     risk_12m: float
     risk_24m: float
+    # Cumulative incidences of the two causes of a PFS event (risk = relapse + nrm); null
+    # only for a model version trained without pfs_event_type.
+    relapse_6m: Optional[float] = _cause("relapse or progression", 6)  # noqa: UP007
+    relapse_12m: Optional[float] = _cause("relapse or progression", 12)  # noqa: UP007
+    relapse_24m: Optional[float] = _cause("relapse or progression", 24)  # noqa: UP007
+    nrm_6m: Optional[float] = _cause("death without progression", 6)  # noqa: UP007
+    nrm_12m: Optional[float] = _cause("death without progression", 12)  # noqa: UP007
+    nrm_24m: Optional[float] = _cause("death without progression", 24)  # noqa: UP007
     risk_group: RiskGroup
     contributions: dict[str, float] = Field(
         description="log relative hazard contributed by each predictor (positive raises risk)")

@@ -26,7 +26,7 @@ from features.errors import FieldError, SchemaError
 from features.schema import AUTO, RESEARCH_USE_NOTICE
 from features.validate import check_landmark, check_record
 from model_registry.registry import Registry, RegistryError
-from model_registry.scoring import ScoringModel
+from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
 from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
@@ -188,6 +188,7 @@ class RelapseRisk:
         return Score(
             patient_id=typed["patient_id"], risk_6m=result["risk_6m"],
             risk_12m=result["risk_12m"], risk_24m=result["risk_24m"],
+            **{column: result[column] for column in CAUSE_COLUMNS},
             risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high]),
             contributions=result["contributions"] or {},
             missing_predictors=result["missing_predictors"], landmark=result["landmark"],

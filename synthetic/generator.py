@@ -252,7 +252,8 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
     os_months = np.minimum(os_true, follow_up)
 
     # Day-28 landmark: ctDNA reflects residual disease in patients still event-free then.
-    at_landmark = pfs_months > DAY28_MONTHS
+    # As the landmark selects it: on the recorded (rounded) time.
+    at_landmark = np.round(pfs_months, 3) > DAY28_MONTHS
     ctdna_logit = (v("ctdna_logit") + v("ctdna_non_responder") * ~responder
                    + v("ctdna_relapsing") * (responder & ~cured))
     ctdna = np.where(u["ctdna"] < special.expit(ctdna_logit), "detectable", "undetectable")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from features.schema import INFUSION, LANDMARKS
 from synthetic.generator import DAY28_MONTHS, GeneratorParams, load_params, nrm_cumulative_hazard
 
 HORIZONS_MONTHS = (6.0, 12.0, 24.0)
@@ -130,8 +131,8 @@ def oracle_risks(frame: pd.DataFrame, landmark: str, params: GeneratorParams | N
     missing = [c for c in LATENT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"the oracle needs the generator's latent columns; missing {missing}")
-    if landmark not in ("infusion", "day28"):
-        raise ValueError(f"landmark must be 'infusion' or 'day28', got {landmark!r}")
+    if landmark not in LANDMARKS:
+        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
     p = params if params is not None else load_params()
     grid = _grid(step)
     at = np.searchsorted(grid, HORIZONS_MONTHS)
@@ -145,7 +146,7 @@ def oracle_risks(frame: pd.DataFrame, landmark: str, params: GeneratorParams | N
         tp53 = rows["_tp53_altered"].to_numpy(bool).astype(float)
         relapse, nrm, survival = _group_incidences(risk, rows["_nrm_log_hr"].to_numpy(float),
                                                    grid, p)
-        if landmark == "infusion":
+        if landmark == INFUSION:
             z = np.broadcast_to(nodes, (len(rows), QUADRATURE_NODES))
             weights = (_component_weights(risk, tp53, z, p)
                        * node_weights[None, :, None]).sum(axis=1)

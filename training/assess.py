@@ -12,7 +12,8 @@ from features.schema import DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
 from features.validate import validate_frame
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
-from training.evaluate import evaluate
+from training.evaluate import cause_metrics, evaluate
+from training.models import HORIZONS_MONTHS
 from training.train import ROUTINE_FEATURES, candidate_models
 
 HELD_OUT_SEED = 777
@@ -32,10 +33,48 @@ def shifted_params():
         prior_lines_probabilities=[0.05, 0.30, 0.35, 0.20, 0.07, 0.03])
 
 
-def evaluation_cohort(n: int, seed: int, shifted: bool = False) -> pd.DataFrame:
+def evaluation_cohort(n: int, seed: int, shifted: bool = False, latent: bool = False
+                      ) -> pd.DataFrame:
+    """A validated synthetic cohort; with `latent`, the generator's latent columns too (what
+    the oracle needs: `synthetic.oracle`)."""
     params = shifted_params() if shifted else None
-    return validate_frame(canonical(simulate(n, seed, params)), require_outcomes=True,
-                          nan_is_missing=True).frame
+    full = simulate(n, seed, params)
+    frame = validate_frame(canonical(full), require_outcomes=True, nan_is_missing=True).frame
+    if latent:
+        frame = frame.join(full[[c for c in full.columns if c.startswith("_")]])
+    return frame
+
+
+def oracle_comparison(model, frame: pd.DataFrame, landmark: str, params=None) -> dict:
+    """A model beside the oracle on the same patients (`frame` with latent columns).
+
+    Both are judged by Harrell's C of the 12-month PFS risk and the IPCW Brier score at 12
+    months; the model also by its mean absolute error against the true risks (PFS, relapse
+    and NRM, each horizon). `model` has `predict_causes` (fitted or served).
+    """
+    from sksurv.metrics import brier_score, concordance_index_censored
+    from sksurv.util import Surv
+
+    from synthetic.oracle import oracle_risks
+
+    truth = oracle_risks(frame, landmark, params)
+    predicted = model.predict_causes(encode(frame, landmark))
+    t, e = frame["pfs_months"].to_numpy(float), frame["pfs_event"].to_numpy(float)
+    y = Surv.from_arrays(event=e == 1, time=t)
+    i12 = HORIZONS_MONTHS.index(12.0)
+
+    def judged(risk_12m: np.ndarray) -> dict:
+        _, brier = brier_score(y, y, 1 - risk_12m, [12.0])
+        return {"harrell_c_12m": float(concordance_index_censored(e == 1, t, risk_12m)[0]),
+                "brier_12m": float(brier[0])}
+
+    out = {"n": int(len(frame)), "oracle": judged(truth["risk_12m"].to_numpy()),
+           "model": judged(predicted["risk"][:, i12])}
+    for kind in ("risk", "relapse", "nrm"):
+        for i, h in enumerate(HORIZONS_MONTHS):
+            gap = np.abs(predicted[kind][:, i] - truth[f"{kind}_{int(h)}m"].to_numpy())
+            out["model"][f"mae_{kind}_{int(h)}m"] = float(gap.mean())
+    return out
 
 
 def assess_model(scoring_model, frame: pd.DataFrame) -> dict[str, dict]:
@@ -47,6 +86,59 @@ def assess_model(scoring_model, frame: pd.DataFrame) -> dict[str, dict]:
         t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float)
         out[lm] = evaluate(model, encode(part, lm), t, e, t, e)
     return out
+
+
+def cause_report(scoring_model, frame: pd.DataFrame) -> dict[str, dict | None]:
+    """Per landmark and cause: mean predicted incidence against Aalen-Johansen at each
+    horizon, and cause-specific Harrell's C (None for a version without the causes)."""
+    out = {}
+    for lm in LANDMARKS:
+        part = frame.loc[landmark_mask(frame, lm)]
+        model = scoring_model.landmarks[lm]
+        if not model.has_causes:
+            out[lm] = None
+            continue
+        out[lm] = cause_metrics(model.predict_causes(encode(part, lm)),
+                                part["pfs_months"].to_numpy(float),
+                                part["pfs_event"].to_numpy(float),
+                                part["pfs_event_type"].to_numpy(object))
+    return out
+
+
+def cause_lines(causes: dict, label: str) -> list[str]:
+    """Markdown: predicted incidence vs Aalen-Johansen (95% CI) per cause and horizon."""
+    lines = [f"### Relapse and non-relapse mortality apart ({label} cohort)", "",
+             "| landmark | cause | events | Harrell C | " + " | ".join(
+                 f"{int(h)}m predicted / Aalen-Johansen (95% CI)" for h in HORIZONS_MONTHS)
+             + " |", "|---" * (4 + len(HORIZONS_MONTHS)) + "|"]
+    for lm, per_cause in causes.items():
+        if per_cause is None:
+            lines.append(f"| {lm} | (no model of the causes in this version) |")
+            continue
+        for cause, m in per_cause.items():
+            cells = [f"{m[f'mean_predicted_{int(h)}m']:.3f} / {m[f'observed_{int(h)}m']:.3f} "
+                     f"({m[f'observed_{int(h)}m'] - 1.96 * m[f'observed_se_{int(h)}m']:.3f}-"
+                     f"{m[f'observed_{int(h)}m'] + 1.96 * m[f'observed_se_{int(h)}m']:.3f})"
+                     for h in HORIZONS_MONTHS]
+            c = "-" if m["harrell_c"] is None else f"{m['harrell_c']:.3f}"
+            lines.append(f"| {lm} | {cause} | {m['events']} | {c} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def oracle_lines(oracle: dict, label: str) -> list[str]:
+    """Markdown: the model beside the oracle (true risks) on the same patients."""
+    lines = [f"### The model beside the oracle ({label} cohort)", "",
+             "The oracle knows each patient's true risks (`synthetic.oracle`): it sees every "
+             "predictor's true value, including those the registry left blank.", "",
+             "| landmark | C 12m model / oracle | Brier 12m model / oracle | MAE risk 6/12/24m | "
+             "MAE relapse 12m | MAE NRM 12m |", "|---|---|---|---|---|---|"]
+    for lm, r in oracle.items():
+        m, o = r["model"], r["oracle"]
+        mae = " / ".join(f"{m[f'mae_risk_{int(h)}m']:.3f}" for h in HORIZONS_MONTHS)
+        lines.append(f"| {lm} | {m['harrell_c_12m']:.3f} / {o['harrell_c_12m']:.3f} | "
+                     f"{m['brier_12m']:.3f} / {o['brier_12m']:.3f} | {mae} | "
+                     f"{m['mae_relapse_12m']:.3f} | {m['mae_nrm_12m']:.3f} |")
+    return lines + [""]
 
 
 def missing_degradation(scoring_model, frame: pd.DataFrame) -> pd.DataFrame:

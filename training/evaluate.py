@@ -141,3 +141,58 @@ def evaluate(model, X, time, event, train_time, train_event) -> dict:
     out["observed_12m"] = observed_risk(time, event, CALIBRATION_HORIZON)
     out["net_benefit_12m"] = net_benefit(risk[:, i12], time, event)
     return out
+
+
+CAUSES = {"relapse": "progression", "nrm": "death"}
+
+
+def cause_codes(event, event_type) -> np.ndarray:
+    """0 censored, 1 progression/relapse, 2 death without progression."""
+    kind = np.asarray(event_type, dtype=object)
+    return np.where(np.asarray(event) == 1, np.where(kind == "death", 2, 1), 0)
+
+
+def aalen_johansen(time, codes: np.ndarray, cause: int, horizons=HORIZONS_MONTHS
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Aalen-Johansen cumulative incidence of `cause` at the horizons, and its standard error
+    (lifelines; 0 with SE 0 when the cause never occurs)."""
+    time = np.asarray(time, float)
+    if not (codes == cause).any():
+        return np.zeros(len(horizons)), np.zeros(len(horizons))
+    from lifelines import AalenJohansenFitter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines jitters tied times (seeded) and says so
+        aj = AalenJohansenFitter(seed=0).fit(time, codes, event_of_interest=cause)
+    times = aj.cumulative_density_.index.to_numpy(float)
+    cif = aj.cumulative_density_.iloc[:, 0].to_numpy(float)
+    variance = np.asarray(aj.variance_, float).reshape(len(times), -1)[:, 0]
+    idx = np.searchsorted(times, np.asarray(horizons, float), side="right") - 1
+    at = np.where(idx >= 0, cif[np.maximum(idx, 0)], 0.0)
+    se = np.where(idx >= 0, np.sqrt(np.maximum(variance[np.maximum(idx, 0)], 0)), 0.0)
+    return at, se
+
+
+def cause_metrics(causes: dict[str, np.ndarray], time, event, event_type) -> dict:
+    """Per cause: mean predicted cumulative incidence against Aalen-Johansen at each horizon
+    (calibration in the large), and cause-specific Harrell's C of the 12-month incidence
+    (the other cause censors)."""
+    time, event = np.asarray(time, float), np.asarray(event)
+    codes = cause_codes(event, event_type)
+    i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
+    out = {}
+    for code, name in enumerate(CAUSES, start=1):
+        observed, se = aalen_johansen(time, codes, code)
+        predicted = causes[name].mean(axis=0)
+        happened = codes == code
+        out[name] = {
+            "events": int(happened.sum()),
+            "harrell_c": (float(concordance_index_censored(happened, time,
+                                                           causes[name][:, i12])[0])
+                          if happened.any() else None),
+            **{f"observed_{int(h)}m": float(o) for h, o in zip(HORIZONS_MONTHS, observed)},
+            **{f"observed_se_{int(h)}m": float(s) for h, s in zip(HORIZONS_MONTHS, se)},
+            **{f"mean_predicted_{int(h)}m": float(p) for h, p in zip(HORIZONS_MONTHS,
+                                                                     predicted)},
+        }
+    return out

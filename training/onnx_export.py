@@ -1,8 +1,10 @@
 """ONNX export of fitted survival models, from the encoded matrix to the risk, with a parity check.
 
 Every graph takes `features` (float32, [n, k], the encoded columns in the model's order) and
-returns `risk` ([n, 3]: probability of a PFS event by 6, 12, 24 months) and `log_hazard`
-([n, 1]); the linear model also returns exact per-feature `contributions` ([n, k]).
+returns `risk` ([n, 3]: probability of a PFS event by 6, 12, 24 months), `log_hazard`
+([n, 1]) and per-feature `contributions` ([n, k]). Exported with the cause-specific model of
+non-relapse mortality (`training.models.CompetingRisks`), it also returns `relapse` and
+`nrm` ([n, 3]: cumulative incidences, relapse + nrm = risk) and `nrm_log_hazard` ([n, 1]).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from training.models import CoxRidge, XGBCox
+from training.models import (CIF_GRID_MONTHS, CIF_HORIZON_INDEX, CompetingRisks, CoxRidge,
+                             XGBCox)
 
 OPSET = 15  # the XGBoost converter's ceiling (see the ONNX field notes)
 PARITY_TOLERANCE = 1e-5
@@ -175,19 +178,88 @@ def _finish(proto: onnx.ModelProto, model) -> onnx.ModelProto:
     return proto
 
 
-def to_onnx(model) -> onnx.ModelProto:
-    """Export a fitted CoxRidge or XGBCox."""
+def _cause_nodes(pfs_cumhaz: np.ndarray, nrm: CoxRidge, feature_names: list[str]
+                 ) -> tuple[list, list]:
+    """`training.models.nrm_incidence` in-graph: nrm and relapse from `log_hazard` and the
+    NRM model's linear predictor (a weight vector over all features, zero off its own)."""
+    weights = np.zeros((len(feature_names), 1))
+    for j, name in enumerate(nrm.feature_names_):
+        weights[feature_names.index(name), 0] = nrm.coef_[j] / nrm.scale_[j]
+    offset = float(np.sum(nrm.coef_ * nrm.mean_ / nrm.scale_))
+    nrm_cumhaz = nrm.cumulative_baseline_hazard(CIF_GRID_MONTHS)
+    steps = len(CIF_GRID_MONTHS) - 1
+    horizons = np.zeros((steps, len(CIF_HORIZON_INDEX)))
+    for h, end in enumerate(CIF_HORIZON_INDEX):
+        horizons[:end, h] = 1.0
+    inits = [_const("cr_nrm_weights", weights), _const("cr_nrm_offset", np.array(offset)),
+             *_grid_inits(pfs_cumhaz),
+             _const("cr_nrm_cumhaz_step", np.diff(nrm_cumhaz).reshape(1, -1)),
+             _const("cr_horizons", horizons), _const("cr_eps", np.array(1e-12)),
+             _const("cr_one", np.array(1.0)), _const("cr_zero", np.array(0.0))]
+    node = helper.make_node
+    nodes = [
+        node("MatMul", ["features", "cr_nrm_weights"], ["cr_nrm_raw"]),
+        node("Sub", ["cr_nrm_raw", "cr_nrm_offset"], ["nrm_log_hazard"]),
+        node("Exp", ["log_hazard"], ["cr_relative"]),
+        node("Mul", ["cr_relative", "cr_pfs_cumhaz_left"], ["cr_total"]),
+        node("Mul", ["cr_relative", "cr_pfs_cumhaz_step"], ["cr_d_total"]),
+        node("Exp", ["nrm_log_hazard"], ["cr_nrm_relative"]),
+        node("Mul", ["cr_nrm_relative", "cr_nrm_cumhaz_step"], ["cr_d_nrm"]),
+        node("Max", ["cr_d_total", "cr_eps"], ["cr_d_total_safe"]),
+        node("Div", ["cr_d_nrm", "cr_d_total_safe"], ["cr_ratio"]),
+        node("Min", ["cr_ratio", "cr_one"], ["cr_share"]),
+        node("Neg", ["cr_total"], ["cr_neg_total"]),
+        node("Exp", ["cr_neg_total"], ["cr_survival"]),
+        node("Neg", ["cr_d_total"], ["cr_neg_d_total"]),
+        node("Exp", ["cr_neg_d_total"], ["cr_step_survival"]),
+        node("Sub", ["cr_one", "cr_step_survival"], ["cr_step_events"]),
+        node("Mul", ["cr_survival", "cr_step_events"], ["cr_events"]),
+        node("Mul", ["cr_events", "cr_share"], ["cr_nrm_events"]),
+        node("MatMul", ["cr_nrm_events", "cr_horizons"], ["nrm"]),
+        node("Sub", ["risk", "nrm"], ["cr_relapse_raw"]),
+        node("Max", ["cr_relapse_raw", "cr_zero"], ["relapse"]),
+    ]
+    return nodes, inits
+
+
+def _grid_inits(pfs_cumhaz: np.ndarray) -> list:
+    """The PFS baseline on the grid (replaced when a version is recalibrated)."""
+    pfs_cumhaz = np.asarray(pfs_cumhaz, float)
+    return [_const("cr_pfs_cumhaz_left", pfs_cumhaz[:-1].reshape(1, -1)),
+            _const("cr_pfs_cumhaz_step", np.diff(pfs_cumhaz).reshape(1, -1))]
+
+
+def _add_causes(proto: onnx.ModelProto, model, nrm: CoxRidge) -> onnx.ModelProto:
+    nodes, inits = _cause_nodes(model.cumulative_baseline_hazard(CIF_GRID_MONTHS), nrm,
+                                list(model.feature_names_))
+    graph = proto.graph
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    graph.output.extend([
+        helper.make_tensor_value_info("relapse", TensorProto.FLOAT, [None, 3]),
+        helper.make_tensor_value_info("nrm", TensorProto.FLOAT, [None, 3]),
+        helper.make_tensor_value_info("nrm_log_hazard", TensorProto.FLOAT, [None, 1])])
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def to_onnx(model, nrm: CoxRidge | None = None) -> onnx.ModelProto:
+    """Export a fitted CoxRidge or XGBCox (with the NRM model: relapse and nrm as well)."""
     if isinstance(model, CoxRidge):
-        return cox_to_onnx(model)
-    if isinstance(model, XGBCox):
-        return xgb_to_onnx(model)
-    raise TypeError(f"no ONNX export for {type(model).__name__}")
+        proto = cox_to_onnx(model)
+    elif isinstance(model, XGBCox):
+        proto = xgb_to_onnx(model)
+    else:
+        raise TypeError(f"no ONNX export for {type(model).__name__}")
+    return proto if nrm is None else _add_causes(proto, model, nrm)
 
 
-def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray) -> onnx.ModelProto:
+def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray,
+                       grid_cumhaz: np.ndarray | None = None) -> onnx.ModelProto:
     """An exported graph updated to a new population without refitting its predictors:
     log_hazard and contributions scaled by `slope`, and the baseline cumulative hazard at the
-    horizons replaced (risk = 1 - exp(-H0'(t) * exp(slope * lp)))."""
+    horizons replaced (risk = 1 - exp(-H0'(t) * exp(slope * lp))); with causes, the PFS
+    baseline on the incidence grid too (`grid_cumhaz`; the NRM model is kept)."""
     proto = onnx.load_from_string(data)
     graph = proto.graph
     scaled = ("log_hazard", "contributions")
@@ -203,10 +275,13 @@ def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray) ->
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.append(_const("recalibration_slope", np.array(slope)))
+    replaced = {"horizon_cumhaz": _const("horizon_cumhaz",
+                                         np.asarray(horizon_cumhaz).reshape(1, -1))}
+    if grid_cumhaz is not None:
+        replaced.update({init.name: init for init in _grid_inits(grid_cumhaz)})
     for i, init in enumerate(graph.initializer):
-        if init.name == "horizon_cumhaz":
-            graph.initializer[i].CopyFrom(_const("horizon_cumhaz",
-                                                 np.asarray(horizon_cumhaz).reshape(1, -1)))
+        if init.name in replaced:
+            graph.initializer[i].CopyFrom(replaced[init.name])
     onnx.checker.check_model(proto)
     return proto
 
@@ -222,13 +297,19 @@ def session(proto_or_bytes) -> ort.InferenceSession:
 
 
 def check_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
-                 tolerance: float = PARITY_TOLERANCE) -> float:
-    """Largest absolute risk difference between ONNX and the fitted model; raise past tolerance."""
+                 tolerance: float = PARITY_TOLERANCE, nrm: CoxRidge | None = None) -> float:
+    """Largest absolute difference between ONNX and the fitted model in risk (and, with the
+    NRM model, in relapse and nrm); raise past tolerance."""
     features = X[model.feature_names_].to_numpy(dtype=np.float32)
-    risk_onnx = session(proto).run(["risk"], {"features": features})[0]
-    risk_native = model.predict_risk(X)
-    worst = float(np.max(np.abs(risk_onnx - risk_native)))
-    if not worst <= tolerance:
-        raise ParityError(f"ONNX risk differs from the fitted {model.family} model by {worst:.2e} "
-                          f"(tolerance {tolerance:.0e}); do not serve this export")
+    names = ["risk"] if nrm is None else ["risk", "relapse", "nrm"]
+    onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
+    native = ({"risk": model.predict_risk(X)} if nrm is None
+              else CompetingRisks(model, nrm).predict_causes(X))
+    worst = 0.0
+    for name in names:
+        gap = float(np.max(np.abs(onnx_out[name] - native[name])))
+        if not gap <= tolerance:
+            raise ParityError(f"ONNX {name} differs from the fitted {model.family} model by "
+                              f"{gap:.2e} (tolerance {tolerance:.0e}); do not serve this export")
+        worst = max(worst, gap)
     return worst

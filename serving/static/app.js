@@ -197,12 +197,20 @@
       const risk = score[`risk_${h}m`];
       const mine = pfs(h);
       const theirs = stepAt(pop.months, pop.pfs, h);
+      const cause = (kind) => {
+        const value = score[`${kind}_${h}m`];
+        return value === null || value === undefined
+          ? el("td", { id: `${kind}-${h}` }, "n/a")
+          : el("td", { id: `${kind}-${h}`, "data-value": String(value) }, pct(value));
+      };
       rows.append(el("tr", {},
         el("th", { scope: "row" }, `${h} months`),
         el("td", { id: `risk-${h}`, "data-value": String(risk) }, pct(risk)),
+        cause("relapse"), cause("nrm"),
         el("td", { id: `pfs-${h}`, "data-value": String(mine) }, pct(mine)),
         el("td", { id: `pop-${h}`, "data-value": String(theirs) }, pct(theirs))));
     }
+    drawIcons(score);
     const group = score.risk_group;
     $("risk-group").textContent = group.name;
     $("risk-group").className = "group-" + group.name;
@@ -243,6 +251,49 @@
     for (const h of HORIZONS) {
       plot.append(svg("circle", { cx: x(h), cy: y(pfs(h)), r: 4, class: "patient-point" }));
     }
+  }
+
+  // ---- 100 patients like this one (an icon array, as the PREDICT tool draws it) -------------
+  const ICON_HORIZON = 12;
+  const OUTCOMES = [
+    ["relapse", "relapse or progression"],
+    ["nrm", "death without relapse"],
+    ["alive", "alive without relapse"],
+  ];
+
+  // Whole patients out of 100 by largest remainder, so the three always add up to 100.
+  function iconCounts(relapse, nrm) {
+    const exact = [100 * relapse, 100 * nrm, 100 * Math.max(0, 1 - relapse - nrm)];
+    const counts = exact.map(Math.floor);
+    const order = exact.map((v, i) => [v - Math.floor(v), i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    for (let k = 0; counts.reduce((a, b) => a + b, 0) < 100; k += 1) counts[order[k][1]] += 1;
+    return counts;
+  }
+
+  function drawIcons(score) {
+    const relapse = score[`relapse_${ICON_HORIZON}m`];
+    const nrm = score[`nrm_${ICON_HORIZON}m`];
+    const box = $("icons");
+    const legend = $("icons-legend");
+    box.replaceChildren();
+    legend.replaceChildren();
+    $("icons-section").hidden = relapse === null || relapse === undefined;
+    if ($("icons-section").hidden) return;
+    const counts = iconCounts(relapse, nrm);
+    let k = 0;
+    OUTCOMES.forEach(([kind], i) => {
+      for (let j = 0; j < counts[i]; j += 1, k += 1) {
+        const [cx, cy] = [12 + 24 * (k % 10), 12 + 24 * Math.floor(k / 10)];
+        const person = svg("g", { class: `icon ${kind}` });
+        person.append(svg("circle", { cx, cy: cy - 5, r: 4 }));
+        person.append(svg("path", { d: `M${cx - 7},${cy + 9} a7,8 0 0 1 14,0 z` }));
+        box.append(person);
+      }
+    });
+    box.setAttribute("aria-label", OUTCOMES.map(([, label], i) => `${counts[i]} ${label}`).join(", "));
+    OUTCOMES.forEach(([kind, label], i) => legend.append(el("li", {
+      class: kind, id: `icons-${kind}`, "data-count": String(counts[i]),
+    }, el("span", { class: "swatch", "aria-hidden": "true" }), `${counts[i]} ${label}`)));
   }
 
   function drawContributions(contributions, missing) {

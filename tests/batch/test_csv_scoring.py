@@ -41,8 +41,12 @@ def test_every_row_is_accounted_for(tmp_path, model):
     assert (summary.rows_read, summary.scored, summary.rejected) == (5, 3, 2)
     assert list(scored.row) == ["1", "2", "5"]
     assert list(scored.columns) == ["row", *HEADER.split(","), "risk_6m", "risk_12m",
-                                    "risk_24m", "risk_group", "landmark",
+                                    "risk_24m", "relapse_6m", "relapse_12m", "relapse_24m",
+                                    "nrm_6m", "nrm_12m", "nrm_24m", "risk_group", "landmark",
                                     "missing_predictors", "model_version"]
+    for h in (6, 12, 24):  # the two causes add up to the risk (six decimals each)
+        total = scored[f"relapse_{h}m"].astype(float) + scored[f"nrm_{h}m"].astype(float)
+        assert (abs(total - scored[f"risk_{h}m"].astype(float)) <= 1.5e-6).all()
     assert list(scored.patient_id) == ["P1", "P2", "P5"]
     assert sorted(errors.values.tolist()) == [
         ["3", "age_years", "old", "must be a number from 0 to 120 years"],

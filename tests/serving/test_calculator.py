@@ -104,6 +104,15 @@ def _percent(p: float) -> str:
     return "<0.1%" if 0 < p < 0.001 else f"{100 * p:.1f}%"
 
 
+def _icon_counts(relapse: float, nrm: float) -> dict[str, int]:
+    """Whole patients out of 100 by largest remainder (ties to the earlier outcome)."""
+    exact = [100 * relapse, 100 * nrm, 100 * max(0.0, 1 - relapse - nrm)]
+    counts = [math.floor(v) for v in exact]
+    for i in sorted(range(3), key=lambda i: (-(exact[i] - counts[i]), i))[:100 - sum(counts)]:
+        counts[i] += 1
+    return dict(zip(("relapse", "nrm", "alive"), counts))
+
+
 def _shown(page, selector) -> float:
     return float(page.get_attribute(selector, "data-value"))
 
@@ -125,6 +134,15 @@ def test_the_numbers_shown_equal_the_api_answer(page, served, name, patient, gro
         # The plotted curve at h, from the baseline and the 12-month risk, is 1 - risk(h):
         # the service computes in float32 (relative precision ~1e-7), hence 1e-5.
         assert _shown(page, f"#pfs-{h}") == pytest.approx(1 - risk, abs=1e-5)
+        for cause in ("relapse", "nrm"):
+            assert _shown(page, f"#{cause}-{h}") == api[f"{cause}_{h}m"]
+            assert page.inner_text(f"#{cause}-{h}") == _percent(api[f"{cause}_{h}m"])
+        assert api[f"relapse_{h}m"] + api[f"nrm_{h}m"] == pytest.approx(risk, abs=1e-6)
+    # The icon array: 100 patients split by the API's 12-month incidences.
+    counts = _icon_counts(api["relapse_12m"], api["nrm_12m"])
+    for kind, count in counts.items():
+        assert int(page.get_attribute(f"#icons-{kind}", "data-count")) == count
+        assert page.locator(f"#icons .icon.{kind}").count() == count
     assert page.inner_text("#risk-group") == group
     assert page.inner_text("#landmark") == ("day 28" if "ctdna_d28" in patient
                                             else "infusion (day 0)")

@@ -3,7 +3,8 @@ import pytest
 
 from synthetic.evidence import load_evidence
 from synthetic.fit import fit_params, residual
-from synthetic.generator import load_params
+from synthetic.calibration import CohortStatistics
+from synthetic.generator import load_params, simulate
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -29,5 +30,11 @@ def test_fit_pulls_a_displaced_parameter_back():
         pytest.approx(result.residuals["mc514_median_pfs"], abs=1e-4)
     before = sum(v * v for v in result.start_residuals.values())
     after = sum(v * v for v in result.residuals.values())
-    assert after < before / 4
+    # At n = 6000 sampling noise alone leaves residuals: the shipped (undisplaced)
+    # parameters score `floor` on this sample. The fit must get back to about there.
+    statistics = CohortStatistics(simulate(6000, 5, start), fast=True)
+    floor = sum(residual(ev, statistics.estimate(ev).value) ** 2
+                for ev in load_evidence().values() if ev.method and ev.check)
+    assert before > 2 * floor
+    assert after < 1.25 * floor
     assert np.isfinite(list(result.residuals.values())).all()

@@ -121,7 +121,9 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
         assert meta["landmarks"][lm]["onnx_parity_max_abs"] <= 1e-5
         part = frame.loc[landmark_mask(frame, lm)].iloc[:300]
         risk = served.landmarks[lm].predict_risk(encode(part, lm))
-        assert np.all((risk > 0) & (risk < 1)) and np.all(np.diff(risk, axis=1) >= 0)
+        # A probability within float32's precision of 1 is served as 1.0 (1-2% of patients
+        # have a 24-month risk above 0.999 in the generator's cohorts).
+        assert np.all((risk > 0) & (risk <= 1)) and np.all(np.diff(risk, axis=1) >= 0)
         assert meta["landmarks"][lm]["recalibration"]["slope"] == pytest.approx(u.slope)
     report = registry.file(result.version, "report.md").decode()
     assert "O/E 12 months" in report and "## Gate" in report

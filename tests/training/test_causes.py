@@ -1,0 +1,113 @@
+"""Calibration in the large at both landmarks and every horizon, for the PFS risk and for
+each cause against Aalen-Johansen, on a fresh cohort; and the oracle comparison."""
+import numpy as np
+import pytest
+from sksurv.nonparametric import kaplan_meier_estimator
+
+from features.encode import encode
+from training.assess import evaluation_cohort, oracle_comparison
+from training.cohort import landmark_mask
+from training.evaluate import aalen_johansen, cause_codes
+from synthetic.oracle import oracle_risks
+from training.models import HORIZONS_MONTHS, CompetingRisks, CoxRidge, XGBCox, fit_nrm_model
+
+N = 20_000
+Z = 3.0  # 2 landmarks x 3 horizons x 2 families x 3 quantities: 3 SE keeps chance misses < 5%
+
+
+def _km_with_se(time, event, horizon):
+    """1 - Kaplan-Meier at the horizon and its Greenwood standard error."""
+    times, survival, ci = kaplan_meier_estimator(event == 1, time, conf_type="log-log")
+    i = np.searchsorted(times, horizon, side="right") - 1
+    # The log-log interval is asymmetric; its half-width / 1.96 is the SE to this precision.
+    return 1 - survival[i], (ci[1, i] - ci[0, i]) / (2 * 1.959964)
+
+
+@pytest.fixture(scope="module")
+def cohorts():
+    return evaluation_cohort(N, 31), evaluation_cohort(N, 32, latent=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(cohorts):
+    train, _ = cohorts
+    out = {}
+    for lm in ("infusion", "day28"):
+        part = train.loc[landmark_mask(train, lm)]
+        X, t, e = encode(part, lm), part["pfs_months"].to_numpy(), part["pfs_event"].to_numpy()
+        nrm = fit_nrm_model(X, t, e, part["pfs_event_type"].to_numpy(object))
+        for family in (CoxRidge(), XGBCox()):
+            out[lm, family.family] = (CompetingRisks(family.fit(X, t, e), nrm), part)
+    return out
+
+
+@pytest.mark.parametrize("landmark", ["infusion", "day28"])
+@pytest.mark.parametrize("family", ["cox_ridge", "xgb_cox"])
+def test_mean_predicted_risk_equals_the_observed_at_every_horizon(cohorts, fitted, landmark,
+                                                                  family):
+    """On a fresh cohort, the mean predicted PFS risk is within Z SEs of Kaplan-Meier and each
+    cause's mean incidence within Z SEs of Aalen-Johansen (the SE combines the fresh cohort's
+    and the training cohort's, whose estimate the baseline copies); and within 0.02 (the
+    issue's bar) in any case."""
+    model, train_part = fitted[landmark, family]
+    fresh = cohorts[1].loc[landmark_mask(cohorts[1], landmark)]
+    t, e = fresh["pfs_months"].to_numpy(), fresh["pfs_event"].to_numpy()
+    predicted = model.predict_causes(encode(fresh, landmark))
+    codes = cause_codes(e, fresh["pfs_event_type"].to_numpy(object))
+    train_codes = cause_codes(train_part["pfs_event"].to_numpy(),
+                              train_part["pfs_event_type"].to_numpy(object))
+    train_t = train_part["pfs_months"].to_numpy()
+    for i, h in enumerate(HORIZONS_MONTHS):
+        observed, se = _km_with_se(t, e, h)
+        _, se_train = _km_with_se(train_t, train_part["pfs_event"].to_numpy(), h)
+        gap = predicted["risk"][:, i].mean() - observed
+        assert abs(gap) < min(Z * np.hypot(se, se_train), 0.02), (
+            f"{landmark} {family} risk by {h:g} months: mean predicted - observed = {gap:+.4f}")
+        for code, cause in ((1, "relapse"), (2, "nrm")):
+            aj, aj_se = aalen_johansen(t, codes, code, [h])
+            _, aj_se_train = aalen_johansen(train_t, train_codes, code, [h])
+            gap = predicted[cause][:, i].mean() - aj[0]
+            assert abs(gap) < min(Z * np.hypot(aj_se[0], aj_se_train[0]), 0.02), (
+                f"{landmark} {family} {cause} by {h:g} months: mean predicted - "
+                f"Aalen-Johansen = {gap:+.4f}")
+
+
+def test_breslow_overpredicts_because_the_hazards_are_not_proportional(cohorts):
+    """Why the anchor exists. On the training patients themselves, Breslow's baseline gives a
+    mean 6-month risk above their Kaplan-Meier risk on the generator's cohort (non-PH: a cure
+    fraction and early progression of non-responders), but not on a cohort with the same
+    linear predictors whose times truly follow proportional hazards. The anchored baseline
+    matches Kaplan-Meier on both."""
+    train, _ = cohorts
+    X, t, e = encode(train, "infusion"), train["pfs_months"].to_numpy(), \
+        train["pfs_event"].to_numpy()
+    lp = CoxRidge().fit(X, t, e).linear_predictor(X)
+    rng = np.random.default_rng(0)
+    ph_time = rng.exponential(8.0 * np.exp(-lp))  # PH truth with the same risk spread
+    ph_event = (ph_time < 30).astype(float)
+    gaps = {}
+    for label, (time, event) in {"generator": (t, e), "proportional": (np.minimum(
+            ph_time, 30), ph_event)}.items():
+        observed, _ = _km_with_se(time, event, 6.0)
+        breslow = CoxRidge(anchored=False).fit(X, time, event)
+        anchored = CoxRidge().fit(X, time, event)
+        gaps[label] = breslow.predict_risk(X)[:, 0].mean() - observed
+        assert abs(anchored.predict_risk(X)[:, 0].mean() - observed) < 1e-6
+    assert abs(gaps["proportional"]) < 0.003
+    assert gaps["generator"] > 0.005 + abs(gaps["proportional"])
+
+
+def test_the_oracle_bounds_the_models(cohorts, fitted):
+    """The oracle (true risks) discriminates at least as well as a model of the observed
+    predictors, and a model's error against it is reported per horizon and cause."""
+    fresh = cohorts[1]
+    for lm in ("infusion", "day28"):
+        model, _ = fitted[lm, "cox_ridge"]
+        part = fresh.loc[landmark_mask(fresh, lm)]
+        result = oracle_comparison(model, part, lm)
+        assert result["oracle"]["harrell_c_12m"] > result["model"]["harrell_c_12m"]
+        assert result["oracle"]["brier_12m"] < result["model"]["brier_12m"]
+        truth = oracle_risks(part, lm)["risk_12m"].to_numpy()
+        # The model's error against the true risks is below that of knowing only the mean.
+        assert 0 < result["model"]["mae_risk_12m"] < np.abs(truth - truth.mean()).mean()
+        assert set(result["model"]) >= {"mae_relapse_12m", "mae_nrm_12m"}
