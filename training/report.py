@@ -119,6 +119,27 @@ def _development_text(fit) -> str:
             f"| figure | apparent | optimism | corrected |\n|---|---|---|---|\n{rows}\n\n")
 
 
+def _cause_text(info: dict) -> str:
+    """Relapse and NRM apart: the NRM model, and each cause's mean predicted incidence against
+    Aalen-Johansen on the patients the figures above are measured on."""
+    nrm = info.get("nrm_model", {})
+    if "coef" not in nrm:
+        return f"No model of non-relapse mortality: {nrm.get('absent', 'not fitted')}.\n\n"
+    ratios = ", ".join(f"{n} {hr:.2f}" for n, hr in zip(nrm["features"],
+                                                         nrm["hazard_ratio_per_sd"]))
+    lines = ["Non-relapse mortality: cause-specific Cox model (hazard ratio per SD: "
+             f"{ratios}); relapse = risk - NRM.", "",
+             "| cause | events | Harrell C | " + " | ".join(
+                 f"{h} months predicted / Aalen-Johansen" for h in (6, 12, 24)) + " |",
+             "|---|---|---|---|---|---|"]
+    for cause, m in (info.get("cause_metrics") or {}).items():
+        c = "-" if m["harrell_c"] is None else f"{m['harrell_c']:.3f}"
+        lines.append(f"| {cause} | {m['events']} | {c} | " + " | ".join(
+            f"{m[f'mean_predicted_{h}m']:.3f} / {m[f'observed_{h}m']:.3f}" for h in (6, 12, 24))
+            + " |")
+    return "\n".join(lines) + "\n\n"
+
+
 def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
     """report.md, model_card.md and plots/*.png for a version."""
     files: dict[str, bytes] = {}
@@ -135,6 +156,7 @@ def build_files(metadata: dict, fits: dict) -> dict[str, bytes]:
         sections.append(
             f"## Landmark: {lm}\n\n{_how_measured(fit)}\n\nChampion: **{fit.champion}** — "
             f"{fit.reason}.\n\n{_metric_table(fit.metrics)}\n\n{_development_text(fit)}"
+            f"{_cause_text(metadata['landmarks'][lm])}"
             "Risk groups at 12 months: low < "
             f"{fit.thresholds_12m[0]:.3f} <= intermediate < {fit.thresholds_12m[1]:.3f} <= high "
             "(training tertiles).\n\n"
@@ -202,7 +224,9 @@ method development, registry analyses, teaching. Not for decisions about individ
 
 ## Outcome
 Progression-free survival from infusion (progression, relapse or death from any cause);
-predicted as the probability of an event by 6, 12 and 24 months.
+predicted as the probability of an event by 6, 12 and 24 months, split into the cumulative
+incidences of relapse/progression and of death without progression (non-relapse mortality)
+when the cohort records which ended PFS (`pfs_event_type`).
 
 ## Predictors and their evidence
 {predictors}
