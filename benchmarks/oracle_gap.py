@@ -18,7 +18,7 @@ from features.validate import validate_frame
 from synthetic.generator import canonical, simulate
 from training.assess import oracle_comparison
 from training.cohort import landmark_mask
-from training.models import CompetingRisks, CoxRidge, XGBCox, fit_nrm_model
+from training.models import CauseModels, CompetingRisks, CoxRidge, XGBCox
 
 
 def cohort(n: int, seed: int, missing: bool):
@@ -40,7 +40,7 @@ def main() -> None:
         for lm in ("infusion", "day28"):
             part = train.loc[landmark_mask(train, lm)]
             X, t, e = encode(part, lm), part["pfs_months"].to_numpy(), part["pfs_event"].to_numpy()
-            nrm = fit_nrm_model(X, t, e, part["pfs_event_type"].to_numpy(object))
+            causes = CauseModels.fit(X, t, e, part["pfs_event_type"].to_numpy(object))
             held_out = test.loc[landmark_mask(test, lm)]
             for family in (CoxRidge(), XGBCox()):
                 try:
@@ -49,7 +49,7 @@ def main() -> None:
                     print(f"{'missing' if missing else 'complete':9} {lm:9} "
                           f"{family.family:10} fit failed: {exc}")
                     continue
-                r = oracle_comparison(CompetingRisks(family, nrm), held_out, lm)
+                r = oracle_comparison(CompetingRisks(family, causes), held_out, lm)
                 m, o = r["model"], r["oracle"]
                 print(f"{'missing' if missing else 'complete':9} {lm:9} {family.family:10} "
                       f"{m['harrell_c_12m']:8.4f} {o['harrell_c_12m']:9.4f} "

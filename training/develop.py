@@ -32,7 +32,7 @@ from features.encode import encode
 from training.cohort import Cohort, landmark_mask
 from training.evaluate import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
 from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
-from training.train import LandmarkFit, event_types, nrm_model_for
+from training.train import LandmarkFit, cause_models_for, event_types
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
 # from the partial log-likelihood, so its effect is relative to the number of events.
@@ -224,8 +224,8 @@ def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
     metrics = {choice.family: evaluate(model, X, time, event, time, event)}
     risk = model.predict_risk(X)[:, _I12]
     thresholds = tuple(float(q) for q in np.quantile(risk, [1 / 3, 2 / 3]))
-    nrm, nrm_reason = nrm_model_for(frame, X)
+    causes, causes_reason = cause_models_for(frame, X)
     return LandmarkFit(landmark, {choice.family: model}, metrics, choice.family, choice.reason,
                        len(frame), 0, X, time, event, thresholds, development,
-                       nrm_model=nrm, nrm_reason=nrm_reason,
+                       causes=causes, causes_reason=causes_reason,
                        event_type_test=event_types(frame))

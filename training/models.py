@@ -73,7 +73,7 @@ class BreslowRisk:
         if anchored:
             self.baseline_times_ = BASELINE_TIMES_MONTHS
             self.baseline_cumhaz_ = anchored_baseline(lp, time, event, BASELINE_TIMES_MONTHS)
-        else:  # Breslow's estimator (the cause-specific NRM model: see `fit_nrm_model`)
+        else:  # Breslow's estimator (the cause-specific NRM model: see `CauseModels`)
             step = BreslowEstimator().fit(lp, event.astype(bool), time).cum_baseline_hazard_
             self.baseline_times_ = np.asarray(step.x, dtype=float)
             self.baseline_cumhaz_ = np.asarray(step.y, dtype=float)
@@ -185,89 +185,109 @@ class XGBCox(BreslowRisk, BaseEstimator):
         return np.asarray(contribs[:, :-1], dtype=float)
 
 
-# Non-relapse mortality: a cause-specific Cox model of death without progression
-# (progression censors) on the predictors the literature links to it.
+# Relapse and non-relapse mortality: two cause-specific Cox models (the other cause censors)
+# decide how each step's PFS events divide; the PFS model keeps deciding how many there are.
 NRM_FEATURES = ("age_years", "age_years_missing", "ecog", "ecog_missing")
-NRM_PENALTY = 1.0
+CAUSE_PENALTY = 1.0
 # The cumulative incidences are integrated on this grid (months; every horizon is on it).
 CIF_GRID_MONTHS = np.round(np.arange(0.0, max(HORIZONS_MONTHS) + 1e-9, 0.25), 2)
 CIF_HORIZON_INDEX = tuple(int(np.searchsorted(CIF_GRID_MONTHS, h)) for h in HORIZONS_MONTHS)
 
 
-def fit_nrm_model(X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-                  event_type: np.ndarray) -> CoxRidge:
-    """The cause-specific Cox model of non-relapse mortality on `NRM_FEATURES`."""
-    death = (np.asarray(event) == 1) & (np.asarray(event_type, dtype=object) == "death")
-    if death.sum() < 2:
-        raise ValueError(f"{int(death.sum())} deaths without progression: a cause-specific "
-                         "model of non-relapse mortality needs pfs_event_type on the cohort "
-                         "and at least a few such deaths")
-    # Breslow's baseline: the cause-specific hazard is estimated with progression censoring,
-    # and a Kaplan-Meier anchor would wrongly read those censorings as independent.
-    return CoxRidge(alpha=NRM_PENALTY, anchored=False).fit(X[list(NRM_FEATURES)], time,
-                                                           death.astype(float))
+class CauseModels:
+    """The cause-specific models of relapse (every feature) and of non-relapse mortality
+    (`NRM_FEATURES`: the predictors the literature links to it), each a ridge Cox model with
+    Breslow's baseline: a cause-specific hazard is estimated with the other cause censoring,
+    which a Kaplan-Meier anchor would wrongly read as independent censoring."""
+
+    def __init__(self, relapse: CoxRidge, nrm: CoxRidge):
+        self.relapse, self.nrm = relapse, nrm
+
+    @classmethod
+    def fit(cls, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, event_type: np.ndarray,
+            penalty: float = CAUSE_PENALTY) -> CauseModels:
+        kind = np.asarray(event_type, dtype=object)
+        happened = np.asarray(event) == 1
+        death, progression = happened & (kind == "death"), happened & (kind == "progression")
+        if death.sum() < 2 or progression.sum() < 2:
+            raise ValueError(
+                f"{int(progression.sum())} progressions and {int(death.sum())} deaths without "
+                "progression: models of the two causes need pfs_event_type on the cohort and "
+                "at least a few events of each")
+        return cls(CoxRidge(alpha=penalty, anchored=False).fit(X, time, progression.astype(float)),
+                   CoxRidge(alpha=penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
+                                                               death.astype(float)))
+
+    def grid(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each cause's linear predictor and baseline cumulative hazard on the grid."""
+        return {f"{name}_{part}": value for name, model in (("relapse", self.relapse),
+                                                             ("nrm", self.nrm))
+                for part, value in (("lp", model.linear_predictor(X)),
+                                    ("cumhaz", model.cumulative_baseline_hazard(CIF_GRID_MONTHS)))}
+
+    def describe(self) -> dict:
+        """Both models as JSON-able metadata (enough to rebuild them: `from_metadata`)."""
+        def one(m: CoxRidge) -> dict:
+            return {"features": list(m.feature_names_), "penalty": m.alpha,
+                    "mean": m.mean_.tolist(), "scale": m.scale_.tolist(),
+                    "coef": m.coef_.tolist(), "hazard_ratio_per_sd": np.exp(m.coef_).tolist(),
+                    "grid_months": CIF_GRID_MONTHS.tolist(),
+                    "cumhaz": m.cumulative_baseline_hazard(CIF_GRID_MONTHS).tolist()}
+        return {"relapse": one(self.relapse), "nrm": one(self.nrm)}
+
+    @classmethod
+    def from_metadata(cls, info: dict) -> CauseModels:
+        """The models `describe` recorded (their baselines on the grid)."""
+        def one(d: dict) -> CoxRidge:
+            model = CoxRidge(alpha=d["penalty"], anchored=False)
+            model.feature_names_ = list(d["features"])
+            model.mean_, model.scale_, model.coef_ = (np.asarray(d[k], float)
+                                                      for k in ("mean", "scale", "coef"))
+            model.baseline_times_ = np.asarray(d["grid_months"], float)
+            model.baseline_cumhaz_ = np.asarray(d["cumhaz"], float)
+            model.horizon_cumhaz_ = model.cumulative_baseline_hazard(HORIZONS_MONTHS)
+            return model
+        return cls(one(info["relapse"]), one(info["nrm"]))
 
 
-def nrm_incidence(pfs_lp: np.ndarray, pfs_cumhaz: np.ndarray, nrm_lp: np.ndarray,
-                  nrm_cumhaz: np.ndarray) -> np.ndarray:
+def nrm_incidence(pfs_lp: np.ndarray, pfs_cumhaz: np.ndarray, relapse_lp: np.ndarray,
+                  relapse_cumhaz: np.ndarray, nrm_lp: np.ndarray, nrm_cumhaz: np.ndarray
+                  ) -> np.ndarray:
     """Cumulative incidence of non-relapse death at the horizons, shape (n, 3).
 
-    The all-cause (PFS) model gives the total hazard, the cause-specific model its NRM part;
-    the relapse hazard is the rest. On each step of `CIF_GRID_MONTHS` both are taken as
-    constant, so the step's PFS events split in proportion to the two hazards:
-    NRM(t) = sum over steps to t of S(start) * (1 - exp(-dH)) * min(1, dH_nrm / dH).
-    Relapse = risk - NRM then makes risk = relapse + NRM exact at every horizon.
-    `pfs_cumhaz` and `nrm_cumhaz` are the baselines on the grid.
+    The PFS model gives the events of each step of `CIF_GRID_MONTHS`; the two cause-specific
+    hazards, taken as constant on the step, give the share that are deaths without
+    progression: NRM(t) = sum over steps to t of S(start) (1 - exp(-dH)) dH_nrm /
+    (dH_relapse + dH_nrm). Relapse = risk - NRM then makes risk = relapse + NRM exact. All
+    cumulative hazards are baselines on the grid.
     """
     total = np.exp(pfs_lp)[:, None] * pfs_cumhaz[None, :]
     d_total = np.diff(total, axis=1)
+    d_relapse = np.exp(relapse_lp)[:, None] * np.diff(relapse_cumhaz)[None, :]
     d_nrm = np.exp(nrm_lp)[:, None] * np.diff(nrm_cumhaz)[None, :]
-    share = np.minimum(1.0, d_nrm / np.maximum(d_total, 1e-12))
+    share = d_nrm / np.maximum(d_relapse + d_nrm, 1e-300)
     steps = np.exp(-total[:, :-1]) * -np.expm1(-d_total) * share
     cumulative = np.concatenate([np.zeros((len(total), 1)), np.cumsum(steps, axis=1)], axis=1)
     return cumulative[:, list(CIF_HORIZON_INDEX)]
 
 
 class CompetingRisks:
-    """A PFS model and a cause-specific NRM model: risk split into relapse and NRM.
+    """A PFS model and the cause-specific models: risk split into relapse and NRM.
 
     Parameters
     ----------
     pfs : BreslowRisk
         The all-cause model (its risk is the PFS risk the project has always scored).
-    nrm : CoxRidge
-        From `fit_nrm_model`.
+    causes : CauseModels
     """
 
-    def __init__(self, pfs, nrm: CoxRidge):
-        self.pfs, self.nrm = pfs, nrm
+    def __init__(self, pfs, causes: CauseModels):
+        self.pfs, self.causes = pfs, causes
 
     def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """risk, relapse and nrm at 6/12/24 months, each shape (n, 3)."""
         risk = self.pfs.predict_risk(X)
         nrm = nrm_incidence(self.pfs.linear_predictor(X),
                             self.pfs.cumulative_baseline_hazard(CIF_GRID_MONTHS),
-                            self.nrm.linear_predictor(X),
-                            self.nrm.cumulative_baseline_hazard(CIF_GRID_MONTHS))
+                            **self.causes.grid(X))
         return {"risk": risk, "relapse": np.maximum(risk - nrm, 0.0), "nrm": nrm}
-
-    def describe(self) -> dict:
-        """The NRM model as JSON-able metadata (enough to rebuild it: `nrm_from_metadata`)."""
-        m = self.nrm
-        return {"features": list(m.feature_names_), "penalty": m.alpha,
-                "mean": m.mean_.tolist(), "scale": m.scale_.tolist(), "coef": m.coef_.tolist(),
-                "hazard_ratio_per_sd": np.exp(m.coef_).tolist(),
-                "grid_months": CIF_GRID_MONTHS.tolist(),
-                "cumhaz": m.cumulative_baseline_hazard(CIF_GRID_MONTHS).tolist()}
-
-
-def nrm_from_metadata(info: dict) -> CoxRidge:
-    """The NRM model `CompetingRisks.describe` recorded (its baseline on the grid)."""
-    model = CoxRidge(alpha=info["penalty"])
-    model.feature_names_ = list(info["features"])
-    model.mean_, model.scale_, model.coef_ = (np.asarray(info[k], float)
-                                              for k in ("mean", "scale", "coef"))
-    model.baseline_times_ = np.asarray(info["grid_months"], float)
-    model.baseline_cumhaz_ = np.asarray(info["cumhaz"], float)
-    model.horizon_cumhaz_ = model.cumulative_baseline_hazard(HORIZONS_MONTHS)
-    return model

@@ -2,9 +2,10 @@
 
 Every graph takes `features` (float32, [n, k], the encoded columns in the model's order) and
 returns `risk` ([n, 3]: probability of a PFS event by 6, 12, 24 months), `log_hazard`
-([n, 1]) and per-feature `contributions` ([n, k]). Exported with the cause-specific model of
-non-relapse mortality (`training.models.CompetingRisks`), it also returns `relapse` and
-`nrm` ([n, 3]: cumulative incidences, relapse + nrm = risk) and `nrm_log_hazard` ([n, 1]).
+([n, 1]) and per-feature `contributions` ([n, k]). Exported with the cause-specific models of
+relapse and non-relapse mortality (`training.models.CompetingRisks`), it also returns
+`relapse` and `nrm` ([n, 3]: cumulative incidences, relapse + nrm = risk) and the causes'
+`relapse_log_hazard` and `nrm_log_hazard` ([n, 1]).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from training.models import (CIF_GRID_MONTHS, CIF_HORIZON_INDEX, CompetingRisks, CoxRidge,
-                             XGBCox)
+from training.models import (CIF_GRID_MONTHS, CIF_HORIZON_INDEX, CauseModels, CompetingRisks,
+                             CoxRidge, XGBCox)
 
 OPSET = 15  # the XGBoost converter's ceiling (see the ONNX field notes)
 PARITY_TOLERANCE = 1e-5
@@ -178,36 +179,49 @@ def _finish(proto: onnx.ModelProto, model) -> onnx.ModelProto:
     return proto
 
 
-def _cause_nodes(pfs_cumhaz: np.ndarray, nrm: CoxRidge, feature_names: list[str]
+def _linear_nodes(prefix: str, model: CoxRidge, feature_names: list[str]) -> tuple[list, list]:
+    """A cause model's linear predictor `{prefix}_log_hazard` from `features` (a weight vector
+    over all features, zero off its own)."""
+    weights = np.zeros((len(feature_names), 1))
+    for j, name in enumerate(model.feature_names_):
+        weights[feature_names.index(name), 0] = model.coef_[j] / model.scale_[j]
+    offset = float(np.sum(model.coef_ * model.mean_ / model.scale_))
+    inits = [_const(f"cr_{prefix}_weights", weights), _const(f"cr_{prefix}_offset",
+                                                              np.array(offset)),
+             _const(f"cr_{prefix}_cumhaz_step", np.diff(
+                 model.cumulative_baseline_hazard(CIF_GRID_MONTHS)).reshape(1, -1))]
+    nodes = [helper.make_node("MatMul", ["features", f"cr_{prefix}_weights"],
+                              [f"cr_{prefix}_product"]),
+             helper.make_node("Sub", [f"cr_{prefix}_product", f"cr_{prefix}_offset"],
+                              [f"{prefix}_log_hazard"]),
+             helper.make_node("Exp", [f"{prefix}_log_hazard"], [f"cr_{prefix}_relative"]),
+             helper.make_node("Mul", [f"cr_{prefix}_relative", f"cr_{prefix}_cumhaz_step"],
+                              [f"cr_d_{prefix}"])]
+    return nodes, inits
+
+
+def _cause_nodes(pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: list[str]
                  ) -> tuple[list, list]:
     """`training.models.nrm_incidence` in-graph: nrm and relapse from `log_hazard` and the
-    NRM model's linear predictor (a weight vector over all features, zero off its own)."""
-    weights = np.zeros((len(feature_names), 1))
-    for j, name in enumerate(nrm.feature_names_):
-        weights[feature_names.index(name), 0] = nrm.coef_[j] / nrm.scale_[j]
-    offset = float(np.sum(nrm.coef_ * nrm.mean_ / nrm.scale_))
-    nrm_cumhaz = nrm.cumulative_baseline_hazard(CIF_GRID_MONTHS)
+    cause models' linear predictors."""
     steps = len(CIF_GRID_MONTHS) - 1
     horizons = np.zeros((steps, len(CIF_HORIZON_INDEX)))
     for h, end in enumerate(CIF_HORIZON_INDEX):
         horizons[:end, h] = 1.0
-    inits = [_const("cr_nrm_weights", weights), _const("cr_nrm_offset", np.array(offset)),
-             *_grid_inits(pfs_cumhaz),
-             _const("cr_nrm_cumhaz_step", np.diff(nrm_cumhaz).reshape(1, -1)),
-             _const("cr_horizons", horizons), _const("cr_eps", np.array(1e-12)),
+    relapse_nodes, relapse_inits = _linear_nodes("relapse", causes.relapse, feature_names)
+    nrm_nodes, nrm_inits = _linear_nodes("nrm", causes.nrm, feature_names)
+    inits = [*relapse_inits, *nrm_inits, *_grid_inits(pfs_cumhaz),
+             _const("cr_horizons", horizons), _const("cr_tiny", np.array(1e-30)),
              _const("cr_one", np.array(1.0)), _const("cr_zero", np.array(0.0))]
     node = helper.make_node
     nodes = [
-        node("MatMul", ["features", "cr_nrm_weights"], ["cr_nrm_raw"]),
-        node("Sub", ["cr_nrm_raw", "cr_nrm_offset"], ["nrm_log_hazard"]),
+        *relapse_nodes, *nrm_nodes,
+        node("Add", ["cr_d_relapse", "cr_d_nrm"], ["cr_d_causes"]),
+        node("Max", ["cr_d_causes", "cr_tiny"], ["cr_d_causes_safe"]),
+        node("Div", ["cr_d_nrm", "cr_d_causes_safe"], ["cr_share"]),
         node("Exp", ["log_hazard"], ["cr_relative"]),
         node("Mul", ["cr_relative", "cr_pfs_cumhaz_left"], ["cr_total"]),
         node("Mul", ["cr_relative", "cr_pfs_cumhaz_step"], ["cr_d_total"]),
-        node("Exp", ["nrm_log_hazard"], ["cr_nrm_relative"]),
-        node("Mul", ["cr_nrm_relative", "cr_nrm_cumhaz_step"], ["cr_d_nrm"]),
-        node("Max", ["cr_d_total", "cr_eps"], ["cr_d_total_safe"]),
-        node("Div", ["cr_d_nrm", "cr_d_total_safe"], ["cr_ratio"]),
-        node("Min", ["cr_ratio", "cr_one"], ["cr_share"]),
         node("Neg", ["cr_total"], ["cr_neg_total"]),
         node("Exp", ["cr_neg_total"], ["cr_survival"]),
         node("Neg", ["cr_d_total"], ["cr_neg_d_total"]),
@@ -229,8 +243,8 @@ def _grid_inits(pfs_cumhaz: np.ndarray) -> list:
             _const("cr_pfs_cumhaz_step", np.diff(pfs_cumhaz).reshape(1, -1))]
 
 
-def _add_causes(proto: onnx.ModelProto, model, nrm: CoxRidge) -> onnx.ModelProto:
-    nodes, inits = _cause_nodes(model.cumulative_baseline_hazard(CIF_GRID_MONTHS), nrm,
+def _add_causes(proto: onnx.ModelProto, model, causes: CauseModels) -> onnx.ModelProto:
+    nodes, inits = _cause_nodes(model.cumulative_baseline_hazard(CIF_GRID_MONTHS), causes,
                                 list(model.feature_names_))
     graph = proto.graph
     graph.node.extend(nodes)
@@ -238,20 +252,21 @@ def _add_causes(proto: onnx.ModelProto, model, nrm: CoxRidge) -> onnx.ModelProto
     graph.output.extend([
         helper.make_tensor_value_info("relapse", TensorProto.FLOAT, [None, 3]),
         helper.make_tensor_value_info("nrm", TensorProto.FLOAT, [None, 3]),
+        helper.make_tensor_value_info("relapse_log_hazard", TensorProto.FLOAT, [None, 1]),
         helper.make_tensor_value_info("nrm_log_hazard", TensorProto.FLOAT, [None, 1])])
     onnx.checker.check_model(proto)
     return proto
 
 
-def to_onnx(model, nrm: CoxRidge | None = None) -> onnx.ModelProto:
-    """Export a fitted CoxRidge or XGBCox (with the NRM model: relapse and nrm as well)."""
+def to_onnx(model, causes: CauseModels | None = None) -> onnx.ModelProto:
+    """Export a fitted CoxRidge or XGBCox (with the cause models: relapse and nrm as well)."""
     if isinstance(model, CoxRidge):
         proto = cox_to_onnx(model)
     elif isinstance(model, XGBCox):
         proto = xgb_to_onnx(model)
     else:
         raise TypeError(f"no ONNX export for {type(model).__name__}")
-    return proto if nrm is None else _add_causes(proto, model, nrm)
+    return proto if causes is None else _add_causes(proto, model, causes)
 
 
 def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray,
@@ -259,7 +274,7 @@ def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray,
     """An exported graph updated to a new population without refitting its predictors:
     log_hazard and contributions scaled by `slope`, and the baseline cumulative hazard at the
     horizons replaced (risk = 1 - exp(-H0'(t) * exp(slope * lp))); with causes, the PFS
-    baseline on the incidence grid too (`grid_cumhaz`; the NRM model is kept)."""
+    baseline on the incidence grid too (`grid_cumhaz`; the cause models are kept)."""
     proto = onnx.load_from_string(data)
     graph = proto.graph
     scaled = ("log_hazard", "contributions")
@@ -297,14 +312,15 @@ def session(proto_or_bytes) -> ort.InferenceSession:
 
 
 def check_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
-                 tolerance: float = PARITY_TOLERANCE, nrm: CoxRidge | None = None) -> float:
+                 tolerance: float = PARITY_TOLERANCE, causes: CauseModels | None = None
+                 ) -> float:
     """Largest absolute difference between ONNX and the fitted model in risk (and, with the
-    NRM model, in relapse and nrm); raise past tolerance."""
+    cause models, in relapse and nrm); raise past tolerance."""
     features = X[model.feature_names_].to_numpy(dtype=np.float32)
-    names = ["risk"] if nrm is None else ["risk", "relapse", "nrm"]
+    names = ["risk"] if causes is None else ["risk", "relapse", "nrm"]
     onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
-    native = ({"risk": model.predict_risk(X)} if nrm is None
-              else CompetingRisks(model, nrm).predict_causes(X))
+    native = ({"risk": model.predict_risk(X)} if causes is None
+              else CompetingRisks(model, causes).predict_causes(X))
     worst = 0.0
     for name in names:
         gap = float(np.max(np.abs(onnx_out[name] - native[name])))

@@ -43,7 +43,7 @@ from training.evaluate import CALIBRATION_HORIZON, censoring_weights
 from training.gating import paired_comparison
 from training.external import (MIN_EVENTS, LandmarkValidation, ValidationError,
                                validate_landmark)
-from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, nrm_from_metadata
+from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, CauseModels
 from training.onnx_export import check_parity, recalibrated_graph
 from training.train import BASELINE_GRID_MONTHS
 
@@ -180,14 +180,14 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
         base = parent.landmarks[lm]
         updates[lm], models[lm] = estimate_update(base, update_frame, lm, method, seed)
         name = metadata["landmarks"][lm]["artifact"]
-        # The NRM model is kept as it was; the PFS baseline on its grid follows the update.
-        nrm_info = metadata["landmarks"][lm].get("nrm_model", {})
-        nrm = nrm_from_metadata(nrm_info) if "coef" in nrm_info else None
+        # The cause models are kept as they were; the PFS baseline on their grid follows.
+        info = metadata["landmarks"][lm].get("cause_models", {})
+        causes = CauseModels.from_metadata(info) if "nrm" in info else None
         proto = recalibrated_graph(
             loaded.artifacts[name], models[lm].slope, models[lm].horizon_cumhaz_,
-            models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if nrm is not None else None)
+            models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if causes else None)
         check_part = check_frame.loc[landmark_mask(check_frame, lm)]
-        parity = check_parity(models[lm], proto, encode(check_part, lm), nrm=nrm)
+        parity = check_parity(models[lm], proto, encode(check_part, lm), causes=causes)
         artifacts[name] = proto.SerializeToString()
         metadata["landmarks"][lm].update({
             "baseline": {"months": BASELINE_GRID_MONTHS.tolist(),

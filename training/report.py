@@ -122,12 +122,14 @@ def _development_text(fit) -> str:
 def _cause_text(info: dict) -> str:
     """Relapse and NRM apart: the NRM model, and each cause's mean predicted incidence against
     Aalen-Johansen on the patients the figures above are measured on."""
-    nrm = info.get("nrm_model", {})
-    if "coef" not in nrm:
-        return f"No model of non-relapse mortality: {nrm.get('absent', 'not fitted')}.\n\n"
+    models = info.get("cause_models", {})
+    if "nrm" not in models:
+        return f"No models of the two causes: {models.get('absent', 'not fitted')}.\n\n"
+    nrm = models["nrm"]
     ratios = ", ".join(f"{n} {hr:.2f}" for n, hr in zip(nrm["features"],
                                                          nrm["hazard_ratio_per_sd"]))
-    lines = ["Non-relapse mortality: cause-specific Cox model (hazard ratio per SD: "
+    lines = ["Relapse and non-relapse mortality: cause-specific Cox models share out each "
+             "step's PFS events (NRM hazard ratio per SD: "
              f"{ratios}); relapse = risk - NRM.", "",
              "| cause | events | Harrell C | " + " | ".join(
                  f"{h} months predicted / Aalen-Johansen" for h in (6, 12, 24)) + " |",

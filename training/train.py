@@ -20,8 +20,7 @@ from features.schema import LANDMARKS, RESEARCH_USE_NOTICE, SCHEMA_VERSION, sche
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
 from training.evaluate import evaluate
-from training.models import (HORIZONS_MONTHS, CompetingRisks, CoxRidge, XGBCox,
-                             fit_nrm_model)
+from training.models import HORIZONS_MONTHS, CauseModels, CompetingRisks, CoxRidge, XGBCox
 from training.onnx_export import check_parity, to_onnx
 
 TIE_MARGIN = 0.005
@@ -58,15 +57,17 @@ class LandmarkFit:
     # `training.develop`'s choices and optimism-corrected figures (then X_test is the
     # development data itself and n_test is 0).
     development: dict | None = None
-    # The cause-specific model of non-relapse mortality (None, with the reason, when the
-    # cohort cannot support one) and the held-out patients' event types.
-    nrm_model: CoxRidge | None = None
-    nrm_reason: str | None = None
+    # The cause-specific models of relapse and of non-relapse mortality (None, with the
+    # reason, when the cohort cannot support them) and the held-out patients' event types.
+    causes: CauseModels | None = None
+    causes_reason: str | None = None
     event_type_test: np.ndarray | None = field(default=None, repr=False)
 
 
-def nrm_model_for(frame: pd.DataFrame, X: pd.DataFrame) -> tuple[CoxRidge | None, str | None]:
-    """The NRM model on these patients, or None and why (never a guess about untyped events)."""
+def cause_models_for(frame: pd.DataFrame, X: pd.DataFrame
+                     ) -> tuple[CauseModels | None, str | None]:
+    """The cause-specific models on these patients, or None and why (never a guess about
+    untyped events)."""
     event = frame["pfs_event"].to_numpy(float) == 1
     kind = (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
             else np.full(len(frame), None, dtype=object))
@@ -76,8 +77,8 @@ def nrm_model_for(frame: pd.DataFrame, X: pd.DataFrame) -> tuple[CoxRidge | None
                       "(progression or death): relapse and non-relapse mortality cannot be "
                       "told apart, so scores carry the PFS risk only")
     try:
-        return fit_nrm_model(X, frame["pfs_months"].to_numpy(float), event.astype(float),
-                             kind), None
+        return CauseModels.fit(X, frame["pfs_months"].to_numpy(float), event.astype(float),
+                               kind), None
     except ValueError as exc:
         return None, str(exc)
 
@@ -124,10 +125,10 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
     champion, reason = choose_champion(metrics)
     train_risk = fitted[champion].predict_risk(X.iloc[idx_train])[:, 1]
     thresholds = tuple(float(q) for q in np.quantile(train_risk, [1 / 3, 2 / 3]))
-    nrm, nrm_reason = nrm_model_for(frame.iloc[idx_train], X.iloc[idx_train])
+    causes, causes_reason = cause_models_for(frame.iloc[idx_train], X.iloc[idx_train])
     return LandmarkFit(landmark, fitted, metrics, champion, reason, len(idx_train),
                        len(idx_test), X.iloc[idx_test], time[idx_test], event[idx_test],
-                       thresholds, nrm_model=nrm, nrm_reason=nrm_reason,
+                       thresholds, causes=causes, causes_reason=causes_reason,
                        event_type_test=event_types(frame.iloc[idx_test]))
 
 
@@ -153,8 +154,8 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
     artifacts, landmarks = {}, {}
     for lm, fit in fits.items():
         model = fit.models[fit.champion]
-        proto = to_onnx(model, fit.nrm_model)
-        parity = check_parity(model, proto, fit.X_test, nrm=fit.nrm_model)
+        proto = to_onnx(model, fit.causes)
+        parity = check_parity(model, proto, fit.X_test, causes=fit.causes)
         name = f"{lm}.onnx"
         artifacts[name] = proto.SerializeToString()
         landmarks[lm] = {
@@ -169,8 +170,8 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
             "metrics": _jsonable(fit.metrics),
             "development": _jsonable(fit.development or {
                 "strategy": "holdout", "test_fraction": 0.2, "seed": seed}),
-            "nrm_model": (CompetingRisks(model, fit.nrm_model).describe()
-                          if fit.nrm_model is not None else {"absent": fit.nrm_reason}),
+            "cause_models": (fit.causes.describe() if fit.causes is not None
+                             else {"absent": fit.causes_reason}),
             "cause_metrics": _jsonable(_cause_metrics(fit, model)),
             "contributions": ("exact: coefficient x standardised value" if isinstance(
                 model, CoxRidge) else "Saabas path attribution (XGBoost approx_contribs)"),
@@ -191,9 +192,9 @@ def _cause_metrics(fit: LandmarkFit, model) -> dict | None:
     patients (the development patients when developed by resampling)."""
     from training.evaluate import cause_metrics
 
-    if fit.nrm_model is None or fit.event_type_test is None:
+    if fit.causes is None or fit.event_type_test is None:
         return None
-    causes = CompetingRisks(model, fit.nrm_model).predict_causes(fit.X_test)
+    causes = CompetingRisks(model, fit.causes).predict_causes(fit.X_test)
     return cause_metrics(causes, fit.time_test, fit.event_test, fit.event_type_test)
 
 

@@ -9,7 +9,7 @@ from training.assess import evaluation_cohort, oracle_comparison
 from training.cohort import landmark_mask
 from training.evaluate import aalen_johansen, cause_codes
 from synthetic.oracle import oracle_risks
-from training.models import HORIZONS_MONTHS, CompetingRisks, CoxRidge, XGBCox, fit_nrm_model
+from training.models import HORIZONS_MONTHS, CauseModels, CompetingRisks, CoxRidge, XGBCox
 
 N = 20_000
 Z = 3.0  # 2 landmarks x 3 horizons x 2 families x 3 quantities: 3 SE keeps chance misses < 5%
@@ -35,9 +35,9 @@ def fitted(cohorts):
     for lm in ("infusion", "day28"):
         part = train.loc[landmark_mask(train, lm)]
         X, t, e = encode(part, lm), part["pfs_months"].to_numpy(), part["pfs_event"].to_numpy()
-        nrm = fit_nrm_model(X, t, e, part["pfs_event_type"].to_numpy(object))
+        causes = CauseModels.fit(X, t, e, part["pfs_event_type"].to_numpy(object))
         for family in (CoxRidge(), XGBCox()):
-            out[lm, family.family] = (CompetingRisks(family.fit(X, t, e), nrm), part)
+            out[lm, family.family] = (CompetingRisks(family.fit(X, t, e), causes), part)
     return out
 
 

@@ -6,8 +6,8 @@ from features.encode import encode
 from features.validate import validate_frame
 from synthetic.generator import canonical, simulate
 from training.cohort import landmark_mask
-from training.models import (CIF_GRID_MONTHS, HORIZONS_MONTHS, CoxRidge, XGBCox,
-                             fit_nrm_model, nrm_incidence)
+from training.models import (CIF_GRID_MONTHS, HORIZONS_MONTHS, CauseModels, CoxRidge, XGBCox,
+                             nrm_incidence)
 from training.onnx_export import ParityError, check_parity, session, to_onnx
 
 
@@ -26,17 +26,18 @@ def test_onnx_agrees_with_the_fitted_model_on_10000_patients(patients, landmark,
     train, check = slice(0, 8000), slice(len(X) - 10000, len(X))
     kind = frame.pfs_event_type.to_numpy(object)
     model = (CoxRidge() if family == "cox_ridge" else XGBCox()).fit(X[train], t[train], e[train])
-    nrm = fit_nrm_model(X[train], t[train], e[train], kind[train])
-    proto = to_onnx(model, nrm)
+    causes = CauseModels.fit(X[train], t[train], e[train], kind[train])
+    proto = to_onnx(model, causes)
     assert len(X[check]) == 10000
-    worst = check_parity(model, proto, X[check], nrm=nrm)
+    worst = check_parity(model, proto, X[check], causes=causes)
     assert worst <= 1e-5
     names = [o.name for o in session(proto).get_outputs()]
     out = dict(zip(names, session(proto).run(None, {"features": X[check].to_numpy(np.float32)})))
     np.testing.assert_allclose(out["log_hazard"][:, 0], model.linear_predictor(X[check]),
                                atol=1e-4)
-    np.testing.assert_allclose(out["nrm_log_hazard"][:, 0], nrm.linear_predictor(X[check]),
-                               atol=1e-5)
+    for name in ("relapse", "nrm"):
+        np.testing.assert_allclose(out[f"{name}_log_hazard"][:, 0],
+                                   getattr(causes, name).linear_predictor(X[check]), atol=1e-4)
     np.testing.assert_allclose(out["relapse"] + out["nrm"], out["risk"], atol=1e-6)
     assert (out["nrm"] > 0).all() and (np.diff(out["nrm"], axis=1) >= 0).all()
     if family == "cox_ridge":
@@ -49,17 +50,18 @@ def test_the_cause_split_is_exact_for_constant_hazards():
     b / (a + b) * (1 - exp(-(a + b) t)) exactly, whatever the grid."""
     a, b = 0.09, 0.006
     lp = np.log(np.array([0.5, 1.0, 3.0]))
-    nrm = nrm_incidence(lp, (a + b) * CIF_GRID_MONTHS, lp, b * CIF_GRID_MONTHS)
+    nrm = nrm_incidence(lp, (a + b) * CIF_GRID_MONTHS, lp, a * CIF_GRID_MONTHS, lp,
+                        b * CIF_GRID_MONTHS)
     rate = np.exp(lp)[:, None] * (a + b)
     expected = b / (a + b) * -np.expm1(-rate * np.asarray(HORIZONS_MONTHS)[None, :])
     np.testing.assert_allclose(nrm, expected, rtol=1e-12)
 
 
-def test_the_nrm_model_refuses_a_cohort_without_event_types(patients):
+def test_the_cause_models_refuse_a_cohort_without_event_types(patients):
     X = encode(patients.iloc[:500], "infusion")
     t, e = patients.pfs_months.to_numpy()[:500], patients.pfs_event.to_numpy()[:500]
     with pytest.raises(ValueError, match="pfs_event_type"):
-        fit_nrm_model(X, t, e, np.full(500, None, dtype=object))
+        CauseModels.fit(X, t, e, np.full(500, None, dtype=object))
 
 
 def test_parity_check_catches_a_wrong_graph(patients):
