@@ -90,7 +90,7 @@ def assess_model(scoring_model, frame: pd.DataFrame) -> dict[str, dict]:
 
 def cause_report(scoring_model, frame: pd.DataFrame) -> dict[str, dict | None]:
     """Per landmark and cause: mean predicted incidence against Aalen-Johansen at each
-    horizon, and cause-specific Harrell's C (None for a version without the causes)."""
+    horizon, and Wolbers' competing-risks concordance (None for a version without the causes)."""
     out = {}
     for lm in LANDMARKS:
         part = frame.loc[landmark_mask(frame, lm)]
@@ -108,7 +108,7 @@ def cause_report(scoring_model, frame: pd.DataFrame) -> dict[str, dict | None]:
 def cause_lines(causes: dict, label: str) -> list[str]:
     """Markdown: predicted incidence vs Aalen-Johansen (95% CI) per cause and horizon."""
     lines = [f"### Relapse and non-relapse mortality apart ({label} cohort)", "",
-             "| landmark | cause | events | Harrell C | " + " | ".join(
+             "| landmark | cause | events | C (Wolbers) | " + " | ".join(
                  f"{int(h)}m predicted / Aalen-Johansen (95% CI)" for h in HORIZONS_MONTHS)
              + " |", "|---" * (4 + len(HORIZONS_MONTHS)) + "|"]
     for lm, per_cause in causes.items():
@@ -120,7 +120,7 @@ def cause_lines(causes: dict, label: str) -> list[str]:
                      f"({m[f'observed_{int(h)}m'] - 1.96 * m[f'observed_se_{int(h)}m']:.3f}-"
                      f"{m[f'observed_{int(h)}m'] + 1.96 * m[f'observed_se_{int(h)}m']:.3f})"
                      for h in HORIZONS_MONTHS]
-            c = "-" if m["harrell_c"] is None else f"{m['harrell_c']:.3f}"
+            c = "-" if m["concordance"] is None else f"{m['concordance']:.3f}"
             lines.append(f"| {lm} | {cause} | {m['events']} | {c} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -131,11 +131,11 @@ def _cause_text(info: dict) -> str:
     lines = ["Relapse and non-relapse mortality: cause-specific Cox models share out each "
              "step's PFS events (NRM hazard ratio per SD: "
              f"{ratios}); relapse = risk - NRM.", "",
-             "| cause | events | Harrell C | " + " | ".join(
+             "| cause | events | C (Wolbers) | " + " | ".join(
                  f"{h} months predicted / Aalen-Johansen" for h in (6, 12, 24)) + " |",
              "|---|---|---|---|---|---|"]
     for cause, m in (info.get("cause_metrics") or {}).items():
-        c = "-" if m["harrell_c"] is None else f"{m['harrell_c']:.3f}"
+        c = "-" if m["concordance"] is None else f"{m['concordance']:.3f}"
         lines.append(f"| {cause} | {m['events']} | {c} | " + " | ".join(
             f"{m[f'mean_predicted_{h}m']:.3f} / {m[f'observed_{h}m']:.3f}" for h in (6, 12, 24))
             + " |")

@@ -7,7 +7,7 @@ from sksurv.nonparametric import kaplan_meier_estimator
 from features.encode import encode
 from training.assess import evaluation_cohort, oracle_comparison
 from training.cohort import landmark_mask
-from training.evaluate import aalen_johansen, cause_codes
+from training.evaluate import aalen_johansen, cause_codes, competing_concordance
 from synthetic.oracle import oracle_risks
 from training.models import HORIZONS_MONTHS, CauseModels, CompetingRisks, CoxRidge, XGBCox
 
@@ -111,3 +111,22 @@ def test_the_oracle_bounds_the_models(cohorts, fitted):
         # The model's error against the true risks is below that of knowing only the mean.
         assert 0 < result["model"]["mae_risk_12m"] < np.abs(truth - truth.mean()).mean()
         assert set(result["model"]) >= {"mae_relapse_12m", "mae_nrm_12m"}
+
+
+def test_competing_concordance_counts_the_pairs_wolbers_defines():
+    """Against a brute-force count on a small sample (ties, censoring and the other cause)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    x = np.round(rng.normal(size=n), 1)  # ties in the marker
+    t1, t2, c = rng.exponential(1 / np.exp(x)), rng.exponential(3, n), rng.uniform(0, 4, n)
+    t = np.minimum.reduce([t1, t2, c])
+    codes = np.where(t == c, 0, np.where(t == t1, 1, 2))
+    for cause in (1, 2):
+        concordant = comparable = 0.0
+        for i in np.flatnonzero(codes == cause):
+            for j in range(n):
+                if t[j] > t[i] or (codes[j] not in (0, cause) and t[j] <= t[i]):
+                    comparable += 1
+                    concordant += 1.0 if x[i] > x[j] else 0.5 if x[i] == x[j] else 0.0
+        assert competing_concordance(x, t, codes, cause) == pytest.approx(concordant / comparable)
+    assert competing_concordance(x, t, np.zeros(n, int), 1) is None
