@@ -120,8 +120,8 @@ def _development_text(fit) -> str:
 
 
 def _cause_text(info: dict) -> str:
-    """Relapse and NRM apart: the NRM model, and each cause's mean predicted incidence against
-    Aalen-Johansen on the patients the figures above are measured on."""
+    """Relapse and NRM apart: the cause models, and each cause's mean predicted incidence
+    against Aalen-Johansen on the patients the figures above are measured on."""
     models = info.get("cause_models", {})
     if "nrm" not in models:
         return f"No models of the two causes: {models.get('absent', 'not fitted')}.\n\n"
