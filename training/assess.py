@@ -45,19 +45,21 @@ def evaluation_cohort(n: int, seed: int, shifted: bool = False, latent: bool = F
     return frame
 
 
-def oracle_comparison(model, frame: pd.DataFrame, landmark: str, params=None) -> dict:
+def oracle_comparison(model, frame: pd.DataFrame, landmark: str, params=None,
+                      truth: pd.DataFrame | None = None) -> dict:
     """A model beside the oracle on the same patients (`frame` with latent columns).
 
     Both are judged by Harrell's C of the 12-month PFS risk and the IPCW Brier score at 12
     months; the model also by its mean absolute error against the true risks (PFS, relapse
-    and NRM, each horizon). `model` has `predict_causes` (fitted or served).
+    and NRM, each horizon). `model` has `predict_causes` (fitted or served); `truth`, the
+    oracle's risks of these patients when already computed.
     """
     from sksurv.metrics import brier_score, concordance_index_censored
     from sksurv.util import Surv
 
     from synthetic.oracle import oracle_risks
 
-    truth = oracle_risks(frame, landmark, params)
+    truth = oracle_risks(frame, landmark, params) if truth is None else truth
     predicted = model.predict_causes(encode(frame, landmark))
     t, e = frame["pfs_months"].to_numpy(float), frame["pfs_event"].to_numpy(float)
     y = Surv.from_arrays(event=e == 1, time=t)

@@ -13,7 +13,7 @@ Z = 3.5  # 18 comparisons per landmark: P(any |z| > 3.5 by chance) is below 1%
 
 @pytest.fixture(scope="module")
 def cohort():
-    return simulate(40_000, 17, UNCENSORED)
+    return simulate(30_000, 17, UNCENSORED)
 
 
 @pytest.mark.parametrize("landmark", ["infusion", "day28"])

@@ -60,6 +60,9 @@ def test_mean_predicted_risk_equals_the_observed_at_every_horizon(cohorts, fitte
     train_codes = cause_codes(train_part["pfs_event"].to_numpy(),
                               train_part["pfs_event_type"].to_numpy(object))
     train_t = train_part["pfs_months"].to_numpy()
+    incidence = {code: (aalen_johansen(t, codes, code), aalen_johansen(train_t, train_codes,
+                                                                         code))
+                 for code in (1, 2)}
     for i, h in enumerate(HORIZONS_MONTHS):
         observed, se = _km_with_se(t, e, h)
         _, se_train = _km_with_se(train_t, train_part["pfs_event"].to_numpy(), h)
@@ -67,10 +70,9 @@ def test_mean_predicted_risk_equals_the_observed_at_every_horizon(cohorts, fitte
         assert abs(gap) < min(Z * np.hypot(se, se_train), 0.02), (
             f"{landmark} {family} risk by {h:g} months: mean predicted - observed = {gap:+.4f}")
         for code, cause in ((1, "relapse"), (2, "nrm")):
-            aj, aj_se = aalen_johansen(t, codes, code, [h])
-            _, aj_se_train = aalen_johansen(train_t, train_codes, code, [h])
-            gap = predicted[cause][:, i].mean() - aj[0]
-            assert abs(gap) < min(Z * np.hypot(aj_se[0], aj_se_train[0]), 0.02), (
+            (aj, aj_se), (_, aj_se_train) = incidence[code]
+            gap = predicted[cause][:, i].mean() - aj[i]
+            assert abs(gap) < min(Z * np.hypot(aj_se[i], aj_se_train[i]), 0.02), (
                 f"{landmark} {family} {cause} by {h:g} months: mean predicted - "
                 f"Aalen-Johansen = {gap:+.4f}")
 
@@ -103,14 +105,16 @@ def test_breslow_overpredicts_because_the_hazards_are_not_proportional(cohorts):
 def test_the_oracle_bounds_the_models(cohorts, fitted):
     """The oracle (true risks) discriminates at least as well as a model of the observed
     predictors, and a model's error against it is reported per horizon and cause."""
-    fresh = cohorts[1]
+    # 8,000 patients: the oracle's lead (0.03-0.07 of C) is many SEs (about 0.006) there.
+    fresh = cohorts[1].iloc[:8000]
     for lm in ("infusion", "day28"):
         model, _ = fitted[lm, "cox_ridge"]
         part = fresh.loc[landmark_mask(fresh, lm)]
-        result = oracle_comparison(model, part, lm)
+        truths = oracle_risks(part, lm)
+        result = oracle_comparison(model, part, lm, truth=truths)
         assert result["oracle"]["harrell_c_12m"] > result["model"]["harrell_c_12m"]
         assert result["oracle"]["brier_12m"] < result["model"]["brier_12m"]
-        truth = oracle_risks(part, lm)["risk_12m"].to_numpy()
+        truth = truths["risk_12m"].to_numpy()
         # The model's error against the true risks is below that of knowing only the mean.
         assert 0 < result["model"]["mae_risk_12m"] < np.abs(truth - truth.mean()).mean()
         assert set(result["model"]) >= {"mae_relapse_12m", "mae_nrm_12m"}
