@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from features.errors import FieldError, SchemaError
@@ -150,9 +151,11 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
         elif column in _NUMBER_COLUMNS:
             # Six decimals, formatted here: to_csv's per-float repr costs about a third
             # of the whole write. Blank when the version has no model of the causes.
-            values = pd.Series([f"{v:.6f}" if v == v else ""
-                                for v in values.to_numpy(dtype=float).tolist()],
-                               index=values.index, dtype=object)
+            numbers = values.to_numpy(dtype=float)
+            text = list(map("{:.6f}".format, numbers.tolist()))
+            if np.isnan(numbers).any():
+                text = ["" if v != v else t for v, t in zip(numbers.tolist(), text)]
+            values = pd.Series(text, index=values.index, dtype=object)
         scored[column] = values.to_numpy()
     return scored, result.errors
 

@@ -212,22 +212,25 @@ def _cause_nodes(pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: lis
     nrm_nodes, nrm_inits = _linear_nodes("nrm", causes.nrm, feature_names)
     inits = [*relapse_inits, *nrm_inits, *_grid_inits(pfs_cumhaz),
              _const("cr_horizons", horizons), _const("cr_tiny", np.array(1e-30)),
-             _const("cr_one", np.array(1.0)), _const("cr_zero", np.array(0.0))]
+             _const("cr_zero", np.array(0.0)),
+             numpy_helper.from_array(np.array([0], np.int64), "cr_first"),
+             numpy_helper.from_array(np.array([1], np.int64), "cr_second"),
+             numpy_helper.from_array(np.array([-1], np.int64), "cr_last"),
+             numpy_helper.from_array(np.array([len(CIF_GRID_MONTHS)], np.int64), "cr_end"),
+             numpy_helper.from_array(np.array([1], np.int64), "cr_axis")]
     node = helper.make_node
     nodes = [
         *relapse_nodes, *nrm_nodes,
         node("Add", ["cr_d_relapse", "cr_d_nrm"], ["cr_d_causes"]),
         node("Max", ["cr_d_causes", "cr_tiny"], ["cr_d_causes_safe"]),
         node("Div", ["cr_d_nrm", "cr_d_causes_safe"], ["cr_share"]),
+        # PFS at every grid point; a step's events are S(start) - S(end).
         node("Exp", ["log_hazard"], ["cr_relative"]),
-        node("Mul", ["cr_relative", "cr_pfs_cumhaz_left"], ["cr_total"]),
-        node("Mul", ["cr_relative", "cr_pfs_cumhaz_step"], ["cr_d_total"]),
-        node("Neg", ["cr_total"], ["cr_neg_total"]),
+        node("Mul", ["cr_relative", "cr_pfs_cumhaz_neg"], ["cr_neg_total"]),
         node("Exp", ["cr_neg_total"], ["cr_survival"]),
-        node("Neg", ["cr_d_total"], ["cr_neg_d_total"]),
-        node("Exp", ["cr_neg_d_total"], ["cr_step_survival"]),
-        node("Sub", ["cr_one", "cr_step_survival"], ["cr_step_events"]),
-        node("Mul", ["cr_survival", "cr_step_events"], ["cr_events"]),
+        node("Slice", ["cr_survival", "cr_first", "cr_last", "cr_axis"], ["cr_survival_start"]),
+        node("Slice", ["cr_survival", "cr_second", "cr_end", "cr_axis"], ["cr_survival_end"]),
+        node("Sub", ["cr_survival_start", "cr_survival_end"], ["cr_events"]),
         node("Mul", ["cr_events", "cr_share"], ["cr_nrm_events"]),
         node("MatMul", ["cr_nrm_events", "cr_horizons"], ["nrm"]),
         node("Sub", ["risk", "nrm"], ["cr_relapse_raw"]),
@@ -237,10 +240,8 @@ def _cause_nodes(pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: lis
 
 
 def _grid_inits(pfs_cumhaz: np.ndarray) -> list:
-    """The PFS baseline on the grid (replaced when a version is recalibrated)."""
-    pfs_cumhaz = np.asarray(pfs_cumhaz, float)
-    return [_const("cr_pfs_cumhaz_left", pfs_cumhaz[:-1].reshape(1, -1)),
-            _const("cr_pfs_cumhaz_step", np.diff(pfs_cumhaz).reshape(1, -1))]
+    """The PFS baseline on the grid, negated (replaced when a version is recalibrated)."""
+    return [_const("cr_pfs_cumhaz_neg", -np.asarray(pfs_cumhaz, float).reshape(1, -1))]
 
 
 def _add_causes(proto: onnx.ModelProto, model, causes: CauseModels) -> onnx.ModelProto:
