@@ -14,17 +14,9 @@ import argparse
 import warnings
 
 from features.encode import encode
-from features.validate import validate_frame
-from synthetic.generator import canonical, simulate
-from training.assess import oracle_comparison
+from training.assess import evaluation_cohort, oracle_comparison
 from training.cohort import landmark_mask
 from training.models import CauseModels, CompetingRisks, CoxRidge, XGBCox
-
-
-def cohort(n: int, seed: int, missing: bool):
-    full = simulate(n, seed, missing=missing)
-    frame = validate_frame(canonical(full), require_outcomes=True, nan_is_missing=True).frame
-    return frame.join(full[[c for c in full.columns if c.startswith("_")]])
 
 
 def main() -> None:
@@ -36,7 +28,8 @@ def main() -> None:
     print(f"{'data':9} {'landmark':9} {'family':10} {'C model':>8} {'C oracle':>9} "
           f"{'Brier m':>8} {'Brier o':>8} {'MAE risk12':>10} {'relapse12':>10} {'nrm12':>7}")
     for missing in (False, True):
-        train, test = cohort(args.train, 41, missing), cohort(args.test, 42, missing)
+        train, test = (evaluation_cohort(n, seed, latent=True, missing=missing)
+                       for n, seed in ((args.train, 41), (args.test, 42)))
         for lm in ("infusion", "day28"):
             part = train.loc[landmark_mask(train, lm)]
             X, t, e = encode(part, lm), part["pfs_months"].to_numpy(), part["pfs_event"].to_numpy()

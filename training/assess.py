@@ -33,12 +33,12 @@ def shifted_params():
         prior_lines_probabilities=[0.05, 0.30, 0.35, 0.20, 0.07, 0.03])
 
 
-def evaluation_cohort(n: int, seed: int, shifted: bool = False, latent: bool = False
-                      ) -> pd.DataFrame:
+def evaluation_cohort(n: int, seed: int, shifted: bool = False, latent: bool = False,
+                      missing: bool = True) -> pd.DataFrame:
     """A validated synthetic cohort; with `latent`, the generator's latent columns too (what
-    the oracle needs: `synthetic.oracle`)."""
+    the oracle needs: `synthetic.oracle`); `missing=False` keeps every predictor recorded."""
     params = shifted_params() if shifted else None
-    full = simulate(n, seed, params)
+    full = simulate(n, seed, params, missing=missing)
     frame = validate_frame(canonical(full), require_outcomes=True, nan_is_missing=True).frame
     if latent:
         frame = frame.join(full[[c for c in full.columns if c.startswith("_")]])
