@@ -24,6 +24,7 @@ chromium:
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 test: install chromium
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 # The service on its embedded defaults: trains and promotes the default model when the

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
-from batch.csv_scoring import (DEFAULT_CHUNK_ROWS, ERROR_COLUMNS, Summary, errors_path_for,
-                               iter_chunks, read_header)
+from batch.csv_scoring import (
+    DEFAULT_CHUNK_ROWS,
+    ERROR_COLUMNS,
+    Summary,
+    errors_path_for,
+    iter_chunks,
+    read_header,
+)
 from features.mapping import Mapping, apply_mapping, canonical_table, mapped_columns
 
 

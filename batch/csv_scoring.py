@@ -11,9 +11,9 @@ import gzip
 import io
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -147,7 +147,7 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
         values = scores[column]
         if column == "missing_predictors":
             joined: dict[int, str] = {}  # the lists are shared per pattern: join each once
-            values = values.map(lambda m: joined.setdefault(id(m), ";".join(m)))
+            values = values.map(lambda m, joined=joined: joined.setdefault(id(m), ";".join(m)))
         elif column in _NUMBER_COLUMNS:
             # Six decimals, formatted here: to_csv's per-float repr costs about a third
             # of the whole write. Blank when the version has no model of the causes.

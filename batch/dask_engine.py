@@ -10,11 +10,18 @@ from __future__ import annotations
 import csv
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from batch.csv_scoring import (ERROR_COLUMNS, RESULT_COLUMNS, InputFileError, Summary,
-                               check_columns, errors_path_for, score_chunk)
+from batch.csv_scoring import (
+    ERROR_COLUMNS,
+    RESULT_COLUMNS,
+    InputFileError,
+    Summary,
+    check_columns,
+    errors_path_for,
+    score_chunk,
+)
 from features.schema import AUTO
 
 _MODELS: dict = {}

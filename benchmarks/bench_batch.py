@@ -91,8 +91,9 @@ def main() -> None:
         err_rows = {int(line.split(",", 1)[0]) for line in list(open(tmp / "out.errors.csv"))[1:]}
     print(f"rows {args.n:,} (planted bad rows: {planted}), chunks of {args.chunk:,}")
     print(f"{'':22} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}")
-    print(f"{'pandas read+write':22} {floor_s:8.1f} {args.n / floor_s:10,.0f} {floor_kb / 1024:12.0f}")
-    print(f"{'relapse-risk score':22} {ours_s:8.1f} {args.n / ours_s:10,.0f} {ours_kb / 1024:12.0f}")
+    for label, seconds, kb in (("pandas read+write", floor_s, floor_kb),
+                               ("relapse-risk score", ours_s, ours_kb)):
+        print(f"{label:22} {seconds:8.1f} {args.n / seconds:10,.0f} {kb / 1024:12.0f}")
     print(f"time ratio {ours_s / floor_s:.2f} (target <= 3); peak RSS target < 1536 MB")
     accounted = out_rows + len(err_rows)
     print(f"accounted for: {out_rows:,} scored + {len(err_rows):,} rejected = {accounted:,} of "

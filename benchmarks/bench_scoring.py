@@ -65,8 +65,9 @@ def main() -> None:
             registry = Registry(tmp)
             version, _ = train_version(cohort, registry, landmark_fits=fits)
             scoring = ScoringModel(registry.load(version))
-        onnx = timings(lambda: scoring.score_record(check_record(PATIENT), "infusion"),
-                       args.repeat)
+        def served(scoring=scoring):
+            return scoring.score_record(check_record(PATIENT), "infusion")
+        onnx = timings(served, args.repeat)
         native = timings(native_path(fits["infusion"].models[family], "infusion"), args.repeat)
         ratio = np.median(native) / np.median(onnx)
         print(f"{family:10} {'onnx':7} {np.median(onnx):8.1f} {np.percentile(onnx, 99):8.1f}")

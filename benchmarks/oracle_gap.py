@@ -14,8 +14,8 @@ import argparse
 import warnings
 
 from features.encode import encode
-from training.assess import evaluation_cohort, oracle_comparison
 from training.cohort import landmark_mask
+from training.evaluation.evaluate import evaluation_cohort, oracle_comparison
 from training.models import CauseModels, CompetingRisks, CoxRidge, XGBCox
 
 

@@ -156,7 +156,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--warmup", type=float, default=45, help="seconds of load before RSS is taken")
+    parser.add_argument("--warmup", type=float, default=45,
+                        help="seconds of load before RSS is taken")
     parser.add_argument("--reload-every", type=float, default=5,
                         help="promote / roll back every so many seconds (0: never)")
     args = parser.parse_args()

@@ -115,7 +115,7 @@ def feature_names(landmark: str = INFUSION) -> list[str]:
     return list(encode(empty, landmark).columns)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def landmark_predictors(landmark: str = INFUSION) -> tuple[str, ...]:
     """The canonical predictors a landmark's model uses (day 28 adds its own two)."""
     return tuple(f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"

@@ -13,8 +13,7 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
-from features.schema import (COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES,
-                             Field)
+from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES, Field
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
@@ -265,8 +264,8 @@ def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
             problems.append(FieldError(None, name, "", "column appears more than once"))
         seen.add(name)
         if name not in FIELDS_BY_NAME:
-            problems.append(FieldError(None, name, "", "not a canonical field; the canonical fields "
-                                       "are " + ", ".join(COLUMNS)))
+            problems.append(FieldError(None, name, "", "not a canonical field; the canonical "
+                                       "fields are " + ", ".join(COLUMNS)))
         elif not allow_outcomes and name in OUTCOMES:
             problems.append(FieldError(None, name, "", "outcome columns are not accepted here"))
     if problems:

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model_registry.registry import (IntegrityError, Registry, RegistryError, _digest,
-                                     _publish_directory, _sha256)
+from model_registry.registry import (
+    IntegrityError,
+    Registry,
+    RegistryError,
+    _digest,
+    _publish_directory,
+    _sha256,
+)
 
 ROWS_FILE, RECORD_FILE = "rows.parquet", "cohort.json"
 
@@ -69,7 +75,7 @@ class CohortStore:
                 "rows_rejected": int(rows_rejected), "schema_version": schema_version,
                 "content_sha256": content_sha256, "rows_file_sha256": _sha256(data),
                 "columns": list(table.columns),
-                "added": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             record["integrity"] = _digest(record)
             _publish_directory(self.registry.root, self.root / cohort_id, {

@@ -160,7 +160,7 @@ class Registry:
             version = f"v{number:04d}"
             hashes = {name: _sha256(data) for name, data in {**artifacts, **files}.items()}
             full = {**metadata, "version": version,
-                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "artifacts": {n: hashes[n] for n in artifacts},
                     "files": {n: hashes[n] for n in files}}
             full["integrity"] = _digest(full)
@@ -176,7 +176,7 @@ class Registry:
     @staticmethod
     def _event(action: str, version: str, previous: str | None = None) -> dict:
         return {"action": action, "version": version, "previous_production": previous,
-                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
     def promote(self, version: str, expected_production: str | None = None) -> str | None:
         """Make `version` production (verified first); the previous one is archived.

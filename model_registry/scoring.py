@@ -12,9 +12,16 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from features.encode import (choose_landmark, choose_record_landmark, encode, encode_record,
-                             feature_names, feature_sources, missing_in_record,
-                             missing_predictors)
+from features.encode import (
+    choose_landmark,
+    choose_record_landmark,
+    encode,
+    encode_record,
+    feature_names,
+    feature_sources,
+    missing_in_record,
+    missing_predictors,
+)
 from features.schema import AUTO, LANDMARK_CHOICES, LANDMARKS
 from model_registry.registry import LoadedVersion, RegistryError
 

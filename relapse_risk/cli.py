@@ -161,8 +161,7 @@ def train(
     from features.schema import LANDMARKS
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
-    from training.develop import (RESAMPLING_BELOW_N, STRATEGIES, DevelopmentError,
-                                  develop_landmark)
+    from training.develop import RESAMPLING_BELOW_N, STRATEGIES, DevelopmentError, develop_landmark
     from training.train import train_version
 
     if strategy not in STRATEGIES:
@@ -232,11 +231,11 @@ def evaluate(
     """Evaluate a version on held-out and shifted cohorts; compare families by repeated CV."""
     import json
 
+    from features.schema import LANDMARKS
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
-    from features.schema import LANDMARKS
-    from training import assess
     from training.cohort import landmark_mask, synthetic_cohort
+    from training.evaluation import evaluate as assess
 
     try:
         scoring = ScoringModel(Registry(registry).load(version))
@@ -311,11 +310,17 @@ def validate(
 ) -> None:
     """External validation of a registered model on your cohort: discrimination, calibration,
     Brier scores, decision curve and case-mix, each figure with a bootstrap 95% interval."""
+    from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
-    from model_registry.cohorts import CohortStore
-    from training.external import (ValidationError, case_mix, development_frame, report_files,
-                                   risk_distribution, validate_model)
+    from training.evaluation.external_validation import (
+        ValidationError,
+        case_mix,
+        development_frame,
+        report_files,
+        risk_distribution,
+        validate_model,
+    )
 
     try:
         scoring = ScoringModel(Registry(registry).load(version))
@@ -369,9 +374,9 @@ def recalibrate(
     """Update a model to a new population without refitting its predictors; the result is a
     new version, promoted only if the parent is production and the gate passes."""
     from model_registry.registry import Registry, RegistryError
-    from training.external import ValidationError
-    from training.recalibrate import METHODS
-    from training.recalibrate import recalibrate as run
+    from training.evaluation.external_validation import ValidationError
+    from training.updating.recalibrate import METHODS
+    from training.updating.recalibrate import recalibrate as run
 
     if method not in METHODS:
         _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
@@ -559,7 +564,7 @@ def retrain(
     from features.errors import SchemaError
     from features.mapping import MappingError
     from model_registry.registry import Registry, RegistryError
-    from training.retrain import retrain as run
+    from training.updating.retrain import retrain as run
 
     try:
         result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),

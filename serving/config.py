@@ -63,6 +63,7 @@ def _embedded_model_path() -> Path | None:
     looked up, so a model store's latest entry is never picked by accident.
     """
     import bentoml
+
     # The bento loader records its models' aliases here; BentoML has no public accessor.
     from bentoml._internal.configuration.containers import BentoMLContainer
 

@@ -1,7 +1,7 @@
 """Request and response models of the service, built from the feature schema (not beside it)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -11,12 +11,12 @@ from features.schema import FIELDS, LANDMARK_CHOICES
 def _patient_field(f):
     description = f.description + (f" Unit: {f.unit}." if f.unit else "")
     if f.kind == "category":
-        annotation = Optional[Literal[tuple(f.categories)]]  # noqa: UP007
+        annotation = Literal[tuple(f.categories)] | None
     elif f.kind == "string":
-        annotation = Optional[str]  # noqa: UP007
+        annotation = str | None
     else:
         number = int if f.kind == "integer" else float
-        annotation = Optional[number]  # noqa: UP007
+        annotation = number | None
     bounds = {} if f.minimum is None else {"ge": f.minimum}
     if f.maximum is not None:
         bounds["le"] = f.maximum
@@ -26,7 +26,7 @@ def _patient_field(f):
 Patient = create_model(
     "Patient",
     __config__=ConfigDict(extra="forbid", hide_input_in_errors=True),
-    landmark=(Optional[Literal[LANDMARK_CHOICES]],  # noqa: UP007
+    landmark=(Literal[LANDMARK_CHOICES] | None,
               Field(None, description="auto (default): day28 when a day-28 predictor is given")),
     **{f.name: _patient_field(f) for f in FIELDS if f.role != "outcome"},
 )
@@ -42,18 +42,18 @@ def _cause(what: str, months: int):
 
 
 class Score(BaseModel):
-    patient_id: Optional[str] = None  # noqa: UP007
+    patient_id: str | None = None
     risk_6m: float
     risk_12m: float
     risk_24m: float
     # Cumulative incidences of the two causes of a PFS event (risk = relapse + nrm); null
     # only for a model version trained without pfs_event_type.
-    relapse_6m: Optional[float] = _cause("relapse or progression", 6)  # noqa: UP007
-    relapse_12m: Optional[float] = _cause("relapse or progression", 12)  # noqa: UP007
-    relapse_24m: Optional[float] = _cause("relapse or progression", 24)  # noqa: UP007
-    nrm_6m: Optional[float] = _cause("death without progression", 6)  # noqa: UP007
-    nrm_12m: Optional[float] = _cause("death without progression", 12)  # noqa: UP007
-    nrm_24m: Optional[float] = _cause("death without progression", 24)  # noqa: UP007
+    relapse_6m: float | None = _cause("relapse or progression", 6)
+    relapse_12m: float | None = _cause("relapse or progression", 12)
+    relapse_24m: float | None = _cause("relapse or progression", 24)
+    nrm_6m: float | None = _cause("death without progression", 6)
+    nrm_12m: float | None = _cause("death without progression", 12)
+    nrm_24m: float | None = _cause("death without progression", 24)
     risk_group: RiskGroup
     contributions: dict[str, float] = Field(
         description="log relative hazard contributed by each predictor (positive raises risk)")
@@ -71,7 +71,7 @@ class ItemError(BaseModel):
 
 class BatchItem(BaseModel):
     index: int
-    score: Optional[Score] = Field(None, description="null when the item was rejected")  # noqa: UP007
+    score: Score | None = Field(None, description="null when the item was rejected")
     # Always a list (empty when scored): BentoML's clients cannot decode a null list.
     errors: list[ItemError] = Field(default_factory=list,
                                     description="why the item was rejected; empty when scored")

@@ -10,14 +10,75 @@ LOWER = ("features", "synthetic", "training", "model_registry", "batch", "servin
 
 
 def test_lower_layers_do_not_import_the_cli_package():
-    modules = [f"{p.parent.name}.{p.stem}" for pkg in LOWER for p in (ROOT / pkg).glob("*.py")
-               if p.stem != "__init__"]
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for pkg in LOWER
+               for p in (ROOT / pkg).rglob("*.py") if p.stem != "__init__"]
     code = ("import sys\n" + "".join(f"import {m}\n" for m in modules)
             + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'relapse_risk'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True, env={"BENTOML_DO_NOT_TRACK": "True",
                                                      "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# training/ by stage: a module may import its own stage and those below, never one above.
+# Stage 0 is the shared foundation (models, cohorts, metrics, plots); development is the
+# modules at training/'s top that strategies and `train` use.
+TRAINING_STAGES = {
+    "training.models": 0, "training.cohort": 0, "training.metrics": 0, "training.report": 0,
+    "training.export": 1,
+    "training.landmark_fit": 2, "training.train": 2, "training.develop": 2,
+    "training.samplesize": 2,
+    "training.evaluation": 3,
+    "training.updating": 4,
+}
+
+
+def _stage(module: str) -> int:
+    for prefix, stage in sorted(TRAINING_STAGES.items(), key=lambda kv: -len(kv[0])):
+        if module == prefix or module.startswith(prefix + "."):
+            return stage
+    raise AssertionError(f"{module} has no stage in TRAINING_STAGES: add it")
+
+
+def _imports(tree) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found += [(node.lineno, node.module)]
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
+                      if node.module == "training"]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+    return [(line, m) for line, m in found if m.split(".")[0] == "training"]
+
+
+def test_training_stages_import_downwards_only():
+    """Export < development < evaluation < updating: no module imports a later stage, even
+    inside a function (a deferred import is still a dependency)."""
+    offenders = []
+    for path in (ROOT / "training").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module == "training":
+            continue
+        own = _stage(module)
+        offenders += [f"{module} (stage {own}) imports {target} (stage {_stage(target)}) "
+                      f"at line {line}"
+                      for line, target in _imports(ast.parse(path.read_text()))
+                      if target != "training" and _stage(target) > own]
+    assert offenders == [], "\n".join(offenders)
+
+
+def test_training_stages_are_where_the_commands_say():
+    """A newcomer finds each command's code by its name; no two modules share a name."""
+    for command, module in {"train": "training/train.py", "evaluate":
+                            "training/evaluation/evaluate.py",
+                            "validate": "training/evaluation/external_validation.py",
+                            "recalibrate": "training/updating/recalibrate.py",
+                            "retrain": "training/updating/retrain.py"}.items():
+        text = " ".join((ROOT / module).read_text().split())
+        assert f"relapse-risk {command}" in text or f"`{command}`" in text, (command, module)
+    stems = [p.stem for p in (ROOT / "training").rglob("*.py") if p.stem != "__init__"]
+    assert len(stems) == len(set(stems)), sorted(stems)
 
 
 def _landmark_contexts(tree) -> set[int]:

@@ -11,8 +11,9 @@ import pandas as pd
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.schema import COLUMNS, INFUSION
-from model_registry.cohorts import CohortStore
 from features.validate import validate_frame
+from model_registry.cohorts import CohortStore
+from model_registry.registry import RegistryError
 from synthetic.generator import DAY28_MONTHS, canonical, load_params, simulate
 
 DEFAULT_N = 50_000
@@ -139,3 +140,27 @@ def store_cohort(store: CohortStore, cohort: Cohort, name: str) -> tuple[str, bo
 
 def is_cohort_id(text: str) -> bool:
     return len(text) == 5 and text[0] == "c" and text[1:].isdigit()
+
+
+def cohort_from_description(description: dict, store: CohortStore | None = None) -> Cohort:
+    """Rebuild the training cohort a version recorded: from the registry's cohort store, or
+    (versions trained before it) by regenerating a synthetic cohort or rereading a file."""
+    source = description["source"]
+    if source == "synthetic":
+        cohort = synthetic_cohort(description["n"], description["seed"])
+    elif source == "file":
+        cohort = read_cohort(description["path"])
+    elif source == "store":
+        cohort = stored_cohort(store, [p["id"] for p in description["cohorts"]])
+    elif source == "combined":
+        parts = [cohort_from_description(p, store) for p in description["parts"]]
+        cohort = parts[0]
+        for part in parts[1:]:
+            cohort = combine(cohort, part)
+    else:
+        raise RegistryError(f"unknown cohort source {source!r} in the production metadata")
+    if frame_hash(cohort.frame, description.get("hash_version", 1)) != description["sha256"]:
+        raise RegistryError("the production model's training cohort cannot be rebuilt "
+                            f"identically ({source}: content hash differs); retrain from a "
+                            "full cohort with `relapse-risk train --cohort` instead")
+    return cohort

@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from features.encode import encode
 from training.cohort import Cohort, landmark_mask
-from training.evaluate import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
+from training.landmark_fit import LandmarkFit, cause_models_for, event_types
+from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
 from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
-from training.train import LandmarkFit, cause_models_for, event_types
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
 # from the partial log-likelihood, so its effect is relative to the number of events.

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 
 from features.schema import FIELDS  # noqa: E402
-from training.evaluate import net_benefit, observed_risk  # noqa: E402
+from training.metrics import net_benefit, observed_risk  # noqa: E402
 
 _METRICS = [("harrell_c", "Harrell C"), ("uno_c", "Uno C"), ("auc_6m", "AUC 6m"),
             ("auc_12m", "AUC 12m"), ("auc_24m", "AUC 24m"), ("integrated_brier", "IBS"),

@@ -1,4 +1,5 @@
-"""Fit, compare and export one model per landmark, then register the version.
+"""Fit, compare and export one model per landmark, then register the version (`relapse-risk
+train`: the hold-out strategy here, the resampling one in `training.develop`).
 
 Per landmark: a transparent Cox model (ridge), XGBoost with the Cox objective, a plain Cox
 reference and a base Cox model of routine predictors only, all fitted on the same split and
@@ -8,7 +9,6 @@ wins ties within `TIE_MARGIN`) is exported to ONNX, checked for parity, and regi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,10 @@ from features.encode import encode
 from features.schema import LANDMARKS, RESEARCH_USE_NOTICE, SCHEMA_VERSION, schema_hash
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
-from training.evaluate import evaluate
-from training.models import HORIZONS_MONTHS, CauseModels, CompetingRisks, CoxRidge, XGBCox
-from training.onnx_export import check_parity, to_onnx
+from training.export.onnx_export import check_parity, to_onnx
+from training.landmark_fit import LandmarkFit, cause_models_for, event_types
+from training.metrics import evaluate
+from training.models import HORIZONS_MONTHS, CompetingRisks, CoxRidge, XGBCox
 
 TIE_MARGIN = 0.005
 EXPORTABLE = ("cox_ridge", "xgb_cox")
@@ -38,49 +39,6 @@ def candidate_models(seed: int) -> dict:
         "cox_plain": CoxRidge(alpha=1e-4),
         "cox_base_routine": CoxRidge(alpha=1e-4),
     }
-
-
-@dataclass
-class LandmarkFit:
-    landmark: str
-    models: dict
-    metrics: dict
-    champion: str
-    reason: str
-    n_train: int
-    n_test: int
-    X_test: pd.DataFrame = field(repr=False)
-    time_test: np.ndarray = field(repr=False)
-    event_test: np.ndarray = field(repr=False)
-    thresholds_12m: tuple[float, float] = (0.0, 0.0)
-    # How the model was developed: None for the hold-out strategy of `fit_landmark`, else
-    # `training.develop`'s choices and optimism-corrected figures (then X_test is the
-    # development data itself and n_test is 0).
-    development: dict | None = None
-    # The cause-specific models of relapse and of non-relapse mortality (None, with the
-    # reason, when the cohort cannot support them) and the held-out patients' event types.
-    causes: CauseModels | None = None
-    causes_reason: str | None = None
-    event_type_test: np.ndarray | None = field(default=None, repr=False)
-
-
-def cause_models_for(frame: pd.DataFrame, X: pd.DataFrame
-                     ) -> tuple[CauseModels | None, str | None]:
-    """The cause-specific models on these patients, or None and why (never a guess about
-    untyped events)."""
-    event = frame["pfs_event"].to_numpy(float) == 1
-    kind = (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
-            else np.full(len(frame), None, dtype=object))
-    untyped = int((event & pd.isna(kind)).sum())
-    if untyped:
-        return None, (f"{untyped} of {int(event.sum())} PFS events have no pfs_event_type "
-                      "(progression or death): relapse and non-relapse mortality cannot be "
-                      "told apart, so scores carry the PFS risk only")
-    try:
-        return CauseModels.fit(X, frame["pfs_months"].to_numpy(float), event.astype(float),
-                               kind), None
-    except ValueError as exc:
-        return None, str(exc)
 
 
 def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
@@ -130,12 +88,6 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
                        len(idx_test), X.iloc[idx_test], time[idx_test], event[idx_test],
                        thresholds, causes=causes, causes_reason=causes_reason,
                        event_type_test=event_types(frame.iloc[idx_test]))
-
-
-def event_types(frame: pd.DataFrame) -> np.ndarray | None:
-    """The pfs_event_type column (None when the cohort has none)."""
-    return (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
-            else None)
 
 
 def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
@@ -190,7 +142,7 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
 def _cause_metrics(fit: LandmarkFit, model) -> dict | None:
     """Per-cause calibration and discrimination of the exported model on the held-out
     patients (the development patients when developed by resampling)."""
-    from training.evaluate import cause_metrics
+    from training.metrics import cause_metrics
 
     if fit.causes is None or fit.event_type_test is None:
         return None

@@ -36,9 +36,9 @@ def test_unknown_component_leaves_index_unknown_unless_given():
 
 
 def test_vectorised_derivation_matches_row_by_row():
-    table = pd.DataFrame([{"age_years": a, "stage": s, "ecog": e, "ldh_u_l": l,
+    table = pd.DataFrame([{"age_years": a, "stage": s, "ecog": e, "ldh_u_l": ldh,
                            "ldh_uln_u_l": u, "extranodal_sites": x}
-                          for a, s, e, l, u, x, *_ in CASES], dtype=object)
+                          for a, s, e, ldh, u, x, *_ in CASES], dtype=object)
     result = validate_frame(table)
     assert list(result.frame.ipi) == [c[6] for c in CASES]
     assert list(result.frame.aaipi) == [c[7] for c in CASES]

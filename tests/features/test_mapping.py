@@ -10,8 +10,13 @@ from typer.testing import CliRunner
 
 from batch.csv_import import import_csv
 from features.encode import encode
-from features.mapping import (NOMINAL_ULN_U_L, MappingError, apply_mapping, load_mapping,
-                              parse_mapping)
+from features.mapping import (
+    NOMINAL_ULN_U_L,
+    MappingError,
+    apply_mapping,
+    load_mapping,
+    parse_mapping,
+)
 from features.validate import validate_frame
 from relapse_risk.cli import app
 from synthetic.exports import DATE_FORMAT, canonical_outcome_days, registry_export

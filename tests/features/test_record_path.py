@@ -51,7 +51,8 @@ def _table_problems(record):
     return result, [(e.field, e.value, e.error) for e in result.error_list()]
 
 
-@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", 400)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", 400)),
+          deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records)
 def test_record_path_agrees_with_table_path(record):
     result, table_problems = _table_problems(record)

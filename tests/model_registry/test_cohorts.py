@@ -2,7 +2,6 @@
 versions; retraining from the store after the original CSV is gone; gating on unseen rows."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -12,8 +11,8 @@ from model_registry.registry import IntegrityError, Registry
 from relapse_risk.cli import app
 from synthetic.generator import canonical, simulate
 from training.cohort import landmark_mask, read_cohort, store_cohort, stored_cohort
-from training.retrain import cohort_from_description, retrain
 from training.train import split_indices, train_version
+from training.updating.retrain import cohort_from_description, retrain
 
 
 def _csv(tmp_path, name, n, seed, bad_rows=()):

@@ -1,5 +1,5 @@
 """The gate's rule on paired intervals, and the paired bootstrap itself."""
-from model_registry.gate import GateTolerances, compare
+from training.updating.gate import GateTolerances, compare
 
 
 def _f(diff, low, high, champion=0.7):
@@ -33,7 +33,7 @@ def test_a_model_against_itself_differs_by_exactly_zero_on_every_resample(traine
     interval (resampling each model separately would not)."""
     from features.encode import encode
     from model_registry.scoring import ScoringModel
-    from training.gating import GATE_METRICS, paired_comparison
+    from training.updating.gate import GATE_METRICS, paired_comparison
 
     registry, version, _ = trained
     model = ScoringModel(registry.load(version)).landmarks["infusion"]

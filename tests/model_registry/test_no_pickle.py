@@ -5,9 +5,9 @@ import pickle
 import pytest
 
 from batch.csv_scoring import score_csv
-from model_registry.scoring import ScoringModel
 from features.schema import COLUMNS
 from features.validate import check_record
+from model_registry.scoring import ScoringModel
 from training.cohort import read_cohort
 
 ALLOWED = {".onnx", ".json", ".md", ".png"}

@@ -7,8 +7,15 @@ import time
 
 import pytest
 
-from model_registry.registry import (ARCHIVED, CANDIDATE, PRODUCTION, IntegrityError,
-                                     ModelNotFound, Registry, RegistryError)
+from model_registry.registry import (
+    ARCHIVED,
+    CANDIDATE,
+    PRODUCTION,
+    IntegrityError,
+    ModelNotFound,
+    Registry,
+    RegistryError,
+)
 
 
 def _register(root, tag: str) -> str:

@@ -224,7 +224,8 @@ def test_the_form_comes_from_the_feature_schema(page):
         if f.kind in ("integer", "number"):
             assert f.describe_range() in page.inner_text(f"#hint-{f.name}")
         if f.kind == "category":
-            options = page.eval_on_selector_all(f"#f-{f.name} option", "els => els.map(e => e.value)")
+            options = page.eval_on_selector_all(f"#f-{f.name} option",
+                                                "els => els.map(e => e.value)")
             assert options == ["", *f.categories]  # "" is "unknown"
 
 

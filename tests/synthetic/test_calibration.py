@@ -47,7 +47,8 @@ def test_small_cohort_is_consistent_with_every_figure():
         value, lo, hi = (np.log(est.value), np.log(lo), np.log(hi)) if log else (est.value, lo, hi)
         distance = max(lo - value, value - hi, 0.0)
         assert distance <= Z * se, (
-            f"{ev.id}: simulated {est.value:.3g} is {distance / se:.1f} SE outside {lo:.3g}-{hi:.3g}")
+            f"{ev.id}: simulated {est.value:.3g} is {distance / se:.1f} SE outside "
+            f"{lo:.3g}-{hi:.3g}")
         checked += 1
     assert checked >= 40
 

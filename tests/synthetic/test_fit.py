@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from synthetic.calibration import CohortStatistics
 from synthetic.evidence import load_evidence
 from synthetic.fit import fit_params, residual
-from synthetic.calibration import CohortStatistics
 from synthetic.generator import load_params, simulate
 
 

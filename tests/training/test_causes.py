@@ -5,10 +5,10 @@ import pytest
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from features.encode import encode
-from training.assess import evaluation_cohort, oracle_comparison
-from training.cohort import landmark_mask
-from training.evaluate import aalen_johansen, cause_codes, competing_concordance
 from synthetic.oracle import oracle_risks
+from training.cohort import landmark_mask
+from training.evaluation.evaluate import evaluation_cohort, oracle_comparison
+from training.metrics import aalen_johansen, cause_codes, competing_concordance
 from training.models import HORIZONS_MONTHS, CauseModels, CompetingRisks, CoxRidge, XGBCox
 
 N = 20_000

@@ -14,8 +14,16 @@ from model_registry.registry import Registry
 from relapse_risk.cli import app
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import landmark_mask, synthetic_cohort
-from training.develop import (FOLDS, PENALTY_GRID, DevelopmentError, _folds, choose,
-                              develop_landmark, partial_log_likelihood, performance)
+from training.develop import (
+    FOLDS,
+    PENALTY_GRID,
+    DevelopmentError,
+    _folds,
+    choose,
+    develop_landmark,
+    partial_log_likelihood,
+    performance,
+)
 
 
 def _exponential(lp: np.ndarray, rng, censor_rate: float = 0.02):
@@ -158,7 +166,7 @@ def test_the_whole_chain_on_500_patients(tmp_path):
 
 
 def test_a_model_developed_by_resampling_saw_every_patient_of_its_landmark():
-    from training.retrain import champion_training_rows
+    from training.updating.retrain import champion_training_rows
 
     cohort = synthetic_cohort(400, 5)
     day28 = cohort.frame.index[landmark_mask(cohort.frame, "day28")]

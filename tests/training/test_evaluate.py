@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from lifelines.utils import concordance_index
 
-from training.evaluate import calibration_slope_intercept, evaluate, net_benefit, observed_risk
+from training.metrics import calibration_slope_intercept, evaluate, net_benefit, observed_risk
 from training.models import CoxRidge
 
 
@@ -56,8 +56,8 @@ def test_integrated_brier_when_follow_up_starts_after_the_first_grid_month(train
     make scikit-survival refuse the integrated Brier score."""
     from features.encode import encode
     from model_registry.scoring import ScoringModel
-    from training.assess import evaluation_cohort
     from training.cohort import landmark_mask
+    from training.evaluation.evaluate import evaluation_cohort
 
     registry, version, _ = trained
     model = ScoringModel(registry.load(version)).landmarks["day28"]

@@ -15,8 +15,13 @@ from model_registry.scoring import ScoringModel
 from relapse_risk.cli import app
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import landmark_mask
-from training.evaluate import observed_risk
-from training.external import (ValidationError, case_mix, point_figures, validate_landmark)
+from training.evaluation.external_validation import (
+    ValidationError,
+    case_mix,
+    point_figures,
+    validate_landmark,
+)
+from training.metrics import observed_risk
 
 N = 800  # patients per validation cohort: O/E at 12 months has a bootstrap SE of about 0.027
 

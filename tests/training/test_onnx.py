@@ -6,9 +6,15 @@ from features.encode import encode
 from features.validate import validate_frame
 from synthetic.generator import canonical, simulate
 from training.cohort import landmark_mask
-from training.models import (CIF_GRID_MONTHS, HORIZONS_MONTHS, CauseModels, CoxRidge, XGBCox,
-                             nrm_incidence)
-from training.onnx_export import ParityError, check_parity, session, to_onnx
+from training.export.onnx_export import ParityError, check_parity, session, to_onnx
+from training.models import (
+    CIF_GRID_MONTHS,
+    HORIZONS_MONTHS,
+    CauseModels,
+    CoxRidge,
+    XGBCox,
+    nrm_incidence,
+)
 
 
 @pytest.fixture(scope="module")

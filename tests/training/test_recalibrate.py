@@ -13,9 +13,9 @@ from model_registry.scoring import ScoringModel
 from relapse_risk.cli import app
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
-from training.external import point_figures
-from training.onnx_export import recalibrated_graph, session
-from training.recalibrate import estimate_update, recalibrate
+from training.evaluation.external_validation import point_figures
+from training.export.onnx_export import recalibrated_graph, session
+from training.updating.recalibrate import estimate_update, recalibrate
 
 GRID = np.arange(1.0, 25.0)
 
@@ -149,7 +149,7 @@ def test_recalibrate_command(trained, tmp_path, copy_version):
 
 
 def test_too_small_an_update_sample_is_a_clear_error(parent):
-    from training.external import ValidationError
+    from training.evaluation.external_validation import ValidationError
 
     with pytest.raises(ValidationError, match="at least 10 of each are needed"):
         estimate_update(parent.landmarks["infusion"], _shifted(12, 91), "infusion", "auto")

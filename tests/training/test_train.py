@@ -1,13 +1,13 @@
 import pytest
 
+from features.schema import OUTCOMES
 from features.validate import validate_frame
-from model_registry.gate import GateTolerances
 from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
-from features.schema import OUTCOMES
 from synthetic.generator import canonical, simulate, write_csv
-from training.retrain import retrain
 from training.train import choose_champion
+from training.updating.gate import GateTolerances
+from training.updating.retrain import retrain
 
 
 def test_version_holds_everything_the_registry_promises(trained):

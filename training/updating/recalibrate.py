@@ -35,17 +35,20 @@ from sksurv.linear_model.coxph import BreslowEstimator
 
 from features.encode import encode
 from features.schema import LANDMARKS
-from model_registry.gate import GateDecision, GateTolerances, compare
 from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
 from training.cohort import Cohort, landmark_mask
-from training.evaluate import CALIBRATION_HORIZON, censoring_weights
-from training.gating import paired_comparison
-from training.external import (MIN_EVENTS, LandmarkValidation, ValidationError,
-                               validate_landmark)
+from training.evaluation.external_validation import (
+    MIN_EVENTS,
+    LandmarkValidation,
+    ValidationError,
+    validate_landmark,
+)
+from training.export.onnx_export import check_parity, recalibrated_graph
+from training.metrics import CALIBRATION_HORIZON, censoring_weights
 from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, CauseModels
-from training.onnx_export import check_parity, recalibrated_graph
 from training.train import BASELINE_GRID_MONTHS
+from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
 
 METHODS = ("intercept", "slope", "auto")
 SLOPE_Z = 1.959964  # two-sided 5% test of slope = 1, for `auto`
@@ -232,7 +235,7 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
 
 def _report_files(parent: str, card: str, metadata, updates, before, after, decision
                   ) -> dict[str, bytes]:
-    from training.external import format_figure
+    from training.evaluation.external_validation import format_figure
     from training.report import plot_external_calibration
 
     rows = [("observed_expected_6m", "O/E 6 months"), ("observed_expected_12m", "O/E 12 months"),

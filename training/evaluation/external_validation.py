@@ -1,4 +1,5 @@
-"""External validation of a registered model on a user's cohort with outcomes.
+"""External validation of a registered model on a user's cohort with outcomes (`relapse-risk
+validate`).
 
 Per landmark: discrimination (Harrell's and Uno's C, time-dependent AUC), calibration at 6, 12
 and 24 months (IPCW slope and intercept, observed/expected, a smoothed curve), Brier scores
@@ -18,16 +19,26 @@ from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer
-from sksurv.metrics import (brier_score, concordance_index_censored, concordance_index_ipcw,
-                            cumulative_dynamic_auc, integrated_brier_score)
+from sksurv.metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
 from sksurv.util import Surv
 from tqdm import tqdm
 
 from features.encode import encode
 from features.schema import FIELDS, LANDMARKS
-from training.cohort import landmark_mask
-from training.evaluate import (CALIBRATION_HORIZON, calibration_slope_intercept,
-                               censoring_weights, net_benefit, observed_risk)
+from training.cohort import cohort_from_description, landmark_mask
+from training.metrics import (
+    CALIBRATION_HORIZON,
+    calibration_slope_intercept,
+    censoring_weights,
+    net_benefit,
+    observed_risk,
+)
 from training.models import HORIZONS_MONTHS
 
 DEFAULT_BOOTSTRAP = 200
@@ -206,7 +217,6 @@ def development_frame(metadata: dict, store=None) -> pd.DataFrame | None:
     recorded hash; None when it cannot be (a file moved or changed)."""
     from features.errors import SchemaError
     from model_registry.registry import RegistryError
-    from training.retrain import cohort_from_description
 
     try:
         return cohort_from_description(metadata["cohort"], store).frame
@@ -295,8 +305,11 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
     """validation.md, validation.json and the plots (PNG), by file name."""
     import json
 
-    from training.report import (draw_decision_curve, plot_external_calibration,
-                                 plot_risk_distributions)
+    from training.report import (
+        draw_decision_curve,
+        plot_external_calibration,
+        plot_risk_distributions,
+    )
 
     files: dict[str, bytes] = {}
     lines = [f"# External validation of {version}", "", notice, "",
@@ -314,9 +327,9 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
         nb = r.decision
         lines += ["", "Net benefit at 12 months (model [95% CI] / flag everyone / flag no one):",
                   "", "| threshold | model | flag everyone | flag no one |", "|---|---|---|---|"]
-        lines += [f"| {t:.2f} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {a:+.3f} | 0 |" for t, m, lo, hi, a
-                  in zip(nb["thresholds"], nb["model"], nb["model_low"], nb["model_high"],
-                         nb["treat_all"])]
+        lines += [f"| {t:.2f} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {a:+.3f} | 0 |"
+                  for t, m, lo, hi, a in zip(nb["thresholds"], nb["model"], nb["model_low"],
+                                             nb["model_high"], nb["treat_all"])]
         lines += ["", f"![calibration]({lm}_calibration.png) "
                       f"![decision curve]({lm}_decision_curve.png)", ""]
     if risks is not None:

@@ -17,8 +17,14 @@ import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 
-from training.models import (CIF_GRID_MONTHS, CIF_HORIZON_INDEX, CauseModels, CompetingRisks,
-                             CoxRidge, XGBCox)
+from training.models import (
+    CIF_GRID_MONTHS,
+    CIF_HORIZON_INDEX,
+    CauseModels,
+    CompetingRisks,
+    CoxRidge,
+    XGBCox,
+)
 
 OPSET = 15  # the XGBoost converter's ceiling (see the ONNX field notes)
 PARITY_TOLERANCE = 1e-5
@@ -65,7 +71,8 @@ def cox_to_onnx(model: CoxRidge) -> onnx.ModelProto:
         helper.make_node("Mul", ["standardised", "coef_row"], ["contributions"]),
         helper.make_node("MatMul", ["standardised", "coef_column"], ["log_hazard"]),
     ]
-    inits = [_const("mean", model.mean_.reshape(1, -1)), _const("scale", model.scale_.reshape(1, -1)),
+    inits = [_const("mean", model.mean_.reshape(1, -1)),
+             _const("scale", model.scale_.reshape(1, -1)),
              _const("coef_row", model.coef_.reshape(1, -1)),
              _const("coef_column", model.coef_.reshape(-1, 1))]
     risk_nodes, risk_inits = _risk_nodes("log_hazard", model.horizon_cumhaz_)

@@ -11,8 +11,12 @@ import numpy as np
 from lifelines import KaplanMeierFitter
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
-from sksurv.metrics import (concordance_index_censored, concordance_index_ipcw,
-                            cumulative_dynamic_auc, integrated_brier_score)
+from sksurv.metrics import (
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 

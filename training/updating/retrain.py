@@ -1,4 +1,5 @@
-"""Retraining job: add a new cohort, train a challenger, gate it against production."""
+"""Retraining job (`relapse-risk retrain`): add a new cohort, train a challenger, gate it
+against production."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,14 +10,21 @@ import pandas as pd
 
 from features.mapping import Mapping
 from features.schema import LANDMARKS
-from model_registry.gate import GateDecision, GateTolerances, compare
+from model_registry.cohorts import CohortStore
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
-from model_registry.cohorts import CohortStore
-from training.cohort import (Cohort, combine, frame_hash, is_cohort_id, landmark_mask,
-                             read_cohort, store_cohort, stored_cohort, synthetic_cohort)
-from training.gating import paired_comparison
+from training.cohort import (
+    Cohort,
+    cohort_from_description,
+    combine,
+    is_cohort_id,
+    landmark_mask,
+    read_cohort,
+    store_cohort,
+    stored_cohort,
+)
 from training.train import fit_landmark, split_indices, train_version
+from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
 
 
 @dataclass
@@ -30,30 +38,6 @@ class RetrainResult:
     new_cohort_id: str = ""
     # Row keys (cohort id/row) of the unseen patients each landmark was gated on.
     validation_keys: dict = None
-
-
-def cohort_from_description(description: dict, store: CohortStore | None = None) -> Cohort:
-    """Rebuild the training cohort a version recorded: from the registry's cohort store, or
-    (versions trained before it) by regenerating a synthetic cohort or rereading a file."""
-    source = description["source"]
-    if source == "synthetic":
-        cohort = synthetic_cohort(description["n"], description["seed"])
-    elif source == "file":
-        cohort = read_cohort(description["path"])
-    elif source == "store":
-        cohort = stored_cohort(store, [p["id"] for p in description["cohorts"]])
-    elif source == "combined":
-        parts = [cohort_from_description(p, store) for p in description["parts"]]
-        cohort = parts[0]
-        for part in parts[1:]:
-            cohort = combine(cohort, part)
-    else:
-        raise RegistryError(f"unknown cohort source {source!r} in the production metadata")
-    if frame_hash(cohort.frame, description.get("hash_version", 1)) != description["sha256"]:
-        raise RegistryError("the production model's training cohort cannot be rebuilt "
-                            f"identically ({source}: content hash differs); retrain from a "
-                            "full cohort with `relapse-risk train --cohort` instead")
-    return cohort
 
 
 def champion_training_rows(base: Cohort, landmark: str, seed: int,

@@ -12,7 +12,7 @@ from features.schema import DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
 from features.validate import validate_frame
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
-from training.evaluate import cause_metrics, evaluate
+from training.metrics import cause_metrics, evaluate
 from training.models import HORIZONS_MONTHS
 from training.train import ROUTINE_FEATURES, candidate_models
 

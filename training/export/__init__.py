@@ -1,0 +1,1 @@
+"""Export of fitted models: ONNX graphs with a parity check."""

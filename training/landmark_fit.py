@@ -1,0 +1,60 @@
+"""What developing one landmark's model produces (`LandmarkFit`), whichever strategy made it
+(the hold-out of `training.train` or the resampling of `training.develop`), and the
+cause-specific models fitted beside it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from training.models import CauseModels
+
+
+@dataclass
+class LandmarkFit:
+    landmark: str
+    models: dict
+    metrics: dict
+    champion: str
+    reason: str
+    n_train: int
+    n_test: int
+    X_test: pd.DataFrame = field(repr=False)
+    time_test: np.ndarray = field(repr=False)
+    event_test: np.ndarray = field(repr=False)
+    thresholds_12m: tuple[float, float] = (0.0, 0.0)
+    # How the model was developed: None for the hold-out strategy of `fit_landmark`, else
+    # `training.develop`'s choices and optimism-corrected figures (then X_test is the
+    # development data itself and n_test is 0).
+    development: dict | None = None
+    # The cause-specific models of relapse and of non-relapse mortality (None, with the
+    # reason, when the cohort cannot support them) and the held-out patients' event types.
+    causes: CauseModels | None = None
+    causes_reason: str | None = None
+    event_type_test: np.ndarray | None = field(default=None, repr=False)
+
+
+def cause_models_for(frame: pd.DataFrame, X: pd.DataFrame
+                     ) -> tuple[CauseModels | None, str | None]:
+    """The cause-specific models on these patients, or None and why (never a guess about
+    untyped events)."""
+    event = frame["pfs_event"].to_numpy(float) == 1
+    kind = (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
+            else np.full(len(frame), None, dtype=object))
+    untyped = int((event & pd.isna(kind)).sum())
+    if untyped:
+        return None, (f"{untyped} of {int(event.sum())} PFS events have no pfs_event_type "
+                      "(progression or death): relapse and non-relapse mortality cannot be "
+                      "told apart, so scores carry the PFS risk only")
+    try:
+        return CauseModels.fit(X, frame["pfs_months"].to_numpy(float), event.astype(float),
+                               kind), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def event_types(frame: pd.DataFrame) -> np.ndarray | None:
+    """The pfs_event_type column (None when the cohort has none)."""
+    return (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
+            else None)
