@@ -84,6 +84,11 @@ class BreslowRisk:
         idx = np.searchsorted(self.baseline_times_, np.asarray(times, float), side="right") - 1
         return np.where(idx >= 0, self.baseline_cumhaz_[np.maximum(idx, 0)], 0.0)
 
+    def cumulative_hazard(self, X: pd.DataFrame, times) -> np.ndarray:
+        """H(t | x) = H0(t) exp(lp(x)) at each of `times`, shape (n, len(times))."""
+        return (np.exp(self.linear_predictor(X))[:, None]
+                * self.cumulative_baseline_hazard(times)[None, :])
+
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of a PFS event by 6, 12 and 24 months, shape (n, 3)."""
         return -np.expm1(-np.exp(self.linear_predictor(X))[:, None] * self.horizon_cumhaz_)
@@ -146,13 +151,15 @@ class XGBCox(BreslowRisk, BaseEstimator):
     family = "xgb_cox"
 
     def __init__(self, n_estimators: int = 300, max_depth: int = 3, learning_rate: float = 0.05,
-                 subsample: float = 0.8, min_child_weight: float = 20.0, random_state: int = 0):
+                 subsample: float = 0.8, min_child_weight: float = 20.0, random_state: int = 0,
+                 anchored: bool = True):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.subsample = subsample
         self.min_child_weight = min_child_weight
         self.random_state = random_state
+        self.anchored = anchored
 
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> XGBCox:
         self.feature_names_ = list(X.columns)
@@ -165,7 +172,7 @@ class XGBCox(BreslowRisk, BaseEstimator):
             subsample=self.subsample, min_child_weight=self.min_child_weight,
             random_state=self.random_state, n_jobs=2, base_score=1.0)
         self.model_.fit(X[self.feature_names_].to_numpy(dtype=np.float32), label)
-        self._fit_baseline(self.linear_predictor(X), time, np.asarray(event))
+        self._fit_baseline(self.linear_predictor(X), time, np.asarray(event), self.anchored)
         return self
 
     def _matrix(self, X: pd.DataFrame) -> xgb.DMatrix:

@@ -83,8 +83,9 @@ def cox_to_onnx(model: CoxRidge) -> onnx.ModelProto:
                    model)
 
 
-def xgb_to_onnx(model: XGBCox) -> onnx.ModelProto:
-    """The converted tree ensemble, its offset corrected, followed by the risk nodes."""
+def _xgb_graph(model: XGBCox, log_hazard: str = "log_hazard") -> onnx.ModelProto:
+    """The converted tree ensemble, its offset corrected, giving `log_hazard` (the native
+    margin) and the Saabas `contributions`; no outputs declared yet."""
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -99,16 +100,23 @@ def xgb_to_onnx(model: XGBCox) -> onnx.ModelProto:
     base_score = float(config["learner"]["learner_model_param"]["base_score"].strip("[]"))
     offset = base_score - np.log(base_score)
     graph.initializer.append(_const("margin_offset", np.array(offset)))
-    graph.node.append(helper.make_node("Sub", [tree_output, "margin_offset"], ["log_hazard"]))
+    graph.node.append(helper.make_node("Sub", [tree_output, "margin_offset"], [log_hazard]))
+    graph.node.append(_saabas_node(model, trees, k))
+    del graph.output[:]
+    if not any(op.domain in ("", "ai.onnx") for op in trees.opset_import):
+        trees.opset_import.append(helper.make_opsetid("", OPSET))
+    return trees
+
+
+def xgb_to_onnx(model: XGBCox) -> onnx.ModelProto:
+    """The converted tree ensemble, its offset corrected, followed by the risk nodes."""
+    trees = _xgb_graph(model)
+    graph = trees.graph
     risk_nodes, risk_inits = _risk_nodes("log_hazard", model.horizon_cumhaz_)
     graph.node.extend(risk_nodes)
     graph.initializer.extend(risk_inits)
-    graph.node.append(_saabas_node(model, trees, k))
-    _, outputs = _io(k, with_contributions=True)
-    del graph.output[:]
+    _, outputs = _io(len(model.feature_names_), with_contributions=True)
     graph.output.extend(outputs)
-    if not any(op.domain in ("", "ai.onnx") for op in trees.opset_import):
-        trees.opset_import.append(helper.make_opsetid("", OPSET))
     return _finish(trees, model)
 
 
@@ -335,5 +343,208 @@ def check_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
         if not gap <= tolerance:
             raise ParityError(f"ONNX {name} differs from the fitted {model.family} model by "
                               f"{gap:.2e} (tolerance {tolerance:.0e}); do not serve this export")
+        worst = max(worst, gap)
+    return worst
+
+
+# -- the two-cause outcome model (`training.outcome.TwoCauseModel`) ---------------------------
+# Outputs: risk, relapse, nrm ([n, 3] at the horizons), log_hazard ([n, 1]: log of the 12-month
+# all-cause cumulative hazard, the ranking score), contributions ([n, k], the relapse model's),
+# the curves on `training.outcome.GRID_MONTHS` ([n, G]: event_free_curve, relapse_curve,
+# nrm_curve, relapse_cumhaz_curve) and, for the cure family, cure_probability ([n, 1]).
+OUTCOME_CURVES = ("event_free_curve", "relapse_curve", "nrm_curve", "relapse_cumhaz_curve")
+# Past the mixture-cure model's zero-tail the latency baseline is infinite; in float32 a
+# large finite value gives the same exp(-H) = 0.
+_ZERO_TAIL_CUMHAZ = 1e30
+
+
+def _standardised_nodes(prefix: str, mean: np.ndarray, scale: np.ndarray
+                        ) -> tuple[list, list, str]:
+    inits = [_const(f"{prefix}_mean", mean.reshape(1, -1)),
+             _const(f"{prefix}_scale", scale.reshape(1, -1))]
+    nodes = [helper.make_node("Sub", ["features", f"{prefix}_mean"], [f"{prefix}_centred"]),
+             helper.make_node("Div", [f"{prefix}_centred", f"{prefix}_scale"],
+                              [f"{prefix}_standardised"])]
+    return nodes, inits, f"{prefix}_standardised"
+
+
+def _cumhaz_curve_nodes(prefix: str, log_hazard: str, baseline: np.ndarray
+                        ) -> tuple[list, list]:
+    """`{prefix}_cumhaz_curve` = exp(log_hazard) * H0 on the grid."""
+    inits = [_const(f"{prefix}_baseline_curve", np.asarray(baseline).reshape(1, -1))]
+    nodes = [helper.make_node("Exp", [log_hazard], [f"{prefix}_relative"]),
+             helper.make_node("Mul", [f"{prefix}_relative", f"{prefix}_baseline_curve"],
+                              [f"{prefix}_cumhaz_curve"])]
+    return nodes, inits
+
+
+def _relapse_nodes(relapse, grid: np.ndarray) -> tuple[onnx.ModelProto | None, list, list]:
+    """relapse_cumhaz_curve and contributions (and cure_probability for the cure family).
+    Returns the tree graph to build on for XGBoost (else None), nodes and initializers."""
+    from training.outcome import MixtureCure
+
+    node = helper.make_node
+    if isinstance(relapse, XGBCox):
+        trees = _xgb_graph(relapse, "relapse_log_hazard")
+        nodes, inits = _cumhaz_curve_nodes("relapse", "relapse_log_hazard",
+                                           relapse.cumulative_baseline_hazard(grid))
+        return trees, nodes, inits
+    if isinstance(relapse, CoxRidge):
+        nodes, inits, z = _standardised_nodes("relapse", relapse.mean_, relapse.scale_)
+        inits += [_const("relapse_coef_row", relapse.coef_.reshape(1, -1)),
+                  _const("relapse_coef_column", relapse.coef_.reshape(-1, 1))]
+        nodes += [node("Mul", [z, "relapse_coef_row"], ["contributions"]),
+                  node("MatMul", [z, "relapse_coef_column"], ["relapse_log_hazard"])]
+        more_nodes, more_inits = _cumhaz_curve_nodes(
+            "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid))
+        return None, nodes + more_nodes, inits + more_inits
+    if isinstance(relapse, MixtureCure):
+        nodes, inits, z = _standardised_nodes("relapse", relapse.mean_, relapse.scale_)
+        baseline = np.minimum(relapse.latency_baseline(grid), _ZERO_TAIL_CUMHAZ)
+        inits += [_const("uncured_coef_row", relapse.uncured_coef_.reshape(1, -1)),
+                  _const("uncured_coef_column", relapse.uncured_coef_.reshape(-1, 1)),
+                  _const("uncured_intercept", np.array(relapse.uncured_intercept_)),
+                  _const("latency_coef_column", relapse.latency_coef_.reshape(-1, 1)),
+                  _const("cure_one", np.array(1.0))]
+        nodes += [node("Mul", [z, "uncured_coef_row"], ["contributions"]),
+                  node("MatMul", [z, "uncured_coef_column"], ["uncured_product"]),
+                  node("Add", ["uncured_product", "uncured_intercept"], ["uncured_logit"]),
+                  node("Neg", ["uncured_logit"], ["cure_logit"]),
+                  node("Sigmoid", ["cure_logit"], ["cure_probability"]),
+                  node("Sub", ["cure_one", "cure_probability"], ["uncured_probability"]),
+                  node("MatMul", [z, "latency_coef_column"], ["latency_log_hazard"])]
+        latency_nodes, latency_inits = _cumhaz_curve_nodes("latency", "latency_log_hazard",
+                                                           baseline)
+        nodes += latency_nodes + [
+            node("Neg", ["latency_cumhaz_curve"], ["latency_neg_cumhaz"]),
+            node("Exp", ["latency_neg_cumhaz"], ["latency_survival"]),
+            node("Mul", ["uncured_probability", "latency_survival"], ["uncured_event_free"]),
+            node("Add", ["cure_probability", "uncured_event_free"], ["relapse_survival"]),
+            node("Log", ["relapse_survival"], ["relapse_log_survival"]),
+            node("Neg", ["relapse_log_survival"], ["relapse_cumhaz_curve"])]
+        return None, nodes, inits + latency_inits
+    raise TypeError(f"no ONNX export for a relapse model {type(relapse).__name__}")
+
+
+def _nrm_nodes(nrm: CoxRidge, feature_names: list[str], grid: np.ndarray
+               ) -> tuple[list, list]:
+    """nrm_cumhaz_curve from `features` (a weight vector over all features, zero off its
+    own)."""
+    weights = np.zeros((len(feature_names), 1))
+    for j, name in enumerate(nrm.feature_names_):
+        weights[feature_names.index(name), 0] = nrm.coef_[j] / nrm.scale_[j]
+    offset = float(np.sum(nrm.coef_ * nrm.mean_ / nrm.scale_))
+    inits = [_const("nrm_weights", weights), _const("nrm_offset", np.array(offset))]
+    nodes = [helper.make_node("MatMul", ["features", "nrm_weights"], ["nrm_product"]),
+             helper.make_node("Sub", ["nrm_product", "nrm_offset"], ["nrm_log_hazard"])]
+    curve_nodes, curve_inits = _cumhaz_curve_nodes("nrm", "nrm_log_hazard",
+                                                   nrm.cumulative_baseline_hazard(grid))
+    return nodes + curve_nodes, inits + curve_inits
+
+
+def _integration_nodes(grid_size: int, horizon_index: tuple[int, ...], index_12m: int
+                       ) -> tuple[list, list]:
+    """`training.outcome.cumulative_incidences` in-graph, then the horizons."""
+    def ints(name, values):
+        return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+    inits = [ints("ig_first", [0]), ints("ig_second", [1]), ints("ig_last", [-1]),
+             ints("ig_end", [grid_size]), ints("ig_axis", [1]), ints("ig_axis_scalar", 1),
+             ints("ig_horizons", list(horizon_index)), ints("ig_12m", [index_12m]),
+             _const("ig_tiny", np.array(1e-30))]
+    node = helper.make_node
+
+    def steps(curve: str) -> list:
+        return [node("Slice", [curve, "ig_first", "ig_last", "ig_axis"], [f"{curve}_start"]),
+                node("Slice", [curve, "ig_second", "ig_end", "ig_axis"], [f"{curve}_end"])]
+
+    nodes = [
+        node("Add", ["relapse_cumhaz_curve", "nrm_cumhaz_curve"], ["ig_total"]),
+        node("Neg", ["ig_total"], ["ig_neg_total"]),
+        node("Exp", ["ig_neg_total"], ["event_free_curve"]),
+        *steps("relapse_cumhaz_curve"), *steps("nrm_cumhaz_curve"), *steps("event_free_curve"),
+        node("Sub", ["relapse_cumhaz_curve_end", "relapse_cumhaz_curve_start"], ["ig_d_relapse"]),
+        node("Sub", ["nrm_cumhaz_curve_end", "nrm_cumhaz_curve_start"], ["ig_d_nrm"]),
+        node("Add", ["ig_d_relapse", "ig_d_nrm"], ["ig_d_total"]),
+        node("Max", ["ig_d_total", "ig_tiny"], ["ig_d_safe"]),
+        node("Div", ["ig_d_relapse", "ig_d_safe"], ["ig_share"]),
+        node("Sub", ["event_free_curve_start", "event_free_curve_end"], ["ig_events"]),
+        node("Mul", ["ig_events", "ig_share"], ["ig_relapse_steps"]),
+        node("Sub", ["ig_events", "ig_relapse_steps"], ["ig_nrm_steps"]),
+        node("CumSum", ["ig_relapse_steps", "ig_axis_scalar"], ["ig_relapse_sum"]),
+        node("CumSum", ["ig_nrm_steps", "ig_axis_scalar"], ["ig_nrm_sum"]),
+        # A zero column of the right height: S(0) - S(0).
+        node("Slice", ["event_free_curve", "ig_first", "ig_second", "ig_axis"], ["ig_s0"]),
+        node("Sub", ["ig_s0", "ig_s0"], ["ig_zero_column"]),
+        node("Concat", ["ig_zero_column", "ig_relapse_sum"], ["relapse_curve"], axis=1),
+        node("Concat", ["ig_zero_column", "ig_nrm_sum"], ["nrm_curve"], axis=1),
+        node("Gather", ["relapse_curve", "ig_horizons"], ["relapse"], axis=1),
+        node("Gather", ["nrm_curve", "ig_horizons"], ["nrm"], axis=1),
+        node("Add", ["relapse", "nrm"], ["risk"]),
+        node("Gather", ["ig_total", "ig_12m"], ["ig_total_12m"], axis=1),
+        node("Max", ["ig_total_12m", "ig_tiny"], ["ig_total_12m_safe"]),
+        node("Log", ["ig_total_12m_safe"], ["log_hazard"]),
+    ]
+    return nodes, inits
+
+
+def outcome_to_onnx(model) -> onnx.ModelProto:
+    """Export a fitted `training.outcome.TwoCauseModel`: both cause-specific hazards and
+    their integration, from the encoded features to the risks and curves."""
+    from training.outcome import GRID_MONTHS, HORIZON_INDEX
+
+    k = len(model.feature_names_)
+    grid = GRID_MONTHS
+    trees, nodes, inits = _relapse_nodes(model.relapse, grid)
+    nrm_nodes, nrm_inits = _nrm_nodes(model.nrm, list(model.feature_names_), grid)
+    integration, integration_inits = _integration_nodes(len(grid), HORIZON_INDEX,
+                                                        HORIZON_INDEX[1])
+    tensor = helper.make_tensor_value_info
+    outputs = [tensor("risk", TensorProto.FLOAT, [None, 3]),
+               tensor("log_hazard", TensorProto.FLOAT, [None, 1]),
+               tensor("contributions", TensorProto.FLOAT, [None, k]),
+               tensor("relapse", TensorProto.FLOAT, [None, 3]),
+               tensor("nrm", TensorProto.FLOAT, [None, 3]),
+               *[tensor(c, TensorProto.FLOAT, [None, len(grid)]) for c in OUTCOME_CURVES]]
+    if model.has_cure:
+        outputs.append(tensor("cure_probability", TensorProto.FLOAT, [None, 1]))
+    if trees is None:
+        inputs = [tensor("features", TensorProto.FLOAT, [None, k])]
+        graph = helper.make_graph(nodes + nrm_nodes + integration, f"two_cause_{model.family}",
+                                  inputs, outputs, inits + nrm_inits + integration_inits)
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    else:
+        proto = trees
+        proto.graph.node.extend(nodes + nrm_nodes + integration)
+        proto.graph.initializer.extend(inits + nrm_inits + integration_inits)
+        proto.graph.output.extend(outputs)
+    proto.producer_name = "relapse-risk"
+    helper.set_model_props(proto, {"family": model.family, "outcome": "two_cause",
+                                   "feature_names": json.dumps(model.feature_names_)})
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def check_outcome_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
+                         tolerance: float = PARITY_TOLERANCE) -> float:
+    """Largest absolute difference between the ONNX graph and the fitted two-cause model over
+    every output (risks, curves, cure probability); raise past tolerance."""
+    features = X[model.feature_names_].to_numpy(dtype=np.float32)
+    names = ["risk", "relapse", "nrm", "contributions", "event_free_curve", "relapse_curve",
+             "nrm_curve"] + (["cure_probability"] if model.has_cure else [])
+    onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
+    native = {**model.predict_causes(X), "contributions": model.contributions(X)}
+    curves = model.curves(X)
+    native.update({"event_free_curve": curves["event_free"], "relapse_curve": curves["relapse"],
+                   "nrm_curve": curves["nrm"]})
+    if model.has_cure:
+        native["cure_probability"] = model.cure_probability(X)[:, None]
+    worst = 0.0
+    for name in names:
+        gap = float(np.max(np.abs(onnx_out[name] - native[name])))
+        if not gap <= tolerance:
+            raise ParityError(f"ONNX {name} differs from the fitted {model.family} two-cause "
+                              f"model by {gap:.2e} (tolerance {tolerance:.0e}); do not serve "
+                              "this export")
         worst = max(worst, gap)
     return worst
