@@ -20,13 +20,14 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
-from features.schema import AUTO, COLUMNS
+from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS
 from features.validate import validate_frame
-from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
+from model_registry.scoring import CAUSE_COLUMNS, CURE_COLUMN, DYNAMIC_COLUMNS, ScoringModel
 
-RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, "risk_group", "landmark",
-                  "missing_predictors", "model_version")
-_NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS))
+RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN, "risk_group",
+                  "landmark", "missing_predictors", "model_version")
+_NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN,
+                             *DYNAMIC_COLUMNS))
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -123,9 +124,18 @@ def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
             raise InputFileError(f"{name} is not UTF-8 text ({exc.reason})") from exc
 
 
+def result_columns(header: list[str], mapping: Mapping | None = None) -> tuple[str, ...]:
+    """The columns scoring appends: the dynamic ones too when the input gives
+    event_free_months (a patient still in remission then)."""
+    given = (EVENT_FREE_MONTHS in mapping.columns) if mapping is not None \
+        else EVENT_FREE_MONTHS in header
+    return (*RESULT_COLUMNS, *DYNAMIC_COLUMNS) if given else RESULT_COLUMNS
+
+
 def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
                 landmark: str = AUTO, pass_through: tuple[str, ...] = (),
-                mapping: Mapping | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                mapping: Mapping | None = None,
+                columns: tuple[str, ...] = RESULT_COLUMNS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one chunk of raw rows (a registry export's own columns when `mapping` is given).
 
     Returns
@@ -143,8 +153,9 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
     scores = model.score(valid, landmark=landmark, with_contributions=False)
     scored = chunk.loc[valid.index].copy()
     scored.insert(0, "row", valid.index - chunk.index[0] + first_row)
-    for column in RESULT_COLUMNS:
-        values = scores[column]
+    for column in columns:
+        values = scores[column] if column in scores.columns else \
+            pd.Series(np.nan, index=scores.index)
         if column == "missing_predictors":
             joined: dict[int, str] = {}  # the lists are shared per pattern: join each once
             values = values.map(lambda m, joined=joined: joined.setdefault(id(m), ";".join(m)))
@@ -211,7 +222,8 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     errors_out = errors_path_for(out)
     with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
             open(errors_out, "w", newline="", encoding="utf-8") as error_handle:
-        scored_header = ["row", *header, *RESULT_COLUMNS]
+        columns = result_columns(header, mapping)
+        scored_header = ["row", *header, *columns]
         scored_writer = csv.writer(scored_handle, lineterminator="\n")
         scored_writer.writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
@@ -222,7 +234,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
             scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
-                                         mapping)
+                                         mapping, columns)
             write_rows(scored_writer, scored)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += len(chunk)

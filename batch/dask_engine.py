@@ -15,11 +15,11 @@ from pathlib import Path
 
 from batch.csv_scoring import (
     ERROR_COLUMNS,
-    RESULT_COLUMNS,
     InputFileError,
     Summary,
     check_columns,
     errors_path_for,
+    result_columns,
     score_chunk,
 )
 from features.schema import AUTO
@@ -38,7 +38,7 @@ def _model(registry_root: str, version: str):
 
 
 def _score_partition(part, first_row: int, registry_root: str, version: str, landmark: str,
-                     pass_through: tuple[str, ...], mapping=None):
+                     pass_through: tuple[str, ...], mapping=None, columns=()):
     import pandas as pd
 
     part = part.copy()
@@ -47,7 +47,7 @@ def _score_partition(part, first_row: int, registry_root: str, version: str, lan
     if part.empty:
         return part.iloc[:0], pd.DataFrame(columns=list(ERROR_COLUMNS)), 0
     scored, errors = score_chunk(part, _model(registry_root, version), first_row, landmark,
-                                 pass_through, mapping)
+                                 pass_through, mapping, columns)
     return scored, errors, len(part)
 
 
@@ -70,6 +70,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
                         skip_blank_lines=True, encoding="utf-8-sig", index_col=False,
                         blocksize=None if gz else blocksize,
                         compression="gzip" if gz else None)
+    columns = result_columns(header, mapping)
     cluster = None if scheduler else LocalCluster(n_workers=2, threads_per_worker=1,
                                                   processes=True, dashboard_address=None)
     try:
@@ -83,7 +84,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
             with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
                     open(errors_path_for(out), "w", newline="", encoding="utf-8") as err_handle:
                 csv.writer(scored_handle, lineterminator="\n").writerow(
-                    ["row", *header, *RESULT_COLUMNS])
+                    ["row", *header, *columns])
                 csv.writer(err_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
                 window: deque = deque()
 
@@ -100,7 +101,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
                 for part, first_row in zip(parts, offsets):
                     task = dask.delayed(_score_partition)(
                         part, first_row, str(registry_root), version, landmark, tuple(unknown),
-                        mapping)
+                        mapping, columns)
                     window.append(client.compute(task))
                     if len(window) >= 4:  # bounded: results are written as they arrive in order
                         drain_one()

@@ -23,6 +23,9 @@ LANDMARKS = (INFUSION, DAY28)
 # What a caller may ask for: a landmark, or AUTO (day 28 when a day-28 predictor is given).
 AUTO = "auto"
 LANDMARK_CHOICES = (AUTO, *LANDMARKS)
+# Dynamic prediction: the months since infusion a patient has been event-free (a condition
+# on the score, not a predictor).
+EVENT_FREE_MONTHS = "event_free_months"
 
 BRIDGING_CATEGORIES = (
     "none",
@@ -52,7 +55,9 @@ class Field:
     name : str
         CSV header and JSON field name.
     kind : {"number", "integer", "category", "string"}
-    role : {"id", "predictor", "outcome"}
+    role : {"id", "predictor", "condition", "outcome"}
+        A condition changes what is asked of the model (`event_free_months`), not the
+        patient's predictors.
     unit : str or None
     minimum, maximum : float or None
         Inclusive valid range for numbers and integers.
@@ -136,6 +141,11 @@ FIELDS: tuple[Field, ...] = (
     Field("cart_cmax_per_ul", "number", "predictor", "CAR-T peak expansion in blood.",
           "cells/uL", 0, 100000, landmark=DAY28,
           evidence=("review_cmax_responders", "review_cmax_non_responders"), reference=10),
+    Field(EVENT_FREE_MONTHS, "number", "condition",
+          "Months since infusion the patient has been alive without relapse or progression "
+          "(optional): adds the risks over the next 6 and 12 months and, with a cure "
+          "fraction, the probability of durable remission, for a patient still in remission.",
+          "months", 0, 24),
     Field("pfs_months", "number", "outcome", "Time from infusion to PFS event or censoring.",
           "months", 0, 600),
     Field("pfs_event", "integer", "outcome", "1 = progression, relapse or death; 0 = censored.",

@@ -22,16 +22,23 @@ from features.encode import (
     missing_in_record,
     missing_predictors,
 )
-from features.schema import AUTO, LANDMARK_CHOICES, LANDMARKS
+from features.schema import AUTO, EVENT_FREE_MONTHS, LANDMARK_CHOICES, LANDMARKS
+from model_registry.curves import CONDITIONAL_COLUMNS, CURE_GIVEN_EVENT_FREE, conditional_risks
 from model_registry.registry import LoadedVersion, RegistryError
 
 HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
 RELAPSE_COLUMNS = ("relapse_6m", "relapse_12m", "relapse_24m")
 NRM_COLUMNS = ("nrm_6m", "nrm_12m", "nrm_24m")
 CAUSE_COLUMNS = RELAPSE_COLUMNS + NRM_COLUMNS
+CURE_COLUMN = "cure_probability"
+# Dynamic prediction (a patient event-free at `event_free_months`): two-cause versions only.
+DYNAMIC_COLUMNS = (*CONDITIONAL_COLUMNS, CURE_GIVEN_EVENT_FREE)
 
-
-_SCORE_OUTPUTS = ("risk", "log_hazard", "relapse", "nrm")
+_SCORE_OUTPUTS = ("risk", "log_hazard", "relapse", "nrm", CURE_COLUMN)
+_CURVES = {"event_free_curve": "event_free", "relapse_curve": "relapse", "nrm_curve": "nrm",
+           "relapse_cumhaz_curve": "relapse_cumhaz"}
+# The calculator's curve: event-free survival every half month to 30 months.
+CURVE_MONTHS = tuple(m / 2 for m in range(61))
 
 
 def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
@@ -45,7 +52,8 @@ def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
 
         # Contributions are not written by batch scoring: prune their tree ensemble.
         proto = onnx.load_from_string(data)
-        wanted = [o.name for o in proto.graph.output if o.name in _SCORE_OUTPUTS]
+        wanted = [o.name for o in proto.graph.output
+                  if o.name in _SCORE_OUTPUTS or o.name in _CURVES]
         data = Extractor(proto).extract_model(["features"], wanted).SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
@@ -58,19 +66,23 @@ class LandmarkModel:
     family: str
     feature_names: list[str]
     thresholds_12m: tuple[float, float]
-    baseline_months: np.ndarray
-    baseline_cumhaz: np.ndarray
+    baseline_months: np.ndarray | None
+    baseline_cumhaz: np.ndarray | None
     session: ort.InferenceSession
     sources: dict[str, str]
     outputs: list[str] | None = None
     order: list[int] | None = None  # positions in the canonical encoding, when they differ
+    curve_step_months: float | None = None  # the curves' grid (two-cause versions)
 
     def __post_init__(self):
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.score_outputs = [o for o in self.outputs if o in _SCORE_OUTPUTS]
         # Versions trained before (or without) a model of non-relapse mortality score the
-        # PFS risk only; their relapse and nrm fields are null.
+        # PFS risk only; their relapse and nrm fields are null. Versions before the two-cause
+        # model have no curves: no dynamic prediction, and the PFS curve from the baseline.
         self.has_causes = "nrm" in self.outputs
+        self.has_curves = "event_free_curve" in self.outputs
+        self.has_cure = CURE_COLUMN in self.outputs
         canonical_order = feature_names(self.landmark)
         if self.feature_names != canonical_order:
             self.order = [canonical_order.index(n) for n in self.feature_names]
@@ -110,7 +122,26 @@ class LandmarkModel:
         return {"risk": risk, "relapse": result.get("relapse", missing).astype(float),
                 "nrm": result.get("nrm", missing).astype(float)}
 
+    def curves(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's curves (two-cause versions), keyed as `model_registry.curves` reads."""
+        names = [*_CURVES, *([CURE_COLUMN] if self.has_cure else [])]
+        out = dict(zip(names, self.session.run(names, {"features": features})))
+        return {key: out[name].astype(float) for name, key in _CURVES.items()} | (
+            {CURE_COLUMN: out[CURE_COLUMN][:, 0].astype(float)} if self.has_cure else {})
+
+    def dynamic(self, features: np.ndarray, event_free_months: np.ndarray
+                ) -> dict[str, np.ndarray]:
+        """Risks for patients still event-free at `event_free_months` (two-cause only)."""
+        curves = self.curves(features)
+        return conditional_risks(curves, event_free_months, self.curve_step_months,
+                                 curves.get(CURE_COLUMN))
+
     def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
+        if self.has_curves:
+            features = X[self.feature_names].to_numpy(dtype=np.float32)
+            survival = self.curves(features)["event_free"]
+            idx = np.floor(np.asarray(times, float) / self.curve_step_months + 1e-9)
+            return survival[:, np.clip(idx.astype(int), 0, survival.shape[1] - 1)]
         idx = np.searchsorted(self.baseline_months, np.asarray(times, float), side="right") - 1
         h0 = np.where(idx >= 0, self.baseline_cumhaz[np.maximum(idx, 0)], 0.0)
         return np.exp(-np.exp(self.linear_predictor(X))[:, None] * h0[None, :])
@@ -139,13 +170,17 @@ class ScoringModel:
             info = loaded.metadata["landmarks"].get(landmark)
             if info is None:
                 raise RegistryError(f"{loaded.version} has no model for the {landmark} landmark")
+            baseline = info.get("baseline")
             self.landmarks[landmark] = LandmarkModel(
                 landmark=landmark, family=info["family"], feature_names=info["feature_names"],
                 thresholds_12m=tuple(info["risk_group_thresholds_12m"]),
-                baseline_months=np.asarray(info["baseline"]["months"], float),
-                baseline_cumhaz=np.asarray(info["baseline"]["cumhaz"], float),
+                baseline_months=None if baseline is None else np.asarray(baseline["months"],
+                                                                          float),
+                baseline_cumhaz=None if baseline is None else np.asarray(baseline["cumhaz"],
+                                                                         float),
                 session=_session(loaded.artifacts[info["artifact"]], bulk),
-                sources=feature_sources(landmark))
+                sources=feature_sources(landmark),
+                curve_step_months=(info.get("curve_grid") or {}).get("step_months"))
 
     def score(self, frame: pd.DataFrame, landmark: str = AUTO,
               with_contributions: bool = True) -> pd.DataFrame:
@@ -161,9 +196,13 @@ class ScoringModel:
         Returns
         -------
         DataFrame
-            Index of `frame`; columns risk_6m, risk_12m, risk_24m, risk_group, landmark,
-            missing_predictors (list), model_version and, when asked and available,
-            contributions (dict predictor -> log-hazard contribution).
+            Index of `frame`; columns risk_6m, risk_12m, risk_24m, the causes
+            (relapse_*, nrm_*), cure_probability, risk_group, landmark, missing_predictors
+            (list), model_version and, when asked and available, contributions (dict
+            predictor -> contribution). Rows with `event_free_months` also get the dynamic
+            columns (`DYNAMIC_COLUMNS`: risks over the next 6 and 12 months and the
+            probability of durable remission, given event-free then); NaN where the version
+            cannot give them.
         """
         if landmark == AUTO:
             chosen = choose_landmark(frame)
@@ -171,8 +210,11 @@ class ScoringModel:
             chosen = np.full(len(frame), landmark, dtype=object)
         else:
             raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
-        out = pd.DataFrame(index=frame.index, columns=[*HORIZON_COLUMNS, *CAUSE_COLUMNS,
-                                                       "risk_group", "landmark",
+        dynamic = (EVENT_FREE_MONTHS in frame.columns
+                   and bool(frame[EVENT_FREE_MONTHS].notna().any()))
+        numeric = [*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN,
+                   *(DYNAMIC_COLUMNS if dynamic else ())]
+        out = pd.DataFrame(index=frame.index, columns=[*numeric, "risk_group", "landmark",
                                                        "missing_predictors", "model_version"],
                            dtype=object)
         out["model_version"] = self.version
@@ -183,8 +225,17 @@ class ScoringModel:
             if rows.size == 0:
                 continue
             part = frame.iloc[rows]
-            result = model.run(encode(part, name), with_contributions)
+            features = encode(part, name)[model.feature_names].to_numpy(dtype=np.float32)
+            result = model.run_array(features, with_contributions)
             risk = result["risk"].astype(float)
+            if model.has_cure:
+                out.iloc[rows, out.columns.get_loc(CURE_COLUMN)] = result[CURE_COLUMN][:, 0]
+            if dynamic and model.has_curves:
+                s = part[EVENT_FREE_MONTHS].to_numpy(float)
+                asked = np.flatnonzero(~np.isnan(s))
+                values = model.dynamic(features[asked], s[asked])
+                for col, v in values.items():
+                    out.iloc[rows[asked], out.columns.get_loc(col)] = v
             for i, col in enumerate(HORIZON_COLUMNS):
                 out.iloc[rows, out.columns.get_loc(col)] = risk[:, i]
             if model.has_causes:
@@ -202,7 +253,7 @@ class ScoringModel:
                 for r, values in zip(rows, result["contributions"]):
                     contributions[r] = model.by_predictor(values)
         out["missing_predictors"] = missing_lists
-        for col in (*HORIZON_COLUMNS, *CAUSE_COLUMNS):
+        for col in numeric:
             out[col] = out[col].astype(float)
         if with_contributions:
             out["contributions"] = contributions
@@ -236,10 +287,34 @@ class ScoringModel:
                "landmark": landmark,
                "missing_predictors": missing_in_record(record, landmark),
                "model_version": self.version}
+        out[CURE_COLUMN] = (float(result[CURE_COLUMN][0, 0]) if CURE_COLUMN in result
+                            else None)
+        event_free = record.get(EVENT_FREE_MONTHS)
+        if event_free is not None:
+            values = (model.dynamic(features, np.asarray([event_free], float))
+                      if model.has_curves else {})
+            out.update({col: float(values[col][0]) if col in values else None
+                        for col in DYNAMIC_COLUMNS})
         if with_contributions:
             out["contributions"] = (model.by_predictor(result["contributions"][0])
                                     if "contributions" in result else None)
+            out["curve"] = self._curve(model, features, float(result["log_hazard"][0, 0]))
         return out
+
+    @staticmethod
+    def _curve(model: LandmarkModel, features: np.ndarray, log_hazard: float) -> dict:
+        """The patient's event-free survival every half month to 30 months: from the graph's
+        curve (two-cause versions) or, before them, the PFS model's baseline."""
+        months = np.asarray(CURVE_MONTHS)
+        if model.has_curves:
+            survival = model.curves(features)["event_free"][0]
+            idx = np.floor(months / model.curve_step_months + 1e-9).astype(int)
+            values = survival[np.clip(idx, 0, len(survival) - 1)]
+        else:
+            i = np.searchsorted(model.baseline_months, months, side="right") - 1
+            h0 = np.where(i >= 0, model.baseline_cumhaz[np.maximum(i, 0)], 0.0)
+            values = np.exp(-h0 * np.exp(log_hazard))
+        return {"months": list(CURVE_MONTHS), "event_free": [round(float(v), 6) for v in values]}
 
     def describe(self) -> dict:
         """Public metadata (no file paths)."""

@@ -41,6 +41,17 @@ def _cause(what: str, months: int):
     return Field(None, description=f"cumulative incidence of {what} by {months} months")
 
 
+def _next(what: str, months: int):
+    return Field(None, description=f"probability of {what} within the next {months} months "
+                 "for a patient still event-free at event_free_months")
+
+
+class Curve(BaseModel):
+    months: list[float] = Field(description="months from infusion")
+    event_free: list[float] = Field(description="probability of being alive without relapse "
+                                    "or progression")
+
+
 class Score(BaseModel):
     patient_id: str | None = None
     risk_6m: float
@@ -54,9 +65,25 @@ class Score(BaseModel):
     nrm_6m: float | None = _cause("death without progression", 6)
     nrm_12m: float | None = _cause("death without progression", 12)
     nrm_24m: float | None = _cause("death without progression", 24)
+    cure_probability: float | None = Field(
+        None, description="probability of durable remission (never relapsing), from the "
+        "mixture-cure model; null when the model version has no cure fraction")
+    # For a patient still event-free at event_free_months (null when it was not given, or
+    # the version predates dynamic prediction).
+    risk_next_6m: float | None = _next("relapse or death", 6)
+    relapse_next_6m: float | None = _next("relapse or progression", 6)
+    nrm_next_6m: float | None = _next("death without progression", 6)
+    risk_next_12m: float | None = _next("relapse or death", 12)
+    relapse_next_12m: float | None = _next("relapse or progression", 12)
+    nrm_next_12m: float | None = _next("death without progression", 12)
+    cure_probability_given_event_free: float | None = Field(
+        None, description="probability of durable remission given event-free at "
+        "event_free_months (null without event_free_months or a cure fraction)")
+    curve: Curve = Field(description="the patient's predicted progression-free survival")
     risk_group: RiskGroup
     contributions: dict[str, float] = Field(
-        description="log relative hazard contributed by each predictor (positive raises risk)")
+        description="each predictor's contribution to the relapse model (positive raises "
+        "risk): log relative hazard, or for a cure model the log-odds of not being cured")
     missing_predictors: list[str]
     landmark: str
     model_version: str

@@ -26,12 +26,12 @@ from features.errors import FieldError, SchemaError
 from features.schema import AUTO, RESEARCH_USE_NOTICE
 from features.validate import check_landmark, check_record
 from model_registry.registry import Registry, RegistryError
-from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
+from model_registry.scoring import CAUSE_COLUMNS, DYNAMIC_COLUMNS, ScoringModel
 from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
 from serving.config import load_settings
 from serving.middleware import PARSED_KEY, TIMED_OUT_KEY, Guard, body_timeout_message
-from serving.schemas import BatchItem, BatchResult, ItemError, Patient, RiskGroup, Score
+from serving.schemas import BatchItem, BatchResult, Curve, ItemError, Patient, RiskGroup, Score
 
 logger = logging.getLogger("relapse_risk.service")
 bentoml_patches.apply()
@@ -189,6 +189,9 @@ class RelapseRisk:
             patient_id=typed["patient_id"], risk_6m=result["risk_6m"],
             risk_12m=result["risk_12m"], risk_24m=result["risk_24m"],
             **{column: result[column] for column in CAUSE_COLUMNS},
+            cure_probability=result["cure_probability"],
+            **{column: result.get(column) for column in DYNAMIC_COLUMNS},
+            curve=Curve(**result["curve"]),
             risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high]),
             contributions=result["contributions"] or {},
             missing_predictors=result["missing_predictors"], landmark=result["landmark"],

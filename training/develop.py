@@ -13,6 +13,12 @@ with a standard error of several points of C. Instead, per landmark:
 3. Harrell's bootstrap estimates the optimism of the apparent C-index and 12-month
    calibration slope by repeating steps 1-2 on each resample (Harrell, Lee and Mark, Stat Med
    1996): corrected = apparent - mean(resample apparent - resample model on the original).
+
+When the cohort records each event's cause, steps 1-2 choose on the relapse events (NRM
+censoring, as in the relapse model itself) and the model is the two-cause model
+(`training.outcome`) with the chosen relapse family beside the NRM model. The mixture-cure
+family is not a candidate here: its EM fit inside every one of the bootstrap's repetitions of
+the whole strategy would cost minutes a resample; it competes in the hold-out strategy.
 """
 from __future__ import annotations
 
@@ -30,9 +36,10 @@ from tqdm import tqdm
 
 from features.encode import encode
 from training.cohort import Cohort, landmark_mask
-from training.landmark_fit import LandmarkFit, cause_models_for, event_types
+from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
 from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
+from training.outcome import TwoCauseModel, relapse_family
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
 # from the partial log-likelihood, so its effect is relative to the number of events.
@@ -146,8 +153,20 @@ def choose(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int,
                   float(diff.mean()), (lo, hi), reason)
 
 
-def fit_choice(choice: Choice, X, time, event, seed: int):
-    """The chosen model refitted on all of (X, time, event)."""
+def _choice_events(event: np.ndarray, kind: np.ndarray | None) -> np.ndarray:
+    """What the strategy chooses on: relapse events for a two-cause model (NRM censors, as
+    in the relapse model itself), PFS events otherwise."""
+    if kind is None:
+        return event
+    return ((np.asarray(event) == 1) & (kind == "progression")).astype(float)
+
+
+def fit_choice(choice: Choice, X, time, event, seed: int, kind: np.ndarray | None = None):
+    """The chosen model refitted on all of (X, time, event): with event types `kind`, the
+    two-cause model whose relapse part is the chosen family."""
+    if kind is not None:
+        return TwoCauseModel.fit(relapse_family(choice.family, seed, penalty=choice.penalty),
+                                 X, time, event, kind)
     if choice.family == "xgb_cox":
         return XGBCox(random_state=seed).fit(X, time, event)
     return CoxRidge(alpha=choice.penalty).fit(X, time, event)
@@ -161,11 +180,13 @@ def performance(model, X, time, event, weights=None) -> dict[str, float]:
             "calibration_slope_12m": slope}
 
 
-def _resample_optimism(X, time, event, seed: int, rng_seed) -> dict[str, float]:
+def _resample_optimism(X, time, event, seed: int, rng_seed, kind=None) -> dict[str, float]:
     rng = np.random.default_rng(rng_seed)
     idx = rng.integers(0, len(time), len(time))
     Xb, tb, eb = X.iloc[idx].reset_index(drop=True), time[idx], event[idx]
-    model = fit_choice(choose(Xb, tb, eb, seed, groups=idx), Xb, tb, eb, seed)
+    kb = None if kind is None else kind[idx]
+    choice = choose(Xb, tb, _choice_events(eb, kb), seed, groups=idx)
+    model = fit_choice(choice, Xb, tb, eb, seed, kb)
     apparent = performance(model, Xb, tb, eb)
     test = performance(model, X, time, event)
     return {k: apparent[k] - test[k] for k in apparent}
@@ -173,11 +194,11 @@ def _resample_optimism(X, time, event, seed: int, rng_seed) -> dict[str, float]:
 
 def optimism(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, apparent: dict, *,
              bootstrap: int, seed: int, progress: bool = False, label: str = "",
-             n_jobs: int = 2) -> dict:
+             n_jobs: int = 2, kind: np.ndarray | None = None) -> dict:
     """Step 3: Harrell's bootstrap optimism of each figure in `apparent`."""
     seeds = np.random.SeedSequence(seed).spawn(bootstrap)
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_resample_optimism)(X, time, event, seed, s) for s in seeds)
+        delayed(_resample_optimism)(X, time, event, seed, s, kind) for s in seeds)
     draws = list(tqdm(jobs, total=bootstrap, desc=f"{label}: optimism bootstrap",
                       disable=not progress, unit="resample"))
     out = {"bootstrap": bootstrap, "method": "Harrell's bootstrap (whole strategy repeated)"}
@@ -214,18 +235,18 @@ def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
     time = frame["pfs_months"].to_numpy(float)
     event = frame["pfs_event"].to_numpy(float)
     check_size(time, event, landmark)
-    choice = choose(X, time, event, seed)
-    model = fit_choice(choice, X, time, event, seed)
+    kind, causes_reason = typed_events(frame)
+    choice = choose(X, time, _choice_events(event, kind), seed)
+    model = fit_choice(choice, X, time, event, seed, kind)
     apparent = performance(model, X, time, event)
     development = choice.as_dict()
     development["optimism"] = optimism(X.reset_index(drop=True), time, event, apparent,
                                        bootstrap=bootstrap, seed=seed, progress=progress,
-                                       label=landmark)
+                                       label=landmark, kind=kind)
     metrics = {choice.family: evaluate(model, X, time, event, time, event)}
     risk = model.predict_risk(X)[:, _I12]
     thresholds = tuple(float(q) for q in np.quantile(risk, [1 / 3, 2 / 3]))
-    causes, causes_reason = cause_models_for(frame, X)
     return LandmarkFit(landmark, {choice.family: model}, metrics, choice.family, choice.reason,
                        len(frame), 0, X, time, event, thresholds, development,
-                       causes=causes, causes_reason=causes_reason,
+                       causes_reason=causes_reason,
                        event_type_test=event_types(frame))

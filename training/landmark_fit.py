@@ -1,6 +1,6 @@
 """What developing one landmark's model produces (`LandmarkFit`), whichever strategy made it
-(the hold-out of `training.train` or the resampling of `training.develop`), and the
-cause-specific models fitted beside it."""
+(the hold-out of `training.train` or the resampling of `training.develop`), and whether the
+cohort supports the two-cause outcome model (`typed_events`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from training.models import CauseModels
+MIN_CAUSE_EVENTS = 5
 
 
 @dataclass
@@ -28,17 +28,15 @@ class LandmarkFit:
     # `training.develop`'s choices and optimism-corrected figures (then X_test is the
     # development data itself and n_test is 0).
     development: dict | None = None
-    # The cause-specific models of relapse and of non-relapse mortality (None, with the
-    # reason, when the cohort cannot support them) and the held-out patients' event types.
-    causes: CauseModels | None = None
+    # Why the models are PFS-only (None when they are two-cause models: the cohort records
+    # each event's cause) and the held-out patients' event types.
     causes_reason: str | None = None
     event_type_test: np.ndarray | None = field(default=None, repr=False)
 
 
-def cause_models_for(frame: pd.DataFrame, X: pd.DataFrame
-                     ) -> tuple[CauseModels | None, str | None]:
-    """The cause-specific models on these patients, or None and why (never a guess about
-    untyped events)."""
+def typed_events(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    """The PFS events' causes when the two-cause model can be fitted on `frame`, else None
+    and why (never a guess about untyped events)."""
     event = frame["pfs_event"].to_numpy(float) == 1
     kind = (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
             else np.full(len(frame), None, dtype=object))
@@ -47,11 +45,13 @@ def cause_models_for(frame: pd.DataFrame, X: pd.DataFrame
         return None, (f"{untyped} of {int(event.sum())} PFS events have no pfs_event_type "
                       "(progression or death): relapse and non-relapse mortality cannot be "
                       "told apart, so scores carry the PFS risk only")
-    try:
-        return CauseModels.fit(X, frame["pfs_months"].to_numpy(float), event.astype(float),
-                               kind), None
-    except ValueError as exc:
-        return None, str(exc)
+    progressions = int((event & (kind == "progression")).sum())
+    deaths = int((event & (kind == "death")).sum())
+    if min(progressions, deaths) < MIN_CAUSE_EVENTS:
+        return None, (f"{progressions} progressions and {deaths} deaths without progression: "
+                      f"a model of each cause needs at least {MIN_CAUSE_EVENTS} events of it, "
+                      "so scores carry the PFS risk only")
+    return kind, None
 
 
 def event_types(frame: pd.DataFrame) -> np.ndarray | None:

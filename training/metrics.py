@@ -12,6 +12,7 @@ from lifelines import KaplanMeierFitter
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sksurv.metrics import (
+    brier_score,
     concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
@@ -113,7 +114,7 @@ def evaluate(model, X, time, event, train_time, train_event) -> dict:
     Returns
     -------
     dict
-        harrell_c, uno_c, auc_6m/12m/24m, integrated_brier, calibration_slope_12m,
+        harrell_c, uno_c, auc_6m/12m/24m, integrated_brier, brier_12m, calibration_slope_12m,
         calibration_intercept_12m, mean_predicted_12m, observed_12m, net_benefit_12m, n, events.
     """
     time, event = np.asarray(time, float), np.asarray(event)
@@ -138,6 +139,9 @@ def evaluate(model, X, time, event, train_time, train_event) -> dict:
         out["integrated_brier"] = float(integrated_brier_score(
             y_train, y_test[keep], model.predict_survival(X[keep], grid), grid))
     i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
+    # The 12-month IPCW Brier score: what families are chosen by (the oracle minimises it).
+    out["brier_12m"] = float(brier_score(y_train, y_test[keep], 1 - risk[keep, i12],
+                                         [CALIBRATION_HORIZON])[1][0])
     slope, intercept = calibration_slope_intercept(risk[:, i12], time, event)
     out["calibration_slope_12m"] = slope
     out["calibration_intercept_12m"] = intercept

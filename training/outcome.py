@@ -30,16 +30,13 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 
+from model_registry.curves import conditional_risks
 from training.models import HORIZONS_MONTHS, NRM_FEATURES, CoxRidge, XGBCox
 
 GRID_STEP_MONTHS = 0.25
 # Up to 36 months: risks over the next 12 months for a patient event-free at 24 months.
 GRID_MONTHS = np.round(np.arange(0.0, 36.0 + 1e-9, GRID_STEP_MONTHS), 2)
 HORIZON_INDEX = tuple(int(np.searchsorted(GRID_MONTHS, h)) for h in HORIZONS_MONTHS)
-# Dynamic prediction: risks over the next 6 and 12 months for a patient event-free at month s
-# (the landmark up to `MAX_EVENT_FREE_MONTHS`).
-CONDITIONAL_HORIZONS_MONTHS = (6.0, 12.0)
-MAX_EVENT_FREE_MONTHS = 24.0
 NRM_PENALTY = 1.0
 RELAPSE_FAMILIES = ("cox_ridge", "xgb_cox", "cure")
 
@@ -138,7 +135,9 @@ class MixtureCure(BaseEstimator):
         k = z.shape[1]
         w = np.where(died, 1.0, 0.5)
         theta, b = np.zeros(k + 1), np.zeros(k)
-        for iteration in range(1, self.max_iter + 1):
+        iterations = 0
+        while iterations < self.max_iter:
+            iterations += 1
             theta = self._incidence_step(z, w, theta)
             b = self._latency_step(zs, ds, w[order], first, b)
             times, cumhaz = self._breslow(zs, ts, ds, w[order], first, b)
@@ -153,7 +152,7 @@ class MixtureCure(BaseEstimator):
             w = new
             if moved < self.tol:
                 break
-        self.n_iter_, self.converged_ = iteration, moved < self.tol
+        self.n_iter_, self.converged_ = iterations, moved < self.tol
         self.uncured_intercept_, self.uncured_coef_ = float(theta[0]), theta[1:]
         self.latency_coef_ = b
         self.baseline_times_, self.baseline_cumhaz_ = times, cumhaz
@@ -229,38 +228,6 @@ def cumulative_incidences(relapse_cumhaz: np.ndarray, nrm_cumhaz: np.ndarray
             "event_free": survival}
 
 
-def _at(curves: np.ndarray, months: np.ndarray) -> np.ndarray:
-    """Each row's curve at its own time (linear between grid points), shape (n,)."""
-    position = np.clip(np.asarray(months, float) / GRID_STEP_MONTHS, 0, len(GRID_MONTHS) - 1)
-    low = np.minimum(np.floor(position).astype(int), len(GRID_MONTHS) - 2)
-    frac = position - low
-    rows = np.arange(len(curves))
-    return curves[rows, low] * (1 - frac) + curves[rows, low + 1] * frac
-
-
-def conditional_risks(curves: dict[str, np.ndarray], event_free_months: np.ndarray,
-                      cure_probability: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Risks over the next months for patients still event-free at `event_free_months`.
-
-    relapse over (s, s + h] = (CIF_relapse(s + h) - CIF_relapse(s)) / S(s), likewise NRM;
-    with a cure fraction, P(cured | event-free at s) = pi exp(H_relapse(s)) (being free of
-    NRM says nothing of cure: NRM acts on everyone alike). Curves are interpolated linearly
-    between grid points.
-    """
-    s = np.asarray(event_free_months, float)
-    alive = np.maximum(_at(curves["event_free"], s), 1e-12)
-    out = {}
-    for h in CONDITIONAL_HORIZONS_MONTHS:
-        for cause in ("relapse", "nrm"):
-            gain = _at(curves[cause], s + h) - _at(curves[cause], s)
-            out[f"{cause}_next_{int(h)}m"] = np.clip(gain / alive, 0.0, 1.0)
-        out[f"risk_next_{int(h)}m"] = out[f"relapse_next_{int(h)}m"] + out[f"nrm_next_{int(h)}m"]
-    if cure_probability is not None:
-        out["cure_probability_now"] = np.minimum(
-            cure_probability * np.exp(_at(curves["relapse_cumhaz"], s)), 1.0)
-    return out
-
-
 class TwoCauseModel:
     """A relapse model and an NRM model, integrated together (see the module docstring).
 
@@ -329,7 +296,10 @@ class TwoCauseModel:
         return self.relapse.cure_probability(X) if self.has_cure else None
 
     def conditional(self, X: pd.DataFrame, event_free_months) -> dict[str, np.ndarray]:
-        return conditional_risks(self.curves(X), event_free_months, self.cure_probability(X))
+        """Risks for patients still event-free at `event_free_months`
+        (`model_registry.curves.conditional_risks`)."""
+        return conditional_risks(self.curves(X), event_free_months, GRID_STEP_MONTHS,
+                                 self.cure_probability(X))
 
     def describe(self) -> dict:
         """The relapse and NRM parts as JSON-able metadata."""

@@ -19,31 +19,49 @@ from features.encode import encode
 from features.schema import LANDMARKS, RESEARCH_USE_NOTICE, SCHEMA_VERSION, schema_hash
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
-from training.export.onnx_export import check_parity, to_onnx
-from training.landmark_fit import LandmarkFit, cause_models_for, event_types
+from training.export.onnx_export import check_outcome_parity, check_parity, outcome_to_onnx, to_onnx
+from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import evaluate
-from training.models import HORIZONS_MONTHS, CompetingRisks, CoxRidge, XGBCox
+from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
+from training.outcome import (
+    GRID_MONTHS,
+    GRID_STEP_MONTHS,
+    RELAPSE_FAMILIES,
+    TwoCauseModel,
+    relapse_family,
+)
 
-TIE_MARGIN = 0.005
-EXPORTABLE = ("cox_ridge", "xgb_cox")
+# Families are compared by the held-out 12-month Brier score (a proper scoring rule, which the
+# oracle's risk minimises); the transparent model wins near-ties.
+BRIER_TIE_MARGIN = 0.0005
+TIE_MARGIN = 0.005  # PFS-only versions (cohorts without event types): by Uno's C as before
+EXPORTABLE = RELAPSE_FAMILIES
 ROUTINE_FEATURES = ("ldh_elevated", "ldh_missing", "aaipi", "aaipi_missing", "prior_lines",
                     "prior_lines_missing", "bridging_any")
 BASELINE_GRID_MONTHS = np.round(np.arange(0.0, 30.0 + 1e-9, 0.5), 1)
 
 
-def candidate_models(seed: int) -> dict:
-    """The model families compared at each landmark (fresh, unfitted)."""
-    return {
-        "cox_ridge": CoxRidge(alpha=1.0),
-        "xgb_cox": XGBCox(random_state=seed),
-        "cox_plain": CoxRidge(alpha=1e-4),
-        "cox_base_routine": CoxRidge(alpha=1e-4),
-    }
+def candidate_models(seed: int, two_cause: bool = True) -> dict:
+    """The model families compared at each landmark (fresh, unfitted).
+
+    With `two_cause` (the cohort records each event's cause) the exportable families are
+    relapse models, fitted inside `TwoCauseModel` with the NRM model; the two references (a
+    near-unpenalised Cox model and one of routine predictors only) stay PFS models. Without,
+    every family is a PFS model (a Kaplan-Meier-anchored baseline).
+    """
+    references = {"cox_plain": CoxRidge(alpha=1e-4), "cox_base_routine": CoxRidge(alpha=1e-4)}
+    if two_cause:
+        return {**{name: relapse_family(name, seed) for name in RELAPSE_FAMILIES}, **references}
+    return {"cox_ridge": CoxRidge(alpha=1.0), "xgb_cox": XGBCox(random_state=seed),
+            **references}
 
 
-def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
-    """Best Uno's C among exportable families; the transparent one wins near-ties."""
+def choose_champion(metrics: dict[str, dict], two_cause: bool = False) -> tuple[str, str]:
+    """The exportable family with the lowest held-out 12-month Brier score (two-cause
+    families), or the highest Uno's C (PFS-only); the transparent one wins near-ties."""
     present = [m for m in EXPORTABLE if m in metrics]
+    if present and two_cause:
+        return _choose_by_brier(metrics, present)
     if not present:
         raise ValueError(f"no exportable model among {sorted(metrics)}")
     best = max(present, key=lambda m: metrics[m]["uno_c"])
@@ -54,6 +72,19 @@ def choose_champion(metrics: dict[str, dict]) -> tuple[str, str]:
         return "cox_ridge", (f"xgb_cox leads Uno's C by {gap:.4f} < {TIE_MARGIN}: the "
                              "transparent model is preferred")
     return best, f"highest Uno's C ({metrics[best]['uno_c']:.4f}); margin {gap:+.4f}"
+
+
+def _choose_by_brier(metrics: dict[str, dict], present: list[str]) -> tuple[str, str]:
+    best = min(present, key=lambda m: metrics[m]["brier_12m"])
+    figures = "; ".join(f"{m} Brier {metrics[m]['brier_12m']:.4f}, AUC "
+                        f"{metrics[m]['auc_12m']:.3f}" for m in present)
+    if best != "cox_ridge" and "cox_ridge" in metrics:
+        gap = metrics["cox_ridge"]["brier_12m"] - metrics[best]["brier_12m"]
+        if gap < BRIER_TIE_MARGIN:
+            return "cox_ridge", (f"{best} leads the 12-month Brier score by {gap:.4f} < "
+                                 f"{BRIER_TIE_MARGIN}: the transparent model is preferred "
+                                 f"(held out: {figures})")
+    return best, f"lowest held-out 12-month Brier score ({figures})"
 
 
 def split_indices(n: int, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +100,8 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
     time = frame["pfs_months"].to_numpy(float)
     event = frame["pfs_event"].to_numpy(float)
     idx_train, idx_test = split_indices(len(frame), event, seed)
-    families = families or candidate_models(seed)
+    kind, causes_reason = typed_events(frame)
+    families = families or candidate_models(seed, two_cause=kind is not None)
     fitted, metrics = {}, {}
     bar = tqdm(families.items(), desc=f"{landmark}: fitting", disable=not progress,
                unit="model")
@@ -77,16 +109,20 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
         bar.set_postfix(model=name)
         cols = list(ROUTINE_FEATURES) if name == "cox_base_routine" else list(X.columns)
         Xtr, Xte = X.iloc[idx_train][cols], X.iloc[idx_test][cols]
-        fitted[name] = model.fit(Xtr, time[idx_train], event[idx_train])
+        if kind is not None and name in RELAPSE_FAMILIES:
+            model = TwoCauseModel.fit(model, Xtr, time[idx_train], event[idx_train],
+                                      kind[idx_train])
+        else:
+            model.fit(Xtr, time[idx_train], event[idx_train])
+        fitted[name] = model
         metrics[name] = evaluate(model, Xte, time[idx_test], event[idx_test],
                                  time[idx_train], event[idx_train])
-    champion, reason = choose_champion(metrics)
+    champion, reason = choose_champion(metrics, two_cause=kind is not None)
     train_risk = fitted[champion].predict_risk(X.iloc[idx_train])[:, 1]
     thresholds = tuple(float(q) for q in np.quantile(train_risk, [1 / 3, 2 / 3]))
-    causes, causes_reason = cause_models_for(frame.iloc[idx_train], X.iloc[idx_train])
     return LandmarkFit(landmark, fitted, metrics, champion, reason, len(idx_train),
                        len(idx_test), X.iloc[idx_test], time[idx_test], event[idx_test],
-                       thresholds, causes=causes, causes_reason=causes_reason,
+                       thresholds, causes_reason=causes_reason,
                        event_type_test=event_types(frame.iloc[idx_test]))
 
 
@@ -106,27 +142,31 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
     artifacts, landmarks = {}, {}
     for lm, fit in fits.items():
         model = fit.models[fit.champion]
-        proto = to_onnx(model, fit.causes)
-        parity = check_parity(model, proto, fit.X_test, causes=fit.causes)
+        if isinstance(model, TwoCauseModel):
+            proto = outcome_to_onnx(model)
+            parity = check_outcome_parity(model, proto, fit.X_test)
+        else:
+            proto = to_onnx(model)
+            parity = check_parity(model, proto, fit.X_test)
         name = f"{lm}.onnx"
         artifacts[name] = proto.SerializeToString()
         landmarks[lm] = {
             "family": fit.champion, "champion_reason": fit.reason, "artifact": name,
             "feature_names": list(model.feature_names_), "horizons_months": HORIZONS_MONTHS,
             "risk_group_thresholds_12m": list(fit.thresholds_12m),
-            "baseline": {"months": BASELINE_GRID_MONTHS.tolist(),
-                         "cumhaz": model.cumulative_baseline_hazard(BASELINE_GRID_MONTHS)
-                         .tolist()},
+            "outcome": "two_cause" if isinstance(model, TwoCauseModel) else "pfs",
+            "curve_grid": ({"step_months": GRID_STEP_MONTHS, "last_months": float(GRID_MONTHS[-1])}
+                           if isinstance(model, TwoCauseModel) else None),
+            "baseline": _baseline(model),
             "population_pfs": _km_curve(cohort.frame.loc[landmark_mask(cohort.frame, lm)]),
             "onnx_parity_max_abs": parity, "n_train": fit.n_train, "n_test": fit.n_test,
             "metrics": _jsonable(fit.metrics),
             "development": _jsonable(fit.development or {
                 "strategy": "holdout", "test_fraction": 0.2, "seed": seed}),
-            "cause_models": (fit.causes.describe() if fit.causes is not None
+            "cause_models": (model.describe() if isinstance(model, TwoCauseModel)
                              else {"absent": fit.causes_reason}),
             "cause_metrics": _jsonable(_cause_metrics(fit, model)),
-            "contributions": ("exact: coefficient x standardised value" if isinstance(
-                model, CoxRidge) else "Saabas path attribution (XGBoost approx_contribs)"),
+            "contributions": _contributions_text(model),
         }
     metadata = {
         "schema_version": SCHEMA_VERSION, "schema_hash": schema_hash(),
@@ -144,10 +184,30 @@ def _cause_metrics(fit: LandmarkFit, model) -> dict | None:
     patients (the development patients when developed by resampling)."""
     from training.metrics import cause_metrics
 
-    if fit.causes is None or fit.event_type_test is None:
+    if not isinstance(model, TwoCauseModel) or fit.event_type_test is None:
         return None
-    causes = CompetingRisks(model, fit.causes).predict_causes(fit.X_test)
+    causes = model.predict_causes(fit.X_test)
     return cause_metrics(causes, fit.time_test, fit.event_test, fit.event_type_test)
+
+
+def _baseline(model) -> dict | None:
+    """A PFS model's baseline cumulative hazard on the curve grid (the calculator's curve for
+    versions without curves in their graph); None for a two-cause model, whose graph returns
+    each patient's curves."""
+    if isinstance(model, TwoCauseModel):
+        return None
+    return {"months": BASELINE_GRID_MONTHS.tolist(),
+            "cumhaz": model.cumulative_baseline_hazard(BASELINE_GRID_MONTHS).tolist()}
+
+
+def _contributions_text(model) -> str:
+    relapse = model.relapse if isinstance(model, TwoCauseModel) else model
+    if isinstance(relapse, CoxRidge):
+        return "exact: coefficient x standardised value (log relapse hazard)"
+    if isinstance(relapse, XGBCox):
+        return "Saabas path attribution (XGBoost approx_contribs) of the log relapse hazard"
+    return ("exact: coefficient x standardised value, on the log-odds of not being cured "
+            "(the mixture-cure model's incidence part)")
 
 
 def _km_curve(frame: pd.DataFrame) -> dict:

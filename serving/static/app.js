@@ -69,6 +69,7 @@
       ["Patient", (f) => f.role === "id"],
       ["Known at infusion (day 0)", (f) => f.landmark === INFUSION],
       ["Known at day 28 (day-28 landmark)", (f) => f.landmark === DAY28],
+      ["Still in remission? (optional)", (f) => f.role === "condition"],
     ];
     for (const [title, keep] of groups) {
       const fields = schema.fields.filter(keep);
@@ -179,17 +180,35 @@
     return i < 0 ? values[0] : values[i];
   }
 
-  // Proportional hazards: S(t) = exp(-H0(t) k), with k fixed by the 12-month risk.
-  function patientCurve(score, info) {
-    const base = info.baseline;
-    const h12 = stepAt(base.months, base.cumhaz, 12);
-    const k = -Math.log(Math.max(1 - score.risk_12m, 1e-12)) / h12;
-    return (t) => Math.exp(-stepAt(base.months, base.cumhaz, t) * k);
+  // The service sends the patient's curve (from the model's own curves, or its baseline).
+  function patientCurve(score) {
+    return (t) => stepAt(score.curve.months, score.curve.event_free, t);
+  }
+
+  function renderRemission(score) {
+    const asked = score.risk_next_12m !== null && score.risk_next_12m !== undefined;
+    const cure = score.cure_probability;
+    $("cure").textContent = cure === null || cure === undefined
+      ? "not estimated by this model version" : pct(cure);
+    $("remission-section").hidden = !asked;
+    if (!asked) return;
+    const months = $("f-event_free_months").value.trim();
+    $("remission-months").textContent = months;
+    const rows = $("remission-rows");
+    rows.replaceChildren();
+    for (const h of [6, 12]) {
+      const cell = (kind) => el("td", { id: `next-${kind}-${h}`,
+        "data-value": String(score[`${kind}_next_${h}m`]) }, pct(score[`${kind}_next_${h}m`]));
+      rows.append(el("tr", {}, el("th", { scope: "row" }, `next ${h} months`),
+        cell("risk"), cell("relapse"), cell("nrm")));
+    }
+    const now = score.cure_probability_given_event_free;
+    $("cure-now").textContent = now === null || now === undefined ? "not estimated" : pct(now);
   }
 
   function render(score) {
     const info = modelInfo.landmarks[score.landmark];
-    const pfs = patientCurve(score, info);
+    const pfs = patientCurve(score);
     const pop = info.population_pfs;
     const rows = $("risk-rows");
     rows.replaceChildren();
@@ -211,6 +230,7 @@
         el("td", { id: `pop-${h}`, "data-value": String(theirs) }, pct(theirs))));
     }
     drawIcons(score);
+    renderRemission(score);
     const group = score.risk_group;
     $("risk-group").textContent = group.name;
     $("risk-group").className = "group-" + group.name;

@@ -529,12 +529,17 @@ def check_outcome_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
                          tolerance: float = PARITY_TOLERANCE) -> float:
     """Largest absolute difference between the ONNX graph and the fitted two-cause model over
     every output (risks, curves, cure probability); raise past tolerance."""
+    from training.outcome import HORIZON_INDEX
+
     features = X[model.feature_names_].to_numpy(dtype=np.float32)
     names = ["risk", "relapse", "nrm", "contributions", "event_free_curve", "relapse_curve",
              "nrm_curve"] + (["cure_probability"] if model.has_cure else [])
     onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
-    native = {**model.predict_causes(X), "contributions": model.contributions(X)}
     curves = model.curves(X)
+    at = list(HORIZON_INDEX)
+    native = {"risk": curves["relapse"][:, at] + curves["nrm"][:, at],
+              "relapse": curves["relapse"][:, at], "nrm": curves["nrm"][:, at],
+              "contributions": model.contributions(X)}
     native.update({"event_free_curve": curves["event_free"], "relapse_curve": curves["relapse"],
                    "nrm_curve": curves["nrm"]})
     if model.has_cure:
@@ -548,3 +553,51 @@ def check_outcome_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
                               "this export")
         worst = max(worst, gap)
     return worst
+
+
+def recalibrated_outcome_graph(data: bytes, intercept: float, slope: float) -> onnx.ModelProto:
+    """A two-cause graph updated to a new population: the relapse cumulative hazard curve
+    becomes exp(intercept) * H^slope (NRM kept; see `training.updating.recalibrate`), the cure
+    probability follows (pi' = exp(-exp(intercept) (-log pi)^slope)) and the contributions
+    are scaled by `slope`."""
+    proto = onnx.load_from_string(data)
+    graph = proto.graph
+    node = helper.make_node
+    updated = {
+        "relapse_cumhaz_curve": lambda raw, out: [
+            node("Log", [raw], [f"{out}_log"]),
+            node("Mul", [f"{out}_log", "recalibration_slope"], [f"{out}_scaled"]),
+            node("Add", [f"{out}_scaled", "recalibration_intercept"], [f"{out}_shifted"]),
+            node("Exp", [f"{out}_shifted"], [out])],
+        "cure_probability": lambda raw, out: [
+            node("Log", [raw], [f"{out}_log"]),
+            node("Neg", [f"{out}_log"], [f"{out}_cumhaz"]),
+            node("Log", [f"{out}_cumhaz"], [f"{out}_log_cumhaz"]),
+            node("Mul", [f"{out}_log_cumhaz", "recalibration_slope"], [f"{out}_scaled"]),
+            node("Add", [f"{out}_scaled", "recalibration_intercept"], [f"{out}_shifted"]),
+            node("Exp", [f"{out}_shifted"], [f"{out}_new_cumhaz"]),
+            node("Neg", [f"{out}_new_cumhaz"], [f"{out}_neg"]),
+            node("Exp", [f"{out}_neg"], [out])],
+        "contributions": lambda raw, out: [node("Mul", [raw, "recalibration_slope"], [out])],
+    }
+    # Inside the graph the relapse curve's consumers (the integration) take the updated
+    # curve; the cure probability's (the mixture itself) keep the fitted one.
+    internal = {"cure_probability"}
+    nodes = []
+    for n in graph.node:
+        for i, name in enumerate(n.input):
+            if name in internal:
+                n.input[i] = f"{name}_before_recalibration"
+        added = []
+        for i, name in enumerate(n.output):
+            if name in updated:
+                raw = f"{name}_before_recalibration"
+                n.output[i] = raw
+                added += updated[name](raw, name)
+        nodes += [n, *added]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend([_const("recalibration_slope", np.array(slope)),
+                              _const("recalibration_intercept", np.array(intercept))])
+    onnx.checker.check_model(proto)
+    return proto

@@ -22,6 +22,17 @@ on a fresh sample.
 
 The cohort is split (stratified by event): the update is estimated on one part, and the
 report and the champion/challenger gate use only the other part.
+
+Two-cause versions (`training.outcome`): the update touches the relapse hazard only, as
+H_relapse'(t | x) = exp(a) H_relapse(t | x)^b at every t, with the NRM hazard kept. Why: the
+populations registries differ in are populations of lymphoma (case-mix, products, the share
+of durable remissions), while NRM depends weakly on age and ECOG and an update sample of a
+few hundred patients holds a few dozen NRM deaths at most, too few to move it. P(PFS event by
+12 months) = 1 - exp(-(exp(a) H_relapse(12)^b + H_nrm(12))) is then exact, and (a, b) are
+estimated by the same IPCW binomial likelihood as above, with the NRM hazard as an offset.
+The model's shape over time is kept (no new baseline): with b = 1 the update is a
+proportional change of the relapse hazard, and a cure fraction pi becomes pi^exp(a); in
+general pi' = exp(-exp(a) (-log pi)^b), still a mixture-cure model.
 """
 from __future__ import annotations
 
@@ -44,9 +55,15 @@ from training.evaluation.external_validation import (
     ValidationError,
     validate_landmark,
 )
-from training.export.onnx_export import check_parity, recalibrated_graph
+from training.export.onnx_export import (
+    check_outcome_parity,
+    check_parity,
+    recalibrated_graph,
+    recalibrated_outcome_graph,
+)
 from training.metrics import CALIBRATION_HORIZON, censoring_weights
 from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, CauseModels
+from training.outcome import GRID_MONTHS, HORIZON_INDEX, cumulative_incidences
 from training.train import BASELINE_GRID_MONTHS
 from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
 
@@ -66,6 +83,7 @@ class Update:
     reason: str
     n: int
     events: int
+    intercept: float | None = None  # a of a two-cause update (H' = exp(a) H^b)
 
 
 class RecalibratedModel(BreslowRisk):
@@ -99,8 +117,104 @@ def horizon_fit(lp: np.ndarray, time: np.ndarray, event: np.ndarray, *, fit_slop
     return float(fit.x[0]), float(fit.x[1]) if fit_slope else 1.0
 
 
+class RecalibratedTwoCause:
+    """A served two-cause landmark model with its relapse cumulative hazard updated,
+    H' = exp(a) H^b; the Python twin of the updated ONNX graph (parity and assessment)."""
+
+    def __init__(self, base, intercept: float, slope: float):
+        self.base, self.intercept, self.slope = base, intercept, slope
+        self.feature_names_ = base.feature_names
+        self.family = base.family
+        self.has_cure = base.has_cure
+
+    def curves(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        raw = self.base.curves(X[self.feature_names_].to_numpy(dtype=np.float32))
+        relapse = _updated_cumhaz(raw["relapse_cumhaz"], self.intercept, self.slope)
+        nrm = -np.log(np.maximum(raw["event_free"], 1e-300)) - raw["relapse_cumhaz"]
+        out = cumulative_incidences(relapse, np.maximum(nrm, 0.0))
+        out["relapse_cumhaz"] = relapse
+        if self.has_cure:
+            out["cure_probability"] = np.exp(-_updated_cumhaz(
+                -np.log(raw["cure_probability"]), self.intercept, self.slope))
+        return out
+
+    def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        curves = self.curves(X)
+        relapse, nrm = curves["relapse"][:, list(HORIZON_INDEX)], curves["nrm"][:, list(
+            HORIZON_INDEX)]
+        return {"risk": relapse + nrm, "relapse": relapse, "nrm": nrm}
+
+    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_causes(X)["risk"]
+
+    def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
+        idx = np.searchsorted(GRID_MONTHS, np.asarray(times, float), side="right") - 1
+        return self.curves(X)["event_free"][:, np.maximum(idx, 0)]
+
+    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
+        survival_12 = self.curves(X)["event_free"][:, HORIZON_INDEX[1]]
+        return np.log(np.maximum(-np.log(survival_12), 1e-300))
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        features = X[self.feature_names_].to_numpy(dtype=np.float32)
+        return self.slope * self.base.run_array(features, True)["contributions"].astype(float)
+
+    def cure_probability(self, X: pd.DataFrame) -> np.ndarray | None:
+        return self.curves(X)["cure_probability"] if self.has_cure else None
+
+
+def _updated_cumhaz(cumhaz: np.ndarray, intercept: float, slope: float) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.exp(intercept + slope * np.log(cumhaz))
+
+
+def two_cause_horizon_fit(log_relapse: np.ndarray, nrm: np.ndarray, time: np.ndarray,
+                          event: np.ndarray, *, fit_slope: bool,
+                          horizon: float = CALIBRATION_HORIZON) -> tuple[float, float]:
+    """(a, b) of P(PFS event by horizon) = 1 - exp(-(exp(a + b log H_relapse) + H_nrm)) by
+    IPCW weighted maximum likelihood (b fixed at 1 unless `fit_slope`)."""
+    known, label, weight = censoring_weights(time, event, horizon)
+    x, offset, y = log_relapse[known], nrm[known], label[known]
+    w = weight[known] / weight[known].sum()
+
+    def loss(theta):
+        a, b = (theta[0], theta[1]) if fit_slope else (theta[0], 1.0)
+        total = np.exp(np.clip(a + b * x, -30, 4)) + offset
+        risk = np.clip(-np.expm1(-total), 1e-12, 1 - 1e-12)
+        return -np.sum(w * (y * np.log(risk) + (1 - y) * np.log1p(-risk)))
+
+    fit = minimize(loss, [0.0, 1.0] if fit_slope else [0.0], method="BFGS")
+    return float(fit.x[0]), float(fit.x[1]) if fit_slope else 1.0
+
+
+def _choose_slope(fit, method: str, seed: int, n: int) -> tuple[float, float, float | None,
+                                                                str, str]:
+    """`intercept`, `slope` or `auto` (slope when it differs from 1 at the 5% level by a
+    bootstrap SE): returns (a, b, se, method, reason). `fit(idx, fit_slope)` fits on rows idx."""
+    everyone = np.arange(n)
+    a, slope = fit(everyone, False)
+    se, reason = None, "recalibration in the large asked for"
+    if method in ("slope", "auto"):
+        a_slope, fitted = fit(everyone, True)
+        rng = np.random.default_rng(seed)
+        draws = [fit(rng.integers(0, n, n), True)[1] for _ in range(SLOPE_BOOTSTRAP)]
+        se = float(np.std(draws, ddof=1))
+        z = (fitted - 1) / se
+        if method == "slope":
+            a, slope, reason = a_slope, fitted, "slope update asked for"
+        elif abs(z) > SLOPE_Z:
+            a, slope, method = a_slope, fitted, "slope"
+            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) differs from 1 at "
+                      f"the 5% level (z = {z:+.1f}): slope and baseline updated")
+        else:
+            method = "intercept"
+            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) does not differ "
+                      f"from 1 at the 5% level (z = {z:+.1f}): baseline only")
+    return a, slope, se, method, reason
+
+
 def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed: int = 0
-                    ) -> tuple[Update, RecalibratedModel]:
+                    ) -> tuple[Update, RecalibratedModel | RecalibratedTwoCause]:
     """Estimate one landmark's update on the landmark's patients of `frame`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -114,27 +228,25 @@ def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed:
             f"{int(event[time <= CALIBRATION_HORIZON].sum())} events by 12 months and "
             f"{int((time > CALIBRATION_HORIZON).sum())} followed past it; at least "
             f"{MIN_EVENTS} of each are needed (a few hundred patients for a useful update)")
-    lp = base.linear_predictor(encode(part, landmark))
-    se = None
-    a, slope = horizon_fit(lp, time, event, fit_slope=False)
-    reason = "recalibration in the large asked for"
-    if method in ("slope", "auto"):
-        a_slope, fitted = horizon_fit(lp, time, event, fit_slope=True)
-        rng = np.random.default_rng(seed)
-        draws = [horizon_fit(lp[i], time[i], event[i], fit_slope=True)[1]
-                 for i in (rng.integers(0, len(lp), len(lp)) for _ in range(SLOPE_BOOTSTRAP))]
-        se = float(np.std(draws, ddof=1))
-        z = (fitted - 1) / se
-        if method == "slope":
-            a, slope, reason = a_slope, fitted, "slope update asked for"
-        elif abs(z) > SLOPE_Z:
-            a, slope, method = a_slope, fitted, "slope"
-            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) differs from 1 at "
-                      f"the 5% level (z = {z:+.1f}): slope and baseline updated")
-        else:
-            method = "intercept"
-            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) does not differ "
-                      f"from 1 at the 5% level (z = {z:+.1f}): baseline only")
+    X = encode(part, landmark)
+    if getattr(base, "has_curves", False):
+        curves = base.curves(X[base.feature_names].to_numpy(dtype=np.float32))
+        i12 = HORIZON_INDEX[HORIZONS_MONTHS.index(CALIBRATION_HORIZON)]
+        relapse = curves["relapse_cumhaz"][:, i12]
+        nrm = np.maximum(-np.log(curves["event_free"][:, i12]) - relapse, 0.0)
+        log_relapse = np.log(np.maximum(relapse, 1e-300))
+        a, slope, se, method, reason = _choose_slope(
+            lambda i, s: two_cause_horizon_fit(log_relapse[i], nrm[i], time[i], event[i],
+                                               fit_slope=s), method, seed, len(part))
+        reason = reason.replace("slope and baseline updated", "relapse hazard's slope and "
+                                "level updated").replace("baseline only", "relapse hazard's "
+                                                         "level only")
+        return (Update(landmark, method, slope, se, reason, len(part), int(event.sum()),
+                       intercept=a), RecalibratedTwoCause(base, a, slope))
+    lp = base.linear_predictor(X)
+    a, slope, se, method, reason = _choose_slope(
+        lambda i, s: horizon_fit(lp[i], time[i], event[i], fit_slope=s), method, seed,
+        len(part))
     breslow = BreslowEstimator().fit(slope * lp, event.astype(bool), time)
     times = np.asarray(breslow.cum_baseline_hazard_.x, float)
     shape = np.asarray(breslow.cum_baseline_hazard_.y, float)
@@ -183,21 +295,27 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
         base = parent.landmarks[lm]
         updates[lm], models[lm] = estimate_update(base, update_frame, lm, method, seed)
         name = metadata["landmarks"][lm]["artifact"]
-        # The cause models are kept as they were; the PFS baseline on their grid follows.
-        info = metadata["landmarks"][lm].get("cause_models", {})
-        causes = CauseModels.from_metadata(info) if "nrm" in info else None
-        proto = recalibrated_graph(
-            loaded.artifacts[name], models[lm].slope, models[lm].horizon_cumhaz_,
-            models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if causes else None)
         check_part = check_frame.loc[landmark_mask(check_frame, lm)]
-        parity = check_parity(models[lm], proto, encode(check_part, lm), causes=causes)
+        if isinstance(models[lm], RecalibratedTwoCause):
+            proto = recalibrated_outcome_graph(loaded.artifacts[name], updates[lm].intercept,
+                                               updates[lm].slope)
+            parity = check_outcome_parity(models[lm], proto, encode(check_part, lm))
+        else:
+            # The cause models are kept as they were; the PFS baseline on their grid follows.
+            info = metadata["landmarks"][lm].get("cause_models", {})
+            causes = CauseModels.from_metadata(info) if "nrm" in info else None
+            proto = recalibrated_graph(
+                loaded.artifacts[name], models[lm].slope, models[lm].horizon_cumhaz_,
+                models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if causes else None)
+            parity = check_parity(models[lm], proto, encode(check_part, lm), causes=causes)
+            metadata["landmarks"][lm]["baseline"] = {
+                "months": BASELINE_GRID_MONTHS.tolist(),
+                "cumhaz": models[lm].cumulative_baseline_hazard(BASELINE_GRID_MONTHS).tolist()}
         artifacts[name] = proto.SerializeToString()
         metadata["landmarks"][lm].update({
-            "baseline": {"months": BASELINE_GRID_MONTHS.tolist(),
-                         "cumhaz": models[lm].cumulative_baseline_hazard(BASELINE_GRID_MONTHS)
-                         .tolist()},
             "onnx_parity_max_abs": parity,
             "recalibration": {"method": updates[lm].method, "slope": updates[lm].slope,
+                              "intercept": updates[lm].intercept,
                               "slope_se": updates[lm].slope_se, "reason": updates[lm].reason,
                               "n_update": updates[lm].n, "events_update": updates[lm].events}})
         before[lm] = validate_landmark(base, check_frame, lm, n_boot, seed, progress)
