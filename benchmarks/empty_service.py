@@ -3,7 +3,8 @@ response model as /score that does no work (no auth, no validation, no model).""
 import bentoml
 
 from features.schema import FIELDS, RESEARCH_USE_NOTICE
-from serving.schemas import Patient, RiskGroup, Score
+from model_registry.scoring import CURVE_MONTHS
+from serving.schemas import Curve, Patient, RiskGroup, Score
 from serving.service import ScoreInput
 
 FIXED = Score(patient_id=None, risk_6m=0.1, risk_12m=0.2, risk_24m=0.3,
@@ -11,6 +12,8 @@ FIXED = Score(patient_id=None, risk_6m=0.1, risk_12m=0.2, risk_24m=0.3,
               # A response of the same size as a real one: every predictor's contribution.
               contributions={f.name: 0.01 for f in FIELDS if f.role == "predictor"
                              and f.landmark == "infusion"},
+              # ... and the patient's curve.
+              curve=Curve(months=list(CURVE_MONTHS), event_free=[0.5] * len(CURVE_MONTHS)),
               missing_predictors=[], landmark="infusion", model_version="empty",
               notice=RESEARCH_USE_NOTICE)
 

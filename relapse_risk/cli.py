@@ -227,14 +227,16 @@ def evaluate(
                     ] = 20000,
     out: Annotated[Path, typer.Option(help="Folder for evaluation.md and evaluation.json.")
                    ] = Path("evaluation"),
+    attainable_n: Annotated[int, typer.Option(
+        min=1000, help="Simulated patients the attainable oracle (the bound for models of "
+        "the recorded predictors) is fitted on, per landmark and cohort.")] = 50000,
 ) -> None:
     """Evaluate a version on held-out and shifted cohorts; compare families by repeated CV."""
     import json
 
-    from features.schema import LANDMARKS
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
-    from training.cohort import landmark_mask, synthetic_cohort
+    from training.cohort import synthetic_cohort
     from training.evaluation import evaluate as assess
 
     try:
@@ -269,9 +271,9 @@ def evaluate(
         causes = assess.cause_report(scoring, cohort)
         report[f"{label}: causes"] = causes
         lines += assess.cause_lines(causes, label)
-        oracle = {lm: assess.oracle_comparison(
-            scoring.landmarks[lm], cohort.loc[landmark_mask(cohort, lm)], lm,
-            assess.shifted_params() if shifted else None) for lm in LANDMARKS}
+        oracle = assess.oracle_report(scoring, cohort,
+                                      assess.shifted_params() if shifted else None,
+                                      attainable_n)
         report[f"{label}: oracle"] = oracle
         lines += assess.oracle_lines(oracle, label)
     steps.set_postfix(cohort="missing biomarkers")

@@ -39,6 +39,7 @@ GRID_MONTHS = np.round(np.arange(0.0, 36.0 + 1e-9, GRID_STEP_MONTHS), 2)
 HORIZON_INDEX = tuple(int(np.searchsorted(GRID_MONTHS, h)) for h in HORIZONS_MONTHS)
 NRM_PENALTY = 1.0
 RELAPSE_FAMILIES = ("cox_ridge", "xgb_cox", "cure")
+M_STEP_ITERATIONS = 10
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,9 +50,12 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _risk_set_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Sum over each sorted row's risk set (rows at or after the first of its tied time)."""
-    suffix = np.cumsum(values[::-1], axis=0)[::-1]
-    return suffix[first]
+    """Sum over the risk set of the rows `first` points at (rows sorted by time; `first`: the
+    first row of each row's tied time): the total less what came before."""
+    prefix = np.cumsum(values, axis=0)
+    before = np.where((first > 0).reshape(-1, *([1] * (values.ndim - 1))),
+                      prefix[np.maximum(first - 1, 0)], 0.0)
+    return prefix[-1] - before
 
 
 class MixtureCure(BaseEstimator):
@@ -77,15 +81,15 @@ class MixtureCure(BaseEstimator):
     alpha_incidence, alpha_latency : float, default 1.0
         Ridge penalties on the standardised coefficients (0.5 alpha ||b||^2 subtracted from
         each log-likelihood, as scikit-survival's alpha).
-    max_iter : int, default 300
-    tol : float, default 1e-5
+    max_iter : int, default 500
+    tol : float, default 1e-4
         EM stops when no patient's uncured probability moves by more than this.
     """
 
     family = "cure"
 
     def __init__(self, alpha_incidence: float = 1.0, alpha_latency: float = 1.0,
-                 max_iter: int = 300, tol: float = 1e-5):
+                 max_iter: int = 500, tol: float = 1e-4):
         self.alpha_incidence = alpha_incidence
         self.alpha_latency = alpha_latency
         self.max_iter = max_iter
@@ -102,22 +106,28 @@ class MixtureCure(BaseEstimator):
             grad = np.concatenate([[np.sum(w - p)], z.T @ (w - p) - alpha * theta[1:]])
             return -(ll - 0.5 * alpha * theta[1:] @ theta[1:]), -grad
 
-        return minimize(loss, start, jac=True, method="L-BFGS-B").x
+        return minimize(loss, start, jac=True, method="L-BFGS-B",
+                        options={"maxiter": M_STEP_ITERATIONS}).x
 
     def _latency_step(self, zs, ds, ws, first, start):
         alpha = self.alpha_latency
+        at = first[ds]  # the risk set of each event
+        z_events = zs[ds].sum(axis=0)
 
         def loss(b):
             eta = zs @ b
             top = eta.max()
             e = ws * np.exp(eta - top)
-            s0 = np.maximum(_risk_set_sums(e, first), 1e-300)
-            s1 = _risk_set_sums(e[:, None] * zs, first)
-            ll = np.sum(eta[ds] - np.log(s0[ds]) - top)
-            grad = np.sum(zs[ds] - s1[ds] / s0[ds, None], axis=0) - alpha * b
+            s0 = np.maximum(_risk_set_sums(e, at), 1e-300)
+            s1 = _risk_set_sums(e[:, None] * zs, at)
+            ll = np.sum(eta[ds]) - np.sum(np.log(s0)) - top * len(at)
+            grad = z_events - np.sum(s1 / s0[:, None], axis=0) - alpha * b
             return -(ll - 0.5 * alpha * b @ b), -grad
 
-        return minimize(loss, start, jac=True, method="L-BFGS-B").x
+        # Generalised EM: a few warm-started steps per M-step are enough for the likelihood
+        # to rise; EM's convergence test decides when to stop.
+        return minimize(loss, start, jac=True, method="L-BFGS-B",
+                        options={"maxiter": M_STEP_ITERATIONS}).x
 
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> MixtureCure:
         self.feature_names_ = list(X.columns)
@@ -161,10 +171,10 @@ class MixtureCure(BaseEstimator):
     @staticmethod
     def _breslow(zs, ts, ds, ws, first, b):
         """Breslow's weighted baseline: a jump of d_j / sum_R w exp(z b) at each event time."""
-        risk = _risk_set_sums(ws * np.exp(zs @ b), first)
         event_times, at = np.unique(ts[ds], return_index=True)
+        risk = _risk_set_sums(ws * np.exp(zs @ b), first[ds][at])
         counts = np.bincount(np.searchsorted(event_times, ts[ds]), minlength=len(event_times))
-        jumps = counts / np.maximum(risk[ds][at], 1e-300)
+        jumps = counts / np.maximum(risk, 1e-300)
         return event_times, np.cumsum(jumps)
 
     # -- prediction ------------------------------------------------------------------------

@@ -87,6 +87,15 @@ def _choose_by_brier(metrics: dict[str, dict], present: list[str]) -> tuple[str,
     return best, f"lowest held-out 12-month Brier score ({figures})"
 
 
+def fit_family(name: str, model, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+               kind: np.ndarray | None):
+    """Fit one of `candidate_models`: inside the two-cause model when `kind` (the events'
+    causes) is given and the family is a relapse family, else as a PFS model."""
+    if kind is not None and name in RELAPSE_FAMILIES:
+        return TwoCauseModel.fit(model, X, time, event, kind)
+    return model.fit(X, time, event)
+
+
 def split_indices(n: int, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The reproducible 80/20 train/test split, stratified by event."""
     return train_test_split(np.arange(n), test_size=0.2, random_state=seed, stratify=event)
@@ -109,11 +118,8 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
         bar.set_postfix(model=name)
         cols = list(ROUTINE_FEATURES) if name == "cox_base_routine" else list(X.columns)
         Xtr, Xte = X.iloc[idx_train][cols], X.iloc[idx_test][cols]
-        if kind is not None and name in RELAPSE_FAMILIES:
-            model = TwoCauseModel.fit(model, Xtr, time[idx_train], event[idx_train],
-                                      kind[idx_train])
-        else:
-            model.fit(Xtr, time[idx_train], event[idx_train])
+        model = fit_family(name, model, Xtr, time[idx_train], event[idx_train],
+                           None if kind is None else kind[idx_train])
         fitted[name] = model
         metrics[name] = evaluate(model, Xte, time[idx_test], event[idx_test],
                                  time[idx_train], event[idx_train])
