@@ -122,17 +122,20 @@ class LandmarkModel:
         return {"risk": risk, "relapse": result.get("relapse", missing).astype(float),
                 "nrm": result.get("nrm", missing).astype(float)}
 
-    def curves(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """The graph's curves (two-cause versions), keyed as `model_registry.curves` reads."""
+    def curves(self, features: np.ndarray, result: dict | None = None
+               ) -> dict[str, np.ndarray]:
+        """The graph's curves (two-cause versions), keyed as `model_registry.curves` reads;
+        from `result` (a run's outputs) when it holds them, else from a run."""
         names = [*_CURVES, *([CURE_COLUMN] if self.has_cure else [])]
-        out = dict(zip(names, self.session.run(names, {"features": features})))
-        return {key: out[name].astype(float) for name, key in _CURVES.items()} | (
-            {CURE_COLUMN: out[CURE_COLUMN][:, 0].astype(float)} if self.has_cure else {})
+        if result is None or any(n not in result for n in names):
+            result = dict(zip(names, self.session.run(names, {"features": features})))
+        return {key: result[name].astype(float) for name, key in _CURVES.items()} | (
+            {CURE_COLUMN: result[CURE_COLUMN][:, 0].astype(float)} if self.has_cure else {})
 
-    def dynamic(self, features: np.ndarray, event_free_months: np.ndarray
-                ) -> dict[str, np.ndarray]:
+    def dynamic(self, features: np.ndarray, event_free_months: np.ndarray,
+                result: dict | None = None) -> dict[str, np.ndarray]:
         """Risks for patients still event-free at `event_free_months` (two-cause only)."""
-        curves = self.curves(features)
+        curves = self.curves(features, result)
         return conditional_risks(curves, event_free_months, self.curve_step_months,
                                  curves.get(CURE_COLUMN))
 
@@ -291,29 +294,29 @@ class ScoringModel:
                             else None)
         event_free = record.get(EVENT_FREE_MONTHS)
         if event_free is not None:
-            values = (model.dynamic(features, np.asarray([event_free], float))
+            values = (model.dynamic(features, np.asarray([event_free], float), result)
                       if model.has_curves else {})
             out.update({col: float(values[col][0]) if col in values else None
                         for col in DYNAMIC_COLUMNS})
         if with_contributions:
             out["contributions"] = (model.by_predictor(result["contributions"][0])
                                     if "contributions" in result else None)
-            out["curve"] = self._curve(model, features, float(result["log_hazard"][0, 0]))
+            out["curve"] = self._curve(model, features, result)
         return out
 
     @staticmethod
-    def _curve(model: LandmarkModel, features: np.ndarray, log_hazard: float) -> dict:
+    def _curve(model: LandmarkModel, features: np.ndarray, result: dict) -> dict:
         """The patient's event-free survival every half month to 30 months: from the graph's
         curve (two-cause versions) or, before them, the PFS model's baseline."""
         months = np.asarray(CURVE_MONTHS)
         if model.has_curves:
-            survival = model.curves(features)["event_free"][0]
+            survival = model.curves(features, result)["event_free"][0]
             idx = np.floor(months / model.curve_step_months + 1e-9).astype(int)
             values = survival[np.clip(idx, 0, len(survival) - 1)]
         else:
             i = np.searchsorted(model.baseline_months, months, side="right") - 1
             h0 = np.where(i >= 0, model.baseline_cumhaz[np.maximum(i, 0)], 0.0)
-            values = np.exp(-h0 * np.exp(log_hazard))
+            values = np.exp(-h0 * np.exp(float(result["log_hazard"][0, 0])))
         return {"months": list(CURVE_MONTHS), "event_free": [round(float(v), 6) for v in values]}
 
     def describe(self) -> dict:

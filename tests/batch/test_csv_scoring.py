@@ -42,8 +42,9 @@ def test_every_row_is_accounted_for(tmp_path, model):
     assert list(scored.row) == ["1", "2", "5"]
     assert list(scored.columns) == ["row", *HEADER.split(","), "risk_6m", "risk_12m",
                                     "risk_24m", "relapse_6m", "relapse_12m", "relapse_24m",
-                                    "nrm_6m", "nrm_12m", "nrm_24m", "risk_group", "landmark",
-                                    "missing_predictors", "model_version"]
+                                    "nrm_6m", "nrm_12m", "nrm_24m", "cure_probability",
+                                    "risk_group", "landmark", "missing_predictors",
+                                    "model_version"]
     for h in (6, 12, 24):  # the two causes add up to the risk (six decimals each)
         total = scored[f"relapse_{h}m"].astype(float) + scored[f"nrm_{h}m"].astype(float)
         assert (abs(total - scored[f"risk_{h}m"].astype(float)) <= 1.5e-6).all()
@@ -151,7 +152,10 @@ def test_cli_exit_status(tmp_path, trained):
 
 
 def test_dask_engine_writes_the_same_files_on_a_local_cluster(tmp_path, trained):
-    """Partitions scored on a two-process local Dask cluster: byte-identical output."""
+    """Partitions scored on a two-process local Dask cluster: the same files, numbers to
+    float32's rounding. ONNX Runtime's float32 kernels may round a row's last bit
+    differently with the batch's size (a 50,000-row chunk here, 8 KB partitions there), which
+    moves a six-decimal figure by one unit now and then; every other cell is identical."""
     from batch.dask_engine import score_csv_dask
 
     registry, version, _ = trained
@@ -163,7 +167,15 @@ def test_dask_engine_writes_the_same_files_on_a_local_cluster(tmp_path, trained)
                                  blocksize="8KB")
     assert (distributed.rows_read, distributed.scored, distributed.rejected) == (
         local.rows_read, local.scored, local.rejected) == (1500, 900, 600)
-    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    ours, theirs = (pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+                    for name in ("local.csv", "dask.csv"))
+    assert list(ours.columns) == list(theirs.columns) and len(ours) == len(theirs)
+    numeric = [c for c in ours.columns if c.startswith(("risk_", "relapse_", "nrm_", "cure_"))]
+    assert ours.drop(columns=numeric).equals(theirs.drop(columns=numeric))
+    for column in numeric:
+        a, b = (pd.to_numeric(f[column], errors="coerce") for f in (ours, theirs))
+        assert (a.isna() == b.isna()).all()
+        assert (a - b).abs().max() <= 1.5e-6, column
     assert (tmp_path / "dask.errors.csv").read_bytes() == \
         (tmp_path / "local.errors.csv").read_bytes()
 

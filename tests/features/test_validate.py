@@ -144,7 +144,8 @@ def test_numeric_frames_from_trusted_code(valid_record):
 
 
 def test_schema_lists_every_design_column():
-    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 21  # DESIGN.md table
+    # DESIGN.md's table, plus event_free_months (the "still in remission" condition)
+    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 22
     for f in FIELDS:
         if f.role == "predictor":
             assert f.landmark in ("infusion", "day28") and f.evidence, f.name
