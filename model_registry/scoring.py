@@ -19,6 +19,7 @@ from features.encode import (
     encode_record,
     feature_names,
     feature_sources,
+    is_missing,
     missing_in_record,
     missing_predictors,
 )
@@ -293,7 +294,7 @@ class ScoringModel:
         out[CURE_COLUMN] = (float(result[CURE_COLUMN][0, 0]) if CURE_COLUMN in result
                             else None)
         event_free = record.get(EVENT_FREE_MONTHS)
-        if event_free is not None:
+        if not is_missing(event_free):
             values = (model.dynamic(features, np.asarray([event_free], float), result)
                       if model.has_curves else {})
             out.update({col: float(values[col][0]) if col in values else None
