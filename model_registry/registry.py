@@ -13,12 +13,16 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_registry.atomic import PARTIAL_PREFIX, fsync_dir, write_bytes
+
 CANDIDATE, PRODUCTION, ARCHIVED = "candidate", "production", "archived"
 STAGES = (CANDIDATE, PRODUCTION, ARCHIVED)
+STAGING_PREFIX = ".staging-"
 DEFAULT_ROOT_ENV = "RELAPSE_RISK_REGISTRY"
 DEFAULT_ROOT = "registry"
 
@@ -33,6 +37,10 @@ class ModelNotFound(RegistryError):
 
 class IntegrityError(RegistryError):
     """An artifact or the metadata does not match its recorded hash (truncated or tampered)."""
+
+
+class LeftoverWarning(UserWarning):
+    """A killed writer's temporary files were found in the registry and removed."""
 
 
 @dataclass(frozen=True)
@@ -66,25 +74,18 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish_directory(staging_parent: Path, target: Path, files: dict[str, bytes]) -> None:
     """Write `files` under a temporary directory, fsync, and rename it to `target`: the
     directory appears whole or not at all (callers hold the registry's lock)."""
-    staging = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".staging-{target.name}-"))
+    staging = Path(tempfile.mkdtemp(dir=staging_parent,
+                                    prefix=f"{STAGING_PREFIX}{target.name}-"))
     try:
         for name, data in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(staging / name, data)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         os.rename(staging, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -118,9 +119,27 @@ class Registry:
         with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
+                self._remove_leftovers()
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _remove_leftovers(self) -> list[str]:
+        """Remove what a killed writer left (its staging directory, a half-written stage
+        file) and say so. Called under the lock: every live writer holds it while its
+        temporary files exist, so any found now belong to a writer that died."""
+        found = sorted(p for p in self.root.iterdir()
+                       if p.name.startswith((STAGING_PREFIX, ".stages-", PARTIAL_PREFIX)))
+        for path in found:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if found:
+            warnings.warn(f"removed {len(found)} temporary item(s) left in {self.root} by an "
+                          f"interrupted write: {', '.join(p.name for p in found)}",
+                          LeftoverWarning, stacklevel=4)
+        return [p.name for p in found]
 
     def _read_stages(self) -> dict:
         try:
@@ -131,13 +150,8 @@ class Registry:
             raise IntegrityError(f"{self._stage_file} is not valid JSON: {exc}") from exc
 
     def _write_stages(self, stages: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".stages-", suffix=".json")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(json.dumps(stages, indent=2, sort_keys=True).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._stage_file)
-        _fsync_dir(self.root)
+        write_bytes(self._stage_file, json.dumps(stages, indent=2, sort_keys=True).encode(),
+                    mode=0o600)
 
     # -- writing -----------------------------------------------------------------------
     def register(self, artifacts: dict[str, bytes], metadata: dict,

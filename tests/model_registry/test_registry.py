@@ -4,11 +4,12 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
 from model_registry.registry import (ARCHIVED, CANDIDATE, PRODUCTION, IntegrityError,
-                                     ModelNotFound, Registry, RegistryError)
+                                     LeftoverWarning, ModelNotFound, Registry, RegistryError)
 
 
 def _register(root, tag: str) -> str:
@@ -113,7 +114,9 @@ def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
     assert reg.production() == good
     assert [r["version"] for r in reg.list()] == [good]
     reg.load(good)
-    assert _register(tmp_path, "next") == "v0002"  # the lock died with the process
+    with pytest.warns(LeftoverWarning, match="interrupted write"):  # and its staging is removed
+        assert _register(tmp_path, "next") == "v0002"  # the lock died with the process
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
 
 
 def test_export_version_makes_a_one_version_registry_verified_like_the_source(tmp_path):
@@ -144,3 +147,21 @@ def test_export_refuses_a_damaged_version_and_a_used_target(tmp_path):
     with pytest.raises(IntegrityError):
         source.export_version(v, tmp_path / "other")
     assert not (tmp_path / "other" / "versions" / v).exists()
+
+
+def test_a_killed_writers_leftovers_are_removed_on_the_next_write_and_reported(tmp_path):
+    reg = Registry(tmp_path)
+    good = _register(tmp_path, "good")
+    staging = tmp_path / ".staging-c0002-abc123"
+    staging.mkdir()
+    (staging / "rows.parquet").write_bytes(b"patient rows" * 1000)
+    (tmp_path / ".staging-v0002-def456").mkdir()
+    (tmp_path / ".stages-x1.json").write_text("{")
+    with pytest.warns(LeftoverWarning, match=r"removed 3 temporary item\(s\).*"
+                                             r"\.staging-c0002-abc123"):
+        assert _register(tmp_path, "next") == "v0002"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "stages.json", "versions"]
+    assert [r["version"] for r in reg.list()] == [good, "v0002"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left: no warning the next time
+        _register(tmp_path, "third")
