@@ -21,6 +21,7 @@ import pandas as pd
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.schema import AUTO, COLUMNS
+from features.text import NUL_STAND_IN
 from features.validate import validate_frame
 from model_registry.atomic import atomic_paths, refuse_overlap
 from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
@@ -67,10 +68,29 @@ def check_outputs(source: Path, out: Path, mapping_path: str | Path | None = Non
                    {"--out": out, "the error file": errors_path_for(out)})
 
 
+class _NulVisible(io.TextIOWrapper):
+    """Text in which a NUL is replaced by features.text.NUL_STAND_IN: pandas' C parser ends a
+    cell at a NUL ('SYN3\\0-0000005' would be read as 'SYN3'), so the cell reaches
+    validation whole and is rejected there as holding a control character."""
+
+    def read(self, size=-1):
+        text = super().read(size)
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+    def readline(self, size=-1):
+        text = super().readline(size)
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+    def __next__(self):
+        text = super().__next__()
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+
 def _open_text(path: Path) -> io.TextIOBase:
-    """UTF-8 text (a BOM is dropped), gzip when the name ends in .gz; newlines as written."""
+    """UTF-8 text (a BOM is dropped), gzip when the name ends in .gz; newlines as written;
+    NUL made visible (see _NulVisible)."""
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return _NulVisible(raw, encoding="utf-8-sig", newline="")
 
 
 def read_header(path: Path, name: str | None = None) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -19,6 +20,8 @@ from model_registry.registry import (IntegrityError, Registry, RegistryError, _d
                                      _publish_directory, _sha256)
 
 ROWS_FILE, RECORD_FILE = "rows.parquet", "cohort.json"
+# What add() names a cohort; any other id is refused before it becomes a path.
+COHORT_ID = re.compile(r"c[0-9]{4,9}")
 
 
 class CohortNotFound(RegistryError):
@@ -78,6 +81,12 @@ class CohortStore:
         return cohort_id, True
 
     def _record(self, cohort_id: str) -> dict:
+        if not isinstance(cohort_id, str) or COHORT_ID.fullmatch(cohort_id) is None:
+            from features.text import show
+
+            raise CohortNotFound(f"{show(cohort_id)} is not a cohort id (c followed by four "
+                                 "or more digits, e.g. c0001); `relapse-risk cohort list` "
+                                 "shows them")
         path = self.root / cohort_id / RECORD_FILE
         try:
             record = json.loads(path.read_text())

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -23,6 +24,9 @@ from model_registry.atomic import PARTIAL_PREFIX, fsync_dir, write_bytes
 CANDIDATE, PRODUCTION, ARCHIVED = "candidate", "production", "archived"
 STAGES = (CANDIDATE, PRODUCTION, ARCHIVED)
 STAGING_PREFIX = ".staging-"
+# What register() names a version: anything else given as a version is refused before it
+# becomes a path (`registry promote ../../other/versions/v0002` must not reach outside).
+VERSION_ID = re.compile(r"v[0-9]{4,9}")
 DEFAULT_ROOT_ENV = "RELAPSE_RISK_REGISTRY"
 DEFAULT_ROOT = "registry"
 
@@ -51,6 +55,16 @@ class LoadedVersion:
     metadata: dict
     artifacts: dict[str, bytes]
     path: Path
+
+
+def check_version_id(version) -> str:
+    """`version` if it is a version id (vNNNN); ModelNotFound otherwise."""
+    if not isinstance(version, str) or VERSION_ID.fullmatch(version) is None:
+        from features.text import show
+
+        raise ModelNotFound(f"{show(version)} is not a version id (v followed by four or "
+                            "more digits, e.g. v0001); `relapse-risk registry list` shows them")
+    return version
 
 
 def default_root() -> Path:
@@ -276,7 +290,7 @@ class Registry:
         """Every version with its stage and creation time, oldest first."""
         stages = self._read_stages()
         rows = []
-        for version in sorted(stages["stages"]):
+        for version in sorted(v for v in stages["stages"] if VERSION_ID.fullmatch(v)):
             meta_path = self._versions / version / "metadata.json"
             try:
                 meta = json.loads(meta_path.read_text())
@@ -302,7 +316,7 @@ class Registry:
             if version is None:
                 raise ModelNotFound(f"no production model in {self.root}; run "
                                     "`relapse-risk train` first")
-        path = self._versions / version
+        path = self._versions / check_version_id(version)
         try:
             metadata = json.loads((path / "metadata.json").read_text())
         except FileNotFoundError as exc:
