@@ -31,6 +31,11 @@ class FieldError:
         return {"row": self.row, "field": self.field, "value": self.value, "error": self.error}
 
 
+# Validation stops listing problems after this many: a request with 100,000 unknown fields
+# costs what one with fifty does.
+MAX_PROBLEMS = 50
+
+
 class SchemaError(ValueError):
     """Input that does not follow the canonical schema; `.errors` lists every problem."""
 

@@ -16,14 +16,16 @@ MAX_TEXT_LENGTH = 200
 # Longest text shown in a message, an error file's value column or a log line.
 MAX_SHOWN = 200
 
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
-# Controls, the stand-in, and lone surrogates (which cannot be encoded as UTF-8).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
-CONTROL_MESSAGE = "contains a control character (shown escaped, e.g. \\x00); remove it"
+# Control characters (C0, DEL, C1), the NUL stand-in and lone surrogates (JSON's "\ud800":
+# not text, and not encodable as UTF-8, so an answer or a log line holding one would fail).
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_UNSAFE = CONTROL
+CONTROL_MESSAGE = ("contains a control character or a lone surrogate (shown escaped, e.g. "
+                   "\\x00); remove it")
 
 
 def has_control(text: str) -> bool:
-    """Whether `text` holds a control character (C0, DEL, C1) or the NUL stand-in."""
+    """Whether `text` holds a control character, the NUL stand-in or a lone surrogate."""
     return CONTROL.search(text) is not None
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import pandas as pd
 
-from features.errors import FieldError, SchemaError
+from features.errors import MAX_PROBLEMS, FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
 from features.schema import (COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES,
                              Field)
@@ -46,8 +47,8 @@ def check_landmark(value) -> str:
     """
     if value is None or value == "":
         return LANDMARK_CHOICES[0]
-    if value not in LANDMARK_CHOICES:
-        raise SchemaError([FieldError(None, "landmark", str(value), LANDMARK_MESSAGE)])
+    if not isinstance(value, str) or value not in LANDMARK_CHOICES:
+        raise SchemaError([FieldError(None, "landmark", _show(value), LANDMARK_MESSAGE)])
     return value
 
 
@@ -147,7 +148,7 @@ def _cell_text(v, nan_is_missing: bool) -> str:
         return repr(float(v))
     if isinstance(v, int | np.integer):
         return str(int(v))
-    return f"{v!r} (a {type(v).__name__})"
+    return f"{show(v)} (a {type(v).__name__})"  # bounded: a value may be nested 900 deep
 
 
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
@@ -316,6 +317,8 @@ def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
     problems = []
     seen: set[str] = set()
     for name in columns:
+        if len(problems) > MAX_PROBLEMS:
+            break
         shown = escape(name)  # a name may carry anything a client sent
         if name in seen:
             problems.append(FieldError(None, shown, "", "column appears more than once"))
@@ -326,6 +329,9 @@ def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
         elif not allow_outcomes and name in OUTCOMES:
             problems.append(FieldError(None, shown, "", "outcome columns are not accepted "
                                        "here"))
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [FieldError(None, "(more)", "", "further problems are not "
+                                              f"listed (the first {MAX_PROBLEMS} are)")]
     if problems:
         raise SchemaError(problems)
 
@@ -547,8 +553,10 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
     problems: list[FieldError] = []
     if not record.keys() <= _ACCEPTED[allow_outcomes]:
-        try:
-            _check_columns([str(k) for k in record], allow_outcomes)
+        try:  # the unknown ones, and no more of them than are listed
+            _check_columns([str(k) for k in islice(
+                (k for k in record if k not in _ACCEPTED[allow_outcomes]), MAX_PROBLEMS + 1)],
+                allow_outcomes)
         except SchemaError as exc:  # report unknown fields together with every other problem
             problems += exc.errors
     typed: dict = {}

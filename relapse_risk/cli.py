@@ -133,6 +133,8 @@ def _fail(message: str, code: int = 1):
 # Exit status of a run whose output could not be written (a missing or read-only directory,
 # a full disk): distinct from 2, input that could not be read.
 EXIT_OUTPUT = 3
+# A stored cohort failed its checks (reported and skipped; the others are listed).
+EXIT_DAMAGED = 4
 
 
 @contextmanager
@@ -470,16 +472,22 @@ def cohort_list(registry: RegistryOption = None) -> None:
     from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry, RegistryError
 
+    from features.text import escape
+
     try:
-        records = CohortStore(Registry(registry)).list()
+        records, problems = CohortStore(Registry(registry)).check()
     except RegistryError as exc:
         _fail(str(exc))
-    if not records:
+    if not records and not problems:
         typer.echo("no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one")
-    for r in records:
-        typer.echo(f"{r['id']}  {r['name']:24}  {r['rows_accepted']:7} rows  "
-                   f"(read {r['rows_read']}, rejected {r['rows_rejected']})  {r['added']}  "
-                   f"{r['source']}  sha256 {r['content_sha256'][:12]}")
+    for r in records:  # names and sources are the user's text: escaped, one line each
+        typer.echo(f"{r['id']}  {escape(r['name']):24}  {r['rows_accepted']:7} rows  "
+                   f"(read {r['rows_read']}, rejected {r['rows_rejected']})  "
+                   f"{escape(r['added'])}  {escape(r['source'])}  "
+                   f"sha256 {escape(r['content_sha256'][:12])}")
+    for problem in problems:
+        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
+    raise typer.Exit(EXIT_DAMAGED if problems else 0)
 
 
 @cohort_app.command("show")
@@ -746,8 +754,14 @@ def serve(
     from training.cohort import synthetic_cohort
     from training.train import train_version
 
+    from serving.config import ConfigError, load_settings
+
     if registry is not None:
         os.environ[DEFAULT_ROOT_ENV] = str(registry.resolve())
+    try:
+        load_settings()  # a keys file without a key stops here, in one line
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     reg = Registry()
     if reg.production() is None:
         typer.echo(f"no production model in {reg.root}: training the default model first", err=True)

@@ -165,3 +165,26 @@ def test_a_killed_writers_leftovers_are_removed_on_the_next_write_and_reported(t
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing left: no warning the next time
         _register(tmp_path, "third")
+
+
+def _modes(root):
+    return {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in root.rglob("*")
+            if p.name != ".lock"}
+
+
+def test_the_registry_file_mode_is_a_setting(tmp_path, monkeypatch):
+    private = tmp_path / "private"
+    _register(private, "a")
+    modes = _modes(private)
+    assert modes["stages.json"] == modes["versions/v0001/model.onnx"] == oct(0o600)
+    assert modes["versions/v0001"] == modes["versions"] == oct(0o700)
+    monkeypatch.setenv("RELAPSE_RISK_REGISTRY_MODE", "0640")  # a replica's group reads it
+    shared = tmp_path / "shared"
+    _register(shared, "a")
+    modes = _modes(shared)
+    assert modes["stages.json"] == modes["versions/v0001/metadata.json"] == oct(0o640)
+    assert modes["versions/v0001"] == oct(0o750)
+    for bad in ("0666", "rw", "0200"):
+        monkeypatch.setenv("RELAPSE_RISK_REGISTRY_MODE", bad)
+        with pytest.raises(RegistryError, match="RELAPSE_RISK_REGISTRY_MODE must be"):
+            _register(tmp_path / "bad", "a")
