@@ -341,6 +341,24 @@ def test_score_csv_returns_scored_rows_and_errors(server):
     assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (3, 2, 1)
 
 
+def test_score_csv_rejects_a_cell_cut_by_a_nul(server):
+    import io
+    import zipfile
+
+    csv_bytes = b"patient_id,age_years\nSYN3\x00-0000005,61\nB,4\x00 2\nC,70\n"
+    body, headers = _multipart(csv_bytes)
+    req = urllib.request.Request(server.url + "/score_csv", data=body, method="POST")
+    req.add_header("Authorization", f"Bearer {KEY}")
+    for k, v in headers.items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+    errors = archive.read("errors.csv").decode().splitlines()
+    assert [line.split(",")[:3] for line in errors[1:]] == [
+        ["1", "patient_id", "SYN3\\x00-0000005"], ["2", "age_years", "4\\x00 2"]]
+    assert json.loads(archive.read("summary.json"))["scored"] == 1
+
+
 def test_score_csv_rejects_unknown_columns_and_needs_a_key(server):
     body, headers = _multipart(b"LDH,age\n300,60\n")
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
