@@ -18,21 +18,37 @@ from batch.csv_scoring import (
     read_header,
 )
 from features.mapping import Mapping, apply_mapping, canonical_table, mapped_columns
+from model_registry.atomic import atomic_paths, refuse_overlap
 
 
 def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS,
-               progress: Callable[[int], None] | None = None) -> Summary:
+               progress: Callable[[int], None] | None = None,
+               mapping_path: str | Path | None = None) -> Summary:
     """Write OUT (canonical columns, accepted rows) and OUT.errors.csv (row, field, value,
-    error; one line per problem) from a registry export read through `mapping`."""
+    error; one line per problem) from a registry export read through `mapping`.
+
+    Both files are written under temporary names and renamed only once the whole export was
+    read: a run that fails or is killed leaves earlier files as they were.
+
+    Raises
+    ------
+    OutputPathError
+        OUT or its error file is the export, the mapping file (`mapping_path`) or each other
+        (checked before anything is read).
+    """
     source, out = Path(source), Path(out)
+    errors_out = errors_path_for(out)
+    refuse_overlap({"the export": source, "the mapping": mapping_path},
+                   {"--out": out, "the error file": errors_out})
     start = time.perf_counter()
     header = read_header(source)
     mapping.check_header(header)
     columns = mapped_columns(mapping)
     summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()])
-    with open(out, "w", newline="", encoding="utf-8") as canonical_handle, \
-            open(errors_path_for(out), "w", newline="", encoding="utf-8") as error_handle:
+    with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
+            open(out_tmp, "w", newline="", encoding="utf-8") as canonical_handle, \
+            open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
         csv.writer(canonical_handle, lineterminator="\n").writerow(columns)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
         for chunk in iter_chunks(source, chunk_rows):

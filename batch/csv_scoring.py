@@ -21,7 +21,9 @@ import pandas as pd
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS
+from features.text import NUL_STAND_IN
 from features.validate import validate_frame
+from model_registry.atomic import atomic_paths, refuse_overlap
 from model_registry.scoring import CAUSE_COLUMNS, CURE_COLUMN, DYNAMIC_COLUMNS, ScoringModel
 
 RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN, "risk_group",
@@ -61,10 +63,35 @@ def errors_path_for(out: str | Path) -> Path:
     return out.with_name(name + ".errors.csv")
 
 
+def check_outputs(source: Path, out: Path, mapping_path: str | Path | None = None) -> None:
+    """Refuse an OUT (or its error file) that is the input, the mapping or each other."""
+    refuse_overlap({"the input": source, "the mapping": mapping_path},
+                   {"--out": out, "the error file": errors_path_for(out)})
+
+
+class _NulVisible(io.TextIOWrapper):
+    """Text in which a NUL is replaced by features.text.NUL_STAND_IN: pandas' C parser ends a
+    cell at a NUL ('SYN3\\0-0000005' would be read as 'SYN3'), so the cell reaches
+    validation whole and is rejected there as holding a control character."""
+
+    def read(self, size=-1):
+        text = super().read(size)
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+    def readline(self, size=-1):
+        text = super().readline(size)
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+    def __next__(self):
+        text = super().__next__()
+        return text.replace("\0", NUL_STAND_IN) if "\0" in text else text
+
+
 def _open_text(path: Path) -> io.TextIOBase:
-    """UTF-8 text (a BOM is dropped), gzip when the name ends in .gz; newlines as written."""
+    """UTF-8 text (a BOM is dropped), gzip when the name ends in .gz; newlines as written;
+    NUL made visible (see _NulVisible)."""
     raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return _NulVisible(raw, encoding="utf-8-sig", newline="")
 
 
 def read_header(path: Path, name: str | None = None) -> list[str]:
@@ -200,14 +227,19 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
               progress: Callable[[int], None] | None = None,
-              name: str | None = None, mapping: Mapping | None = None) -> Summary:
+              name: str | None = None, mapping: Mapping | None = None,
+              mapping_path: str | Path | None = None) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
 
     `name` is what messages call the input (default: its path), e.g. "the upload" for a file
-    the service spooled to a temporary path of its own.
+    the service spooled to a temporary path of its own. Both outputs are written under
+    temporary names and renamed once the whole input was read, so a failed or killed run
+    leaves earlier files as they were.
 
     Raises
     ------
+    OutputPathError
+        OUT or its error file is the input, the mapping file or each other (checked first).
     InputFileError
         Nothing could be read (empty file, bad header, not UTF-8, malformed CSV).
     SchemaError
@@ -216,12 +248,14 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         `mapping` names a column the file does not have.
     """
     source, out = Path(source), Path(out)
+    errors_out = errors_path_for(out)
+    check_outputs(source, out, mapping_path)
     start = time.perf_counter()
     header, unknown = check_columns(source, pass_through_unknown, name, mapping)
     summary = Summary(passed_through=unknown)
-    errors_out = errors_path_for(out)
-    with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
-            open(errors_out, "w", newline="", encoding="utf-8") as error_handle:
+    with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
+            open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle, \
+            open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
         columns = result_columns(header, mapping)
         scored_header = ["row", *header, *columns]
         scored_writer = csv.writer(scored_handle, lineterminator="\n")

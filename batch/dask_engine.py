@@ -18,11 +18,13 @@ from batch.csv_scoring import (
     InputFileError,
     Summary,
     check_columns,
+    check_outputs,
     errors_path_for,
     result_columns,
     score_chunk,
 )
 from features.schema import AUTO
+from model_registry.atomic import atomic_paths
 
 _MODELS: dict = {}
 
@@ -54,7 +56,8 @@ def _score_partition(part, first_row: int, registry_root: str, version: str, lan
 def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Path,
                    version: str, *, landmark: str = AUTO, scheduler: str | None = None,
                    blocksize: str = "32MB", pass_through_unknown: bool = False,
-                   progress: Callable[[int], None] | None = None, mapping=None) -> Summary:
+                   progress: Callable[[int], None] | None = None, mapping=None,
+                   mapping_path: str | Path | None = None) -> Summary:
     """Score a CSV with Dask (a local cluster unless `scheduler` names one); `mapping`: a
     `features.mapping.Mapping` for a registry export's own columns."""
     import dask
@@ -62,6 +65,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
     from distributed import Client, LocalCluster
 
     source, out = Path(source), Path(out)
+    check_outputs(source, out, mapping_path)
     start = time.perf_counter()
     header, unknown = check_columns(source, pass_through_unknown, mapping=mapping)
     summary = Summary(passed_through=unknown)
@@ -81,8 +85,9 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
             for n in lengths:
                 offsets.append(running + 1)
                 running += n
-            with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
-                    open(errors_path_for(out), "w", newline="", encoding="utf-8") as err_handle:
+            with atomic_paths(out, errors_path_for(out)) as (out_tmp, errors_tmp), \
+                    open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle, \
+                    open(errors_tmp, "w", newline="", encoding="utf-8") as err_handle:
                 csv.writer(scored_handle, lineterminator="\n").writerow(
                     ["row", *header, *columns])
                 csv.writer(err_handle, lineterminator="\n").writerow(ERROR_COLUMNS)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.text import shorten
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -22,11 +24,16 @@ class FieldError:
 
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
-        got = f" (got {self.value!r})" if self.value != "" else ""
+        got = f" (got {shorten(self.value, 300)!r})" if self.value != "" else ""
         return f"{where}{self.field}: {self.error}{got}"
 
     def to_dict(self) -> dict:
         return {"row": self.row, "field": self.field, "value": self.value, "error": self.error}
+
+
+# Validation stops listing problems after this many: a request with 100,000 unknown fields
+# costs what one with fifty does.
+MAX_PROBLEMS = 50
 
 
 class SchemaError(ValueError):

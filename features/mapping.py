@@ -9,6 +9,11 @@ A mapping has up to five sections (only `columns` or `dates` is required):
     units:   {canonical field: unit of the source column}         # converted, see UNITS
     missing: [source tokens meaning unknown, e.g. "NA", "n/a"]
     dates:   {format: "%d/%m/%Y", birth:, infusion:, progression:, death:, last_follow_up:}
+    shared_columns: [source columns allowed to feed more than one canonical field]
+
+Each export column feeds one canonical field (`{age_years: ECOG, ecog: ECOG}` is a mistake,
+not a shortcut) unless `shared_columns` lists it; a key given twice is an error, not the last
+one winning.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
+from features.text import escape, show
 from features.validate import validate_frame
 
 # Factors to the canonical unit. Sources: 1 U = 1 umol/min and 1 kat = 1 mol/s, so
@@ -47,7 +53,11 @@ NOMINAL_ULN_U_L = 250.0
 INFUSION_DATE = "infusion"
 DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
-_SECTIONS = ("columns", "values", "units", "missing", "dates")
+_SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns")
+# A mapping file is a few dozen entries: more nodes than this, counting each alias as many
+# times as it is used, is a file built to explode when expanded (nine levels of nine aliases
+# are 380 bytes and 387 million nodes).
+MAX_YAML_NODES = 10_000
 _DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
 
 
@@ -81,12 +91,67 @@ class Mapping:
 
     def check_header(self, header: list[str]) -> None:
         """Every source column the mapping names must be in the export's header."""
-        absent = [f"{where} {name!r} is not a column of the export" for where, name in
+        absent = [f"{where} {show(name)} is not a column of the export" for where, name in
                   [(f"columns.{c}:", s) for c, s in self.columns.items()]
                   + [(f"dates.{r}:", s) for r, s in self.dates.items()] if name not in header]
         if absent:
             raise MappingError(self.source, absent + [f"the export's columns are: "
-                                                      f"{', '.join(header)}"])
+                                                      f"{escape(', '.join(header), 2000)}"])
+
+
+def _strict_loader():
+    """PyYAML's safe loader, refusing duplicate keys and alias bombs."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def compose_document(self):
+            node = super().compose_document()
+            _check_expanded_size(node, yaml)
+            return node
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                self.flatten_mapping(node)
+                seen = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: the base class says so
+                        continue
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {show(key)} is given twice (line "
+                            f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
+
+
+def _check_expanded_size(node, yaml) -> None:
+    """Refuse a document whose nodes, aliases expanded, exceed MAX_YAML_NODES (counted on the
+    composed graph, each shared node once: cheap however large the expansion)."""
+    sizes: dict[int, int] = {}
+    stack = [(node, False)]
+    while stack:
+        current, children_done = stack.pop()
+        if id(current) in sizes:
+            continue
+        if isinstance(current, yaml.ScalarNode):
+            sizes[id(current)] = 1
+            continue
+        children = ([n for pair in current.value for n in pair]
+                    if isinstance(current, yaml.MappingNode) else list(current.value))
+        if not children_done:
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(current)] = min(MAX_YAML_NODES + 1,
+                                 1 + sum(sizes.get(id(c), 1) for c in children))
+        if sizes[id(current)] > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"more than {MAX_YAML_NODES} entries once its aliases are "
+                                 "expanded; a mapping file needs a few dozen")
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -95,11 +160,23 @@ def load_mapping(path: str | Path) -> Mapping:
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506
     except FileNotFoundError:
         raise MappingError(str(path), ["file not found"]) from None
+    except IsADirectoryError:
+        raise MappingError(str(path), ["is a directory, not a mapping file"]) from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(str(path), [f"is not UTF-8 text ({exc.reason} at byte "
+                                       f"{exc.start})"]) from None
+    except OSError as exc:
+        raise MappingError(str(path), [f"cannot be read ({exc.strerror or type(exc).__name__})"]
+                           ) from None
     except yaml.YAMLError as exc:
-        raise MappingError(str(path), [f"not valid YAML ({exc})"]) from None
+        # PyYAML's message spans lines (it quotes the place): one line here.
+        one_line = " ".join(str(exc).split())
+        raise MappingError(str(path), [f"not valid YAML ({escape(one_line, 500)})"]) from None
+    except RecursionError:
+        raise MappingError(str(path), ["nested too deeply to be a mapping file"]) from None
     return parse_mapping(raw, source=str(path))
 
 
@@ -109,24 +186,26 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
     if not isinstance(raw, dict):
         raise MappingError(source, ["must be a mapping with sections "
                                     + ", ".join(_SECTIONS)])
-    problems += [f"unknown section {k!r} (known: {', '.join(_SECTIONS)})"
+    problems += [f"unknown section {show(k)} (known: {', '.join(_SECTIONS)})"
                  for k in raw if k not in _SECTIONS]
     columns = _section(raw, "columns", dict, problems)
     values = _section(raw, "values", dict, problems)
     units = _section(raw, "units", dict, problems)
     missing = _section(raw, "missing", list, problems)
     dates = dict(_section(raw, "dates", dict, problems))
+    shared = _section(raw, "shared_columns", list, problems)
     date_format = dates.pop("format", None)
     if not columns and not dates:
         problems.append("maps nothing: give `columns` (and/or `dates`)")
     for name, src in columns.items():
         if name not in COLUMNS:
-            problems.append(f"columns: unknown canonical field {name!r}")
+            problems.append(f"columns: unknown canonical field {show(name)}")
         elif not isinstance(src, str) or not src:
-            problems.append(f"columns.{name}: the source column must be a name, got {src!r}")
+            problems.append(f"columns.{name}: the source column must be a name, got {show(src)}")
+    problems += _shared_problems(columns, dates, shared)
     for name, codes in values.items():
         if name not in columns:
-            problems.append(f"values.{name}: the field is not in `columns`")
+            problems.append(f"values.{show(name)}: the field is not in `columns`")
             continue
         if not isinstance(codes, dict):
             problems.append(f"values.{name}: must map source codes to canonical values")
@@ -134,9 +213,11 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
         for code, value in codes.items():
             reason = _invalid_value(name, value)
             if reason:
-                problems.append(f"values.{name}: code {code!r} maps to {value!r}, {reason}")
+                problems.append(f"values.{name}: code {show(code)} maps to {show(value)}, "
+                                f"{reason}")
     for name, unit in units.items():
-        problems += _unit_problems(name, unit, columns)
+        problems += _unit_problems(show(name), unit, columns) if not isinstance(
+            name, str) else _unit_problems(name, unit, columns)
     if not all(isinstance(t, (str, int, float)) for t in missing):
         problems.append("missing: must be a list of source tokens, e.g. [\"NA\", \"n/a\"]")
     problems += _date_problems(dates, date_format, columns)
@@ -147,6 +228,24 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
                     for k, codes in values.items()},
                    {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
                    {k: str(v) for k, v in dates.items()}, date_format, source)
+
+
+def _shared_problems(columns: dict, dates: dict, shared: list) -> list[str]:
+    """An export column feeding two canonical fields (or a field and a date) is almost always
+    a slip; it is allowed only for the columns `shared_columns` names."""
+    users: dict[str, list[str]] = {}
+    for where, src in [*((f"columns.{k}", v) for k, v in columns.items()),
+                       *((f"dates.{k}", v) for k, v in dates.items() if k != "format")]:
+        if isinstance(src, str):
+            users.setdefault(src, []).append(where)
+    allowed = {s for s in shared if isinstance(s, str)}
+    problems = [f"shared_columns: {show(s)} is not a column the mapping reads"
+                for s in shared if not isinstance(s, str) or s not in users]
+    problems += [f"{' and '.join(places)} read the same export column {show(src)}; map each "
+                 "field from its own column, or list the column in `shared_columns` if it "
+                 "really holds both" for src, places in users.items()
+                 if len(places) > 1 and src not in allowed]
+    return problems
 
 
 def _section(raw: dict, name: str, kind: type, problems: list[str]):
@@ -181,11 +280,13 @@ def _unit_problems(name: str, unit, columns: dict) -> list[str]:
     if name not in UNITS and name not in NOT_CONVERTIBLE:
         return [f"units.{name}: the field has no unit to convert (fields with units: "
                 f"{', '.join(UNITS)})"]
+    if not isinstance(unit, str):
+        return [f"units.{name}: must be a unit name, got {show(unit)}"]
     if unit in NOT_CONVERTIBLE.get(name, {}):
-        return [f"units.{name}: {unit!r} cannot be converted to "
+        return [f"units.{name}: {show(unit)} cannot be converted to "
                 f"{FIELDS_BY_NAME[name].unit}: {NOT_CONVERTIBLE[name][unit]}"]
     if unit not in UNITS[name]:
-        return [f"units.{name}: unknown unit {unit!r} (known: {', '.join(UNITS[name])})"]
+        return [f"units.{name}: unknown unit {show(unit)} (known: {', '.join(UNITS[name])})"]
     if name not in columns:
         return [f"units.{name}: the field is not in `columns`"]
     return []
@@ -194,13 +295,13 @@ def _unit_problems(name: str, unit, columns: dict) -> list[str]:
 def _date_problems(dates: dict, date_format, columns: dict) -> list[str]:
     if not dates:
         return ([] if date_format is None else ["dates: a format but no date columns"])
-    problems = [f"dates: unknown date {k!r} (known: format, {', '.join(DATE_ROLES)})"
+    problems = [f"dates: unknown date {show(k)} (known: format, {', '.join(DATE_ROLES)})"
                 for k in dates if k not in DATE_ROLES]
     if not date_format:
         problems.append("dates.format: required, e.g. \"%d/%m/%Y\"; dates are never guessed "
                         "(01/02/2023 is 1 February or 2 January)")
     elif not isinstance(date_format, str) or "%" not in date_format:
-        problems.append(f"dates.format: {date_format!r} is not a strftime format such as "
+        problems.append(f"dates.format: {show(date_format)} is not a strftime format such as "
                         "\"%Y-%m-%d\"")
     if "birth" in dates and "age_years" in columns:
         problems.append("dates.birth and columns.age_years both give the age: keep one")
@@ -251,7 +352,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         """Report the rows of `mask`; `other`: per-row text filling "{other}" in `message`."""
         for i in np.flatnonzero(mask):
             problems.append({"row": int(i) + first_row, "field": field_name,
-                             "value": "" if values is None else str(values[i]),
+                             "value": "" if values is None else escape(str(values[i])),
                              "error": message if other is None else
                              message.replace("{other}", str(other[i]))})
             flagged_fields.setdefault(int(i), set()).update(hides)

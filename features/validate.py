@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import pandas as pd
 
-from features.errors import FieldError, SchemaError
+from features.errors import MAX_PROBLEMS, FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
 from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES, Field
+from features.text import CONTROL, CONTROL_MESSAGE, MAX_TEXT_LENGTH, escape, has_control, show
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
@@ -21,6 +23,8 @@ _NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "
                      "-infinity"}
 NON_FINITE_MESSAGE = ("NaN and infinity are not allowed; leave the value empty (or null) "
                       "when unknown")
+TEXT_TYPE_MESSAGE = "must be a string or an integer"
+TEXT_LENGTH_MESSAGE = f"must be at most {MAX_TEXT_LENGTH} characters"
 LDH_ULN_MESSAGE = ("is required when ldh_u_l is given (LDH is judged against the lab's upper "
                    "limit)")
 IPI_PARTS = {
@@ -42,8 +46,8 @@ def check_landmark(value) -> str:
     """
     if value is None or value == "":
         return LANDMARK_CHOICES[0]
-    if value not in LANDMARK_CHOICES:
-        raise SchemaError([FieldError(None, "landmark", str(value), LANDMARK_MESSAGE)])
+    if not isinstance(value, str) or value not in LANDMARK_CHOICES:
+        raise SchemaError([FieldError(None, "landmark", _show(value), LANDMARK_MESSAGE)])
     return value
 
 
@@ -118,11 +122,15 @@ def _show(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value.strip()
+        return escape(value.strip())
+    if isinstance(value, _BOOL_TYPES):
+        return f"{value} (a boolean)"
     if isinstance(value, float):
         # 12 significant digits: the same text whether the number came from JSON or a CSV.
-        return str(int(value)) if value.is_integer() else f"{value:.12g}"
-    return str(value)
+        return escape(str(int(value)) if value.is_integer() else f"{value:.12g}")
+    if isinstance(value, int | np.integer):
+        return escape(str(value))
+    return show(value) + f" (a {type(value).__name__})"
 
 
 def _cell_text(v, nan_is_missing: bool) -> str:
@@ -139,7 +147,7 @@ def _cell_text(v, nan_is_missing: bool) -> str:
         return repr(float(v))
     if isinstance(v, int | np.integer):
         return str(int(v))
-    return f"{v!r} (a {type(v).__name__})"
+    return f"{show(v)} (a {type(v).__name__})"  # bounded: a value may be nested 900 deep
 
 
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
@@ -175,9 +183,56 @@ def _fast_numbers(raw: np.ndarray, empty: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _control_cells(series: pd.Series) -> np.ndarray | None:
+    """Cells holding a control character inside their text (white space around a value is
+    not looked at), or None when there are none (one search over the joined column)."""
+    if series.dtype != object:
+        return None
+    values = series.to_numpy(dtype=object)
+    try:
+        if CONTROL.search("".join(values)) is None:
+            return None
+    except TypeError:  # not all strings (a frame built in code, a JSON record)
+        pass
+    mask = np.array([isinstance(v, str) and has_control(v.strip()) for v in values], bool)
+    return mask if mask.any() else None
+
+
+def _bad_text_type(series: pd.Series) -> np.ndarray | None:
+    """Cells of a text field that are neither text nor an integer (a list, an object, a
+    boolean), or None when every cell is fine."""
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty", "integer"):
+        return None
+    mask = np.array([not (v is None or v is pd.NA or isinstance(v, str)
+                          or (isinstance(v, float) and v != v)
+                          or (isinstance(v, int | np.integer) and not isinstance(v, _BOOL_TYPES)))
+                     for v in series.to_numpy(dtype=object)], bool)
+    return mask if mask.any() else None
+
+
 def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
                  out: _Collector) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one column; returns (values, bad-row mask).
+    """Parse one column; returns (values, bad-row mask). A cell with a control character is
+    reported once, as such (not also as, say, not a number)."""
+    rejected = None
+    for mask, message in ((_control_cells(series), CONTROL_MESSAGE),
+                          (_bad_text_type(series) if field.kind == "string" else None,
+                           TEXT_TYPE_MESSAGE)):
+        if mask is None:
+            continue
+        if rejected is not None:
+            mask = mask & ~rejected
+        out.add(mask, field.name, series.to_numpy(dtype=object), message)
+        rejected = mask if rejected is None else rejected | mask
+    if rejected is None:
+        return _parse_cells(field, series, nan_is_missing, out)
+    values, bad = _parse_cells(field, series.where(~rejected, None), nan_is_missing, out)
+    return values, bad | rejected
+
+
+def _parse_cells(field: Field, series: pd.Series, nan_is_missing: bool,
+                 out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one column whose cells are free of control characters; see _parse_field.
 
     Cells are read as if stripped of surrounding white space; only the cells that fail the
     fast vectorised checks are stripped and looked at again, so clean columns stay fast.
@@ -197,8 +252,9 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
         if field.kind == "string":
             stripped = text.str.strip()
             missing = (stripped == "").to_numpy()
-            return np.where(missing, None, stripped.to_numpy(dtype=object)), np.zeros(len(raw),
-                                                                                     bool)
+            too_long = (stripped.str.len() > MAX_TEXT_LENGTH).to_numpy()
+            out.add(too_long, field.name, raw, TEXT_LENGTH_MESSAGE)
+            return np.where(missing | too_long, None, stripped.to_numpy(dtype=object)), too_long
         if field.kind == "category":
             values = np.where(empty, None, raw)
             known = text.isin(field.categories).to_numpy()
@@ -260,14 +316,21 @@ def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
     problems = []
     seen: set[str] = set()
     for name in columns:
+        if len(problems) > MAX_PROBLEMS:
+            break
+        shown = escape(name)  # a name may carry anything a client sent
         if name in seen:
-            problems.append(FieldError(None, name, "", "column appears more than once"))
+            problems.append(FieldError(None, shown, "", "column appears more than once"))
         seen.add(name)
         if name not in FIELDS_BY_NAME:
-            problems.append(FieldError(None, name, "", "not a canonical field; the canonical "
+            problems.append(FieldError(None, shown, "", "not a canonical field; the canonical "
                                        "fields are " + ", ".join(COLUMNS)))
         elif not allow_outcomes and name in OUTCOMES:
-            problems.append(FieldError(None, name, "", "outcome columns are not accepted here"))
+            problems.append(FieldError(None, shown, "", "outcome columns are not accepted "
+                                       "here"))
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [FieldError(None, "(more)", "", "further problems are not "
+                                              f"listed (the first {MAX_PROBLEMS} are)")]
     if problems:
         raise SchemaError(problems)
 
@@ -416,21 +479,28 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
         try:
             x = float(v)
         except OverflowError:  # an integer beyond float range: a number, out of range
-            return np.nan, f"must be {field.describe_range()}", _cell_text(v, False)
+            return np.nan, f"must be {field.describe_range()}", _show(_cell_text(v, False))
         if not math.isfinite(x):
-            return np.nan, NON_FINITE_MESSAGE, _cell_text(v, nan_is_missing=False)
+            return np.nan, NON_FINITE_MESSAGE, _show(_cell_text(v, nan_is_missing=False))
         shown = ""  # only needed for an error; computed then
     else:
+        if field.kind == "string" and not (isinstance(v, str) or isinstance(v, int | np.integer)
+                                           and not isinstance(v, _BOOL_TYPES)):
+            return None, TEXT_TYPE_MESSAGE, _show(v)
+        if isinstance(v, str) and has_control(v.strip()):
+            return (np.nan if numeric else None), CONTROL_MESSAGE, _show(v)
         text = _cell_text(v, nan_is_missing=False)
         if text == "":
             return (np.nan if numeric else None), None, ""
         if field.kind == "string":
+            if len(text) > MAX_TEXT_LENGTH:
+                return None, TEXT_LENGTH_MESSAGE, _show(text)
             return text, None, text
         if field.kind == "category":
             if text in field.categories:
                 return text, None, text
-            return None, f"must be {field.describe_range()}", text
-        shown = text
+            return None, f"must be {field.describe_range()}", _show(text)
+        shown = _show(text)
         if text.lower() in _NON_FINITE_WORDS:
             return np.nan, NON_FINITE_MESSAGE, shown
         x = float(pd.to_numeric(pd.Series([text]), errors="coerce").iloc[0])
@@ -438,11 +508,11 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
             return np.nan, f"must be {field.describe_range()}", shown
     if field.kind == "integer":
         if abs(x - round(x)) > _INTEGER_TOLERANCE:
-            return np.nan, f"must be {field.describe_range()}", shown or _cell_text(v, False)
+            return np.nan, f"must be {field.describe_range()}", shown or _show(_cell_text(v, False))
         x = float(round(x))  # 2.0000000001 is 2, as in the table rules
     if (field.minimum is not None and x < field.minimum) or (
             field.maximum is not None and x > field.maximum):
-        return np.nan, f"must be {field.describe_range()}", shown or _cell_text(v, False)
+        return np.nan, f"must be {field.describe_range()}", shown or _show(_cell_text(v, False))
     return x, None, shown
 
 
@@ -482,8 +552,10 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
     problems: list[FieldError] = []
     if not record.keys() <= _ACCEPTED[allow_outcomes]:
-        try:
-            _check_columns([str(k) for k in record], allow_outcomes)
+        try:  # the unknown ones, and no more of them than are listed
+            _check_columns([str(k) for k in islice(
+                (k for k in record if k not in _ACCEPTED[allow_outcomes]), MAX_PROBLEMS + 1)],
+                allow_outcomes)
         except SchemaError as exc:  # report unknown fields together with every other problem
             problems += exc.errors
     typed: dict = {}

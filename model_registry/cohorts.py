@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import re
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,13 +25,20 @@ from model_registry.registry import (
     _digest,
     _publish_directory,
     _sha256,
+    dir_mode_for,
 )
 
 ROWS_FILE, RECORD_FILE = "rows.parquet", "cohort.json"
+# What add() names a cohort; any other id is refused before it becomes a path.
+COHORT_ID = re.compile(r"c[0-9]{4,9}")
 
 
 class CohortNotFound(RegistryError):
     """No cohort with that id in the store."""
+
+
+class DamagedCohortWarning(UserWarning):
+    """A stored cohort failed its checks and was skipped (the others are used)."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +72,12 @@ class CohortStore:
         table.to_parquet(buffer, index=False)
         data = buffer.getvalue()
         with self.registry._locked():
-            for record in self.list():
+            for record in self.list():  # a damaged cohort is skipped (and warned about)
                 if record["content_sha256"] == content_sha256:
                     return record["id"], False
-            self.root.mkdir(exist_ok=True)
+            if not self.root.exists():
+                self.root.mkdir()
+                os.chmod(self.root, dir_mode_for(self.registry.file_mode))
             existing = [p.name for p in self.root.iterdir() if p.name.startswith("c")]
             number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
             cohort_id = f"c{number:04d}"
@@ -80,10 +92,17 @@ class CohortStore:
             record["integrity"] = _digest(record)
             _publish_directory(self.registry.root, self.root / cohort_id, {
                 ROWS_FILE: data,
-                RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()})
+                RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()},
+                self.registry.file_mode)
         return cohort_id, True
 
     def _record(self, cohort_id: str) -> dict:
+        if not isinstance(cohort_id, str) or COHORT_ID.fullmatch(cohort_id) is None:
+            from features.text import show
+
+            raise CohortNotFound(f"{show(cohort_id)} is not a cohort id (c followed by four "
+                                 "or more digits, e.g. c0001); `relapse-risk cohort list` "
+                                 "shows them")
         path = self.root / cohort_id / RECORD_FILE
         try:
             record = json.loads(path.read_text())
@@ -91,10 +110,13 @@ class CohortStore:
             known = ", ".join(r["id"] for r in self.list()) or "none yet"
             raise CohortNotFound(f"no cohort {cohort_id!r} in {self.root} (stored: {known}; "
                                  "`relapse-risk cohort add` stores one)") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"cohort {cohort_id}: {RECORD_FILE} is not valid JSON "
                                  f"({exc})") from exc
-        if record.get("integrity") != _digest(record):
+        except OSError as exc:
+            raise IntegrityError(f"cohort {cohort_id}: {RECORD_FILE} cannot be read "
+                                 f"({exc.strerror})") from exc
+        if not isinstance(record, dict) or record.get("integrity") != _digest(record):
             raise IntegrityError(f"cohort {cohort_id}: its record does not match its digest "
                                  "(edited or damaged)")
         return record
@@ -111,8 +133,22 @@ class CohortStore:
         return StoredCohort(cohort_id, record, frame)
 
     def list(self) -> list[dict]:
-        """Every stored cohort's record (verified), oldest first."""
+        """Every stored cohort's record (verified), oldest first. A damaged one is skipped
+        with a DamagedCohortWarning: it never blocks the others (see `check`)."""
+        records, problems = self.check()
+        for problem in problems:
+            warnings.warn(f"{problem}; skipped", DamagedCohortWarning, stacklevel=2)
+        return records
+
+    def check(self) -> tuple[list[dict], list[str]]:
+        """(verified records, oldest first; one message per cohort that failed its checks)."""
         if not self.root.exists():
-            return []
-        return [self._record(p.name) for p in sorted(self.root.iterdir())
-                if p.is_dir() and p.name.startswith("c") and p.name[1:].isdigit()]
+            return [], []
+        records, problems = [], []
+        for path in sorted(self.root.iterdir()):
+            if path.is_dir() and COHORT_ID.fullmatch(path.name):
+                try:
+                    records.append(self._record(path.name))
+                except RegistryError as exc:
+                    problems.append(str(exc))
+        return records, problems

@@ -11,16 +11,30 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_registry.atomic import PARTIAL_PREFIX, fsync_dir, write_bytes
+
 CANDIDATE, PRODUCTION, ARCHIVED = "candidate", "production", "archived"
 STAGES = (CANDIDATE, PRODUCTION, ARCHIVED)
+STAGING_PREFIX = ".staging-"
+# What register() names a version: anything else given as a version is refused before it
+# becomes a path (`registry promote ../../other/versions/v0002` must not reach outside).
+VERSION_ID = re.compile(r"v[0-9]{4,9}")
 DEFAULT_ROOT_ENV = "RELAPSE_RISK_REGISTRY"
 DEFAULT_ROOT = "registry"
+# Permissions of what the registry writes (versions, cohorts, stages.json): files get this
+# mode, directories the same with search (x) added wherever read is allowed. The default
+# keeps patient rows and models to their owner; 0640 lets a group (a replica's user) read a
+# shared read-only volume, 0644 everyone.
+FILE_MODE_ENV = "RELAPSE_RISK_REGISTRY_MODE"
+DEFAULT_FILE_MODE = 0o600
 
 
 class RegistryError(RuntimeError):
@@ -35,6 +49,10 @@ class IntegrityError(RegistryError):
     """An artifact or the metadata does not match its recorded hash (truncated or tampered)."""
 
 
+class LeftoverWarning(UserWarning):
+    """A killed writer's temporary files were found in the registry and removed."""
+
+
 @dataclass(frozen=True)
 class LoadedVersion:
     """A verified version: metadata and artifact bytes."""
@@ -45,8 +63,46 @@ class LoadedVersion:
     path: Path
 
 
+def check_version_id(version) -> str:
+    """`version` if it is a version id (vNNNN); ModelNotFound otherwise."""
+    if not isinstance(version, str) or VERSION_ID.fullmatch(version) is None:
+        from features.text import show
+
+        raise ModelNotFound(f"{show(version)} is not a version id (v followed by four or "
+                            "more digits, e.g. v0001); `relapse-risk registry list` shows them")
+    return version
+
+
 def default_root() -> Path:
     return Path(os.environ.get(DEFAULT_ROOT_ENV, DEFAULT_ROOT))
+
+
+def default_file_mode() -> int:
+    """$RELAPSE_RISK_REGISTRY_MODE as an octal mode (e.g. 0640), else 0600.
+
+    Raises
+    ------
+    RegistryError
+        Not an octal file mode, or one that would let others write (the registry's files are
+        verified by hash, but a writable file invites tampering).
+    """
+    text = os.environ.get(FILE_MODE_ENV, "").strip()
+    if not text:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or mode & 0o400 == 0 or mode & 0o022:
+        raise RegistryError(f"{FILE_MODE_ENV} must be an octal file mode the owner can read and "
+                            f"only the owner write, such as 0600, 0640 or 0644; got "
+                            f"{text[:20]!r}")
+    return mode
+
+
+def dir_mode_for(file_mode: int) -> int:
+    """The directory mode that goes with a file mode: search wherever read is allowed."""
+    return file_mode | 0o200 | ((file_mode & 0o444) >> 2)
 
 
 def _sha256(data: bytes) -> str:
@@ -66,25 +122,23 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish_directory(staging_parent: Path, target: Path, files: dict[str, bytes]) -> None:
+def _publish_directory(staging_parent: Path, target: Path, files: dict[str, bytes],
+                       file_mode: int = DEFAULT_FILE_MODE) -> None:
     """Write `files` under a temporary directory, fsync, and rename it to `target`: the
-    directory appears whole or not at all (callers hold the registry's lock)."""
-    staging = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f".staging-{target.name}-"))
+    directory appears whole or not at all (callers hold the registry's lock). Files get
+    `file_mode`, directories `dir_mode_for(file_mode)`, whatever the umask."""
+    staging = Path(tempfile.mkdtemp(dir=staging_parent,
+                                    prefix=f"{STAGING_PREFIX}{target.name}-"))
     try:
         for name, data in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             _write_file(staging / name, data)
-        _fsync_dir(staging)
+            os.chmod(staging / name, file_mode)
+        for folder in {(staging / name).parent for name in files} | {staging}:
+            os.chmod(folder, dir_mode_for(file_mode))
+        fsync_dir(staging)
         os.rename(staging, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -97,10 +151,21 @@ class Registry:
     ----------
     root : path, optional
         Default: $RELAPSE_RISK_REGISTRY or ./registry. Created on first write.
+    file_mode : int, optional
+        Mode of the files it writes (directories: `dir_mode_for`). Default:
+        $RELAPSE_RISK_REGISTRY_MODE, else 0600 (owner only).
     """
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, file_mode: int | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self._file_mode = file_mode
+
+    @property
+    def file_mode(self) -> int:
+        """The mode of the files it writes (read from the environment on first use)."""
+        if self._file_mode is None:
+            self._file_mode = default_file_mode()
+        return self._file_mode
 
     # -- paths and locking -------------------------------------------------------------
     @property
@@ -113,14 +178,34 @@ class Registry:
 
     @contextmanager
     def _locked(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._versions.mkdir(exist_ok=True)
+        for folder in (self.root, self._versions):
+            if not folder.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                os.chmod(folder, dir_mode_for(self.file_mode))
         with open(self.root / ".lock", "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
+                self._remove_leftovers()
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _remove_leftovers(self) -> list[str]:
+        """Remove what a killed writer left (its staging directory, a half-written stage
+        file) and say so. Called under the lock: every live writer holds it while its
+        temporary files exist, so any found now belong to a writer that died."""
+        found = sorted(p for p in self.root.iterdir()
+                       if p.name.startswith((STAGING_PREFIX, ".stages-", PARTIAL_PREFIX)))
+        for path in found:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if found:
+            warnings.warn(f"removed {len(found)} temporary item(s) left in {self.root} by an "
+                          f"interrupted write: {', '.join(p.name for p in found)}",
+                          LeftoverWarning, stacklevel=4)
+        return [p.name for p in found]
 
     def _read_stages(self) -> dict:
         try:
@@ -131,13 +216,9 @@ class Registry:
             raise IntegrityError(f"{self._stage_file} is not valid JSON: {exc}") from exc
 
     def _write_stages(self, stages: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".stages-", suffix=".json")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(json.dumps(stages, indent=2, sort_keys=True).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._stage_file)
-        _fsync_dir(self.root)
+        write_bytes(self._stage_file, json.dumps(stages, indent=2, sort_keys=True).encode(),
+                    mode=self.file_mode)
+        os.chmod(self._stage_file, self.file_mode)  # whatever the umask
 
     # -- writing -----------------------------------------------------------------------
     def register(self, artifacts: dict[str, bytes], metadata: dict,
@@ -166,7 +247,8 @@ class Registry:
             full["integrity"] = _digest(full)
             _publish_directory(self.root, self._versions / version, {
                 **artifacts, **files,
-                "metadata.json": json.dumps(full, indent=2, sort_keys=True).encode()})
+                "metadata.json": json.dumps(full, indent=2, sort_keys=True).encode()},
+                self.file_mode)
             stages = self._read_stages()
             stages["stages"][version] = CANDIDATE
             stages["history"].append(self._event("register", version))
@@ -240,12 +322,12 @@ class Registry:
         if (target / "stages.json").exists() or (target / "versions").exists():
             raise RegistryError(f"{target} already holds a registry; export into an empty "
                                 "directory")
-        copy = Registry(target)
+        copy = Registry(target, self.file_mode)
         with copy._locked():
             _publish_directory(target, copy._versions / loaded.version, {
                 name: (loaded.path / name).read_bytes()
                 for name in [*loaded.metadata["artifacts"], *loaded.metadata["files"],
-                             "metadata.json"]})
+                             "metadata.json"]}, self.file_mode)
             copy._write_stages({
                 "production": loaded.version, "stages": {loaded.version: PRODUCTION},
                 "production_stack": [loaded.version],
@@ -262,7 +344,7 @@ class Registry:
         """Every version with its stage and creation time, oldest first."""
         stages = self._read_stages()
         rows = []
-        for version in sorted(stages["stages"]):
+        for version in sorted(v for v in stages["stages"] if VERSION_ID.fullmatch(v)):
             meta_path = self._versions / version / "metadata.json"
             try:
                 meta = json.loads(meta_path.read_text())
@@ -288,7 +370,7 @@ class Registry:
             if version is None:
                 raise ModelNotFound(f"no production model in {self.root}; run "
                                     "`relapse-risk train` first")
-        path = self._versions / version
+        path = self._versions / check_version_id(version)
         try:
             metadata = json.loads((path / "metadata.json").read_text())
         except FileNotFoundError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,8 @@ def synth(
 
     start = time.perf_counter()
     frame = simulate(n, seed, load_params(params), missing=not complete)
-    write_csv(frame, out, progress=sys.stderr.isatty())
+    with _output(out) as (tmp,):
+        write_csv(frame, tmp, progress=sys.stderr.isatty())
     typer.echo(f"wrote {n} patients to {out} in {time.perf_counter() - start:.1f} s", err=True)
 
 
@@ -71,7 +73,7 @@ def fit_generator(
 
     result = fit_params(load_params(params), n=n, seed=seed, max_evaluations=max_simulations,
                         progress=sys.stderr.isatty())
-    out.write_text(result.params.to_json())
+    _write_output(out, result.params.to_json().encode())
     worst = max(result.residuals.items(), key=lambda kv: abs(kv[1]))
     typer.echo(f"wrote {out} after {result.evaluations} simulations; largest residual "
                f"{worst[1]:+.2f} tolerance units ({worst[0]})")
@@ -128,11 +130,52 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
+# Exit status of a run whose output could not be written (a missing or read-only directory,
+# a full disk): distinct from 2, input that could not be read.
+EXIT_OUTPUT = 3
+# A stored cohort failed its checks (reported and skipped; the others are listed).
+EXIT_DAMAGED = 4
+
+
+@contextmanager
+def _output(*targets: Path):
+    """Temporary paths for `targets`, renamed over them only if the block completes (see
+    model_registry.atomic); an output that cannot be written is a one-line error."""
+    from model_registry.atomic import atomic_paths
+
+    try:
+        with atomic_paths(*targets) as temps:
+            yield temps
+    except OSError as exc:
+        _output_error(exc, targets[0])
+
+
+def _output_error(exc: OSError, out: Path):
+    """An OSError while writing OUT (its temporary files are already removed): one line."""
+    if exc.filename is None or Path(exc.filename).parent.resolve() != out.parent.resolve():
+        raise exc
+    _fail(f"cannot write {out}: {exc.strerror or type(exc).__name__} (the previous files, "
+          "if any, are unchanged)", EXIT_OUTPUT)
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    with _output(path) as (tmp,):
+        tmp.write_bytes(data)
+
+
+def _output_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create the folder {out}: {exc.strerror or type(exc).__name__}",
+              EXIT_OUTPUT)
+
+
 def _report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> None:
     """Write rejected rows (row, field, value, error) beside the source and say so."""
     if len(errors):
         errors_path = Path(str(source) + ".errors.csv")
-        errors.to_csv(errors_path, index=False)
+        _write_output(errors_path, errors.to_csv(index=False).encode())
         typer.echo(f"{errors['row'].nunique()} of {n_read} {what} rejected and not used; see "
                    f"{errors_path}", err=True)
 
@@ -245,7 +288,7 @@ def evaluate(
         _fail(str(exc))
     report: dict = {"version": scoring.version}
     lines = [f"# Evaluation of {scoring.version}", ""]
-    out.mkdir(parents=True, exist_ok=True)
+    _output_folder(out)
     from tqdm import tqdm
 
     steps = tqdm(total=3, desc="evaluating", unit="step", disable=not sys.stderr.isatty())
@@ -257,7 +300,7 @@ def evaluate(
         metrics = assess.assess_model(scoring, cohort)
         report[label] = metrics
         for name, png in assess.plots(scoring, cohort, label).items():
-            (out / name).write_bytes(png)
+            _write_output(out / name, png)
             lines.append(f"![{name}]({name})")
         lines += [f"## {label} cohort (n = {n}, seed {seed})", "",
                   "| landmark | " + " | ".join(assess.SUMMARY_KEYS) + " | net benefit 12m |",
@@ -291,8 +334,8 @@ def evaluate(
         report["cross_validation"] = records.to_dict(orient="records")
         lines += [f"## Repeated cross-validation ({repeats} x {folds}-fold, n = {cv_n})", "",
                   summary.to_markdown(index=False), ""]
-    (out / "evaluation.md").write_text("\n".join(lines) + "\n")
-    (out / "evaluation.json").write_text(json.dumps(report, indent=2, default=float))
+    _write_output(out / "evaluation.md", ("\n".join(lines) + "\n").encode())
+    _write_output(out / "evaluation.json", json.dumps(report, indent=2, default=float).encode())
     typer.echo("\n".join(lines))
     typer.echo(f"written to {out}/evaluation.md and evaluation.json")
 
@@ -342,9 +385,10 @@ def validate(
         development_risks=None if development is None else risk_distribution(scoring,
                                                                              development),
         notice=scoring.metadata.get("notice", ""))
-    out.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (out / name).write_bytes(content)
+    _output_folder(out)
+    with _output(*(out / name for name in files)) as temps:
+        for tmp, content in zip(temps, files.values()):
+            tmp.write_bytes(content)
     for lm, r in results.items():
         f = r.figures
         typer.echo(f"{lm:9} n {r.n:5}  Harrell C {f['harrell_c']['estimate']:.3f}  "
@@ -432,19 +476,24 @@ def cohort_add(
 @cohort_app.command("list")
 def cohort_list(registry: RegistryOption = None) -> None:
     """Every stored cohort (verified)."""
+    from features.text import escape
     from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry, RegistryError
 
     try:
-        records = CohortStore(Registry(registry)).list()
+        records, problems = CohortStore(Registry(registry)).check()
     except RegistryError as exc:
         _fail(str(exc))
-    if not records:
+    if not records and not problems:
         typer.echo("no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one")
-    for r in records:
-        typer.echo(f"{r['id']}  {r['name']:24}  {r['rows_accepted']:7} rows  "
-                   f"(read {r['rows_read']}, rejected {r['rows_rejected']})  {r['added']}  "
-                   f"{r['source']}  sha256 {r['content_sha256'][:12]}")
+    for r in records:  # names and sources are the user's text: escaped, one line each
+        typer.echo(f"{r['id']}  {escape(r['name']):24}  {r['rows_accepted']:7} rows  "
+                   f"(read {r['rows_read']}, rejected {r['rows_rejected']})  "
+                   f"{escape(r['added'])}  {escape(r['source'])}  "
+                   f"sha256 {escape(r['content_sha256'][:12])}")
+    for problem in problems:
+        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
+    raise typer.Exit(EXIT_DAMAGED if problems else 0)
 
 
 @cohort_app.command("show")
@@ -600,17 +649,25 @@ def import_export(
     from batch.csv_import import import_csv
     from batch.csv_scoring import InputFileError, errors_path_for
     from features.mapping import MappingError
+    from model_registry.atomic import OutputPathError, refuse_overlap
 
     if not source.exists():
         _fail(f"{source} does not exist", 2)
+    try:
+        refuse_overlap({"the export": source, "the mapping": mapping},
+                       {"--out": out, "the error file": errors_path_for(out)})
+    except OutputPathError as exc:
+        _fail(str(exc), 2)
     export_mapping = _mapping(mapping)
     with tqdm(unit="rows", desc="importing", disable=quiet or not sys.stderr.isatty(),
               unit_scale=True) as bar:
         try:
             summary = import_csv(source, out, export_mapping, chunk_rows=chunk_size,
-                                 progress=bar.update)
-        except (InputFileError, MappingError) as exc:
+                                 progress=bar.update, mapping_path=mapping)
+        except (InputFileError, MappingError, OutputPathError) as exc:
             _fail(str(exc), 2)
+        except OSError as exc:
+            _output_error(exc, out)
     unused = (f"\nexport columns not in the mapping (not imported): "
               f"{', '.join(summary.passed_through)}" if summary.passed_through else "")
     typer.echo(f"rows read {summary.rows_read}, accepted {summary.scored}, rejected "
@@ -642,9 +699,10 @@ def score(
     """
     from tqdm import tqdm
 
-    from batch.csv_scoring import InputFileError, errors_path_for, score_csv
+    from batch.csv_scoring import InputFileError, check_outputs, errors_path_for, score_csv
     from features.errors import SchemaError
     from features.mapping import MappingError
+    from model_registry.atomic import OutputPathError
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
 
@@ -654,6 +712,10 @@ def score(
         _fail(f"--engine must be local or dask, got {engine!r}", 2)
     if not source.exists():
         _fail(f"{source} does not exist", 2)
+    try:
+        check_outputs(source, out, mapping)
+    except OutputPathError as exc:
+        _fail(str(exc), 2)
     export_mapping = _mapping(mapping)
     try:
         model = ScoringModel(Registry(registry).load(), bulk=True)
@@ -669,13 +731,17 @@ def score(
                 summary = score_csv_dask(source, out, reg.root.resolve(), model.version,
                                          landmark=landmark, scheduler=scheduler,
                                          pass_through_unknown=pass_through,
-                                         progress=bar.update, mapping=export_mapping)
+                                         progress=bar.update, mapping=export_mapping,
+                                         mapping_path=mapping)
             else:
                 summary = score_csv(source, out, model, landmark=landmark,
                                     chunk_rows=chunk_size, pass_through_unknown=pass_through,
-                                    progress=bar.update, mapping=export_mapping)
-        except (InputFileError, SchemaError, MappingError) as exc:
+                                    progress=bar.update, mapping=export_mapping,
+                                    mapping_path=mapping)
+        except (InputFileError, SchemaError, MappingError, OutputPathError) as exc:
             _fail(str(exc), 2)
+        except OSError as exc:
+            _output_error(exc, out)
     typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
                f"{errors_path_for(out)} (one line per problem)", err=True)
     raise typer.Exit(1 if summary.rejected else 0)
@@ -691,11 +757,16 @@ def serve(
     import os
 
     from model_registry.registry import DEFAULT_ROOT_ENV, Registry
+    from serving.config import ConfigError, load_settings
     from training.cohort import synthetic_cohort
     from training.train import train_version
 
     if registry is not None:
         os.environ[DEFAULT_ROOT_ENV] = str(registry.resolve())
+    try:
+        load_settings()  # a keys file without a key stops here, in one line
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     reg = Registry()
     if reg.production() is None:
         typer.echo(f"no production model in {reg.root}: training the default model first", err=True)

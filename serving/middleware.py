@@ -11,8 +11,10 @@ import hmac
 import json
 import logging
 import time
+import warnings
 
 from features.schema import RESEARCH_USE_NOTICE
+from features.text import escape
 from serving.openapi import amend
 
 logger = logging.getLogger("relapse_risk.access")
@@ -52,7 +54,9 @@ class Guard:
     @property
     def settings(self):
         if self._settings is None:
-            self._settings = self._settings_loader()
+            with warnings.catch_warnings():  # the service logs them once, at start-up
+                warnings.simplefilter("ignore")
+                self._settings = self._settings_loader()
         return self._settings
 
     async def __call__(self, scope, receive, send):
@@ -90,8 +94,10 @@ class Guard:
             else:
                 await self.app(scope, replay or receive, send_with_notice)
         finally:
-            logger.info("%s %s %s %.1fms", scope.get("method"), path, status_seen["status"],
-                        (time.perf_counter() - start) * 1000)
+            # The path is the client's text (%0A decodes to a newline): escaped, so it cannot
+            # forge a log line or carry a NUL into the log.
+            logger.info("%s %s %s %.1fms", escape(scope.get("method", ""), 16), escape(path),
+                        status_seen["status"], (time.perf_counter() - start) * 1000)
 
     def _check_auth(self, scope):
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
@@ -201,6 +207,10 @@ class Guard:
             return _body(400, {"error": "the body is not valid JSON: it is not UTF-8 text"}), None
         except ValueError as exc:
             return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"}), None
+        except RecursionError:
+            return _body(400, {"error": "the body is nested too deeply to be a patient or a "
+                                        "batch (arrays or objects about a thousand levels "
+                                        "deep)"}), None
         key, kind = JSON_SHAPES[path]
         if not isinstance(data, dict) or set(data) != {key}:
             return _body(422, {"error": f"the body must be a JSON object with one field, "

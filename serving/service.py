@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +30,7 @@ from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import CAUSE_COLUMNS, DYNAMIC_COLUMNS, ScoringModel
 from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
-from serving.config import load_settings
+from serving.config import ConfigError, load_settings
 from serving.middleware import PARSED_KEY, TIMED_OUT_KEY, Guard, body_timeout_message
 from serving.schemas import BatchItem, BatchResult, Curve, ItemError, Patient, RiskGroup, Score
 
@@ -134,7 +135,15 @@ class RelapseRisk:
 
     def __init__(self) -> None:
         _configure_logging()
-        self.settings = load_settings()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.settings = load_settings()
+            except ConfigError as exc:
+                logger.error("cannot start: %s", exc)
+                raise
+        for warning in caught:
+            logger.warning("%s", warning.message)
         self.registry = Registry(self.settings.registry)
         self.model: ScoringModel | None = None
         self._bulk: ScoringModel | None = None
@@ -225,6 +234,10 @@ class RelapseRisk:
             except SchemaError as exc:
                 items.append(BatchItem(index=index, errors=[
                     ItemError(field=e.field, value=e.value, error=e.error) for e in exc.errors]))
+            except Exception as exc:  # noqa: BLE001 - one item never fails the batch; no values
+                logger.error("scoring a batch item failed: %s", type(exc).__name__)
+                items.append(BatchItem(index=index, errors=[ItemError(
+                    field="patient", value="", error="could not be scored; see the server log")]))
         return BatchResult(results=items, scored=scored, rejected=len(items) - scored,
                            model_version=model.version, notice=RESEARCH_USE_NOTICE)
 

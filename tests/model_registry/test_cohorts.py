@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from model_registry.cohorts import CohortNotFound, CohortStore
+from model_registry.cohorts import CohortNotFound, CohortStore, DamagedCohortWarning
 from model_registry.registry import IntegrityError, Registry
 from relapse_risk.cli import app
 from synthetic.generator import canonical, simulate
@@ -48,7 +48,9 @@ def test_a_stored_cohort_reads_back_identical_and_verified(tmp_path):
     edited = json.loads(record_file.read_text()) | {"rows_accepted": 1}
     record_file.write_text(json.dumps(edited))
     with pytest.raises(IntegrityError, match="does not match its digest"):
-        store.list()
+        store.load(cohort_id)
+    with pytest.warns(DamagedCohortWarning, match="does not match its digest.*skipped"):
+        assert store.list() == []  # reported and skipped, never blocking the others
 
 
 def test_retraining_rebuilds_from_the_store_after_the_csv_is_deleted(tmp_path):

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -12,6 +13,7 @@ from model_registry.registry import (
     CANDIDATE,
     PRODUCTION,
     IntegrityError,
+    LeftoverWarning,
     ModelNotFound,
     Registry,
     RegistryError,
@@ -120,7 +122,9 @@ def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
     assert reg.production() == good
     assert [r["version"] for r in reg.list()] == [good]
     reg.load(good)
-    assert _register(tmp_path, "next") == "v0002"  # the lock died with the process
+    with pytest.warns(LeftoverWarning, match="interrupted write"):  # and its staging is removed
+        assert _register(tmp_path, "next") == "v0002"  # the lock died with the process
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
 
 
 def test_export_version_makes_a_one_version_registry_verified_like_the_source(tmp_path):
@@ -151,3 +155,44 @@ def test_export_refuses_a_damaged_version_and_a_used_target(tmp_path):
     with pytest.raises(IntegrityError):
         source.export_version(v, tmp_path / "other")
     assert not (tmp_path / "other" / "versions" / v).exists()
+
+
+def test_a_killed_writers_leftovers_are_removed_on_the_next_write_and_reported(tmp_path):
+    reg = Registry(tmp_path)
+    good = _register(tmp_path, "good")
+    staging = tmp_path / ".staging-c0002-abc123"
+    staging.mkdir()
+    (staging / "rows.parquet").write_bytes(b"patient rows" * 1000)
+    (tmp_path / ".staging-v0002-def456").mkdir()
+    (tmp_path / ".stages-x1.json").write_text("{")
+    with pytest.warns(LeftoverWarning, match=r"removed 3 temporary item\(s\).*"
+                                             r"\.staging-c0002-abc123"):
+        assert _register(tmp_path, "next") == "v0002"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "stages.json", "versions"]
+    assert [r["version"] for r in reg.list()] == [good, "v0002"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left: no warning the next time
+        _register(tmp_path, "third")
+
+
+def _modes(root):
+    return {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in root.rglob("*")
+            if p.name != ".lock"}
+
+
+def test_the_registry_file_mode_is_a_setting(tmp_path, monkeypatch):
+    private = tmp_path / "private"
+    _register(private, "a")
+    modes = _modes(private)
+    assert modes["stages.json"] == modes["versions/v0001/model.onnx"] == oct(0o600)
+    assert modes["versions/v0001"] == modes["versions"] == oct(0o700)
+    monkeypatch.setenv("RELAPSE_RISK_REGISTRY_MODE", "0640")  # a replica's group reads it
+    shared = tmp_path / "shared"
+    _register(shared, "a")
+    modes = _modes(shared)
+    assert modes["stages.json"] == modes["versions/v0001/metadata.json"] == oct(0o640)
+    assert modes["versions/v0001"] == oct(0o750)
+    for bad in ("0666", "rw", "0200"):
+        monkeypatch.setenv("RELAPSE_RISK_REGISTRY_MODE", bad)
+        with pytest.raises(RegistryError, match="RELAPSE_RISK_REGISTRY_MODE must be"):
+            _register(tmp_path / "bad", "a")

@@ -38,3 +38,44 @@ def test_keys_from_the_environment_or_the_file(home, monkeypatch, tmp_path):
     monkeypatch.setenv("RELAPSE_RISK_API_KEYS", " a, b ,")
     assert load_settings().api_keys == ("a", "b")
     assert not (home / "api_keys").exists()
+
+
+def test_a_keys_file_with_only_comments_is_a_clear_start_up_error(home, monkeypatch,
+                                                                   tmp_path):
+    from typer.testing import CliRunner
+
+    from relapse_risk.cli import app
+    from serving.config import ConfigError
+
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# relapse-risk API keys, one per line\n\n# none yet\n")
+    monkeypatch.setenv("RELAPSE_RISK_API_KEYS_FILE", str(keys_file))
+    with pytest.raises(ConfigError, match="holds no key"):
+        load_settings()
+    assert keys_file.read_text().count("#") == 2  # not replaced, not appended to
+    result = CliRunner().invoke(app, ["serve", "--registry", str(tmp_path / "reg")])
+    assert result.exit_code == 2 and "holds no key" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_a_readable_keys_file_and_a_short_key_are_warned_about(home, monkeypatch, tmp_path):
+    from serving.config import KeyWarning
+
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("a-long-enough-key-0123456789abcdef\n")
+    keys_file.chmod(0o644)
+    monkeypatch.setenv("RELAPSE_RISK_API_KEYS_FILE", str(keys_file))
+    with pytest.warns(KeyWarning, match="readable by other users .mode 0644.*chmod 600"):
+        load_settings()
+    keys_file.chmod(0o600)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_settings()  # private and long: no warning
+    keys_file.write_text("8charkey\n")
+    with pytest.warns(KeyWarning, match="1 API key.* shorter than 16 characters"):
+        load_settings()
+    monkeypatch.setenv("RELAPSE_RISK_API_KEYS", "short")
+    with pytest.warns(KeyWarning, match="RELAPSE_RISK_API_KEYS shorter than 16"):
+        load_settings()

@@ -218,14 +218,91 @@ def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, regi
         stage_file.write_text(original)
 
 
+DEEP = 5000  # arrays this deep: past the JSON decoder's recursion limit
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * DEEP + b"]" * DEEP,
+    b'{"patient": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+    b'{"patient": {"age_years": ' + b"[" * DEEP + b"]" * DEEP + b"}}",
+    b'{"patients": [' + b"[" * DEEP + b"]" * DEEP + b"]}",
+], ids=["top", "patient", "field", "batch"])
+def test_json_nested_too_deep_is_a_400_not_a_500(server, raw):
+    path = "/score_batch" if raw.startswith(b'{"patients"') else "/score"
+    status, body, headers = server.post(path, raw=raw)
+    assert status == 400 and "nested too deeply" in body["error"], (status, body)
+    assert "notice" in body and headers["content-type"].startswith("application/json")
+
+
+def test_a_value_nested_900_deep_is_a_422(server):
+    """Parsed (under the decoder's limit), then shown in the error without a deep repr."""
+    raw = b'{"patient": {"age_years": ' + b"[" * 900 + b"]" * 900 + b"}}"
+    status, body, _ = server.post("/score", raw=raw)
+    assert status == 422 and body["errors"][0]["field"] == "age_years", (status, body)
+    assert len(body["errors"][0]["value"]) < 100
+
+
+@pytest.mark.parametrize("patient, field", [
+    ({**PATIENT, "patient_id": "\ud800"}, "patient_id"),
+    ({**PATIENT, "tp53_status": "altered\udfff"}, "tp53_status"),
+    ({**PATIENT, "\ud800": 1}, "\\ud800"),
+    ({**PATIENT, "landmark": "\ud800"}, "landmark"),
+    ({**PATIENT, "patient_id": "A\u0000B"}, "patient_id"),
+])
+def test_lone_surrogates_and_controls_are_422_and_reject_only_their_batch_item(server, patient,
+                                                                                field):
+    raw = json.dumps({"patient": patient}).encode()  # json.dumps writes \ud800 as is
+    status, body, _ = server.post("/score", raw=raw)
+    assert status == 422, (status, body)
+    assert [e["field"] for e in body["errors"]] == [field] and "notice" in body
+    batch = json.dumps({"patients": [PATIENT, patient, PATIENT]}).encode()
+    status, body, _ = server.post("/score_batch", raw=batch)
+    assert status == 200, (status, body)
+    assert (body["scored"], body["rejected"]) == (2, 1)
+    assert [e["field"] for e in body["results"][1]["errors"]] == [field]
+
+
+def test_a_hundred_thousand_unknown_fields_are_refused_after_the_first_fifty(server):
+    patient = {f"x{i}": 1 for i in range(100_000)}
+    raw = json.dumps({"patient": patient}).encode()
+    start = time.perf_counter()
+    status, body, _ = server.post("/score", raw=raw)
+    assert status == 422 and len(body["errors"]) == 51
+    assert body["errors"][-1]["field"] == "(more)"
+    assert time.perf_counter() - start < 0.4  # was 0.48 s of refusing, beside the transfer
+
+
+def test_a_forged_log_line_or_a_nul_in_the_path_is_escaped(server):
+    for path in ("/livez%0A2026-01-01%20[INFO]%20[forged]%20GET%20/admin%20200",
+                 "/score%00", "/livez%1b[31m"):
+        server.request("GET", path)
+    time.sleep(0.5)
+    log = server.log_path.read_text()
+    assert "\n2026-01-01 [INFO] [forged]" not in log and "\x00" not in log
+    assert "\x1b" not in log
+    assert "/livez\\x0a2026-01-01 [INFO] [forged]" in log and "/score\\x00" in log
+
+
 def test_logs_hold_no_patient_data(server):
     server.post("/score", {"patient": {**PATIENT, "age_years": "PLANTED-AGE"}})
     server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'"')
+    # Errors too: every kind of rejection, each carrying planted values.
+    for patient in ({**PATIENT, "age_years": 999.25, "patient_id": PLANTED + "\ud800"},
+                    {**PATIENT, "PLANTED-KEY": 1, "tmtv_ml": [[[123.456]]]},
+                    {**PATIENT, "landmark": "PLANTED-LM"}):
+        raw = json.dumps({"patient": patient}).encode()
+        server.post("/score", raw=raw)
+        server.post("/score_batch", raw=json.dumps({"patients": [patient, PATIENT]}).encode())
+    server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'", "a": ' +
+                b"[" * DEEP + b"]" * DEEP + b"}}")
     time.sleep(0.5)
     log = server.log_path.read_text()
     assert "POST /score 200" in log  # the access line is there...
-    for planted in (PLANTED, "PLANTED-AGE", "123.456", "410.537", KEY):
+    assert "POST /score 422" in log and "POST /score_batch 200" in log
+    for planted in (PLANTED, "PLANTED-AGE", "PLANTED-KEY", "PLANTED-LM", "123.456", "410.537",
+                    "999.25", KEY):
         assert planted not in log  # ...but no identifier, value or key
+    assert "Traceback" not in log and " 500 " not in log
 
 
 def _multipart(csv_bytes: bytes, landmark: str | None = None):
@@ -262,6 +339,24 @@ def test_score_csv_returns_scored_rows_and_errors(server):
     assert errors[1:] == ["2,age_years,abc,must be a number from 0 to 120 years",
                           "2,prior_lines,0,must be an integer from 1 to 15"]
     assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (3, 2, 1)
+
+
+def test_score_csv_rejects_a_cell_cut_by_a_nul(server):
+    import io
+    import zipfile
+
+    csv_bytes = b"patient_id,age_years\nSYN3\x00-0000005,61\nB,4\x00 2\nC,70\n"
+    body, headers = _multipart(csv_bytes)
+    req = urllib.request.Request(server.url + "/score_csv", data=body, method="POST")
+    req.add_header("Authorization", f"Bearer {KEY}")
+    for k, v in headers.items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        archive = zipfile.ZipFile(io.BytesIO(resp.read()))
+    errors = archive.read("errors.csv").decode().splitlines()
+    assert [line.split(",")[:3] for line in errors[1:]] == [
+        ["1", "patient_id", "SYN3\\x00-0000005"], ["2", "age_years", "4\\x00 2"]]
+    assert json.loads(archive.read("summary.json"))["scored"] == 1
 
 
 def test_score_csv_rejects_unknown_columns_and_needs_a_key(server):
