@@ -1,5 +1,6 @@
 """Registry exports to canonical CSV (`relapse-risk import`): streaming chunks through the
-mapping of `features.mapping`; every input row ends in the canonical file or the error file."""
+mapping of `features.mapping`; every input row ends in the canonical file or the error file.
+Any file `features.readers` reads (CSV in any dialect, Excel, SAS, Stata, SPSS) goes in."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +11,7 @@ from typing import Callable
 import pandas as pd
 
 from batch.csv_scoring import (DEFAULT_CHUNK_ROWS, ERROR_COLUMNS, Summary, errors_path_for,
-                               iter_chunks, read_header)
+                               open_source, source_chunks)
 from features.mapping import Mapping, apply_mapping, canonical_table, mapped_columns
 
 
@@ -21,15 +22,17 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
     error; one line per problem) from a registry export read through `mapping`."""
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header = read_header(source)
+    export = open_source(source, mapping)
+    header = export.header
     mapping.check_header(header)
     columns = mapped_columns(mapping)
-    summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()])
+    summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()],
+                      read_as=None if export.fast else export.describe())
     with open(out, "w", newline="", encoding="utf-8") as canonical_handle, \
             open(errors_path_for(out), "w", newline="", encoding="utf-8") as error_handle:
         csv.writer(canonical_handle, lineterminator="\n").writerow(columns)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in iter_chunks(source, chunk_rows):
+        for chunk in source_chunks(export, chunk_rows):
             if chunk.empty:
                 continue
             chunk.columns = [c.strip() for c in chunk.columns]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
+from features.readers import Export, ExportFileError, as_text, open_export
 from features.schema import AUTO, COLUMNS
 from features.validate import validate_frame
 from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
@@ -42,6 +43,7 @@ class Summary:
     rejected: int = 0
     seconds: float = 0.0
     passed_through: list[str] = field(default_factory=list)
+    read_as: str | None = None  # how a file other than a UTF-8 comma CSV was read
 
     @property
     def rows_per_second(self) -> float:
@@ -166,11 +168,37 @@ def write_rows(writer, frame: pd.DataFrame) -> None:
     writer.writerows(zip(*(frame[c].to_numpy().tolist() for c in frame.columns)))
 
 
+def open_source(source: Path, mapping: Mapping | None = None, name: str | None = None
+                ) -> Export:
+    """How a file is read (CSV in any dialect, Excel, SAS, Stata, SPSS): the mapping's `file:`
+    section, the rest detected. A UTF-8 comma CSV keeps the streaming reader of this module."""
+    try:
+        export = open_export(source, mapping.file if mapping is not None else None, name)
+    except ExportFileError as exc:
+        raise InputFileError(str(exc)) from exc
+    if export.fast:
+        export.header = read_header(Path(source), name)
+    return export
+
+
+def source_chunks(export: Export, chunk_rows: int, name: str | None = None
+                  ) -> Iterator[pd.DataFrame]:
+    """`iter_chunks` for a UTF-8 comma CSV, else the export's own reader (typed cells)."""
+    if export.fast:
+        yield from iter_chunks(export.path, chunk_rows, name)
+        return
+    try:
+        yield from export.chunks(chunk_rows)
+    except ExportFileError as exc:
+        raise InputFileError(str(exc)) from exc
+
+
 def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None,
-                  mapping: Mapping | None = None) -> tuple[list[str], list[str]]:
+                  mapping: Mapping | None = None, export: Export | None = None
+                  ) -> tuple[list[str], list[str]]:
     """The header and its non-canonical columns (with a mapping: the columns it does not
     read); raise if they cannot be scored as asked."""
-    header = read_header(source, name)
+    header = export.header if export is not None else read_header(source, name)
     if "row" in header:
         raise InputFileError("the input has a column named 'row', which the output uses for "
                              "the input row number; rename it")
@@ -206,8 +234,10 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     """
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown, name, mapping)
-    summary = Summary(passed_through=unknown)
+    export = open_source(source, mapping, name)
+    header, unknown = check_columns(source, pass_through_unknown, name, mapping, export)
+    summary = Summary(passed_through=unknown, read_as=None if export.fast else
+                      export.describe())
     errors_out = errors_path_for(out)
     with open(out, "w", newline="", encoding="utf-8") as scored_handle, \
             open(errors_out, "w", newline="", encoding="utf-8") as error_handle:
@@ -215,14 +245,18 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         scored_writer = csv.writer(scored_handle, lineterminator="\n")
         scored_writer.writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in iter_chunks(source, chunk_rows, name):
+        for chunk in source_chunks(export, chunk_rows, name):
             if chunk.empty:
                 continue
             chunk.columns = [c.strip() for c in chunk.columns]
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
+            if export.typed and mapping is None:
+                chunk = as_text(chunk)  # a canonical workbook: read as its CSV would be
             scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
                                          mapping)
+            if export.typed:  # the export's own columns, written as text
+                scored[header] = as_text(scored[header])
             write_rows(scored_writer, scored)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += len(chunk)

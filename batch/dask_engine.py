@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from batch.csv_scoring import (ERROR_COLUMNS, RESULT_COLUMNS, InputFileError, Summary,
-                               check_columns, errors_path_for, score_chunk)
+                               check_columns, errors_path_for, open_source, score_chunk)
 from features.schema import AUTO
 
 _MODELS: dict = {}
@@ -56,7 +56,12 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
 
     source, out = Path(source), Path(out)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping)
+    export = open_source(source, mapping)
+    if not export.fast:
+        raise InputFileError(f"the Dask engine reads UTF-8, comma-separated CSV; "
+                             f"{export.describe()}: score it with --engine local")
+    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping,
+                                    export=export)
     summary = Summary(passed_through=unknown)
     gz = source.name.endswith(".gz")
     frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, na_filter=False,

@@ -2,13 +2,15 @@
 units and dates to the canonical columns. Owns the mapping file's validation and its
 application; the canonical rows it writes then go through `features.validate` like any other.
 
-A mapping has up to five sections (only `columns` or `dates` is required):
+A mapping has up to six sections (only `columns` or `dates` is required):
 
     columns: {canonical field: source column}
     values:  {canonical field: {source code: canonical value}}   # exhaustive per field
     units:   {canonical field: unit of the source column}         # converted, see UNITS
     missing: [source tokens meaning unknown, e.g. "NA", "n/a"]
     dates:   {format: "%d/%m/%Y", birth:, infusion:, progression:, death:, last_follow_up:}
+    file:    {delimiter: ";", decimal: ",", thousands:, encoding: cp1252, sheet:,
+              value_labels: true}                   # how the file is read, features.readers
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.readers import FileFormat, parse_file_section, typed_dates
 from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
 from features.validate import validate_frame
 
@@ -47,7 +50,7 @@ NOMINAL_ULN_U_L = 250.0
 INFUSION_DATE = "infusion"
 DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
-_SECTIONS = ("columns", "values", "units", "missing", "dates")
+_SECTIONS = ("columns", "values", "units", "missing", "dates", "file")
 _DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
 
 
@@ -70,6 +73,7 @@ class Mapping:
     dates: dict[str, str] = field(default_factory=dict)
     date_format: str | None = None
     source: str = "mapping"
+    file: FileFormat = field(default_factory=FileFormat)
 
     @property
     def derives_outcomes(self) -> bool:
@@ -140,13 +144,15 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
     if not all(isinstance(t, (str, int, float)) for t in missing):
         problems.append("missing: must be a list of source tokens, e.g. [\"NA\", \"n/a\"]")
     problems += _date_problems(dates, date_format, columns)
+    file_format, file_problems = parse_file_section(raw.get("file"))
+    problems += file_problems
     if problems:
         raise MappingError(source, problems)
     return Mapping({k: str(v) for k, v in columns.items()},
                    {k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
                     for k, codes in values.items()},
                    {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
-                   {k: str(v) for k, v in dates.items()}, date_format, source)
+                   {k: str(v) for k, v in dates.items()}, date_format, source, file_format)
 
 
 def _section(raw: dict, name: str, kind: type, problems: list[str]):
@@ -235,7 +241,8 @@ class MappedExport:
 
 def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
                   require_outcomes: bool = False, first_row: int = 1) -> MappedExport:
-    """Map an export (cells as strings) to canonical columns and validate them.
+    """Map an export (cells as text, or as a typed file holds them: `features.readers`) to
+    canonical columns and validate them. Typed numbers and dates are taken as they are.
 
     Every row ends either in `frame` or, with one line per problem, in `errors`. Problems of
     the export's own codes, units and dates name the source column; the rest come from
@@ -262,7 +269,10 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         codes = mapping.values.get(name)
         # Codes must match exactly, so they are stripped; numbers are read with their spaces
         # by the conversion and the validation (stripping every column costs a third here).
-        cells = _cells(raw[src], tokens, strip=codes is not None)
+        numbers = (None if codes is not None or FIELDS_BY_NAME[name].kind not in (
+            "number", "integer") else _typed_numbers(raw[src], tokens))
+        cells = numbers if numbers is not None else _cells(raw[src], tokens,
+                                                           strip=codes is not None)
         if codes is not None:
             mapped = pd.Series(cells).map(codes)
             known = mapped.notna().to_numpy() | (cells == "")
@@ -279,7 +289,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         roles = {r: src for r, src in mapping.dates.items()
                  if outcomes or r in ("birth", INFUSION_DATE)}
         texts = {role: _cells(raw[src], tokens) for role, src in roles.items()}
-        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag)
+        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag, raw[src])
                  for role, src in roles.items()}
         if "birth" in dates:
             canonical["age_years"] = _age(dates, mapping.dates, texts, flag)
@@ -312,7 +322,8 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
 def _convert(name: str, unit: str, cells: np.ndarray, src: str, flag) -> np.ndarray:
     """Numbers in the canonical unit (NaN = unknown; validation sees the numbers)."""
     numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(float)
-    bad = np.isnan(numbers) & (cells != "")
+    bad = (np.isnan(numbers) & (cells != "") if cells.dtype == object
+           else np.zeros(len(cells), bool))
     flag(bad, src, cells, f"is not a number (in {unit})", hides=(name,))
     return numbers * UNITS[name][unit]
 
@@ -343,17 +354,35 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
     return column.to_numpy(dtype=object)
 
 
+def _typed_numbers(column: pd.Series, tokens: set) -> np.ndarray | None:
+    """A typed file's numbers as they are (NaN = unknown, numeric missing tokens such as -9
+    included), never re-read from text; None for a column of text."""
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype):
+        return None
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    numeric_tokens = pd.to_numeric(pd.Series(list(tokens), dtype=object), errors="coerce")
+    numeric_tokens = numeric_tokens[numeric_tokens.notna()].to_numpy(float)
+    return np.where(np.isin(values, numeric_tokens), np.nan, values) if len(
+        numeric_tokens) else values
+
+
 def _cells(column: pd.Series, tokens: set, strip: bool = True) -> np.ndarray:
     """`_texts`, with the mapping's missing-value tokens made blank."""
     text = _texts(column, strip)
     return np.where(np.isin(text, list(tokens)), "", text) if tokens else text
 
 
-def _parse_dates(text: np.ndarray, date_format: str, src: str, flag) -> np.ndarray:
+def _parse_dates(text: np.ndarray, date_format: str, src: str, flag,
+                 column: pd.Series | None = None) -> np.ndarray:
     # A registry repeats its dates: parse each distinct one once.
     where, distinct = pd.factorize(text)
     parsed = pd.Series(pd.to_datetime(pd.Series(distinct, dtype=object), format=date_format,
                                       errors="coerce").to_numpy()[where])
+    typed = None if column is None else typed_dates(column)
+    if typed is not None:  # a workbook's or SAS file's dates are dates: no format applies
+        parsed = pd.Series(np.where(np.isnat(typed), parsed.to_numpy(dtype="datetime64[ns]"),
+                                    typed))
     bad = parsed.isna().to_numpy() & (text != "")
     flag(bad, src, text, f"is not a date in the declared format {date_format}",
          hides=("age_years",) + _DERIVED_FROM_DATES)

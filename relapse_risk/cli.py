@@ -107,12 +107,16 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     from model_registry.registry import Registry, RegistryError
     from training.cohort import is_cohort_id, read_cohort, store_cohort, stored_cohort
 
+    from features.readers import ExportFileError
+
     store = CohortStore(Registry(registry))
     try:
         if is_cohort_id(str(path)) and not path.exists():
             return stored_cohort(store, [str(path)])
-        data = read_cohort(path, _mapping(mapping_path))
-    except (SchemaError, MappingError, RegistryError, FileNotFoundError) as exc:
+        mapping = _mapping(mapping_path)
+        data = _read_export_cohort(path, mapping) or read_cohort(path, mapping)
+    except (SchemaError, MappingError, RegistryError, FileNotFoundError,
+            ExportFileError) as exc:
         _fail(str(exc), 2)
     _report_rejected(data.errors, data.n_read, path)
     if store_as is None:
@@ -121,6 +125,35 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     typer.echo(f"cohort {'stored as' if created else 'already stored as'} {cohort_id} "
                f"({len(data.frame)} rows)", err=True)
     return stored_cohort(store, [cohort_id])
+
+
+def _read_export_cohort(path: Path, mapping):
+    """A cohort from any file `features.readers` reads (a CSV in another dialect, Excel, SAS,
+    Stata, SPSS), or None for a UTF-8 comma CSV, which `training.cohort.read_cohort` reads.
+
+    Mirrors read_cohort's few lines after the read (its description, hash and row keys) until
+    read_cohort takes a frame (training/ is being reorganised; left to that work)."""
+    from features.mapping import apply_mapping
+    from features.readers import as_text, open_export
+    from features.validate import validate_frame
+    from training.cohort import HASH_VERSION, Cohort, _keyed, frame_hash
+
+    if not path.exists():
+        return None
+    export = open_export(path, mapping.file if mapping is not None else None)
+    if export.fast:
+        return None
+    typer.echo(export.describe(), err=True)
+    raw = export.read()
+    result = (apply_mapping(raw, mapping, require_outcomes=True) if mapping is not None
+              else validate_frame(as_text(raw), require_outcomes=True))
+    description = {"source": "file", "path": str(path), "n": int(result.n_valid),
+                   "hash_version": HASH_VERSION}
+    if mapping is not None:
+        description["mapping"] = mapping.source
+    description["sha256"] = frame_hash(result.frame)
+    return Cohort(_keyed(result.frame, f"file-{description['sha256'][:12]}"), description,
+                  result.errors, result.n_rows)
 
 
 def _fail(message: str, code: int = 1):
@@ -561,8 +594,18 @@ def retrain(
     from model_registry.registry import Registry, RegistryError
     from training.retrain import retrain as run
 
+    new_cohort = cohort
+    if cohort.exists() and _needs_reader(cohort, mapping):
+        # read_cohort (training/) reads UTF-8 comma CSV: store the rows first, retrain by id.
+        from model_registry.cohorts import CohortStore
+        from training.cohort import store_cohort
+
+        data = _read_cohort(cohort, mapping, registry)
+        new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
+        typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
+                   err=True)
     try:
-        result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
+        result = run(new_cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
                      mapping=_mapping(mapping), n_boot=bootstrap)
     except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
@@ -573,9 +616,23 @@ def retrain(
         f"registered as a candidate; production stays {result.champion}"))
 
 
+def _needs_reader(path: Path, mapping_path: Path | None) -> bool:
+    """Whether a file is anything but a UTF-8 comma CSV (read by `features.readers`)."""
+    from features.readers import ExportFileError, open_export
+
+    mapping = _mapping(mapping_path)
+    try:
+        return not open_export(path, mapping.file if mapping is not None else None).fast
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+
+
 @app.command("import")
 def import_export(
-    source: Annotated[Path, typer.Argument(help="Registry export (CSV or .csv.gz).")],
+    source: Annotated[Path, typer.Argument(help="Registry export: CSV/TSV in any dialect "
+                                                "(.csv, .tsv, .csv.gz), Excel (.xlsx, .xls, "
+                                                ".ods), SAS (.sas7bdat, .xpt), Stata (.dta) "
+                                                "or SPSS (.sav).")],
     mapping: Annotated[Path, typer.Option(help="Mapping file (YAML) of the registry's "
                                                "columns, codes, units and dates.")],
     out: Annotated[Path, typer.Option(help="Canonical CSV; rejected rows go to "
@@ -604,6 +661,8 @@ def import_export(
                                  progress=bar.update)
         except (InputFileError, MappingError) as exc:
             _fail(str(exc), 2)
+    if summary.read_as:
+        typer.echo(summary.read_as, err=True)
     unused = (f"\nexport columns not in the mapping (not imported): "
               f"{', '.join(summary.passed_through)}" if summary.passed_through else "")
     typer.echo(f"rows read {summary.rows_read}, accepted {summary.scored}, rejected "
@@ -614,7 +673,8 @@ def import_export(
 
 @app.command()
 def score(
-    source: Annotated[Path, typer.Argument(help="Registry CSV (.csv or .csv.gz).")],
+    source: Annotated[Path, typer.Argument(help="Canonical CSV, or a registry export with "
+                                                "--mapping (any file `import` reads).")],
     out: Annotated[Path, typer.Option(help="Scored CSV; rejected rows go to OUT.errors.csv.")],
     landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = AUTO,
     chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
@@ -669,6 +729,8 @@ def score(
                                     progress=bar.update, mapping=export_mapping)
         except (InputFileError, SchemaError, MappingError) as exc:
             _fail(str(exc), 2)
+    if summary.read_as:
+        typer.echo(summary.read_as, err=True)
     typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
                f"{errors_path_for(out)} (one line per problem)", err=True)
     raise typer.Exit(1 if summary.rejected else 0)
