@@ -2,7 +2,7 @@
 units and dates to the canonical columns. Owns the mapping file's validation and its
 application; the canonical rows it writes then go through `features.validate` like any other.
 
-A mapping has up to six sections (only `columns` or `dates` is required):
+A mapping has up to seven sections (only `columns` or `dates` is required):
 
     columns: {canonical field: source column}
     values:  {canonical field: {source code: canonical value}}   # exhaustive per field
@@ -11,6 +11,7 @@ A mapping has up to six sections (only `columns` or `dates` is required):
     dates:   {format: "%d/%m/%Y", birth:, infusion:, progression:, death:, last_follow_up:}
     file:    {delimiter: ";", decimal: ",", thousands:, encoding: cp1252, sheet:,
               value_labels: true}                   # how the file is read, features.readers
+    confirm: [guesses still to be checked]   # written by `mapping draft`; refused unless empty
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ NOMINAL_ULN_U_L = 250.0
 INFUSION_DATE = "infusion"
 DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
-_SECTIONS = ("columns", "values", "units", "missing", "dates", "file")
+_SECTIONS = ("columns", "values", "units", "missing", "dates", "file", "confirm")
 _DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
 
 
@@ -74,6 +75,7 @@ class Mapping:
     date_format: str | None = None
     source: str = "mapping"
     file: FileFormat = field(default_factory=FileFormat)
+    confirm: tuple[str, ...] = ()
 
     @property
     def derives_outcomes(self) -> bool:
@@ -93,8 +95,10 @@ class Mapping:
                                                       f"{', '.join(header)}"])
 
 
-def load_mapping(path: str | Path) -> Mapping:
-    """Read and validate a mapping file; every problem is listed in one `MappingError`."""
+def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
+    """Read and validate a mapping file; every problem is listed in one `MappingError`.
+    A mapping whose `confirm` list still holds a guess is refused unless `allow_unconfirmed`
+    (`mapping check` reads drafts)."""
     import yaml
 
     path = Path(path)
@@ -104,10 +108,10 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(str(path), ["file not found"]) from None
     except yaml.YAMLError as exc:
         raise MappingError(str(path), [f"not valid YAML ({exc})"]) from None
-    return parse_mapping(raw, source=str(path))
+    return parse_mapping(raw, source=str(path), allow_unconfirmed=allow_unconfirmed)
 
 
-def parse_mapping(raw, source: str = "mapping") -> Mapping:
+def parse_mapping(raw, source: str = "mapping", allow_unconfirmed: bool = False) -> Mapping:
     """Validate a mapping given as plain data (the parsed YAML)."""
     problems: list[str] = []
     if not isinstance(raw, dict):
@@ -146,13 +150,20 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
     problems += _date_problems(dates, date_format, columns)
     file_format, file_problems = parse_file_section(raw.get("file"))
     problems += file_problems
+    confirm = _section(raw, "confirm", list, problems)
+    if confirm and not allow_unconfirmed:
+        problems.append(f"confirm: {len(confirm)} guess{'es' if len(confirm) > 1 else ''} of "
+                        "the draft not yet confirmed (check each against the export and "
+                        "delete it from `confirm`): " + " | ".join(map(str, confirm[:5]))
+                        + (f" | ... ({len(confirm) - 5} more)" if len(confirm) > 5 else ""))
     if problems:
         raise MappingError(source, problems)
     return Mapping({k: str(v) for k, v in columns.items()},
                    {k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
                     for k, codes in values.items()},
                    {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
-                   {k: str(v) for k, v in dates.items()}, date_format, source, file_format)
+                   {k: str(v) for k, v in dates.items()}, date_format, source, file_format,
+                   tuple(str(c) for c in confirm))
 
 
 def _section(raw: dict, name: str, kind: type, problems: list[str]):

@@ -736,6 +736,90 @@ def score(
     raise typer.Exit(1 if summary.rejected else 0)
 
 
+mapping_app = typer.Typer(no_args_is_help=True,
+                          help="Draft a mapping for an export; check one before importing.")
+app.add_typer(mapping_app, name="mapping")
+SheetOption = Annotated[str | None, typer.Option(
+    help="Workbook sheet: a name or a 0-based index (default: the first).")]
+
+
+def _open_for_mapping(export_path: Path, mapping, sheet: str | None):
+    from dataclasses import replace
+
+    from features.readers import ExportFileError, FileFormat, open_export
+
+    fmt = mapping.file if mapping is not None else FileFormat()
+    if sheet is not None:
+        fmt = replace(fmt, sheet=int(sheet) if sheet.isdigit() else sheet)
+    try:
+        return open_export(export_path, fmt)
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+
+
+@mapping_app.command("draft")
+def mapping_draft(
+    export: Annotated[Path, typer.Argument(help="The registry export (any file `import` "
+                                                "reads).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the draft (default: "
+                                                  "print it).")] = None,
+    sheet: SheetOption = None,
+) -> None:
+    """Write a first mapping for an export: columns matched by name and content, codes, units,
+    date format, missing tokens; every guess marked for you to confirm."""
+    from features.drafting import DRAFT_ROWS, draft_mapping
+    from features.readers import ExportFileError
+
+    opened = _open_for_mapping(export, None, sheet)
+    typer.echo(opened.describe(), err=True)
+    try:
+        frame = next(iter(opened.chunks(DRAFT_ROWS)), None)
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+    import pandas as pd
+
+    text = draft_mapping(opened, frame if frame is not None else pd.DataFrame(
+        columns=opened.header))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if out.exists():
+        _fail(f"{out} exists; a draft never overwrites a mapping (choose another --out)", 2)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    confirm = text.count("\n  - ")
+    typer.echo(f"wrote {out}: {confirm} guesses to confirm (listed under `confirm:`); then "
+               f"`relapse-risk mapping check {out} {export}`", err=True)
+
+
+@mapping_app.command("check")
+def mapping_check(
+    mapping: Annotated[Path, typer.Argument(help="Mapping file (YAML).")],
+    export: Annotated[Path, typer.Argument(help="The registry export it reads.")],
+    chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
+) -> None:
+    """Report what importing EXPORT through MAPPING would reject, and why, without writing
+    anything. Exit status: 0 every row accepted and nothing left to confirm; 1 otherwise; 2
+    the mapping or the file cannot be read."""
+    from features.drafting import check_mapping
+    from features.mapping import MappingError, load_mapping
+    from features.readers import ExportFileError
+
+    try:
+        loaded = load_mapping(mapping, allow_unconfirmed=True)
+    except MappingError as exc:
+        _fail(str(exc), 2)
+    opened = _open_for_mapping(export, loaded, None)
+    typer.echo(opened.describe())
+    try:
+        report = check_mapping(opened, loaded, opened.chunks(chunk_size))
+    except (MappingError, ExportFileError) as exc:
+        _fail(str(exc), 2)
+    typer.echo("\n".join(report.lines(loaded)))
+    raise typer.Exit(0 if report.accepted == report.rows and not loaded.confirm else 1)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
