@@ -21,7 +21,7 @@ import pandas as pd
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.readers import Export, ExportFileError, as_text, open_export
-from features.schema import AUTO, COLUMNS
+from features.schema import AUTO, COLUMNS, PREDICTORS
 from features.validate import validate_frame
 from model_registry.scoring import CAUSE_COLUMNS, ScoringModel
 
@@ -197,7 +197,9 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
                   mapping: Mapping | None = None, export: Export | None = None
                   ) -> tuple[list[str], list[str]]:
     """The header and its non-canonical columns (with a mapping: the columns it does not
-    read); raise if they cannot be scored as asked."""
+    read); raise if they cannot be scored as asked. A file without a mapping in which no
+    column is a canonical predictor is refused: scoring it would give every row the risk of
+    a patient of whom nothing is known."""
     header = export.header if export is not None else read_header(source, name)
     if "row" in header:
         raise InputFileError("the input has a column named 'row', which the output uses for "
@@ -206,10 +208,22 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
         mapping.check_header(header)
         return header, [c for c in header if c not in mapping.source_columns()]
     unknown = [c for c in header if c not in COLUMNS]
+    target = source if name is None else "FILE"
+    advice = (f"a registry export needs a mapping of its columns (`relapse-risk mapping draft "
+              f"{target}` writes a first one; then score with --mapping)")
+    has_predictor = any(c in PREDICTORS for c in header)
     if unknown and not pass_through_unknown:
-        raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
-                                      "it, or pass --pass-through to keep it unused")
-                           for c in unknown])
+        reason = ("not a canonical column; rename it, drop it, or pass --pass-through to keep "
+                  "it unused" if has_predictor else "not a canonical column, and no column of "
+                  f"the file is a canonical predictor: {advice}")
+        # (Said once, on the first: a 200-column export would repeat it 200 times.)
+        raise SchemaError([FieldError(None, c, "", reason if i == 0 or has_predictor else
+                                      "not a canonical column") for i, c in enumerate(unknown)])
+    if not has_predictor:
+        raise InputFileError(
+            f"{name or source}: none of its columns is a canonical predictor "
+            f"({', '.join(PREDICTORS[:4])}, ...), so every row would be scored as a patient "
+            f"of whom nothing is known; {advice}")
     return header, unknown
 
 

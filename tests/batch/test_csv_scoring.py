@@ -177,3 +177,25 @@ def test_write_rows_writes_what_to_csv_would():
     ours = io.StringIO()
     write_rows(csv.writer(ours, lineterminator="\n"), frame)
     assert ours.getvalue() == frame.to_csv(header=False, index=False, lineterminator="\n")
+
+
+def test_a_file_without_a_canonical_predictor_is_refused_not_scored_as_unknown(tmp_path,
+                                                                                model):
+    """The example export (its own column names) with --pass-through would score every row
+    as a patient of whom nothing is known; it is refused with the advice to write a mapping."""
+    from pathlib import Path
+
+    export = Path(__file__).resolve().parents[2] / "examples" / "registry_export.csv"
+    with pytest.raises(InputFileError, match=r"none of its columns is a canonical predictor"
+                                             r".*relapse-risk mapping draft .*registry_export"):
+        score_csv(export, tmp_path / "o.csv", model, pass_through_unknown=True)
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(SchemaError) as caught:
+        score_csv(export, tmp_path / "o.csv", model)
+    first = caught.value.errors[0]
+    assert first.field == "Patient ID" and "mapping draft" in first.error
+    # Only outcomes and an id: refused too; the upload's name, never its path, in the advice.
+    _write(tmp_path / "spooled.csv", "patient_id,pfs_months,pfs_event\nP1,3,1\n")
+    with pytest.raises(InputFileError, match=r"the upload: none .*mapping draft FILE"):
+        score_csv(tmp_path / "spooled.csv", tmp_path / "o.csv", model, name="the upload")
+
