@@ -30,6 +30,11 @@ RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, "risk_group
 _NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS))
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
+RISK_GROUPS = ("low", "intermediate", "high")
+# The summary's distribution of the 12-month risk: counts in bins of one percentage point
+# (its quantiles are read to that resolution).
+RISK_BINS = np.linspace(0.0, 1.0, 101)
+
 
 
 class InputFileError(ValueError):
@@ -44,6 +49,46 @@ class Summary:
     seconds: float = 0.0
     passed_through: list[str] = field(default_factory=list)
     read_as: str | None = None  # how a file other than a UTF-8 comma CSV was read
+    risk_groups: dict[str, int] = field(default_factory=dict)
+    risk_12m_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(RISK_BINS) - 1,
+                                                                         dtype=np.int64))
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def tally(self, scored: pd.DataFrame) -> None:
+        """Add scored rows to the summary: risk groups, 12-month risk, missing predictors."""
+        for group, count in scored["risk_group"].value_counts().items():
+            self.risk_groups[group] = self.risk_groups.get(group, 0) + int(count)
+        risk = pd.to_numeric(scored["risk_12m"], errors="coerce").to_numpy(float)
+        self.risk_12m_counts += np.histogram(risk[np.isfinite(risk)], RISK_BINS)[0]
+        for pattern, count in scored["missing_predictors"].value_counts().items():
+            for name in filter(None, str(pattern).split(";")):
+                self.missing[name] = self.missing.get(name, 0) + int(count)
+
+    def risk_12m_quantiles(self, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict[float, float]:
+        """Quantiles of the scored rows' 12-month risk (to the nearest percentage point)."""
+        total = self.risk_12m_counts.sum()
+        if not total:
+            return {}
+        cumulative = np.cumsum(self.risk_12m_counts) / total
+        return {q: float(RISK_BINS[1:][np.searchsorted(cumulative, q)]) for q in quantiles}
+
+    def summary_lines(self) -> list[str]:
+        """What was scored, for the terminal: risk groups, the 12-month risk's distribution,
+        how many scored rows lacked each predictor."""
+        if not self.scored:
+            return ["nothing scored"]
+        groups = [g for g in RISK_GROUPS if g in self.risk_groups] + sorted(
+            g for g in self.risk_groups if g not in RISK_GROUPS)
+        lines = ["risk groups: " + ", ".join(
+            f"{g} {self.risk_groups[g]} ({self.risk_groups[g] / self.scored:.0%})"
+            for g in groups)]
+        q = self.risk_12m_quantiles()
+        lines.append("12-month risk: " + ", ".join(f"{int(k * 100)}th percentile {v:.0%}"
+                                                   for k, v in q.items()))
+        missing = sorted(self.missing.items(), key=lambda kv: -kv[1])
+        lines.append("predictors missing (rows scored without them): " + (
+            ", ".join(f"{n} {c} ({c / self.scored:.0%})" for n, c in missing) or "none"))
+        return lines
 
     @property
     def rows_per_second(self) -> float:
@@ -227,6 +272,28 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
     return header, unknown
 
 
+def write_risk_plot(summary: Summary, path: str | Path) -> Path:
+    """A small histogram of the scored rows' 12-month risk (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.6), dpi=100)
+    ax.bar(RISK_BINS[:-1] * 100, summary.risk_12m_counts, width=1.0, align="edge",
+           color="#4a6fa5")
+    ax.set_xlabel("risk of a PFS event by 12 months (%)")
+    ax.set_ylabel("rows")
+    ax.set_title(f"{summary.scored} rows scored", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    fig.savefig(partial, format="png")
+    plt.close(fig)
+    partial.replace(path)  # complete or absent, never half a picture
+    return path
+
+
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
@@ -269,6 +336,7 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
                 chunk = as_text(chunk)  # a canonical workbook: read as its CSV would be
             scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
                                          mapping)
+            summary.tally(scored)
             if export.typed:  # the export's own columns, written as text
                 scored[header] = as_text(scored[header])
             write_rows(scored_writer, scored)

@@ -92,6 +92,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
                     summary.rows_read += n
                     summary.scored += len(scored)
                     summary.rejected += n - len(scored)
+                    summary.tally(scored)
                     if progress:
                         progress(n)
 

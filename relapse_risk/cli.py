@@ -695,7 +695,7 @@ def score(
     """
     from tqdm import tqdm
 
-    from batch.csv_scoring import InputFileError, errors_path_for, score_csv
+    from batch.csv_scoring import InputFileError, errors_path_for, score_csv, write_risk_plot
     from features.errors import SchemaError
     from features.mapping import MappingError
     from model_registry.registry import Registry, RegistryError
@@ -731,8 +731,11 @@ def score(
             _fail(str(exc), 2)
     if summary.read_as:
         typer.echo(summary.read_as, err=True)
-    typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
-               f"{errors_path_for(out)} (one line per problem)", err=True)
+    plot = write_risk_plot(summary, Path(str(out) + ".risk_12m.png")) if summary.scored else None
+    typer.echo("\n".join([summary.line(), *summary.summary_lines()])
+               + (f"\n12-month risk plot: {plot}" if plot else "")
+               + f"\nscored rows: {out}\nrejected rows: {errors_path_for(out)} (one line per "
+               "problem)", err=True)
     raise typer.Exit(1 if summary.rejected else 0)
 
 
