@@ -57,7 +57,7 @@ DATE_PATTERNS: dict[str, str] = {
     "progression": r"\bprogression\b|\brelapse\b|\bpd date\b|\brecurrence\b",
     "death": r"\bdeath\b|\bdeceased\b|\bdod\b|\bdied\b|\bdeces\b",
     "last_follow_up": r"\blast (contact|follow\s*up|seen|visit|news|alive)\b|\bfollow\s*up date\b"
-                      r"|\bdate of last\b|\blfu\b",
+                      r"|\bdate of last\b|\blfu\b|\bactual contact\b",
 }
 # Source codes (lower case, punctuation as spaces) that suggest each canonical code.
 CODE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -80,7 +80,8 @@ CODE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "steroids": ("steroids", "steroid", "corticosteroids", "dexamethasone", "dex"),
         "anti_cd20": ("anti cd20", "rituximab", "obinutuzumab", "anti cd20 antibody"),
         "other": ("other",),
-        "bridged_type_unknown": ("yes type not recorded", "yes", "bridged", "yes unknown type"),
+        "bridged_type_unknown": ("yes type not recorded", "yes", "bridged", "yes unknown type",
+                                 "systemic therapy", "systemic"),
     },
     "best_response": {"CR": ("cr", "complete", "complete response", "complete remission",
                              "cmr", "complete metabolic response"),
@@ -169,7 +170,7 @@ def _fits(name: str, column: _Column, tokens: set) -> tuple[bool, str]:
     if f.kind == "string":
         return True, f"{len(values)} distinct values"
     if f.kind == "category" or name == "stage" or (column.labels and f.kind == "integer"):
-        codes = _codes(name, values, {})
+        codes = _codes(name, values, {}, _says_mutation(column))
         known = sum(v != "" for v in codes.values())
         shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
         if (name == "stage" or column.labels) and known:
@@ -188,8 +189,10 @@ def _fits(name: str, column: _Column, tokens: set) -> tuple[bool, str]:
     return True, span
 
 
-def _codes(name: str, values: list[str], labels: dict[str, str]) -> dict[str, object]:
-    """Each source code with the likely canonical code ("" when none is recognised)."""
+def _codes(name: str, values: list[str], labels: dict[str, str],
+           header_says_mutation: bool = False) -> dict[str, object]:
+    """Each source code with the likely canonical code ("" when none is recognised); yes/no
+    are TP53 codes only under a header that names a mutation or alteration."""
     out: dict[str, object] = {}
     for value in values:
         word = _words(labels.get(value, value))
@@ -204,12 +207,29 @@ def _codes(name: str, values: list[str], labels: dict[str, str]) -> dict[str, ob
             digit = re.match(r"^(\d+)\b", word)
             out[value] = int(digit.group(1)) if digit else ""
             continue
-        for canonical, words in CODE_WORDS[name].items():
-            if word in words or canonical.lower() == word.replace(" ", "_"):
-                guess = canonical
+        abbreviation = re.search(r"\(([a-z0-9 ]+)\)\s*$", labels.get(value, value).lower())
+        candidates = [word] + ([abbreviation.group(1).strip()] if abbreviation else [])
+        for candidate in candidates:  # the whole code, then "(CR)" in "Complete remission (CR)"
+            for canonical, words in CODE_WORDS[name].items():
+                if candidate in words or canonical.lower() == candidate.replace(" ", "_"):
+                    guess = canonical
+                    break
+            if guess:
                 break
+        if not guess:  # "Stable disease / no response", "Radiation therapy": the first words
+            for canonical, words in CODE_WORDS[name].items():
+                if any(len(w) >= 5 and word.startswith(w + " ") for w in words):
+                    guess = canonical
+                    break
+        if not guess and name == "tp53_status" and header_says_mutation and word in ("yes",
+                                                                                     "no"):
+            guess = "altered" if word == "yes" else "wild_type"
         out[value] = guess
     return out
+
+
+def _says_mutation(column: _Column) -> bool:
+    return bool(re.search(r"\b(mutat\w*|alter\w*|abnormal\w*|aberr\w*)\b", column.words))
 
 
 def _unit(name: str, column: _Column) -> str | None:
@@ -322,7 +342,7 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
         if not coded or not column.distinct:
             continue
         distinct = [v for v in column.distinct if v not in token_set][:MAX_CODES]
-        codes = _codes(name, distinct, column.labels)
+        codes = _codes(name, distinct, column.labels, _says_mutation(column))
         values_lines.append(f"  {name}:  # CONFIRM every code ({column.name!r})")
         stored = {label: code for code, label in column.labels.items()}
         for code, guess in codes.items():
