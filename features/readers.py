@@ -3,8 +3,8 @@ typed cells stay typed (a date is a date). Owns a mapping's `file:` section and 
 what it leaves out; `features.mapping` then reads the frames' cells.
 
 Readers: pandas' C parser for CSV; calamine (Rust) for .xlsx/.xls/.ods, which reads a
-100,000-row workbook several times faster than openpyxl in less memory
-(benchmarks/bench_import.py); ReadStat (pyreadstat) for .sas7bdat, .xpt, .dta and .sav, read
+100,000-row workbook about five times faster than openpyxl, for about 1.5 times its peak memory
+(benchmarks/bench_import.py; a workbook is read whole by either); ReadStat (pyreadstat) for .sas7bdat, .xpt, .dta and .sav, read
 in chunks, with value labels kept as the column's codes' labels.
 """
 from __future__ import annotations
@@ -133,6 +133,7 @@ class Export:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     column_labels: dict[str, str] = field(default_factory=dict)
     name: str = ""
+    _sheet: pd.DataFrame | None = field(default=None, repr=False)  # a workbook, read once
 
     @property
     def fast(self) -> bool:
@@ -165,7 +166,7 @@ class Export:
         if self.kind == "csv":
             yield from _csv_chunks(self, chunk_rows)
         elif self.kind == "excel":
-            frame = _read_excel(self)
+            frame = self._sheet if self._sheet is not None else _read_excel(self)
             for start in range(0, len(frame), chunk_rows):
                 yield frame.iloc[start:start + chunk_rows]
         else:
@@ -411,19 +412,20 @@ def _open_excel(path: Path, fmt: FileFormat, name: str) -> Export:
         raise ExportFileError(f"{name}: no sheet {sheet!r} (the sheets are "
                               f"{', '.join(sheets)})")
     export = Export(path, "excel", FileFormat(sheet=sheet), [], detected, name=name)
-    export.header = _check_header(list(_read_excel(export, header_only=True).columns), name)
+    # Calamine parses a whole sheet even for its header: read it once, keep it for chunks().
+    export._sheet = _read_excel(export)
+    export.header = _check_header(list(export._sheet.columns), name)
     return export
 
 
-def _read_excel(export: Export, header_only: bool = False) -> pd.DataFrame:
-    frame = pd.read_excel(export.path, sheet_name=export.fmt.sheet, engine="calamine",
-                          nrows=0 if header_only else None)
+def _read_excel(export: Export) -> pd.DataFrame:
+    frame = pd.read_excel(export.path, sheet_name=export.fmt.sheet, engine="calamine")
     unnamed = [i for i, c in enumerate(frame.columns) if str(c).startswith("Unnamed: ")]
     if unnamed:
         raise ExportFileError(f"{export.name}: column {unnamed[0] + 1} of sheet "
                               f"{export.fmt.sheet!r} has no name")
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame if header_only else typed_cells(frame)
+    return typed_cells(frame)
 
 
 # --- SAS, Stata, SPSS ---------------------------------------------------------------------
@@ -497,10 +499,14 @@ def typed_cells(frame: pd.DataFrame) -> pd.DataFrame:
                     np.all(np.abs(finite.to_numpy()) < 2 ** 53):
                 values = values.astype("Int64")
         elif values.dtype == object:
-            # Mixed columns (a workbook column of numbers and text): whole numbers as codes.
-            values = values.map(lambda v: int(v) if isinstance(v, (float, np.floating))
-                                and np.isfinite(v) and float(v).is_integer() else v)
-            values = values.where(~values.map(lambda v: isinstance(v, str) and not v.strip()))
+            # Mixed columns (a workbook column of numbers and text): whole numbers as codes,
+            # blank text as missing; each distinct cell looked at once.
+            where, distinct = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+            cleaned = [None if isinstance(v, str) and not v.strip() else
+                       int(v) if isinstance(v, (float, np.floating)) and np.isfinite(v)
+                       and float(v).is_integer() else v for v in distinct]
+            values = pd.Series(np.array(cleaned + [None], dtype=object)[where],
+                               index=values.index, dtype=object)
         out[column] = values
     return pd.DataFrame(out, index=frame.index)
 
