@@ -355,6 +355,10 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
     Codes and dates repeat: each distinct cell is stripped once (a hash pass in C), not
     every cell in Python.
     """
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):  # a typed file's dates, as text
+        where, distinct = pd.factorize(column, use_na_sentinel=True)
+        shown = pd.DatetimeIndex(distinct).strftime("%Y-%m-%d").tolist()
+        return np.array(shown + [""], dtype=object)[where]
     if strip:
         where, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
         cleaned = np.array([str(v).strip() for v in distinct] + [""], dtype=object)
