@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.mapping import UNITS, Mapping, apply_mapping
+from features.mapping import INFUSION_DATE, UNITS, Mapping, apply_mapping
 from features.readers import DELIMITERS, Export, as_text, typed_dates
 from features.schema import FIELDS_BY_NAME
 
@@ -52,7 +52,7 @@ NAME_PATTERNS: dict[str, str] = {
 }
 DATE_PATTERNS: dict[str, str] = {
     "birth": r"\bbirth\b|\bdob\b|\bborn\b|\bnaissance\b",
-    "infusion": r"\binfusion\b|\bcar\s*t\b.*\bdate\b|\bdate\b.*\b(cellular therapy|car\s*t)\b"
+    INFUSION_DATE: r"\binfusion\b|\bcar\s*t\b.*\bdate\b|\bdate\b.*\b(cellular therapy|car\s*t)\b"
                 r"|\bhct\b.*\bdate\b|\bct date\b",
     "progression": r"\bprogression\b|\brelapse\b|\bpd date\b|\brecurrence\b",
     "death": r"\bdeath\b|\bdeceased\b|\bdod\b|\bdied\b|\bdeces\b",
@@ -302,15 +302,15 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
     if "birth" in dates and "age_years" in mapped:
         used.discard(dates.pop("birth")[0].name)
     outcome_dates = [r for r in ("progression", "death", "last_follow_up") if r in dates]
-    if outcome_dates and ("last_follow_up" not in dates or "infusion" not in dates):
+    if outcome_dates and ("last_follow_up" not in dates or INFUSION_DATE not in dates):
         for role in outcome_dates:
             used.discard(dates.pop(role)[0].name)
     if outcome_dates and "last_follow_up" in dates:
         for name in _DERIVED:
             if name in mapped:
                 used.discard(mapped.pop(name)[0].name)
-    if "infusion" in dates and len(dates) == 1:
-        used.discard(dates.pop("infusion")[0].name)
+    if INFUSION_DATE in dates and len(dates) == 1:
+        used.discard(dates.pop(INFUSION_DATE)[0].name)
 
     lines = [f"# A first mapping for {export.path.name}, written by `relapse-risk mapping draft`"
              f" ({len(frame)} rows looked at, {len(columns)} columns).",
