@@ -1,5 +1,6 @@
 """Registry exports to canonical CSV (`relapse-risk import`): streaming chunks through the
-mapping of `features.mapping`; every input row ends in the canonical file or the error file."""
+mapping of `features.mapping`; every input row ends in the canonical file or the error file.
+Any file `features.readers` reads (CSV in any dialect, Excel, SAS, Stata, SPSS) goes in."""
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,8 @@ from batch.csv_scoring import (
     ERROR_COLUMNS,
     Summary,
     errors_path_for,
-    iter_chunks,
-    read_header,
+    open_source,
+    source_chunks,
 )
 from features.mapping import Mapping, apply_mapping, canonical_table, mapped_columns
 from model_registry.atomic import atomic_paths, refuse_overlap
@@ -42,16 +43,18 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
     refuse_overlap({"the export": source, "the mapping": mapping_path},
                    {"--out": out, "the error file": errors_out})
     start = time.perf_counter()
-    header = read_header(source)
+    export = open_source(source, mapping)
+    header = export.header
     mapping.check_header(header)
     columns = mapped_columns(mapping)
-    summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()])
+    summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()],
+                      read_as=None if export.fast else export.describe())
     with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
             open(out_tmp, "w", newline="", encoding="utf-8") as canonical_handle, \
             open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
         csv.writer(canonical_handle, lineterminator="\n").writerow(columns)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in iter_chunks(source, chunk_rows):
+        for chunk in source_chunks(export, chunk_rows):
             if chunk.empty:
                 continue
             chunk.columns = [c.strip() for c in chunk.columns]

@@ -20,7 +20,8 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
-from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS
+from features.readers import Export, ExportFileError, as_text, open_export
+from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS, PREDICTORS
 from features.text import NUL_STAND_IN
 from features.validate import validate_frame
 from model_registry.atomic import atomic_paths, refuse_overlap
@@ -32,6 +33,11 @@ _NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, 
                              *DYNAMIC_COLUMNS))
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
+RISK_GROUPS = ("low", "intermediate", "high")
+# The summary's distribution of the 12-month risk: counts in bins of one percentage point
+# (its quantiles are read to that resolution).
+RISK_BINS = np.linspace(0.0, 1.0, 101)
+
 
 
 class InputFileError(ValueError):
@@ -45,6 +51,47 @@ class Summary:
     rejected: int = 0
     seconds: float = 0.0
     passed_through: list[str] = field(default_factory=list)
+    read_as: str | None = None  # how a file other than a UTF-8 comma CSV was read
+    risk_groups: dict[str, int] = field(default_factory=dict)
+    risk_12m_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(RISK_BINS) - 1,
+                                                                         dtype=np.int64))
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def tally(self, scored: pd.DataFrame) -> None:
+        """Add scored rows to the summary: risk groups, 12-month risk, missing predictors."""
+        for group, count in scored["risk_group"].value_counts().items():
+            self.risk_groups[group] = self.risk_groups.get(group, 0) + int(count)
+        risk = pd.to_numeric(scored["risk_12m"], errors="coerce").to_numpy(float)
+        self.risk_12m_counts += np.histogram(risk[np.isfinite(risk)], RISK_BINS)[0]
+        for pattern, count in scored["missing_predictors"].value_counts().items():
+            for name in filter(None, str(pattern).split(";")):
+                self.missing[name] = self.missing.get(name, 0) + int(count)
+
+    def risk_12m_quantiles(self, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict[float, float]:
+        """Quantiles of the scored rows' 12-month risk (to the nearest percentage point)."""
+        total = self.risk_12m_counts.sum()
+        if not total:
+            return {}
+        cumulative = np.cumsum(self.risk_12m_counts) / total
+        return {q: float(RISK_BINS[1:][np.searchsorted(cumulative, q)]) for q in quantiles}
+
+    def summary_lines(self) -> list[str]:
+        """What was scored, for the terminal: risk groups, the 12-month risk's distribution,
+        how many scored rows lacked each predictor."""
+        if not self.scored:
+            return ["nothing scored"]
+        groups = [g for g in RISK_GROUPS if g in self.risk_groups] + sorted(
+            g for g in self.risk_groups if g not in RISK_GROUPS)
+        lines = ["risk groups: " + ", ".join(
+            f"{g} {self.risk_groups[g]} ({self.risk_groups[g] / self.scored:.0%})"
+            for g in groups)]
+        q = self.risk_12m_quantiles()
+        lines.append("12-month risk: " + ", ".join(f"{int(k * 100)}th percentile {v:.0%}"
+                                                   for k, v in q.items()))
+        missing = sorted(self.missing.items(), key=lambda kv: -kv[1])
+        lines.append("predictors missing (rows scored without them): " + (
+            ", ".join(f"{n} {c} ({c / self.scored:.0%})" for n, c in missing) or "none"))
+        return lines
 
     @property
     def rows_per_second(self) -> float:
@@ -204,11 +251,39 @@ def write_rows(writer, frame: pd.DataFrame) -> None:
     writer.writerows(zip(*(frame[c].to_numpy().tolist() for c in frame.columns)))
 
 
+def open_source(source: Path, mapping: Mapping | None = None, name: str | None = None
+                ) -> Export:
+    """How a file is read (CSV in any dialect, Excel, SAS, Stata, SPSS): the mapping's `file:`
+    section, the rest detected. A UTF-8 comma CSV keeps the streaming reader of this module."""
+    try:
+        export = open_export(source, mapping.file if mapping is not None else None, name)
+    except ExportFileError as exc:
+        raise InputFileError(str(exc)) from exc
+    if export.fast:
+        export.header = read_header(Path(source), name)
+    return export
+
+
+def source_chunks(export: Export, chunk_rows: int, name: str | None = None
+                  ) -> Iterator[pd.DataFrame]:
+    """`iter_chunks` for a UTF-8 comma CSV, else the export's own reader (typed cells)."""
+    if export.fast:
+        yield from iter_chunks(export.path, chunk_rows, name)
+        return
+    try:
+        yield from export.chunks(chunk_rows)
+    except ExportFileError as exc:
+        raise InputFileError(str(exc)) from exc
+
+
 def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None,
-                  mapping: Mapping | None = None) -> tuple[list[str], list[str]]:
+                  mapping: Mapping | None = None, export: Export | None = None
+                  ) -> tuple[list[str], list[str]]:
     """The header and its non-canonical columns (with a mapping: the columns it does not
-    read); raise if they cannot be scored as asked."""
-    header = read_header(source, name)
+    read); raise if they cannot be scored as asked. A file without a mapping in which no
+    column is a canonical predictor is refused: scoring it would give every row the risk of
+    a patient of whom nothing is known."""
+    header = export.header if export is not None else read_header(source, name)
     if "row" in header:
         raise InputFileError("the input has a column named 'row', which the output uses for "
                              "the input row number; rename it")
@@ -216,11 +291,45 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
         mapping.check_header(header)
         return header, [c for c in header if c not in mapping.source_columns()]
     unknown = [c for c in header if c not in COLUMNS]
+    target = source if name is None else "FILE"
+    advice = (f"a registry export needs a mapping of its columns (`relapse-risk mapping draft "
+              f"{target}` writes a first one; then score with --mapping)")
+    has_predictor = any(c in PREDICTORS for c in header)
     if unknown and not pass_through_unknown:
-        raise SchemaError([FieldError(None, c, "", "not a canonical column; rename it, drop "
-                                      "it, or pass --pass-through to keep it unused")
-                           for c in unknown])
+        reason = ("not a canonical column; rename it, drop it, or pass --pass-through to keep "
+                  "it unused" if has_predictor else "not a canonical column, and no column of "
+                  f"the file is a canonical predictor: {advice}")
+        # (Said once, on the first: a 200-column export would repeat it 200 times.)
+        raise SchemaError([FieldError(None, c, "", reason if i == 0 or has_predictor else
+                                      "not a canonical column") for i, c in enumerate(unknown)])
+    if not has_predictor:
+        raise InputFileError(
+            f"{name or source}: none of its columns is a canonical predictor "
+            f"({', '.join(PREDICTORS[:4])}, ...), so every row would be scored as a patient "
+            f"of whom nothing is known; {advice}")
     return header, unknown
+
+
+def write_risk_plot(summary: Summary, path: str | Path) -> Path:
+    """A small histogram of the scored rows' 12-month risk (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.6), dpi=100)
+    ax.bar(RISK_BINS[:-1] * 100, summary.risk_12m_counts, width=1.0, align="edge",
+           color="#4a6fa5")
+    ax.set_xlabel("risk of a PFS event by 12 months (%)")
+    ax.set_ylabel("rows")
+    ax.set_title(f"{summary.scored} rows scored", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    fig.savefig(partial, format="png")
+    plt.close(fig)
+    partial.replace(path)  # complete or absent, never half a picture
+    return path
 
 
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
@@ -251,8 +360,10 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     errors_out = errors_path_for(out)
     check_outputs(source, out, mapping_path)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown, name, mapping)
-    summary = Summary(passed_through=unknown)
+    export = open_source(source, mapping, name)
+    header, unknown = check_columns(source, pass_through_unknown, name, mapping, export)
+    summary = Summary(passed_through=unknown, read_as=None if export.fast else
+                      export.describe())
     with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
             open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle, \
             open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
@@ -261,14 +372,19 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         scored_writer = csv.writer(scored_handle, lineterminator="\n")
         scored_writer.writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in iter_chunks(source, chunk_rows, name):
+        for chunk in source_chunks(export, chunk_rows, name):
             if chunk.empty:
                 continue
             chunk.columns = [c.strip() for c in chunk.columns]
             first_row = summary.rows_read + 1
             chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
+            if export.typed and mapping is None:
+                chunk = as_text(chunk)  # a canonical workbook: read as its CSV would be
             scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
                                          mapping, columns)
+            summary.tally(scored)
+            if export.typed:  # the export's own columns, written as text
+                scored[header] = as_text(scored[header])
             write_rows(scored_writer, scored)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += len(chunk)

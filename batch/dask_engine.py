@@ -20,6 +20,7 @@ from batch.csv_scoring import (
     check_columns,
     check_outputs,
     errors_path_for,
+    open_source,
     result_columns,
     score_chunk,
 )
@@ -67,7 +68,12 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
     source, out = Path(source), Path(out)
     check_outputs(source, out, mapping_path)
     start = time.perf_counter()
-    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping)
+    export = open_source(source, mapping)
+    if not export.fast:
+        raise InputFileError(f"the Dask engine reads UTF-8, comma-separated CSV; "
+                             f"{export.describe()}: score it with --engine local")
+    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping,
+                                    export=export)
     summary = Summary(passed_through=unknown)
     gz = source.name.endswith(".gz")
     frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, na_filter=False,
@@ -100,6 +106,7 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
                     summary.rows_read += n
                     summary.scored += len(scored)
                     summary.rejected += n - len(scored)
+                    summary.tally(scored)
                     if progress:
                         progress(n)
 

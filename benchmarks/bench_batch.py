@@ -52,12 +52,15 @@ def make_input(path: Path, n: int, bad_every: int) -> int:
     return len(bad)
 
 
-def parse_args(doc: str) -> argparse.Namespace:
-    """The options every file benchmark takes (shared with bench_import.py)."""
+def parse_args(doc: str, formats_n: bool = False) -> argparse.Namespace:
+    """The options every file benchmark takes (shared with bench_import.py, which also takes
+    --formats-n: rows of the other file formats, 0 to skip them)."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--bad-every", type=int, default=997)
+    if formats_n:
+        parser.add_argument("--formats-n", type=int, default=100_000)
     return parser.parse_args()
 
 

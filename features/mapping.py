@@ -2,7 +2,7 @@
 units and dates to the canonical columns. Owns the mapping file's validation and its
 application; the canonical rows it writes then go through `features.validate` like any other.
 
-A mapping has up to five sections (only `columns` or `dates` is required):
+A mapping has up to seven sections (only `columns` or `dates` is required):
 
     columns: {canonical field: source column}
     values:  {canonical field: {source code: canonical value}}   # exhaustive per field
@@ -14,6 +14,9 @@ A mapping has up to five sections (only `columns` or `dates` is required):
 Each export column feeds one canonical field (`{age_years: ECOG, ecog: ECOG}` is a mistake,
 not a shortcut) unless `shared_columns` lists it; a key given twice is an error, not the last
 one winning.
+    file:    {delimiter: ";", decimal: ",", thousands:, encoding: cp1252, sheet:,
+              value_labels: true}                   # how the file is read, features.readers
+    confirm: [guesses still to be checked]   # written by `mapping draft`; refused unless empty
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.readers import FileFormat, parse_file_section, typed_dates
 from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
 from features.text import escape, show
 from features.validate import validate_frame
@@ -53,7 +57,8 @@ NOMINAL_ULN_U_L = 250.0
 INFUSION_DATE = "infusion"
 DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
-_SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns")
+_SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns", "file",
+             "confirm")
 # A mapping file is a few dozen entries: more nodes than this, counting each alias as many
 # times as it is used, is a file built to explode when expanded (nine levels of nine aliases
 # are 380 bytes and 387 million nodes).
@@ -80,6 +85,8 @@ class Mapping:
     dates: dict[str, str] = field(default_factory=dict)
     date_format: str | None = None
     source: str = "mapping"
+    file: FileFormat = field(default_factory=FileFormat)
+    confirm: tuple[str, ...] = ()
 
     @property
     def derives_outcomes(self) -> bool:
@@ -154,8 +161,10 @@ def _check_expanded_size(node, yaml) -> None:
                                  "expanded; a mapping file needs a few dozen")
 
 
-def load_mapping(path: str | Path) -> Mapping:
-    """Read and validate a mapping file; every problem is listed in one `MappingError`."""
+def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
+    """Read and validate a mapping file; every problem is listed in one `MappingError`.
+    A mapping whose `confirm` list still holds a guess is refused unless `allow_unconfirmed`
+    (`mapping check` reads drafts)."""
     import yaml
 
     path = Path(path)
@@ -177,10 +186,10 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(str(path), [f"not valid YAML ({escape(one_line, 500)})"]) from None
     except RecursionError:
         raise MappingError(str(path), ["nested too deeply to be a mapping file"]) from None
-    return parse_mapping(raw, source=str(path))
+    return parse_mapping(raw, source=str(path), allow_unconfirmed=allow_unconfirmed)
 
 
-def parse_mapping(raw, source: str = "mapping") -> Mapping:
+def parse_mapping(raw, source: str = "mapping", allow_unconfirmed: bool = False) -> Mapping:
     """Validate a mapping given as plain data (the parsed YAML)."""
     problems: list[str] = []
     if not isinstance(raw, dict):
@@ -221,13 +230,22 @@ def parse_mapping(raw, source: str = "mapping") -> Mapping:
     if not all(isinstance(t, (str, int, float)) for t in missing):
         problems.append("missing: must be a list of source tokens, e.g. [\"NA\", \"n/a\"]")
     problems += _date_problems(dates, date_format, columns)
+    file_format, file_problems = parse_file_section(raw.get("file"))
+    problems += file_problems
+    confirm = _section(raw, "confirm", list, problems)
+    if confirm and not allow_unconfirmed:
+        problems.append(f"confirm: {len(confirm)} guess{'es' if len(confirm) > 1 else ''} of "
+                        "the draft not yet confirmed (check each against the export and "
+                        "delete it from `confirm`): " + " | ".join(map(str, confirm[:5]))
+                        + (f" | ... ({len(confirm) - 5} more)" if len(confirm) > 5 else ""))
     if problems:
         raise MappingError(source, problems)
     return Mapping({k: str(v) for k, v in columns.items()},
                    {k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
                     for k, codes in values.items()},
                    {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
-                   {k: str(v) for k, v in dates.items()}, date_format, source)
+                   {k: str(v) for k, v in dates.items()}, date_format, source, file_format,
+                   tuple(str(c) for c in confirm))
 
 
 def _shared_problems(columns: dict, dates: dict, shared: list) -> list[str]:
@@ -336,7 +354,8 @@ class MappedExport:
 
 def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
                   require_outcomes: bool = False, first_row: int = 1) -> MappedExport:
-    """Map an export (cells as strings) to canonical columns and validate them.
+    """Map an export (cells as text, or as a typed file holds them: `features.readers`) to
+    canonical columns and validate them. Typed numbers and dates are taken as they are.
 
     Every row ends either in `frame` or, with one line per problem, in `errors`. Problems of
     the export's own codes, units and dates name the source column; the rest come from
@@ -363,7 +382,10 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         codes = mapping.values.get(name)
         # Codes must match exactly, so they are stripped; numbers are read with their spaces
         # by the conversion and the validation (stripping every column costs a third here).
-        cells = _cells(raw[src], tokens, strip=codes is not None)
+        numbers = (None if codes is not None or FIELDS_BY_NAME[name].kind not in (
+            "number", "integer") else _typed_numbers(raw[src], tokens))
+        cells = numbers if numbers is not None else _cells(raw[src], tokens,
+                                                           strip=codes is not None)
         if codes is not None:
             mapped = pd.Series(cells).map(codes)
             known = mapped.notna().to_numpy() | (cells == "")
@@ -380,7 +402,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         roles = {r: src for r, src in mapping.dates.items()
                  if outcomes or r in ("birth", INFUSION_DATE)}
         texts = {role: _cells(raw[src], tokens) for role, src in roles.items()}
-        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag)
+        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag, raw[src])
                  for role, src in roles.items()}
         if "birth" in dates:
             canonical["age_years"] = _age(dates, mapping.dates, texts, flag)
@@ -413,7 +435,8 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
 def _convert(name: str, unit: str, cells: np.ndarray, src: str, flag) -> np.ndarray:
     """Numbers in the canonical unit (NaN = unknown; validation sees the numbers)."""
     numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(float)
-    bad = np.isnan(numbers) & (cells != "")
+    bad = (np.isnan(numbers) & (cells != "") if cells.dtype == object
+           else np.zeros(len(cells), bool))
     flag(bad, src, cells, f"is not a number (in {unit})", hides=(name,))
     return numbers * UNITS[name][unit]
 
@@ -434,6 +457,10 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
     Codes and dates repeat: each distinct cell is stripped once (a hash pass in C), not
     every cell in Python.
     """
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):  # a typed file's dates, as text
+        where, distinct = pd.factorize(column, use_na_sentinel=True)
+        shown = pd.DatetimeIndex(distinct).strftime("%Y-%m-%d").tolist()
+        return np.array(shown + [""], dtype=object)[where]
     if strip:
         where, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=True)
         cleaned = np.array([str(v).strip() for v in distinct] + [""], dtype=object)
@@ -444,17 +471,35 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
     return column.to_numpy(dtype=object)
 
 
+def _typed_numbers(column: pd.Series, tokens: set) -> np.ndarray | None:
+    """A typed file's numbers as they are (NaN = unknown, numeric missing tokens such as -9
+    included), never re-read from text; None for a column of text."""
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype):
+        return None
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    numeric_tokens = pd.to_numeric(pd.Series(list(tokens), dtype=object), errors="coerce")
+    numeric_tokens = numeric_tokens[numeric_tokens.notna()].to_numpy(float)
+    return np.where(np.isin(values, numeric_tokens), np.nan, values) if len(
+        numeric_tokens) else values
+
+
 def _cells(column: pd.Series, tokens: set, strip: bool = True) -> np.ndarray:
     """`_texts`, with the mapping's missing-value tokens made blank."""
     text = _texts(column, strip)
     return np.where(np.isin(text, list(tokens)), "", text) if tokens else text
 
 
-def _parse_dates(text: np.ndarray, date_format: str, src: str, flag) -> np.ndarray:
+def _parse_dates(text: np.ndarray, date_format: str, src: str, flag,
+                 column: pd.Series | None = None) -> np.ndarray:
     # A registry repeats its dates: parse each distinct one once.
     where, distinct = pd.factorize(text)
     parsed = pd.Series(pd.to_datetime(pd.Series(distinct, dtype=object), format=date_format,
                                       errors="coerce").to_numpy()[where])
+    typed = None if column is None else typed_dates(column)
+    if typed is not None:  # a workbook's or SAS file's dates are dates: no format applies
+        parsed = pd.Series(np.where(np.isnat(typed), parsed.to_numpy(dtype="datetime64[ns]"),
+                                    typed))
     bad = parsed.isna().to_numpy() & (text != "")
     flag(bad, src, text, f"is not a date in the declared format {date_format}",
          hides=("age_years",) + _DERIVED_FROM_DATES)

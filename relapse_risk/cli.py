@@ -105,6 +105,7 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     cohort store and read back from it, so the model records where its rows came from."""
     from features.errors import SchemaError
     from features.mapping import MappingError
+    from features.readers import ExportFileError
     from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry, RegistryError
     from training.cohort import is_cohort_id, read_cohort, store_cohort, stored_cohort
@@ -113,8 +114,10 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     try:
         if is_cohort_id(str(path)) and not path.exists():
             return stored_cohort(store, [str(path)])
-        data = read_cohort(path, _mapping(mapping_path))
-    except (SchemaError, MappingError, RegistryError, FileNotFoundError) as exc:
+        mapping = _mapping(mapping_path)
+        data = _read_export_cohort(path, mapping) or read_cohort(path, mapping)
+    except (SchemaError, MappingError, RegistryError, FileNotFoundError,
+            ExportFileError) as exc:
         _fail(str(exc), 2)
     _report_rejected(data.errors, data.n_read, path)
     if store_as is None:
@@ -123,6 +126,35 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     typer.echo(f"cohort {'stored as' if created else 'already stored as'} {cohort_id} "
                f"({len(data.frame)} rows)", err=True)
     return stored_cohort(store, [cohort_id])
+
+
+def _read_export_cohort(path: Path, mapping):
+    """A cohort from any file `features.readers` reads (a CSV in another dialect, Excel, SAS,
+    Stata, SPSS), or None for a UTF-8 comma CSV, which `training.cohort.read_cohort` reads.
+
+    Mirrors read_cohort's few lines after the read (its description, hash and row keys) until
+    read_cohort takes a frame (training/ is being reorganised; left to that work)."""
+    from features.mapping import apply_mapping
+    from features.readers import as_text, open_export
+    from features.validate import validate_frame
+    from training.cohort import HASH_VERSION, Cohort, _keyed, frame_hash
+
+    if not path.exists():
+        return None
+    export = open_export(path, mapping.file if mapping is not None else None)
+    if export.fast:
+        return None
+    typer.echo(export.describe(), err=True)
+    raw = export.read()
+    result = (apply_mapping(raw, mapping, require_outcomes=True) if mapping is not None
+              else validate_frame(as_text(raw), require_outcomes=True))
+    description = {"source": "file", "path": str(path), "n": int(result.n_valid),
+                   "hash_version": HASH_VERSION}
+    if mapping is not None:
+        description["mapping"] = mapping.source
+    description["sha256"] = frame_hash(result.frame)
+    return Cohort(_keyed(result.frame, f"file-{description['sha256'][:12]}"), description,
+                  result.errors, result.n_rows)
 
 
 def _fail(message: str, code: int = 1):
@@ -617,8 +649,18 @@ def retrain(
     from model_registry.registry import Registry, RegistryError
     from training.updating.retrain import retrain as run
 
+    new_cohort = cohort
+    if cohort.exists() and _needs_reader(cohort, mapping):
+        # read_cohort (training/) reads UTF-8 comma CSV: store the rows first, retrain by id.
+        from model_registry.cohorts import CohortStore
+        from training.cohort import store_cohort
+
+        data = _read_cohort(cohort, mapping, registry)
+        new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
+        typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
+                   err=True)
     try:
-        result = run(cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
+        result = run(new_cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
                      mapping=_mapping(mapping), n_boot=bootstrap)
     except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
@@ -629,9 +671,23 @@ def retrain(
         f"registered as a candidate; production stays {result.champion}"))
 
 
+def _needs_reader(path: Path, mapping_path: Path | None) -> bool:
+    """Whether a file is anything but a UTF-8 comma CSV (read by `features.readers`)."""
+    from features.readers import ExportFileError, open_export
+
+    mapping = _mapping(mapping_path)
+    try:
+        return not open_export(path, mapping.file if mapping is not None else None).fast
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+
+
 @app.command("import")
 def import_export(
-    source: Annotated[Path, typer.Argument(help="Registry export (CSV or .csv.gz).")],
+    source: Annotated[Path, typer.Argument(help="Registry export: CSV/TSV in any dialect "
+                                                "(.csv, .tsv, .csv.gz), Excel (.xlsx, .xls, "
+                                                ".ods), SAS (.sas7bdat, .xpt), Stata (.dta) "
+                                                "or SPSS (.sav).")],
     mapping: Annotated[Path, typer.Option(help="Mapping file (YAML) of the registry's "
                                                "columns, codes, units and dates.")],
     out: Annotated[Path, typer.Option(help="Canonical CSV; rejected rows go to "
@@ -668,6 +724,8 @@ def import_export(
             _fail(str(exc), 2)
         except OSError as exc:
             _output_error(exc, out)
+    if summary.read_as:
+        typer.echo(summary.read_as, err=True)
     unused = (f"\nexport columns not in the mapping (not imported): "
               f"{', '.join(summary.passed_through)}" if summary.passed_through else "")
     typer.echo(f"rows read {summary.rows_read}, accepted {summary.scored}, rejected "
@@ -678,7 +736,8 @@ def import_export(
 
 @app.command()
 def score(
-    source: Annotated[Path, typer.Argument(help="Registry CSV (.csv or .csv.gz).")],
+    source: Annotated[Path, typer.Argument(help="Canonical CSV, or a registry export with "
+                                                "--mapping (any file `import` reads).")],
     out: Annotated[Path, typer.Option(help="Scored CSV; rejected rows go to OUT.errors.csv.")],
     landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = AUTO,
     chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
@@ -699,7 +758,13 @@ def score(
     """
     from tqdm import tqdm
 
-    from batch.csv_scoring import InputFileError, check_outputs, errors_path_for, score_csv
+    from batch.csv_scoring import (
+        InputFileError,
+        check_outputs,
+        errors_path_for,
+        score_csv,
+        write_risk_plot,
+    )
     from features.errors import SchemaError
     from features.mapping import MappingError
     from model_registry.atomic import OutputPathError
@@ -742,9 +807,98 @@ def score(
             _fail(str(exc), 2)
         except OSError as exc:
             _output_error(exc, out)
-    typer.echo(f"{summary.line()}\nscored rows: {out}\nrejected rows: "
-               f"{errors_path_for(out)} (one line per problem)", err=True)
+    if summary.read_as:
+        typer.echo(summary.read_as, err=True)
+    plot = write_risk_plot(summary, Path(str(out) + ".risk_12m.png")) if summary.scored else None
+    typer.echo("\n".join([summary.line(), *summary.summary_lines()])
+               + (f"\n12-month risk plot: {plot}" if plot else "")
+               + f"\nscored rows: {out}\nrejected rows: {errors_path_for(out)} (one line per "
+               "problem)", err=True)
     raise typer.Exit(1 if summary.rejected else 0)
+
+
+mapping_app = typer.Typer(no_args_is_help=True,
+                          help="Draft a mapping for an export; check one before importing.")
+app.add_typer(mapping_app, name="mapping")
+SheetOption = Annotated[str | None, typer.Option(
+    help="Workbook sheet: a name or a 0-based index (default: the first).")]
+
+
+def _open_for_mapping(export_path: Path, mapping, sheet: str | None):
+    from dataclasses import replace
+
+    from features.readers import ExportFileError, FileFormat, open_export
+
+    fmt = mapping.file if mapping is not None else FileFormat()
+    if sheet is not None:
+        fmt = replace(fmt, sheet=int(sheet) if sheet.isdigit() else sheet)
+    try:
+        return open_export(export_path, fmt)
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+
+
+@mapping_app.command("draft")
+def mapping_draft(
+    export: Annotated[Path, typer.Argument(help="The registry export (any file `import` "
+                                                "reads).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the draft (default: "
+                                                  "print it).")] = None,
+    sheet: SheetOption = None,
+) -> None:
+    """Write a first mapping for an export: columns matched by name and content, codes, units,
+    date format, missing tokens; every guess marked for you to confirm."""
+    from features.drafting import DRAFT_ROWS, draft_mapping
+    from features.readers import ExportFileError
+
+    opened = _open_for_mapping(export, None, sheet)
+    typer.echo(opened.describe(), err=True)
+    try:
+        frame = next(iter(opened.chunks(DRAFT_ROWS)), None)
+    except ExportFileError as exc:
+        _fail(str(exc), 2)
+    import pandas as pd
+
+    text = draft_mapping(opened, frame if frame is not None else pd.DataFrame(
+        columns=opened.header))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    if out.exists():
+        _fail(f"{out} exists; a draft never overwrites a mapping (choose another --out)", 2)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    confirm = text.count("\n  - ")
+    typer.echo(f"wrote {out}: {confirm} guesses to confirm (listed under `confirm:`); then "
+               f"`relapse-risk mapping check {out} {export}`", err=True)
+
+
+@mapping_app.command("check")
+def mapping_check(
+    mapping: Annotated[Path, typer.Argument(help="Mapping file (YAML).")],
+    export: Annotated[Path, typer.Argument(help="The registry export it reads.")],
+    chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
+) -> None:
+    """Report what importing EXPORT through MAPPING would reject, and why, without writing
+    anything. Exit status: 0 every row accepted and nothing left to confirm; 1 otherwise; 2
+    the mapping or the file cannot be read."""
+    from features.drafting import check_mapping
+    from features.mapping import MappingError, load_mapping
+    from features.readers import ExportFileError
+
+    try:
+        loaded = load_mapping(mapping, allow_unconfirmed=True)
+    except MappingError as exc:
+        _fail(str(exc), 2)
+    opened = _open_for_mapping(export, loaded, None)
+    typer.echo(opened.describe())
+    try:
+        report = check_mapping(opened, loaded, opened.chunks(chunk_size))
+    except (MappingError, ExportFileError) as exc:
+        _fail(str(exc), 2)
+    typer.echo("\n".join(report.lines(loaded)))
+    raise typer.Exit(0 if report.accepted == report.rows and not loaded.confirm else 1)
 
 
 @app.command()

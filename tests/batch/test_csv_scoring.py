@@ -1,5 +1,6 @@
 """Batch scoring of messy registry exports: every row accounted for, or a clear error."""
 import gzip
+import re
 
 import pandas as pd
 import pytest
@@ -189,3 +190,49 @@ def test_write_rows_writes_what_to_csv_would():
     ours = io.StringIO()
     write_rows(csv.writer(ours, lineterminator="\n"), frame)
     assert ours.getvalue() == frame.to_csv(header=False, index=False, lineterminator="\n")
+
+
+def test_a_file_without_a_canonical_predictor_is_refused_not_scored_as_unknown(tmp_path,
+                                                                                model):
+    """The example export (its own column names) with --pass-through would score every row
+    as a patient of whom nothing is known; it is refused with the advice to write a mapping."""
+    from pathlib import Path
+
+    export = Path(__file__).resolve().parents[2] / "examples" / "registry_export.csv"
+    with pytest.raises(InputFileError, match=r"none of its columns is a canonical predictor"
+                                             r".*relapse-risk mapping draft .*registry_export"):
+        score_csv(export, tmp_path / "o.csv", model, pass_through_unknown=True)
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(SchemaError) as caught:
+        score_csv(export, tmp_path / "o.csv", model)
+    first = caught.value.errors[0]
+    assert first.field == "Patient ID" and "mapping draft" in first.error
+    # Only outcomes and an id: refused too; the upload's name, never its path, in the advice.
+    _write(tmp_path / "spooled.csv", "patient_id,pfs_months,pfs_event\nP1,3,1\n")
+    with pytest.raises(InputFileError, match=r"the upload: none .*mapping draft FILE"):
+        score_csv(tmp_path / "spooled.csv", tmp_path / "o.csv", model, name="the upload")
+
+
+def test_score_ends_with_a_summary_of_what_was_scored(tmp_path, trained):
+    registry, _, _ = trained
+    rows = [f"P{i},{40 + i % 40},{1 + i % 4},{i % 3},{1 + i % 3},,none" for i in range(60)]
+    src = _write(tmp_path / "in.csv", "\n".join([HEADER, *rows, "P99,old,1,0,1,,none"]) + "\n")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["score", str(src), "--out", str(out), "--registry",
+                                      str(registry.root), "--quiet"])
+    assert result.exit_code == 1, result.output
+    scored = pd.read_csv(out)
+    counts = scored["risk_group"].value_counts()
+    line = next(x for x in result.output.splitlines() if x.startswith("risk groups: "))
+    for group, count in counts.items():
+        assert f"{group} {count} (" in line
+    median = scored["risk_12m"].median()
+    quantiles = next(x for x in result.output.splitlines() if x.startswith("12-month risk: "))
+    shown = float(re.search(r"50th percentile (\d+)%", quantiles).group(1)) / 100
+    assert abs(shown - median) <= 0.011  # bins of one percentage point
+    missing = next(x for x in result.output.splitlines() if x.startswith("predictors missing"))
+    # Every scored row lacks TP53 (blank) and the columns the file does not have.
+    assert "tp53_status 60 (100%)" in missing and "tmtv_ml 60 (100%)" in missing
+    plot = tmp_path / "out.csv.risk_12m.png"
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"12-month risk plot: {plot}" in result.output
