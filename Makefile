@@ -7,7 +7,7 @@ DATA := data
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: chromium install test serve calibrate bench clean
+.PHONY: chromium install docs test serve calibrate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ chromium:
 	  { echo "installing Debian's chromium for the browser tests"; \
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test: install chromium
+# The documentation site: the CLI reference is generated from the commands themselves.
+docs: install
+	$(BIN)/typer relapse_risk.cli utils docs --name relapse-risk --output docs/reference/cli.md
+	cp CHANGELOG.md docs/changes.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: install chromium docs
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -44,4 +50,4 @@ bench: install
 	$(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) $(DATA) .pytest_cache
+	rm -rf $(VENV) $(DATA) .pytest_cache site

@@ -157,7 +157,15 @@ def _read_export_cohort(path: Path, mapping):
                   result.errors, result.n_rows)
 
 
-def _fail(message: str, code: int = 1):
+# Exit status, the same for every command (README, "Conventions"): 0 done; 1 done, but a
+# check failed or some input rows were rejected (they are in the errors file); 2 bad input or
+# usage, or a registry that cannot give what was asked (no such version, no production
+# model, a damaged version); EXIT_OUTPUT and EXIT_DAMAGED below.
+EXIT_CHECK_FAILED = 1
+EXIT_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_CHECK_FAILED):
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -317,7 +325,7 @@ def evaluate(
     try:
         scoring = ScoringModel(Registry(registry).load(version))
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     report: dict = {"version": scoring.version}
     lines = [f"# Evaluation of {scoring.version}", ""]
     _output_folder(out)
@@ -515,7 +523,7 @@ def cohort_list(registry: RegistryOption = None) -> None:
     try:
         records, problems = CohortStore(Registry(registry)).check()
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     if not records and not problems:
         typer.echo("no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one")
     for r in records:  # names and sources are the user's text: escaped, one line each
@@ -540,7 +548,7 @@ def cohort_show(cohort_id: Annotated[str, typer.Argument(help="Cohort id (cNNNN)
     try:
         stored = CohortStore(Registry(registry)).load(cohort_id)
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     typer.echo(f"cohort {cohort_id} (integrity verified)")
     typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
     frame = stored.frame
@@ -595,7 +603,7 @@ def registry_show(version: Annotated[str | None, typer.Argument(
     try:
         loaded = reg.load(version)
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     meta = loaded.metadata
     typer.echo(f"version {loaded.version} (integrity verified)")
     typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; parent "
@@ -617,7 +625,7 @@ def registry_promote(version: str, registry: RegistryOption = None) -> None:
     try:
         previous = Registry(registry).promote(version)
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     typer.echo(f"{version} is production" + (f" (was {previous})" if previous else ""))
 
 
@@ -629,7 +637,7 @@ def registry_rollback(registry: RegistryOption = None) -> None:
     try:
         version = Registry(registry).rollback()
     except RegistryError as exc:
-        _fail(str(exc))
+        _fail(str(exc), 2)
     typer.echo(f"rolled back: {version} is production")
 
 

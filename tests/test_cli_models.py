@@ -23,7 +23,7 @@ def test_train_registry_and_evaluate_commands(tmp_path):
     back = runner.invoke(app, ["registry", "rollback", "--registry", reg])
     assert "v0001 is production" in back.output
     missing = runner.invoke(app, ["registry", "promote", "v0099", "--registry", reg])
-    assert missing.exit_code == 1 and "no version 'v0099'" in missing.output
+    assert missing.exit_code == 2 and "no version 'v0099'" in missing.output
     out = tmp_path / "eval"
     ev = runner.invoke(app, ["evaluate", "--registry", reg, "--n", "3000", "--repeats", "0",
                              "--out", str(out)])

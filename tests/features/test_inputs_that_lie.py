@@ -155,7 +155,7 @@ def test_a_version_that_is_not_an_id_is_refused_everywhere(tmp_path, version):
             call(version)
     result = CliRunner().invoke(app, ["registry", "promote", version, "--registry",
                                       str(reg.root)])
-    assert result.exit_code == 1 and "is not a version id" in result.output
+    assert result.exit_code == 2 and "is not a version id" in result.output
 
 
 def test_a_forged_production_pointer_is_refused(tmp_path):
