@@ -165,6 +165,7 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 PREDICTORS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "predictor")
 OUTCOMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "outcome")
+CONDITIONS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "condition")
 DAY28_PREDICTORS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.landmark == DAY28)
 INFUSION_PREDICTORS: tuple[str, ...] = tuple(
     f.name for f in FIELDS if f.landmark == INFUSION

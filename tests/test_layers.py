@@ -24,7 +24,8 @@ def test_lower_layers_do_not_import_the_cli_package():
 # Stage 0 is the shared foundation (models, cohorts, metrics, plots); development is the
 # modules at training/'s top that strategies and `train` use.
 TRAINING_STAGES = {
-    "training.models": 0, "training.cohort": 0, "training.metrics": 0, "training.report": 0,
+    "training.models": 0, "training.outcome": 0, "training.cohort": 0, "training.metrics": 0,
+    "training.report": 0,
     "training.export": 1,
     "training.landmark_fit": 2, "training.train": 2, "training.develop": 2,
     "training.samplesize": 2,
