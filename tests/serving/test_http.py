@@ -419,6 +419,7 @@ def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, regis
     body, headers = _multipart(export)
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
     assert status == 422 and b"no column of the file is a canonical predictor" in content
+    assert b"name it in the request's `mapping` field" in content
 
 
 @pytest.mark.parametrize("name,fragment", [
