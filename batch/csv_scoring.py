@@ -292,8 +292,10 @@ def check_columns(source: Path, pass_through_unknown: bool, name: str | None = N
         return header, [c for c in header if c not in mapping.source_columns()]
     unknown = [c for c in header if c not in COLUMNS]
     target = source if name is None else "FILE"
+    then = ("then score with --mapping" if name is None else "then store it with `relapse-risk "
+            "mapping add` and name it in the request's `mapping` field")
     advice = (f"a registry export needs a mapping of its columns (`relapse-risk mapping draft "
-              f"{target}` writes a first one; then score with --mapping)")
+              f"{target}` writes a first one; {then})")
     has_predictor = any(c in PREDICTORS for c in header)
     if unknown and not pass_through_unknown:
         reason = ("not a canonical column; rename it, drop it, or pass --pass-through to keep "

@@ -165,11 +165,9 @@ def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
     """Read and validate a mapping file; every problem is listed in one `MappingError`.
     A mapping whose `confirm` list still holds a guess is refused unless `allow_unconfirmed`
     (`mapping check` reads drafts)."""
-    import yaml
-
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(str(path), ["file not found"]) from None
     except IsADirectoryError:
@@ -180,13 +178,23 @@ def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
     except OSError as exc:
         raise MappingError(str(path), [f"cannot be read ({exc.strerror or type(exc).__name__})"]
                            ) from None
+    return loads_mapping(text, source=str(path), allow_unconfirmed=allow_unconfirmed)
+
+
+def loads_mapping(text: str, source: str = "mapping", allow_unconfirmed: bool = False
+                  ) -> Mapping:
+    """Validate a mapping given as the text of a mapping file (a stored mapping's bytes)."""
+    import yaml
+
+    try:
+        raw = yaml.load(text, Loader=_strict_loader())  # noqa: S506
     except yaml.YAMLError as exc:
         # PyYAML's message spans lines (it quotes the place): one line here.
         one_line = " ".join(str(exc).split())
-        raise MappingError(str(path), [f"not valid YAML ({escape(one_line, 500)})"]) from None
+        raise MappingError(source, [f"not valid YAML ({escape(one_line, 500)})"]) from None
     except RecursionError:
-        raise MappingError(str(path), ["nested too deeply to be a mapping file"]) from None
-    return parse_mapping(raw, source=str(path), allow_unconfirmed=allow_unconfirmed)
+        raise MappingError(source, ["nested too deeply to be a mapping file"]) from None
+    return parse_mapping(raw, source=source, allow_unconfirmed=allow_unconfirmed)
 
 
 def parse_mapping(raw, source: str = "mapping", allow_unconfirmed: bool = False) -> Mapping:

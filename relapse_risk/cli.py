@@ -826,7 +826,8 @@ def score(
 
 
 mapping_app = typer.Typer(no_args_is_help=True,
-                          help="Draft a mapping for an export; check one before importing.")
+                          help="Draft a mapping for an export, check one before importing, "
+                               "store one for the service.")
 app.add_typer(mapping_app, name="mapping")
 SheetOption = Annotated[str | None, typer.Option(
     help="Workbook sheet: a name or a 0-based index (default: the first).")]
@@ -907,6 +908,73 @@ def mapping_check(
         _fail(str(exc), 2)
     typer.echo("\n".join(report.lines(loaded)))
     raise typer.Exit(0 if report.accepted == report.rows and not loaded.confirm else 1)
+
+
+@mapping_app.command("add")
+def mapping_add(
+    mapping: Annotated[Path, typer.Argument(help="Mapping file (YAML), every guess "
+                                                 "confirmed.")],
+    name: Annotated[str, typer.Option(help="The name the service's /score_csv takes it by: "
+                                           "lower-case letters, digits, '.', '_', '-'.")],
+    registry: RegistryOption = None,
+) -> None:
+    """Validate a mapping and store it in the registry under NAME (hashed, immutable), for
+    /score_csv's `mapping` field."""
+    from features.mapping import MappingError
+    from model_registry.mappings import MappingStore
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        data = mapping.read_bytes()
+    except OSError as exc:
+        _fail(f"{mapping}: cannot be read ({exc.strerror or type(exc).__name__})", 2)
+    try:
+        record, created = MappingStore(Registry(registry)).add(data, name=name,
+                                                              source=mapping.name)
+    except (MappingError, RegistryError) as exc:
+        _fail(str(exc), 2)
+    verb = "stored" if created else "already stored (same file)"
+    typer.echo(f"mapping {record['name']} {verb}: {len(record['fields'])} fields, sha256 "
+               f"{record['file_sha256'][:12]}")
+
+
+@mapping_app.command("list")
+def mapping_list(registry: RegistryOption = None) -> None:
+    """Every stored mapping (verified)."""
+    from features.text import escape
+    from model_registry.mappings import MappingStore
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        records, problems = MappingStore(Registry(registry)).check()
+    except RegistryError as exc:
+        _fail(str(exc), 2)
+    if not records and not problems:
+        typer.echo("no stored mappings; `relapse-risk mapping add FILE --name NAME` stores one")
+    for r in records:  # sources are the user's text: escaped
+        typer.echo(f"{r['name']:24}  {len(r['fields']):3} fields  {escape(r['added'])}  "
+                   f"{escape(r['source'])}  sha256 {escape(r['file_sha256'][:12])}")
+    for problem in problems:
+        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
+    raise typer.Exit(EXIT_DAMAGED if problems else 0)
+
+
+@mapping_app.command("show")
+def mapping_show(name: Annotated[str, typer.Argument(help="The stored mapping's name.")],
+                 registry: RegistryOption = None) -> None:
+    """A stored mapping's record and file (verified)."""
+    import json
+
+    from model_registry.mappings import MappingStore
+    from model_registry.registry import Registry, RegistryError
+
+    try:
+        stored = MappingStore(Registry(registry)).load(name)
+    except RegistryError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"mapping {stored.name} (integrity verified)")
+    typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
+    typer.echo(stored.text, nl=not stored.text.endswith("\n"))
 
 
 @app.command()

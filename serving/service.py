@@ -18,14 +18,17 @@ from typing import Annotated, Any
 
 import bentoml
 from bentoml.validators import ContentType
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from starlette.responses import JSONResponse
 
 from batch.csv_scoring import InputFileError, errors_path_for
 from batch.csv_scoring import score_csv as batch_score_csv
 from features.errors import FieldError, SchemaError
+from features.mapping import MappingError
 from features.schema import AUTO, RESEARCH_USE_NOTICE
+from features.text import escape
 from features.validate import check_landmark, check_record
+from model_registry.mappings import MappingNotFound, MappingStore, StoredMapping
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import CAUSE_COLUMNS, DYNAMIC_COLUMNS, ScoringModel
 from serving import bentoml_patches
@@ -65,6 +68,11 @@ class UploadError(str):
 class CsvInput(bentoml.IODescriptor):
     file: Annotated[Path, ContentType("text/csv")]
     landmark: str = AUTO
+    # The name of a mapping stored in the registry (`relapse-risk mapping add`): the upload
+    # is then a registry export read through it. Without one, a CSV of canonical columns.
+    mapping: str | None = Field(None, description=(
+        "the name of a mapping stored in the service's registry (`relapse-risk mapping add`); "
+        "the upload is then a registry export read through it"))
 
     @classmethod
     async def from_http_request(cls, request, serde):
@@ -74,10 +82,10 @@ class CsvInput(bentoml.IODescriptor):
             timed_out = request.scope.get("state", {}).get(TIMED_OUT_KEY)
             if timed_out is not None:
                 return cls.model_construct(file=UploadError(
-                    body_timeout_message(timed_out), 408), landmark=AUTO)
+                    body_timeout_message(timed_out), 408), landmark=AUTO, mapping=None)
             return cls.model_construct(file=UploadError(
                 f"the upload could not be read as multipart/form-data with a 'file' field "
-                f"({type(exc).__name__})"), landmark=AUTO)
+                f"({type(exc).__name__})"), landmark=AUTO, mapping=None)
 
 
 class ScoreInput(_Unvalidated):
@@ -98,6 +106,11 @@ def _landmark_and_record(patient: Any) -> tuple[str, dict]:
         raise SchemaError([FieldError(None, "patient", "", "must be a JSON object")])
     record = dict(patient)
     return check_landmark(record.pop("landmark", None)), record
+
+
+def _shown(value: str, limit: int = 200) -> str:
+    """A client's value as an error item shows it: escaped, at most `limit` characters."""
+    return escape(value, limit)
 
 
 def _field_errors(exc: Exception) -> list[dict]:
@@ -145,6 +158,7 @@ class RelapseRisk:
         for warning in caught:
             logger.warning("%s", warning.message)
         self.registry = Registry(self.settings.registry)
+        self.mappings = MappingStore(self.registry)
         self.model: ScoringModel | None = None
         self._bulk: ScoringModel | None = None
         self._bulk_lock = threading.Lock()
@@ -243,9 +257,12 @@ class RelapseRisk:
 
     @bentoml.api(route="/score_csv", input_spec=CsvInput)
     def score_csv(self, file: Annotated[Path, ContentType("text/csv")],
-                  landmark: str = AUTO, ctx: bentoml.Context = None) -> Path:
-        """Score an uploaded registry CSV with the batch scorer; a zip of scored.csv,
-        errors.csv (one line per problem) and summary.json comes back."""
+                  landmark: str = AUTO, mapping: str | None = None,
+                  ctx: bentoml.Context = None) -> Path:
+        """Score an uploaded CSV with the batch scorer; a zip of scored.csv, errors.csv (one
+        line per problem) and summary.json comes back. `mapping` names a mapping stored in
+        the registry (`relapse-risk mapping add`): the upload is then a registry export read
+        through it; without it, the CSV's columns are the canonical ones."""
         def error(status: int, message: str, errors: list | None = None) -> JSONResponse:
             ctx.response.status_code = status  # BentoML applies the context's status
             return _error_response(status, message, errors)
@@ -262,15 +279,25 @@ class RelapseRisk:
             landmark = check_landmark(landmark)
         except SchemaError as exc:
             return error(422, "invalid request", _field_errors(exc))
+        stored = None
+        if mapping is not None:
+            stored = self._stored_mapping(mapping)
+            if isinstance(stored, str):
+                return error(422, "invalid request", [{"field": "mapping", "value": _shown(
+                    mapping), "error": stored}])
         work = Path(ctx.temp_dir)
         scored = work / "scored.csv"
         try:
             # Messages name "the upload", never this server's temporary path.
-            summary = batch_score_csv(file, scored, model, landmark=landmark, name="the upload")
+            summary = batch_score_csv(file, scored, model, landmark=landmark, name="the upload",
+                                      mapping=stored.mapping if stored else None)
         except (InputFileError, SchemaError) as exc:
             errors = getattr(exc, "errors", [])
             return error(422, str(exc) if not errors else "invalid CSV header",
                          _field_errors(exc))
+        except MappingError as exc:  # the upload lacks a column the named mapping reads
+            return error(422, f"the upload does not fit mapping {stored.name!r}", [
+                {"field": "file", "value": "", "error": problem} for problem in exc.problems])
         archive = work / "scored.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.write(scored, "scored.csv")
@@ -278,8 +305,22 @@ class RelapseRisk:
             zf.writestr("summary.json", json.dumps({
                 "rows_read": summary.rows_read, "scored": summary.scored,
                 "rejected": summary.rejected, "model_version": model.version,
+                "mapping": stored.record if stored else None,
                 "passed_through": summary.passed_through, "notice": RESEARCH_USE_NOTICE}))
         return archive
+
+    def _stored_mapping(self, name: str) -> StoredMapping | str:
+        """The named mapping, verified, or why it cannot be used (the `mapping` field's
+        error). Nothing the client sent is logged."""
+        try:
+            return self.mappings.load(name)
+        except MappingNotFound as exc:
+            return str(exc)
+        except RegistryError as exc:  # damaged: reported, never a 5xx or a traceback
+            logger.error("a stored mapping was asked for and failed its checks "
+                         "(`relapse-risk mapping list` names it)")
+            return (f"the stored mapping failed its checks and is not used ({exc}); its "
+                    "keeper can store a good copy under a new name")
 
     def bulk_model(self) -> ScoringModel | None:
         """The production model with bulk sessions (built once per version, on first use)."""

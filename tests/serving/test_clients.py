@@ -99,6 +99,27 @@ def test_sync_client_gets_the_documented_errors(server, tmp_path):
         assert caught.value.error_code == 401 and "Bearer" in _error_body(caught.value)["error"]
 
 
+def test_sync_client_scores_an_export_through_a_named_mapping(server):
+    from pathlib import Path
+
+    from model_registry.mappings import MappingStore
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    registry = Registry(server.log_path.parent / "registry")
+    MappingStore(registry).add((examples / "registry_mapping.yaml").read_bytes(),
+                               name="example-registry", source="registry_mapping.yaml")
+    with bentoml.SyncHTTPClient(server.url, token=KEY) as client:
+        path = client.score_csv(file=examples / "registry_export.csv",
+                                mapping="example-registry")
+        with zipfile.ZipFile(path) as archive:
+            summary = json.loads(archive.read("summary.json"))
+        assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (300, 299, 1)
+        with pytest.raises(BentoMLException) as caught:
+            client.score_csv(file=examples / "registry_export.csv", mapping="no-such-mapping")
+        assert caught.value.error_code == 422
+        assert _error_body(caught.value)["errors"][0]["field"] == "mapping"
+
+
 def test_async_client_calls_every_endpoint(server, export_csv):
     async def calls():
         async with bentoml.AsyncHTTPClient(server.url, token=KEY) as client:

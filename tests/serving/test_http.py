@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -305,14 +306,15 @@ def test_logs_hold_no_patient_data(server):
     assert "Traceback" not in log and " 500 " not in log
 
 
-def _multipart(csv_bytes: bytes, landmark: str | None = None):
+def _multipart(csv_bytes: bytes, landmark: str | None = None, mapping: str | None = None):
     boundary = "----relapse-risk-test"
     parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
              f"filename=\"export.csv\"\r\nContent-Type: text/csv\r\n\r\n".encode() + csv_bytes
              + b"\r\n"]
-    if landmark:
-        parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"landmark\"\r\n\r\n"
-                     f"{landmark}\r\n".encode())
+    for name, value in (("landmark", landmark), ("mapping", mapping)):
+        if value:
+            parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
+                         f"\r\n\r\n{value}\r\n".encode())
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -370,6 +372,103 @@ def test_score_csv_rejects_unknown_columns_and_needs_a_key(server):
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
     error = json.loads(content)["error"]
     assert status == 422 and error.startswith("the upload is not UTF-8 text"), error
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PLANTED_MAPPING = "planted-mapping-9c1e"
+
+
+def _zip(content: bytes) -> dict:
+    import io
+    import zipfile
+
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, registries,
+                                                                   tmp_path):
+    from batch.csv_scoring import score_csv
+    from features.mapping import load_mapping
+    from model_registry.mappings import MappingStore
+    from model_registry.scoring import ScoringModel
+
+    _, _, target = registries
+    mapping_file = EXAMPLES / "registry_mapping.yaml"
+    MappingStore(target).add(mapping_file.read_bytes(), name="example-registry",
+                             source=mapping_file.name)
+    export = (EXAMPLES / "registry_export.csv").read_bytes()
+    body, headers = _multipart(export, mapping="example-registry")
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    assert status == 200, content[:500]
+    files = _zip(content)
+    summary = json.loads(files["summary.json"])
+    assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (300, 299, 1)
+    assert summary["mapping"]["name"] == "example-registry"
+    assert summary["passed_through"] == ["Centre"]
+    scored = files["scored.csv"].decode()
+    assert scored.startswith("row,Patient ID,ECOG PS,")  # the export's own columns, kept
+    # The same rows, byte for byte, as the batch scorer gives with the mapping file.
+    model = ScoringModel(target.load(summary["model_version"]), bulk=True)
+    (tmp_path / "export.csv").write_bytes(export)
+    score_csv(tmp_path / "export.csv", tmp_path / "scored.csv", model, name="the upload",
+              mapping=load_mapping(mapping_file))
+    assert scored == (tmp_path / "scored.csv").read_text()
+    assert files["errors.csv"].decode() == (tmp_path / "scored.errors.csv").read_text()
+    # Without the mapping the same export is refused, not scored as all-unknown.
+    body, headers = _multipart(export)
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    assert status == 422 and b"no column of the file is a canonical predictor" in content
+    assert b"name it in the request's `mapping` field" in content
+
+
+@pytest.mark.parametrize("name,fragment", [
+    (PLANTED_MAPPING, f"no stored mapping named '{PLANTED_MAPPING}' (stored: "),
+    ("../registry", "is not a mapping name"),
+    ("Example Registry", "is not a mapping name"),
+])
+def test_score_csv_with_an_unknown_mapping_is_a_422_naming_the_field(server, name, fragment):
+    body, headers = _multipart((EXAMPLES / "registry_export.csv").read_bytes(), mapping=name)
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    answer = json.loads(content)
+    assert status == 422, answer
+    assert answer["error"] == "invalid request" and len(answer["errors"]) == 1
+    error = answer["errors"][0]
+    assert error["field"] == "mapping" and fragment in error["error"], error
+
+
+def test_score_csv_with_a_mapping_the_upload_does_not_fit_names_the_columns(server):
+    body, headers = _multipart(b"patient_id,age_years\nA,60\n", mapping="example-registry")
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    answer = json.loads(content)
+    assert status == 422 and answer["error"] == "the upload does not fit mapping " \
+        "'example-registry'", answer
+    assert {e["field"] for e in answer["errors"]} == {"file"}
+    assert any("'ECOG PS' is not a column of the export" in e["error"]
+               for e in answer["errors"])
+
+
+def test_a_damaged_stored_mapping_is_a_422_and_logs_no_request_value(server, registries):
+    from model_registry.mappings import MappingStore
+
+    _, _, target = registries
+    store = MappingStore(target)
+    store.add((EXAMPLES / "registry_mapping.yaml").read_bytes(), name="damaged-one",
+              source="m.yaml")
+    path = store.root / "damaged-one" / "mapping.yaml"
+    path.write_bytes(path.read_bytes().replace(b"ECOG PS", b"ECOG"))
+    body, headers = _multipart((EXAMPLES / "registry_export.csv").read_bytes(),
+                               mapping="damaged-one")
+    status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
+    answer = json.loads(content)
+    assert status == 422 and answer["errors"][0]["field"] == "mapping", answer
+    assert "failed its checks" in answer["errors"][0]["error"]
+    time.sleep(0.5)
+    log = server.log_path.read_text()
+    assert "a stored mapping was asked for and failed its checks" in log
+    for planted in ("damaged-one", PLANTED_MAPPING, "SYN2024-0000001", "17/03/1954"):
+        assert planted not in log
+    assert "Traceback" not in log and " 500 " not in log
 
 
 def test_fuzzing_the_openapi_schema_finds_no_server_error(server):
