@@ -25,6 +25,7 @@ chromium:
 
 # The documentation site: the CLI reference is generated from the commands themselves.
 docs: install
+	mkdir -p docs/reference
 	$(BIN)/typer relapse_risk.cli utils docs --name relapse-risk --output docs/reference/cli.md
 	cp CHANGELOG.md docs/changes.md
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
