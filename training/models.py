@@ -201,6 +201,20 @@ CIF_GRID_MONTHS = np.round(np.arange(0.0, max(HORIZONS_MONTHS) + 1e-9, 0.25), 2)
 CIF_HORIZON_INDEX = tuple(int(np.searchsorted(CIF_GRID_MONTHS, h)) for h in HORIZONS_MONTHS)
 
 
+def cause_events(event: np.ndarray, event_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(progression, death) indicators of the PFS events by their cause; raise when a cause
+    has fewer than two events (or the cohort has no pfs_event_type)."""
+    kind = np.asarray(event_type, dtype=object)
+    happened = np.asarray(event) == 1
+    death, progression = happened & (kind == "death"), happened & (kind == "progression")
+    if death.sum() < 2 or progression.sum() < 2:
+        raise ValueError(
+            f"{int(progression.sum())} progressions and {int(death.sum())} deaths without "
+            "progression: models of the two causes need pfs_event_type on the cohort and "
+            "at least a few events of each")
+    return progression, death
+
+
 class CauseModels:
     """The cause-specific models of relapse (every feature) and of non-relapse mortality
     (`NRM_FEATURES`: the predictors the literature links to it), each a ridge Cox model with
@@ -213,14 +227,7 @@ class CauseModels:
     @classmethod
     def fit(cls, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, event_type: np.ndarray,
             penalty: float = CAUSE_PENALTY) -> CauseModels:
-        kind = np.asarray(event_type, dtype=object)
-        happened = np.asarray(event) == 1
-        death, progression = happened & (kind == "death"), happened & (kind == "progression")
-        if death.sum() < 2 or progression.sum() < 2:
-            raise ValueError(
-                f"{int(progression.sum())} progressions and {int(death.sum())} deaths without "
-                "progression: models of the two causes need pfs_event_type on the cohort and "
-                "at least a few events of each")
+        progression, death = cause_events(event, event_type)
         return cls(CoxRidge(alpha=penalty, anchored=False).fit(X, time, progression.astype(float)),
                    CoxRidge(alpha=penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
                                                                death.astype(float)))

@@ -31,7 +31,7 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 
 from model_registry.curves import conditional_risks
-from training.models import HORIZONS_MONTHS, NRM_FEATURES, CoxRidge, XGBCox
+from training.models import HORIZONS_MONTHS, NRM_FEATURES, CoxRidge, XGBCox, cause_events
 
 GRID_STEP_MONTHS = 0.25
 # Up to 36 months: risks over the next 12 months for a patient event-free at 24 months.
@@ -238,47 +238,11 @@ def cumulative_incidences(relapse_cumhaz: np.ndarray, nrm_cumhaz: np.ndarray
             "event_free": survival}
 
 
-class TwoCauseModel:
-    """A relapse model and an NRM model, integrated together (see the module docstring).
-
-    Offers what evaluation and export need of a model: `predict_risk`, `predict_survival`,
-    `linear_predictor` (a ranking score: log of the 12-month all-cause cumulative hazard),
-    `contributions` (the relapse model's) and `feature_names_`.
-    """
-
-    def __init__(self, relapse, nrm: CoxRidge):
-        self.relapse, self.nrm = relapse, nrm
-        self.feature_names_ = list(relapse.feature_names_)
-        self.family = relapse.family
-
-    @classmethod
-    def fit(cls, relapse, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-            event_type: np.ndarray, nrm_penalty: float = NRM_PENALTY) -> TwoCauseModel:
-        """Fit `relapse` (unfitted, from `relapse_family`) and the NRM model."""
-        kind = np.asarray(event_type, dtype=object)
-        happened = np.asarray(event) == 1
-        death, progression = happened & (kind == "death"), happened & (kind == "progression")
-        if death.sum() < 2 or progression.sum() < 2:
-            raise ValueError(
-                f"{int(progression.sum())} progressions and {int(death.sum())} deaths without "
-                "progression: models of the two causes need pfs_event_type on the cohort and "
-                "at least a few events of each")
-        time = np.asarray(time, float)
-        relapse.fit(X, time, progression.astype(float))
-        nrm = CoxRidge(alpha=nrm_penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
-                                                              death.astype(float))
-        return cls(relapse, nrm)
-
-    @property
-    def has_cure(self) -> bool:
-        return isinstance(self.relapse, MixtureCure)
-
-    def curves(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        """relapse, nrm (cumulative incidences), event_free and relapse_cumhaz on the grid."""
-        relapse_cumhaz = self.relapse.cumulative_hazard(X, GRID_MONTHS)
-        out = cumulative_incidences(relapse_cumhaz, self.nrm.cumulative_hazard(X, GRID_MONTHS))
-        out["relapse_cumhaz"] = relapse_cumhaz
-        return out
+class CurveRisk:
+    """What evaluation needs of a model, from its `curves(X)` on `GRID_MONTHS`:
+    `predict_causes`, `predict_risk`, `predict_survival` and `linear_predictor` (a ranking
+    score: log of the 12-month all-cause cumulative hazard). Shared by the fitted two-cause
+    model and its recalibrated twin (`training.updating.recalibrate`)."""
 
     def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """risk, relapse and nrm at 6/12/24 months, each shape (n, 3)."""
@@ -298,6 +262,41 @@ class TwoCauseModel:
     def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
         survival_12 = self.curves(X)["event_free"][:, HORIZON_INDEX[1]]
         return np.log(np.maximum(-np.log(survival_12), 1e-300))
+
+
+class TwoCauseModel(CurveRisk):
+    """A relapse model and an NRM model, integrated together (see the module docstring).
+
+    Offers what evaluation and export need of a model (`CurveRisk`), `contributions` (the
+    relapse model's) and `feature_names_`.
+    """
+
+    def __init__(self, relapse, nrm: CoxRidge):
+        self.relapse, self.nrm = relapse, nrm
+        self.feature_names_ = list(relapse.feature_names_)
+        self.family = relapse.family
+
+    @classmethod
+    def fit(cls, relapse, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+            event_type: np.ndarray, nrm_penalty: float = NRM_PENALTY) -> TwoCauseModel:
+        """Fit `relapse` (unfitted, from `relapse_family`) and the NRM model."""
+        progression, death = cause_events(event, event_type)
+        time = np.asarray(time, float)
+        relapse.fit(X, time, progression.astype(float))
+        nrm = CoxRidge(alpha=nrm_penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
+                                                              death.astype(float))
+        return cls(relapse, nrm)
+
+    @property
+    def has_cure(self) -> bool:
+        return isinstance(self.relapse, MixtureCure)
+
+    def curves(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """relapse, nrm (cumulative incidences), event_free and relapse_cumhaz on the grid."""
+        relapse_cumhaz = self.relapse.cumulative_hazard(X, GRID_MONTHS)
+        out = cumulative_incidences(relapse_cumhaz, self.nrm.cumulative_hazard(X, GRID_MONTHS))
+        out["relapse_cumhaz"] = relapse_cumhaz
+        return out
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         return self.relapse.contributions(X)

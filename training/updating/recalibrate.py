@@ -63,7 +63,7 @@ from training.export.onnx_export import (
 )
 from training.metrics import CALIBRATION_HORIZON, censoring_weights
 from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, CauseModels
-from training.outcome import GRID_MONTHS, HORIZON_INDEX, cumulative_incidences
+from training.outcome import HORIZON_INDEX, CurveRisk, cumulative_incidences
 from training.train import BASELINE_GRID_MONTHS
 from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
 
@@ -117,7 +117,7 @@ def horizon_fit(lp: np.ndarray, time: np.ndarray, event: np.ndarray, *, fit_slop
     return float(fit.x[0]), float(fit.x[1]) if fit_slope else 1.0
 
 
-class RecalibratedTwoCause:
+class RecalibratedTwoCause(CurveRisk):
     """A served two-cause landmark model with its relapse cumulative hazard updated,
     H' = exp(a) H^b; the Python twin of the updated ONNX graph (parity and assessment)."""
 
@@ -137,23 +137,6 @@ class RecalibratedTwoCause:
             out["cure_probability"] = np.exp(-_updated_cumhaz(
                 -np.log(raw["cure_probability"]), self.intercept, self.slope))
         return out
-
-    def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        curves = self.curves(X)
-        relapse, nrm = curves["relapse"][:, list(HORIZON_INDEX)], curves["nrm"][:, list(
-            HORIZON_INDEX)]
-        return {"risk": relapse + nrm, "relapse": relapse, "nrm": nrm}
-
-    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
-        return self.predict_causes(X)["risk"]
-
-    def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
-        idx = np.searchsorted(GRID_MONTHS, np.asarray(times, float), side="right") - 1
-        return self.curves(X)["event_free"][:, np.maximum(idx, 0)]
-
-    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
-        survival_12 = self.curves(X)["event_free"][:, HORIZON_INDEX[1]]
-        return np.log(np.maximum(-np.log(survival_12), 1e-300))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         features = X[self.feature_names_].to_numpy(dtype=np.float32)
