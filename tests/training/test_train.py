@@ -20,8 +20,11 @@ def test_version_holds_everything_the_registry_promises(trained):
     assert meta["cohort"]["generator_params_version"] == "1.1.0"
     for lm in ("infusion", "day28"):
         info = meta["landmarks"][lm]
-        assert info["family"] in ("cox_ridge", "xgb_cox")
-        assert set(info["metrics"]) == {"cox_ridge", "xgb_cox", "cox_plain", "cox_base_routine"}
+        # The three relapse families of the two-cause model compete; two PFS references.
+        assert info["family"] in ("cox_ridge", "xgb_cox", "cure")
+        assert info["outcome"] == "two_cause" and "Brier" in info["champion_reason"]
+        assert set(info["metrics"]) == {"cox_ridge", "xgb_cox", "cure", "cox_plain",
+                                        "cox_base_routine"}
         assert info["onnx_parity_max_abs"] <= 1e-5
         low, high = info["risk_group_thresholds_12m"]
         assert 0 < low < high < 1
