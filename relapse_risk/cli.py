@@ -130,14 +130,10 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
 
 def _read_export_cohort(path: Path, mapping):
     """A cohort from any file `features.readers` reads (a CSV in another dialect, Excel, SAS,
-    Stata, SPSS), or None for a UTF-8 comma CSV, which `training.cohort.read_cohort` reads.
-
-    Mirrors read_cohort's few lines after the read (its description, hash and row keys) until
-    read_cohort takes a frame (training/ is being reorganised; left to that work)."""
-    from features.mapping import apply_mapping
+    Stata, SPSS), or None for a UTF-8 comma CSV, which `training.cohort.read_cohort` reads;
+    either way described, hashed and keyed by `training.cohort.cohort_from_rows`."""
     from features.readers import as_text, open_export
-    from features.validate import validate_frame
-    from training.cohort import HASH_VERSION, Cohort, _keyed, frame_hash
+    from training.cohort import cohort_from_rows
 
     if not path.exists():
         return None
@@ -146,15 +142,7 @@ def _read_export_cohort(path: Path, mapping):
         return None
     typer.echo(export.describe(), err=True)
     raw = export.read()
-    result = (apply_mapping(raw, mapping, require_outcomes=True) if mapping is not None
-              else validate_frame(as_text(raw), require_outcomes=True))
-    description = {"source": "file", "path": str(path), "n": int(result.n_valid),
-                   "hash_version": HASH_VERSION}
-    if mapping is not None:
-        description["mapping"] = mapping.source
-    description["sha256"] = frame_hash(result.frame)
-    return Cohort(_keyed(result.frame, f"file-{description['sha256'][:12]}"), description,
-                  result.errors, result.n_rows)
+    return cohort_from_rows(raw if mapping is not None else as_text(raw), path, mapping)
 
 
 # Exit status, the same for every command (README, "Conventions"): 0 done; 1 done, but a

@@ -73,6 +73,12 @@ def read_cohort(path: str | Path, mapping: Mapping | None = None) -> Cohort:
     path = Path(path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                       compression="infer")
+    return cohort_from_rows(raw, path, mapping)
+
+
+def cohort_from_rows(raw: pd.DataFrame, path: Path, mapping: Mapping | None = None) -> Cohort:
+    """Validated rows of a file already read (`raw`: canonical cells, or an export's own
+    columns through `mapping`), described and keyed as `read_cohort` does."""
     if mapping is None:
         result = validate_frame(raw, require_outcomes=True)
     else:
