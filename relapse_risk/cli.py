@@ -567,25 +567,13 @@ def registry_list(registry: RegistryOption = None) -> None:
                    + (f"  parent {r['parent']}" if r["parent"] else ""))
 
 
-def _lineage(description: dict) -> list[str]:
-    """Where a version's training rows came from, one entry per cohort."""
-    source = description.get("source")
-    if source == "combined":
-        return [line for part in description["parts"] for line in _lineage(part)]
-    if source == "store":
-        return [f"cohort {c['id']} {c['name']!r} (sha256 {c['content_sha256'][:12]})"
-                for c in description["cohorts"]]
-    if source == "synthetic":
-        return [f"synthetic n={description['n']} seed={description['seed']}"]
-    return [f"{source} {description.get('path', '')} n={description.get('n')} (sha256 "
-            f"{description.get('sha256', '')[:12]}; before the cohort store)"]
-
-
 @registry_app.command("show")
 def registry_show(version: Annotated[str | None, typer.Argument(
         help="Version (default: production).")] = None, registry: RegistryOption = None) -> None:
     """Verified metadata and model card of a version."""
     from model_registry.registry import Registry, RegistryError
+    from training.cohort import describe_lineage
+    from training.updating.lineage import updates_along
 
     reg = Registry(registry)
     try:
@@ -596,7 +584,10 @@ def registry_show(version: Annotated[str | None, typer.Argument(
     typer.echo(f"version {loaded.version} (integrity verified)")
     typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; parent "
                f"{meta.get('parent_version')}")
-    typer.echo("trained on: " + "; ".join(_lineage(meta["cohort"])))
+    typer.echo("trained on: " + "; ".join(describe_lineage(meta["cohort"])))
+    for update in updates_along(reg, loaded):
+        typer.echo(f"updated ({update['version']}, {update['method']}) on: "
+                   + "; ".join(describe_lineage(update["cohort"])))
     for lm, info in meta["landmarks"].items():
         m = info["metrics"][info["family"]]
         typer.echo(f"  {lm}: {info['family']}  Uno C {m['uno_c']:.3f}  AUC12 "

@@ -170,3 +170,18 @@ def cohort_from_description(description: dict, store: CohortStore | None = None)
                             f"identically ({source}: content hash differs); retrain from a "
                             "full cohort with `relapse-risk train --cohort` instead")
     return cohort
+
+
+def describe_lineage(description: dict) -> list[str]:
+    """Where a cohort's rows came from, one entry per source cohort (for `registry show`,
+    the model card and the recalibration report alike)."""
+    source = description.get("source")
+    if source == "combined":
+        return [line for part in description["parts"] for line in describe_lineage(part)]
+    if source == "store":
+        return [f"cohort {c['id']} {c['name']!r} (sha256 {c['content_sha256'][:12]})"
+                for c in description["cohorts"]]
+    if source == "synthetic":
+        return [f"synthetic n={description['n']} seed={description['seed']}"]
+    return [f"{source} {description.get('path', '')} n={description.get('n')} (sha256 "
+            f"{description.get('sha256', '')[:12]}; not in the cohort store)"]

@@ -1,16 +1,14 @@
 """Survival metrics of a fitted model on a cohort: discrimination, calibration, net benefit.
 
 Discrimination and Brier scores come from scikit-survival; Kaplan-Meier of PFS from
-scikit-survival (held equal to lifelines' by a test), of censoring from lifelines.
+scikit-survival (held equal to lifelines' by a test), of censoring from lifelines. Calibration
+(slope and intercept on the complementary log-log scale) is `training.calibration`'s.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from lifelines import KaplanMeierFitter
-from scipy.special import expit, logit
-from sklearn.linear_model import LogisticRegression
 from sksurv.metrics import (
     brier_score,
     concordance_index_censored,
@@ -21,56 +19,19 @@ from sksurv.metrics import (
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
+from training.calibration import (  # noqa: F401 (the calibration scale: one module)
+    CALIBRATION_HORIZON,
+    calibration_slope_intercept,
+    censoring_weights,
+)
 from training.models import HORIZONS_MONTHS
 
-CALIBRATION_HORIZON = 12.0
 NET_BENEFIT_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 _IBS_GRID = np.arange(1.0, 24.0 + 1e-9, 1.0)
 
 
 def _surv(time, event):
     return Surv.from_arrays(event=np.asarray(event) == 1, time=np.asarray(time, float))
-
-
-def censoring_weights(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple:
-    """IPCW labels at a horizon: (known, label, weight).
-
-    Patients with an event by the horizon (label 1) are weighted by 1/G(T-), those followed
-    past it (label 0) by 1/G(horizon); those censored before it carry no label but are
-    represented through the weights. G is the Kaplan-Meier estimate of censoring.
-    """
-    km = KaplanMeierFitter().fit(time, 1 - np.asarray(event))
-    g_before = km.survival_function_at_times(np.maximum(time - 1e-9, 0)).to_numpy()
-    g_horizon = float(km.survival_function_at_times(horizon).iloc[0])
-    case = (event == 1) & (time <= horizon)
-    control = time > horizon
-    weight = np.where(case, 1 / np.maximum(g_before, 1e-6),
-                      np.where(control, 1 / max(g_horizon, 1e-6), 0.0))
-    return case | control, case.astype(float), weight
-
-
-def calibration_slope_intercept(risk: np.ndarray, time, event,
-                                horizon: float = CALIBRATION_HORIZON,
-                                weights: tuple | None = None) -> tuple[float, float]:
-    """Logistic recalibration at a horizon, with IPCW: slope, and intercept with slope 1.
-
-    `weights`: `censoring_weights(time, event, horizon)` when already computed.
-    """
-    known, label, weight = weights or censoring_weights(np.asarray(time, float),
-                                                        np.asarray(event), horizon)
-    lp = logit(np.clip(risk, 1e-6, 1 - 1e-6))[known]
-    y, w = label[known], weight[known]
-    slope = LogisticRegression(C=np.inf, solver="lbfgs").fit(
-        lp[:, None], y, sample_weight=w).coef_[0, 0]
-    # Calibration-in-the-large: the intercept a of logit(p) = a + lp (offset), by Newton.
-    a = 0.0
-    for _ in range(50):
-        p = expit(a + lp)
-        step = np.sum(w * (y - p)) / np.sum(w * p * (1 - p))
-        a += step
-        if abs(step) < 1e-10:
-            break
-    return float(slope), float(a)
 
 
 def observed_risk(time, event, horizon: float) -> float:

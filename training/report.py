@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 
 from features.schema import FIELDS  # noqa: E402
+from training.cohort import describe_lineage
 from training.metrics import net_benefit, observed_risk  # noqa: E402
 
 _METRICS = [("harrell_c", "Harrell C"), ("uno_c", "Uno C"), ("auc_6m", "AUC 6m"),
@@ -223,6 +224,8 @@ method development, registry analyses, teaching. Not for decisions about individ
 
 ## Source of data and population
 {_source_text(metadata['cohort'])}
+
+Developed on: {'; '.join(describe_lineage(metadata['cohort']))}.
 
 ## Outcome
 Progression-free survival from infusion (progression, relapse or death from any cause);

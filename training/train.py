@@ -102,13 +102,23 @@ def split_indices(n: int, event: np.ndarray, seed: int) -> tuple[np.ndarray, np.
 
 
 def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = False,
-                 families: dict | None = None) -> LandmarkFit:
-    """Fit every family on one split of the landmark's patients and evaluate them."""
+                 families: dict | None = None, select_on: pd.Index | None = None
+                 ) -> LandmarkFit:
+    """Fit every family on one split of the landmark's patients and evaluate them.
+
+    `select_on`: row keys of the test split that the families are evaluated and the champion
+    chosen on (the rest of the test split is left untouched, for a gate); default all of it.
+    """
     frame = cohort.frame.loc[landmark_mask(cohort.frame, landmark)]
     X = encode(frame, landmark)
     time = frame["pfs_months"].to_numpy(float)
     event = frame["pfs_event"].to_numpy(float)
     idx_train, idx_test = split_indices(len(frame), event, seed)
+    if select_on is not None:
+        chosen = np.flatnonzero(frame.index.isin(select_on))
+        if not np.isin(chosen, idx_test).all():
+            raise ValueError("select_on must name rows of the test split only")
+        idx_test = chosen
     kind, causes_reason = typed_events(frame)
     families = families or candidate_models(seed, two_cause=kind is not None)
     fitted, metrics = {}, {}

@@ -36,19 +36,20 @@ general pi' = exp(-exp(a) (-log pi)^b), still a mixture-cure model.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 from sklearn.model_selection import train_test_split
 from sksurv.linear_model.coxph import BreslowEstimator
 
 from features.encode import encode
 from features.schema import LANDMARKS
-from model_registry.registry import Registry
+from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
-from training.cohort import Cohort, landmark_mask
+from training.calibration import CALIBRATION_HORIZON, fit_horizons, resample_counts
+from training.cohort import Cohort, cohort_from_description, describe_lineage, landmark_mask
 from training.evaluation.external_validation import (
     MIN_EVENTS,
     LandmarkValidation,
@@ -61,11 +62,13 @@ from training.export.onnx_export import (
     recalibrated_graph,
     recalibrated_outcome_graph,
 )
-from training.metrics import CALIBRATION_HORIZON, censoring_weights
 from training.models import CIF_GRID_MONTHS, HORIZONS_MONTHS, BreslowRisk, CauseModels
 from training.outcome import HORIZON_INDEX, CurveRisk, cumulative_incidences
+from training.progress import Stages
 from training.train import BASELINE_GRID_MONTHS
+from training.updating.gate import DEFAULT_BOOTSTRAP as DEFAULT_GATE_BOOTSTRAP
 from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
+from training.updating.lineage import UPDATE_ROWS_FILE, seen_rows
 
 METHODS = ("intercept", "slope", "auto")
 SLOPE_Z = 1.959964  # two-sided 5% test of slope = 1, for `auto`
@@ -102,19 +105,12 @@ class RecalibratedModel(BreslowRisk):
 
 
 def horizon_fit(lp: np.ndarray, time: np.ndarray, event: np.ndarray, *, fit_slope: bool,
-                horizon: float = CALIBRATION_HORIZON) -> tuple[float, float]:
+                horizon: float = CALIBRATION_HORIZON, counts: np.ndarray | None = None):
     """(a, b) of the IPCW complementary log-log model cloglog(P(event by horizon)) =
-    a + b * lp (b fixed at 1 unless `fit_slope`), by weighted maximum likelihood."""
-    known, label, weight = censoring_weights(time, event, horizon)
-    x, y, w = lp[known], label[known], weight[known] / weight[known].sum()
-
-    def loss(theta):
-        a, b = (theta[0], theta[1]) if fit_slope else (theta[0], 1.0)
-        risk = np.clip(-np.expm1(-np.exp(np.clip(a + b * x, -30, 4))), 1e-12, 1 - 1e-12)
-        return -np.sum(w * (y * np.log(risk) + (1 - y) * np.log1p(-risk)))
-
-    fit = minimize(loss, [0.0, 1.0] if fit_slope else [0.0], method="BFGS")
-    return float(fit.x[0]), float(fit.x[1]) if fit_slope else 1.0
+    a + b * lp (b fixed at 1 unless `fit_slope`): `training.calibration`'s likelihood, at
+    12 months (versions with a PFS model and a Breslow baseline)."""
+    return fit_horizons(lp[:, None], time, event, slope=None if fit_slope else 1.0,
+                        counts=counts, horizons=(horizon,))
 
 
 class RecalibratedTwoCause(CurveRisk):
@@ -153,45 +149,35 @@ def _updated_cumhaz(cumhaz: np.ndarray, intercept: float, slope: float) -> np.nd
 
 def two_cause_horizon_fit(log_relapse: np.ndarray, nrm: np.ndarray, time: np.ndarray,
                           event: np.ndarray, *, fit_slope: bool,
-                          horizon: float = CALIBRATION_HORIZON) -> tuple[float, float]:
-    """(a, b) of P(PFS event by horizon) = 1 - exp(-(exp(a + b log H_relapse) + H_nrm)) by
-    IPCW weighted maximum likelihood (b fixed at 1 unless `fit_slope`)."""
-    known, label, weight = censoring_weights(time, event, horizon)
-    x, offset, y = log_relapse[known], nrm[known], label[known]
-    w = weight[known] / weight[known].sum()
-
-    def loss(theta):
-        a, b = (theta[0], theta[1]) if fit_slope else (theta[0], 1.0)
-        total = np.exp(np.clip(a + b * x, -30, 4)) + offset
-        risk = np.clip(-np.expm1(-total), 1e-12, 1 - 1e-12)
-        return -np.sum(w * (y * np.log(risk) + (1 - y) * np.log1p(-risk)))
-
-    fit = minimize(loss, [0.0, 1.0] if fit_slope else [0.0], method="BFGS")
-    return float(fit.x[0]), float(fit.x[1]) if fit_slope else 1.0
+                          counts: np.ndarray | None = None):
+    """(a, b) of P(PFS event by h) = 1 - exp(-(exp(a + b log H_relapse(h)) + H_nrm(h))), one
+    pair for 6, 12 and 24 months at once (`training.calibration.fit_horizons`), b fixed at 1
+    unless `fit_slope`. log_relapse, nrm : (n, 3) at the horizons."""
+    return fit_horizons(log_relapse, time, event, offset=nrm,
+                        slope=None if fit_slope else 1.0, counts=counts)
 
 
 def _choose_slope(fit, method: str, seed: int, n: int) -> tuple[float, float, float | None,
                                                                 str, str]:
     """`intercept`, `slope` or `auto` (slope when it differs from 1 at the 5% level by a
-    bootstrap SE): returns (a, b, se, method, reason). `fit(idx, fit_slope)` fits on rows idx."""
-    everyone = np.arange(n)
-    a, slope = fit(everyone, False)
+    bootstrap SE): returns (a, b, se, method, reason). `fit(fit_slope, counts)` fits on the
+    sample (counts None) or on resamples of it (counts: (B, n))."""
+    a, slope = fit(False, None)
     se, reason = None, "recalibration in the large asked for"
     if method in ("slope", "auto"):
-        a_slope, fitted = fit(everyone, True)
-        rng = np.random.default_rng(seed)
-        draws = [fit(rng.integers(0, n, n), True)[1] for _ in range(SLOPE_BOOTSTRAP)]
+        a_slope, fitted = fit(True, None)
+        draws = fit(True, resample_counts(n, seed, 0, SLOPE_BOOTSTRAP))[1]
         se = float(np.std(draws, ddof=1))
         z = (fitted - 1) / se
         if method == "slope":
             a, slope, reason = a_slope, fitted, "slope update asked for"
         elif abs(z) > SLOPE_Z:
             a, slope, method = a_slope, fitted, "slope"
-            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) differs from 1 at "
+            reason = (f"slope {fitted:.2f} (bootstrap SE {se:.2f}) differs from 1 at "
                       f"the 5% level (z = {z:+.1f}): slope and baseline updated")
         else:
             method = "intercept"
-            reason = (f"12-month slope {fitted:.2f} (bootstrap SE {se:.2f}) does not differ "
+            reason = (f"slope {fitted:.2f} (bootstrap SE {se:.2f}) does not differ "
                       f"from 1 at the 5% level (z = {z:+.1f}): baseline only")
     return a, slope, se, method, reason
 
@@ -214,13 +200,12 @@ def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed:
     X = encode(part, landmark)
     if getattr(base, "has_curves", False):
         curves = base.curves(X[base.feature_names].to_numpy(dtype=np.float32))
-        i12 = HORIZON_INDEX[HORIZONS_MONTHS.index(CALIBRATION_HORIZON)]
-        relapse = curves["relapse_cumhaz"][:, i12]
-        nrm = np.maximum(-np.log(curves["event_free"][:, i12]) - relapse, 0.0)
+        relapse = curves["relapse_cumhaz"][:, list(HORIZON_INDEX)]
+        nrm = np.maximum(-np.log(curves["event_free"][:, list(HORIZON_INDEX)]) - relapse, 0.0)
         log_relapse = np.log(np.maximum(relapse, 1e-300))
         a, slope, se, method, reason = _choose_slope(
-            lambda i, s: two_cause_horizon_fit(log_relapse[i], nrm[i], time[i], event[i],
-                                               fit_slope=s), method, seed, len(part))
+            lambda s, c: two_cause_horizon_fit(log_relapse, nrm, time, event, fit_slope=s,
+                                               counts=c), method, seed, len(part))
         reason = reason.replace("slope and baseline updated", "relapse hazard's slope and "
                                 "level updated").replace("baseline only", "relapse hazard's "
                                                          "level only")
@@ -228,7 +213,7 @@ def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed:
                        intercept=a), RecalibratedTwoCause(base, a, slope))
     lp = base.linear_predictor(X)
     a, slope, se, method, reason = _choose_slope(
-        lambda i, s: horizon_fit(lp[i], time[i], event[i], fit_slope=s), method, seed,
+        lambda s, c: horizon_fit(lp, time, event, fit_slope=s, counts=c), method, seed,
         len(part))
     breslow = BreslowEstimator().fit(slope * lp, event.astype(bool), time)
     times = np.asarray(breslow.cum_baseline_hazard_.x, float)
@@ -262,57 +247,77 @@ def split_cohort(frame: pd.DataFrame, update_fraction: float, seed: int
 
 def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = None,
                 method: str = "auto", update_fraction: float = 0.5, seed: int = 0,
-                n_boot: int = 100, tolerances: GateTolerances = GateTolerances(),
-                progress: bool = False) -> RecalibrationResult:
+                n_boot: int = 100, gate_bootstrap: int = DEFAULT_GATE_BOOTSTRAP,
+                tolerances: GateTolerances = GateTolerances(), progress: bool = False,
+                stages: Stages | None = None, store=None) -> RecalibrationResult:
     """Update a registered version to `cohort`'s population, register the result as a new
-    version (parent recorded) and promote it when the parent is production and the gate
-    passes on the patients the update did not see."""
+    version (parent and update rows recorded) and promote it when the parent is production
+    and the gate passes on the patients neither the parent nor the update has seen.
+
+    `n_boot` resamples give the report's intervals (`validate`'s figures before and after);
+    `gate_bootstrap` the gate's. `store`: the registry's cohort store, to rebuild the parent's
+    development cohort and leave its rows out of the check rows.
+    """
+    stages = stages or Stages("recalibrate", quiet=True)
     loaded = registry.load(version)
     parent = ScoringModel(loaded)
     update_frame, check_frame = split_cohort(cohort.frame, update_fraction, seed)
-    updates, models, before, after, artifacts = {}, {}, {}, {}, {}
+    with stages.stage("rows the parent has seen"):
+        base = _development_cohort(loaded, store)
+        seen = {lm: set(seen_rows(registry, loaded, base, lm)) for lm in LANDMARKS}
+    updates, models, before, after, artifacts, checks = {}, {}, {}, {}, {}, {}
     metadata = {k: v for k, v in loaded.metadata.items()
                 if k not in ("version", "created", "artifacts", "files", "integrity")}
     metadata["landmarks"] = {lm: dict(info) for lm, info in metadata["landmarks"].items()}
     for lm in LANDMARKS:
-        base = parent.landmarks[lm]
-        updates[lm], models[lm] = estimate_update(base, update_frame, lm, method, seed)
+        base_model = parent.landmarks[lm]
+        with stages.stage(f"{lm}: update"):
+            updates[lm], models[lm] = estimate_update(base_model, update_frame, lm, method, seed)
+        part = check_frame.loc[landmark_mask(check_frame, lm)]
+        checks[lm] = part.loc[~part.index.isin(list(seen[lm]))]
         name = metadata["landmarks"][lm]["artifact"]
-        check_part = check_frame.loc[landmark_mask(check_frame, lm)]
-        if isinstance(models[lm], RecalibratedTwoCause):
-            proto = recalibrated_outcome_graph(loaded.artifacts[name], updates[lm].intercept,
-                                               updates[lm].slope)
-            parity = check_outcome_parity(models[lm], proto, encode(check_part, lm))
-        else:
-            # The cause models are kept as they were; the PFS baseline on their grid follows.
-            info = metadata["landmarks"][lm].get("cause_models", {})
-            causes = CauseModels.from_metadata(info) if "nrm" in info else None
-            proto = recalibrated_graph(
-                loaded.artifacts[name], models[lm].slope, models[lm].horizon_cumhaz_,
-                models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if causes else None)
-            parity = check_parity(models[lm], proto, encode(check_part, lm), causes=causes)
-            metadata["landmarks"][lm]["baseline"] = {
-                "months": BASELINE_GRID_MONTHS.tolist(),
-                "cumhaz": models[lm].cumulative_baseline_hazard(BASELINE_GRID_MONTHS).tolist()}
+        with stages.stage(f"{lm}: export and parity"):
+            if isinstance(models[lm], RecalibratedTwoCause):
+                proto = recalibrated_outcome_graph(loaded.artifacts[name],
+                                                   updates[lm].intercept, updates[lm].slope)
+                parity = check_outcome_parity(models[lm], proto, encode(part, lm))
+            else:
+                # The cause models are kept as they were; the PFS baseline on their grid
+                # follows.
+                info = metadata["landmarks"][lm].get("cause_models", {})
+                causes = CauseModels.from_metadata(info) if "nrm" in info else None
+                proto = recalibrated_graph(
+                    loaded.artifacts[name], models[lm].slope, models[lm].horizon_cumhaz_,
+                    models[lm].cumulative_baseline_hazard(CIF_GRID_MONTHS) if causes else None)
+                parity = check_parity(models[lm], proto, encode(part, lm), causes=causes)
+                metadata["landmarks"][lm]["baseline"] = {
+                    "months": BASELINE_GRID_MONTHS.tolist(),
+                    "cumhaz": models[lm].cumulative_baseline_hazard(
+                        BASELINE_GRID_MONTHS).tolist()}
         artifacts[name] = proto.SerializeToString()
         metadata["landmarks"][lm].update({
             "onnx_parity_max_abs": parity,
             "recalibration": {"method": updates[lm].method, "slope": updates[lm].slope,
                               "intercept": updates[lm].intercept,
                               "slope_se": updates[lm].slope_se, "reason": updates[lm].reason,
-                              "n_update": updates[lm].n, "events_update": updates[lm].events}})
-        before[lm] = validate_landmark(base, check_frame, lm, n_boot, seed, progress)
-        after[lm] = validate_landmark(models[lm], check_frame, lm, n_boot, seed, progress)
+                              "n_update": updates[lm].n, "events_update": updates[lm].events,
+                              "n_check": int(len(checks[lm])),
+                              "check_rows_seen_before": int(len(part) - len(checks[lm]))}})
+        with stages.stage(f"{lm}: validation before and after"):
+            before[lm] = validate_landmark(base_model, checks[lm], lm, n_boot, seed, progress)
+            after[lm] = validate_landmark(models[lm], checks[lm], lm, n_boot, seed, progress)
     estimates = {label: {lm: {k: f["estimate"] for k, f in result[lm].figures.items()}
                          for lm in LANDMARKS} for label, result in (("before", before),
                                                                     ("after", after))}
     comparisons = {}
     for lm in LANDMARKS:
-        part = check_frame.loc[landmark_mask(check_frame, lm)]
-        comparisons[lm] = paired_comparison(
-            parent.landmarks[lm], models[lm], encode(part, lm),
-            part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float),
-            n_boot=n_boot, seed=seed, progress=progress, label=f"{lm} gate")
+        with stages.stage(f"{lm}: gate"):
+            part = checks[lm]
+            X = encode(part, lm)
+            comparisons[lm] = paired_comparison(
+                parent.landmarks[lm].predict_risk(X), models[lm].predict_risk(X),
+                part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float),
+                n_boot=gate_bootstrap, seed=seed, progress=progress, label=f"{lm} gate")
     decision = compare(comparisons, tolerances)
     metadata.update({
         "parent_version": loaded.version,
@@ -320,18 +325,33 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
                           "seed": seed, "requested_method": method,
                           "check_rows": int(len(check_frame)),
                           "update_rows": int(len(update_frame)),
+                          "update_rows_file": UPDATE_ROWS_FILE,
                           "assessment_on_check_rows": estimates,
-                          "gate": {"rule": decision.rule, "bootstrap": n_boot,
+                          "gate": {"rule": decision.rule, "bootstrap": gate_bootstrap,
                                    "promote": decision.promote, "rows": decision.rows}}})
     card = registry.file(loaded.version, "model_card.md").decode()
     files = _report_files(loaded.version, card, metadata, updates, before, after, decision)
+    # The rows the update was estimated on: seen by this version and every later one.
+    files[UPDATE_ROWS_FILE] = json.dumps([str(k) for k in update_frame.index]).encode()
     new_version = registry.register(artifacts, metadata, files)
     promoted = False
     if decision.promote and registry.production() == loaded.version:
         registry.promote(new_version, expected_production=loaded.version)
         promoted = True
+    stages.finish()
     return RecalibrationResult(new_version, loaded.version, updates, before, after, decision,
                                promoted)
+
+
+def _development_cohort(loaded, store) -> Cohort | None:
+    """The parent's development cohort, rebuilt and checked against its hash; None when it
+    cannot be (then only the update rows along its ancestry count as seen)."""
+    from features.errors import SchemaError
+
+    try:
+        return cohort_from_description(loaded.metadata["cohort"], store)
+    except (RegistryError, SchemaError, OSError, KeyError, TypeError):
+        return None
 
 
 def _report_files(parent: str, card: str, metadata, updates, before, after, decision
@@ -369,8 +389,11 @@ def _report_files(parent: str, card: str, metadata, updates, before, after, deci
               "```", decision.table(), "```", ""]
     files["report.md"] = "\n".join(lines).encode()
     card += ("\n## Recalibration\n" + "\n".join(
-        f"- {lm}: {u.method}, slope {u.slope:.3f} ({u.reason}); on {u.n} patients of "
-        f"{info['cohort'].get('source')} cohort n = {info['cohort'].get('n')}."
-        for lm, u in updates.items()) + f"\nParent version: {parent}.\n")
+        f"- {lm}: {u.method}, slope {u.slope:.3f} ({u.reason}); on {u.n} patients."
+        for lm, u in updates.items())
+        + "\n\nUpdated on: " + "; ".join(describe_lineage(info["cohort"]))
+        + f" ({info['update_rows']} rows; their keys are in {UPDATE_ROWS_FILE})."
+        + "\nDeveloped on: " + "; ".join(describe_lineage(metadata["cohort"]))
+        + f".\nParent version: {parent}.\n")
     files["model_card.md"] = card.encode()
     return files
