@@ -18,6 +18,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Relapse/progression risk after CD19 CAR-T (research use only).")
 
 
+def _params(path: Path | None):
+    """Generator parameters from a file (the shipped ones by default); one clear line when
+    the file cannot be used, and a note of what an older generator's file lacked."""
+    from features.errors import EvidenceError
+    from synthetic.generator import load_params
+
+    try:
+        params = load_params(path)
+    except EvidenceError as exc:
+        _fail(str(exc), EXIT_INPUT)
+    if params.filled_from_defaults:
+        typer.echo(f"note: {path} is from an older generator; "
+                   f"{len(params.filled_from_defaults)} parameters it lacks are the shipped "
+                   f"ones: {', '.join(params.filled_from_defaults)}", err=True)
+    return params
+
+
 @app.command()
 def synth(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of patients.")] = 1000,
@@ -29,10 +46,10 @@ def synth(
     params: Annotated[Path | None, typer.Option(help="Generator parameter file.")] = None,
 ) -> None:
     """Generate a synthetic cohort."""
-    from synthetic.generator import load_params, simulate, write_csv
+    from synthetic.generator import simulate, write_csv
 
     start = time.perf_counter()
-    frame = simulate(n, seed, load_params(params), missing=not complete)
+    frame = simulate(n, seed, _params(params), missing=not complete)
     with _output(out) as (tmp,):
         write_csv(frame, tmp, progress=sys.stderr.isatty())
     typer.echo(f"wrote {n} patients to {out} in {time.perf_counter() - start:.1f} s", err=True)
@@ -47,9 +64,9 @@ def calibrate(
 ) -> None:
     """Refit every published figure on a simulated cohort; exit 1 if any check fails."""
     from synthetic.calibration import calibration_rows, format_table
-    from synthetic.generator import load_params, simulate
+    from synthetic.generator import simulate
 
-    rows = calibration_rows(simulate(n, seed, load_params(params)))
+    rows = calibration_rows(simulate(n, seed, _params(params)))
     typer.echo(format_table(rows, markdown=markdown))
     failed = [r.evidence.id for r in rows if r.passed is False]
     checked = sum(r.passed is not None for r in rows)
@@ -143,6 +160,13 @@ def _read_export_cohort(path: Path, mapping):
     typer.echo(export.describe(), err=True)
     raw = export.read()
     return cohort_from_rows(raw if mapping is not None else as_text(raw), path, mapping)
+
+
+JobsOption = Annotated[int, typer.Option(
+    "--jobs", min=1, help="Local worker processes for the bootstrap (same results for any "
+                          "number: each resample has its own seed).")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://host:8786) to run the bootstrap on a cluster.")]
 
 
 # Exit status, the same for every command (README, "Conventions"): 0 done; 1 done, but a
@@ -250,19 +274,27 @@ def train(
             typer.echo(advice(lm, n_patients, size), err=True)
     if strategy == "auto":
         strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
+    from training.progress import Stages
+
+    stages = Stages("train")
     fits = None
     if strategy == "resampling":
         typer.echo(f"{len(data.frame)} patients: developing by resampling ({bootstrap} "
                    "bootstrap resamples per landmark)", err=True)
+        fits = {}
         try:
-            fits = {lm: develop_landmark(data, lm, bootstrap=bootstrap,
-                                         progress=sys.stderr.isatty()) for lm in LANDMARKS}
+            for lm in LANDMARKS:
+                with stages.stage(f"{lm}: develop by resampling"):
+                    fits[lm] = develop_landmark(data, lm, bootstrap=bootstrap,
+                                                progress=stages.bars)
         except DevelopmentError as exc:
             _fail(str(exc), 2)
-    version, fits = train_version(data, reg, progress=sys.stderr.isatty(), landmark_fits=fits,
-                                  extra_metadata={"sample_size": {
-                                      lm: size.as_dict() for lm, (_, size) in sizes.items()}}
-                                  if sizes else None)
+    with stages.stage("fit, export and register" if fits is None else "export and register"):
+        version, fits = train_version(data, reg, progress=stages.bars, landmark_fits=fits,
+                                      extra_metadata={"sample_size": {
+                                          lm: size.as_dict() for lm, (_, size) in sizes.items()}}
+                                      if sizes else None)
+    stages.finish()
     for lm, fit in fits.items():
         m = fit.metrics[fit.champion]
         if fit.development is None:
@@ -380,6 +412,8 @@ def validate(
                                                         "intervals.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     mapping: MappingOption = None,
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """External validation of a registered model on your cohort: discrimination, calibration,
     Brier scores, decision curve and case-mix, each figure with a bootstrap 95% interval."""
@@ -399,10 +433,15 @@ def validate(
         scoring = ScoringModel(Registry(registry).load(version))
     except RegistryError as exc:
         _fail(str(exc), 2)
+    from training.progress import Stages
+    from training.resampling import scheduler as cluster
+
     data = _read_cohort(cohort, mapping, registry)
+    stages = Stages("validate")
     try:
-        results = validate_model(scoring, data.frame, bootstrap, seed,
-                                 progress=sys.stderr.isatty())
+        with cluster(scheduler, jobs) as workers:
+            results = validate_model(scoring, data.frame, bootstrap, seed,
+                                     progress=stages.bars, n_jobs=workers, stages=stages)
     except ValidationError as exc:
         _fail(str(exc), 2)
     development = development_frame(scoring.metadata, CohortStore(Registry(registry)))
@@ -444,9 +483,14 @@ def recalibrate(
     seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 0,
     registry: RegistryOption = None,
     mapping: MappingOption = None,
+    gate_bootstrap: Annotated[int, typer.Option(
+        min=200, help="Paired bootstrap resamples for the gate's intervals.")] = 1000,
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Update a model to a new population without refitting its predictors; the result is a
-    new version, promoted only if the parent is production and the gate passes."""
+    new version, promoted only if the parent is production and the gate passes on patients
+    neither it nor the update has seen."""
     from model_registry.registry import Registry, RegistryError
     from training.evaluation.external_validation import ValidationError
     from training.updating.recalibrate import METHODS
@@ -454,11 +498,20 @@ def recalibrate(
 
     if method not in METHODS:
         _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
-    data = _read_cohort(cohort, mapping, registry)
+    from model_registry.cohorts import CohortStore
+    from training.progress import Stages
+    from training.resampling import scheduler as cluster
+
+    # Stored first, so its rows keep their keys (cNNNN/row) in every later gate's lineage.
+    data = _read_cohort(cohort, mapping, registry, store_as=cohort.stem)
     reg = Registry(registry)
+    stages = Stages("recalibrate")
     try:
-        result = run(reg, data, version=version, method=method, update_fraction=update_fraction,
-                     seed=seed, n_boot=bootstrap, progress=sys.stderr.isatty())
+        with cluster(scheduler, jobs) as workers:
+            result = run(reg, data, version=version, method=method,
+                         update_fraction=update_fraction, seed=seed, n_boot=bootstrap,
+                         gate_bootstrap=gate_bootstrap, progress=stages.bars, stages=stages,
+                         store=CohortStore(reg), n_jobs=workers)
     except (RegistryError, ValidationError) as exc:
         _fail(str(exc), 2)
     for lm, u in result.updates.items():
@@ -627,7 +680,10 @@ def retrain(
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
     mapping: MappingOption = None,
     bootstrap: Annotated[int, typer.Option(
-        min=20, help="Paired bootstrap resamples for the gate's intervals.")] = 200,
+        min=20, help="Paired bootstrap resamples for the gate's intervals.")] = 1000,
+    strategy: Annotated[str, typer.Option(
+        help="How the challenger is developed: holdout, resampling, or auto (resampling "
+             "below 5,000 patients, as train does).")] = "auto",
 ) -> None:
     """Add a cohort, train a challenger, promote it only if it is shown no worse than
     production (paired bootstrap intervals on patients neither was trained on)."""
@@ -646,9 +702,16 @@ def retrain(
         new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
         typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
                    err=True)
+    from training.develop import STRATEGIES
+    from training.progress import Stages
+
+    if strategy not in STRATEGIES:
+        _fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", 2)
+    stages = Stages("retrain")
     try:
-        result = run(new_cohort, Registry(registry), seed=seed, progress=sys.stderr.isatty(),
-                     mapping=_mapping(mapping), n_boot=bootstrap)
+        result = run(new_cohort, Registry(registry), seed=seed, progress=stages.bars,
+                     mapping=_mapping(mapping), n_boot=bootstrap, strategy=strategy,
+                     stages=stages)
     except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
         _fail(str(exc), 2)
     _report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")

@@ -42,6 +42,8 @@ class GeneratorParams:
     fixed: dict
     fitted: dict
     fit_report: dict
+    # Parameters the file lacked (an older generator's file), taken from the shipped ones.
+    filled_from_defaults: tuple = ()
 
     def value(self, name: str):
         if name in self.fitted:
@@ -74,13 +76,35 @@ def load_params(path: str | Path | None = None) -> GeneratorParams:
     if path is None:
         text = (resources.files("synthetic") / "data" / PARAMS_FILE).read_text()
     else:
-        text = Path(path).read_text()
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise EvidenceError(f"generator parameter file {path}: {exc.strerror}") from exc
     try:
         raw = json.loads(text)
-        return GeneratorParams(raw["version"], raw["fixed"], raw["fitted"],
-                               raw.get("fit_report", {}))
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise EvidenceError(f"generator parameter file is malformed: {exc}") from exc
+        params = GeneratorParams(raw["version"], dict(raw["fixed"]), dict(raw["fitted"]),
+                                 raw.get("fit_report", {}))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise EvidenceError(f"generator parameter file {path or PARAMS_FILE} is malformed "
+                            f"({type(exc).__name__}: {exc}); it needs \"version\", "
+                            "\"fixed\" and \"fitted\"") from exc
+    if path is None:
+        return params
+    # A file from an older generator lacks the parameters added since: they are taken from
+    # the shipped file, and the caller is told which (`filled_from_defaults`).
+    shipped = load_params()
+    missing = {k: v for k, v in shipped.fixed.items() if k not in params.fixed
+               and k not in params.fitted}
+    missing_fitted = {k: v for k, v in shipped.fitted.items() if k not in params.fitted
+                      and k not in params.fixed}
+    unknown = (set(params.fixed) | set(params.fitted)) - set(shipped.fixed) - set(shipped.fitted)
+    if unknown:
+        raise EvidenceError(f"generator parameter file {path}: unknown parameters "
+                            f"{sorted(unknown)} (this generator knows those of "
+                            f"{PARAMS_FILE}, version {shipped.version})")
+    return GeneratorParams(params.version, {**params.fixed, **missing},
+                           {**params.fitted, **missing_fitted}, params.fit_report,
+                           tuple(sorted([*missing, *missing_fitted])))
 
 
 def _draw(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -140,13 +140,17 @@ def test_size_and_power(n):
 
 
 def test_censoring_weights_are_lifelines_kaplan_meier():
-    """`CensoringKM` on one copy equals `censoring_weights` (lifelines) on the sample."""
-    from training.calibration import ipcw_weights
+    """`CensoringKM` (numpy, many resamples at once) equals lifelines' Kaplan-Meier of
+    censoring, G(T-) for the events and G(h) for those followed past h, with ties."""
+    from lifelines import KaplanMeierFitter
 
     x, t, e = _population(1500, np.random.default_rng(6))
     t = np.maximum(np.round(t, 1), 0.1)  # ties, as registry data in tenths of a month have
+    km = KaplanMeierFitter().fit(t, 1 - e)
     for h in HORIZONS:
         known, label, weight = censoring_weights(t, e, h)
-        got_label, got = ipcw_weights(t, e, np.ones((1, len(t))), h)
-        assert np.array_equal(got_label, label)
-        assert np.allclose(got[0], weight, rtol=1e-10)
+        case, control = (e == 1) & (t <= h), t > h
+        expected = np.where(case, 1 / km.survival_function_at_times(t - 1e-9).to_numpy(),
+                            np.where(control, 1 / km.survival_function_at_times(h).iloc[0], 0))
+        assert np.array_equal(label, case) and np.array_equal(known, case | control)
+        assert np.allclose(weight, expected, rtol=1e-10)

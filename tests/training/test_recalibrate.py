@@ -1,5 +1,7 @@
 """Model updating (`relapse-risk recalibrate`): the updated ONNX graph, calibration restored on a
 fresh sample of a shifted population, and the registered version with its lineage and gate."""
+import json
+
 import numpy as np
 import onnx
 import pandas as pd
@@ -109,17 +111,23 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
     registry.promote(parent_version)
     frame = _shifted(1500, 71)
     cohort = Cohort(frame, {"source": "test", "n": len(frame)}, pd.DataFrame(), len(frame))
-    result = recalibrate(registry, cohort, method="slope", n_boot=20)
+    result = recalibrate(registry, cohort, method="slope", n_boot=20, gate_bootstrap=200)
     assert result.parent == parent_version
     loaded = registry.load(result.version)
     meta = loaded.metadata
     assert meta["parent_version"] == parent_version
     assert meta["recalibration"]["update_rows"] + meta["recalibration"]["check_rows"] == 1500
     gate = meta["recalibration"]["gate"]
-    assert [r["metric"] for r in gate["rows"]][:3] == [
-        "uno_c", "slope_deviation_12m", "integrated_brier"]
-    assert gate["bootstrap"] == 20 and all(r["low"] <= r["difference"] <= r["high"]
-                                           for r in gate["rows"])
+    assert {r["metric"] for r in gate["rows"]} == {
+        f"{m}_{t}" for m in ("brier", "observed_expected", "calibration_slope")
+        for t in ("6m", "12m", "24m")} | {"mean_brier_all"}
+    assert gate["bootstrap"] == 200 and all(
+        r["low"] <= r["challenger" if r["how"] == "challenger" else "difference"] <= r["high"]
+        for r in gate["rows"])
+    # The rows the update was estimated on are recorded: seen by this version from now on.
+    update_rows = json.loads(registry.file(result.version, "update_rows.json"))
+    assert len(update_rows) == meta["recalibration"]["update_rows"]
+    assert set(update_rows) <= {str(k) for k in frame.index}
     assert result.promoted == result.decision.promote
     assert (registry.production() == result.version) == result.promoted
     # ONNX-only scoring; the export was held to its Python twin on the check patients.

@@ -92,11 +92,16 @@ def test_retrain_reports_rejected_rows_and_gates(tmp_path, trained, small_cohort
     assert local.production() == (result.challenger if result.promoted else first)
     gate = local.load(result.challenger).metadata["gate"]
     assert gate["champion"] == first and gate["promote"] == result.promoted
-    assert len(gate["rows"]) == 6 and all(r["low"] <= r["difference"] <= r["high"]
-                                          for r in gate["rows"])
+    assert len(gate["rows"]) == 20 and all(
+        r["low"] <= r["challenger" if r["how"] == "challenger" else "difference"] <= r["high"]
+        for r in gate["rows"])
+    # The family was chosen on rows disjoint from those it was gated on.
+    for lm in ("infusion", "day28"):
+        assert len(result.validation_keys[lm]) and len(result.selection_keys[lm])
+        assert not set(result.validation_keys[lm]) & set(result.selection_keys[lm])
     # An impossible gate leaves production untouched.
     strict = retrain(_new_cohort(tmp_path, seed=78), local, seed=3, n_boot=40,
-                     tolerances=GateTolerances(uno_c_drop=-1.0))
+                     tolerances=GateTolerances(brier_rise=-1.0))
     assert not strict.promoted and local.production() == strict.champion
 
 

@@ -27,7 +27,6 @@ from sksurv.metrics import (
     integrated_brier_score,
 )
 from sksurv.util import Surv
-from tqdm import tqdm
 
 from features.encode import encode
 from features.schema import FIELDS, LANDMARKS
@@ -40,6 +39,8 @@ from training.metrics import (
     observed_risk,
 )
 from training.models import HORIZONS_MONTHS
+from training.progress import Stages
+from training.resampling import resample_indices, run_resamples
 
 DEFAULT_BOOTSTRAP = 200
 DECISION_THRESHOLDS = tuple(np.round(np.arange(0.1, 0.81, 0.05), 2))
@@ -131,7 +132,7 @@ def smoothed_calibration(risk: np.ndarray, weights: tuple, grid: np.ndarray) -> 
     if len(np.unique(y)) < 2:
         return np.full(len(grid), float(y.mean()) if len(y) else np.nan)
     smoother = make_pipeline(SplineTransformer(n_knots=5, degree=3, extrapolation="linear"),
-                             LogisticRegression(C=1e4, max_iter=2000))
+                             LogisticRegression(C=1e4, solver="newton-cholesky", max_iter=100))
     smoother.fit(x, y, logisticregression__sample_weight=w)
     return smoother.predict_proba(logit(np.clip(grid, 1e-6, 1 - 1e-6))[:, None])[:, 1]
 
@@ -144,9 +145,29 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _resample(b: int, seed: int, lp, risk, survival, grid, time, event, curve_grids, names):
+    """Resample b's figures, smoothed curves and net benefit (None if it has < 2 events)."""
+    idx = resample_indices(len(time), seed, b)
+    t, e = time[idx], event[idx]
+    if e.sum() < 2:
+        return None
+    w = {h: censoring_weights(t, e, h) for h in HORIZONS_MONTHS}
+    figures = point_figures(lp[idx], risk[idx], survival[idx], grid, t, e, w)
+    curves = {h: smoothed_calibration(risk[idx, i], w[h], curve_grids[h])
+              for i, h in enumerate(HORIZONS_MONTHS)}
+    i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
+    nb = net_benefit(risk[idx, i12], t, e, thresholds=DECISION_THRESHOLDS)["model"]
+    return [figures[n] for n in names], curves, nb
+
+
 def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = DEFAULT_BOOTSTRAP,
-                      seed: int = 0, progress: bool = False) -> LandmarkValidation:
-    """Figures of one landmark's served graph on the landmark's patients of `frame`."""
+                      seed: int = 0, progress: bool = False, n_jobs: int = 1
+                      ) -> LandmarkValidation:
+    """Figures of one landmark's served graph on the landmark's patients of `frame`.
+
+    The bootstrap runs through joblib (`n_jobs` workers, or the backend the caller set, e.g.
+    a Dask cluster); resample b is drawn from its own seed, so results do not depend on how
+    the work is spread."""
     part = frame.loc[landmark_mask(frame, landmark)]
     time = part["pfs_months"].to_numpy(float)
     event = part["pfs_event"].to_numpy(float)
@@ -169,23 +190,20 @@ def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = D
     curves = {h: smoothed_calibration(risk[:, i], weights[h], curve_grids[h])
               for i, h in enumerate(HORIZONS_MONTHS)}
 
-    rng = np.random.default_rng(seed)
     names = list(estimate)
     boot = np.full((n_boot, len(names)), np.nan)
     boot_curves = {h: np.full((n_boot, _CURVE_POINTS), np.nan) for h in HORIZONS_MONTHS}
     boot_nb = np.full((n_boot, len(DECISION_THRESHOLDS)), np.nan)
-    for b in tqdm(range(n_boot), desc=f"{landmark}: bootstrap", unit="resample",
-                  disable=not progress):
-        idx = rng.integers(0, len(part), len(part))
-        t, e = time[idx], event[idx]
-        if e.sum() < 2:
+    draws = run_resamples(
+        _resample, n_boot, seed=seed, n_jobs=n_jobs, progress=progress,
+        desc=f"{landmark}: bootstrap",
+        args=(lp, risk, survival, grid, time, event, curve_grids, names))
+    for b, got in enumerate(draws):
+        if got is None:
             continue
-        w = {h: censoring_weights(t, e, h) for h in HORIZONS_MONTHS}
-        figures = point_figures(lp[idx], risk[idx], survival[idx], grid, t, e, w)
-        boot[b] = [figures[n] for n in names]
-        for i, h in enumerate(HORIZONS_MONTHS):
-            boot_curves[h][b] = smoothed_calibration(risk[idx, i], w[h], curve_grids[h])
-        boot_nb[b] = net_benefit(risk[idx, i12], t, e, thresholds=DECISION_THRESHOLDS)["model"]
+        boot[b], curves_b, boot_nb[b] = got
+        for h in HORIZONS_MONTHS:
+            boot_curves[h][b] = curves_b[h]
     figures = {}
     for j, name in enumerate(names):
         low, high = _interval(boot[:, j])
@@ -204,10 +222,16 @@ def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = D
 
 
 def validate_model(scoring_model, frame: pd.DataFrame, n_boot: int = DEFAULT_BOOTSTRAP,
-                   seed: int = 0, progress: bool = False) -> dict[str, LandmarkValidation]:
+                   seed: int = 0, progress: bool = False, n_jobs: int = 1,
+                   stages: Stages | None = None) -> dict[str, LandmarkValidation]:
     """Both landmarks of a `ScoringModel` on a validated cohort with outcomes."""
-    return {lm: validate_landmark(scoring_model.landmarks[lm], frame, lm, n_boot, seed, progress)
-            for lm in LANDMARKS}
+    stages = stages or Stages("validate", quiet=True)
+    out = {}
+    for lm in LANDMARKS:
+        with stages.stage(f"{lm}: figures and {n_boot} resamples"):
+            out[lm] = validate_landmark(scoring_model.landmarks[lm], frame, lm, n_boot, seed,
+                                        progress, n_jobs)
+    return out
 
 
 # -- case-mix --------------------------------------------------------------------------------

@@ -249,7 +249,8 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
                 method: str = "auto", update_fraction: float = 0.5, seed: int = 0,
                 n_boot: int = 100, gate_bootstrap: int = DEFAULT_GATE_BOOTSTRAP,
                 tolerances: GateTolerances = GateTolerances(), progress: bool = False,
-                stages: Stages | None = None, store=None) -> RecalibrationResult:
+                stages: Stages | None = None, store=None, n_jobs: int = 1
+                ) -> RecalibrationResult:
     """Update a registered version to `cohort`'s population, register the result as a new
     version (parent and update rows recorded) and promote it when the parent is production
     and the gate passes on the patients neither the parent nor the update has seen.
@@ -304,8 +305,10 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
                               "n_check": int(len(checks[lm])),
                               "check_rows_seen_before": int(len(part) - len(checks[lm]))}})
         with stages.stage(f"{lm}: validation before and after"):
-            before[lm] = validate_landmark(base_model, checks[lm], lm, n_boot, seed, progress)
-            after[lm] = validate_landmark(models[lm], checks[lm], lm, n_boot, seed, progress)
+            before[lm] = validate_landmark(base_model, checks[lm], lm, n_boot, seed, progress,
+                                           n_jobs)
+            after[lm] = validate_landmark(models[lm], checks[lm], lm, n_boot, seed, progress,
+                                          n_jobs)
     estimates = {label: {lm: {k: f["estimate"] for k, f in result[lm].figures.items()}
                          for lm in LANDMARKS} for label, result in (("before", before),
                                                                     ("after", after))}
