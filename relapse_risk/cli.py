@@ -116,7 +116,7 @@ def _mapping(path: Path | None):
 
 
 def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = None,
-                 store_as: str | None = None):
+                 store_as: str | None = None, keep: tuple[str, ...] = ()):
     """A cohort with outcomes: a stored cohort id (`cNNNN`), or a canonical CSV or registry
     export (through a mapping). With `store_as`, a file is first added to the registry's
     cohort store and read back from it, so the model records where its rows came from."""
@@ -130,9 +130,13 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     store = CohortStore(Registry(registry))
     try:
         if is_cohort_id(str(path)) and not path.exists():
+            if keep:
+                _fail(f"a stored cohort keeps the canonical columns only: give the file to "
+                      f"keep {', '.join(keep)}", EXIT_INPUT)
             return stored_cohort(store, [str(path)])
         mapping = _mapping(mapping_path)
-        data = _read_export_cohort(path, mapping) or read_cohort(path, mapping)
+        data = (_read_export_cohort(path, mapping, keep)
+                or read_cohort(path, mapping, keep))
     except (SchemaError, MappingError, RegistryError, FileNotFoundError,
             ExportFileError) as exc:
         _fail(str(exc), 2)
@@ -145,7 +149,7 @@ def _read_cohort(path: Path, mapping_path: Path | None, registry: Path | None = 
     return stored_cohort(store, [cohort_id])
 
 
-def _read_export_cohort(path: Path, mapping):
+def _read_export_cohort(path: Path, mapping, keep: tuple[str, ...] = ()):
     """A cohort from any file `features.readers` reads (a CSV in another dialect, Excel, SAS,
     Stata, SPSS), or None for a UTF-8 comma CSV, which `training.cohort.read_cohort` reads;
     either way described, hashed and keyed by `training.cohort.cohort_from_rows`."""
@@ -159,7 +163,7 @@ def _read_export_cohort(path: Path, mapping):
         return None
     typer.echo(export.describe(), err=True)
     raw = export.read()
-    return cohort_from_rows(raw if mapping is not None else as_text(raw), path, mapping)
+    return cohort_from_rows(raw if mapping is not None else as_text(raw), path, mapping, keep)
 
 
 JobsOption = Annotated[int, typer.Option(
@@ -414,6 +418,10 @@ def validate(
     mapping: MappingOption = None,
     jobs: JobsOption = 1,
     scheduler: SchedulerOption = None,
+    by: Annotated[str | None, typer.Option(
+        help="A column of the file (not canonical, e.g. the export's centre) to validate each "
+             "group by, with a random-effects summary across groups and a forest plot.")
+                  ] = None,
 ) -> None:
     """External validation of a registered model on your cohort: discrimination, calibration,
     Brier scores, decision curve and case-mix, each figure with a bootstrap 95% interval."""
@@ -436,12 +444,18 @@ def validate(
     from training.progress import Stages
     from training.resampling import scheduler as cluster
 
-    data = _read_cohort(cohort, mapping, registry)
+    data = _read_cohort(cohort, mapping, registry, keep=(by,) if by else ())
     stages = Stages("validate")
+    by_group = None
     try:
         with cluster(scheduler, jobs) as workers:
             results = validate_model(scoring, data.frame, bootstrap, seed,
                                      progress=stages.bars, n_jobs=workers, stages=stages)
+            if by:
+                from training.evaluation.centres import validate_by
+
+                by_group = validate_by(scoring, data.frame, by, n_boot=bootstrap, seed=seed,
+                                       n_jobs=workers, stages=stages)
     except ValidationError as exc:
         _fail(str(exc), 2)
     development = development_frame(scoring.metadata, CohortStore(Registry(registry)))
@@ -451,7 +465,7 @@ def validate(
         risks=risk_distribution(scoring, data.frame),
         development_risks=None if development is None else risk_distribution(scoring,
                                                                              development),
-        notice=scoring.metadata.get("notice", ""))
+        notice=scoring.metadata.get("notice", ""), by_group=by_group)
     _output_folder(out)
     with _output(*(out / name for name in files)) as temps:
         for tmp, content in zip(temps, files.values()):
@@ -464,6 +478,17 @@ def validate(
                    f"{f['observed_expected_12m']['high']:.2f}]  slope 12m "
                    f"{f['calibration_slope_12m']['estimate']:.2f}  Brier 12m "
                    f"{f['brier_12m']['estimate']:.3f}")
+    if by_group is not None:
+        for lm, pooled in by_group.pooled.items():
+            c = pooled["harrell_c"]
+            typer.echo(f"{lm:9} by {by}: " + (
+                f"pooled Harrell C {c['estimate']:.3f} [{c['low']:.3f}, {c['high']:.3f}], "
+                f"prediction interval [{c['prediction_low']:.3f}, {c['prediction_high']:.3f}]"
+                if "estimate" in c else c["reason"]))
+        small = [g for g in by_group.groups if g.figures is None]
+        for g in small:
+            typer.echo(f"{g.landmark:9} {by} {g.group}: {g.reason}", err=True)
+    stages.finish()
     typer.echo(f"report: {out / 'validation.md'}  figures: {out / 'validation.json'}")
 
 

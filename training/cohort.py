@@ -65,24 +65,36 @@ def synthetic_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Cohort:
                   result.n_rows)
 
 
-def read_cohort(path: str | Path, mapping: Mapping | None = None) -> Cohort:
+def read_cohort(path: str | Path, mapping: Mapping | None = None,
+                keep: tuple[str, ...] = ()) -> Cohort:
     """Read and validate a cohort CSV (outcomes required); rejected rows are reported.
 
     `mapping`: a registry export's own columns, codes, units and dates (`features.mapping`).
+    `keep`: columns passed through unvalidated beside the canonical ones (a centre to
+    validate by).
     """
     path = Path(path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                       compression="infer")
-    return cohort_from_rows(raw, path, mapping)
+    return cohort_from_rows(raw, path, mapping, keep)
 
 
-def cohort_from_rows(raw: pd.DataFrame, path: Path, mapping: Mapping | None = None) -> Cohort:
+def cohort_from_rows(raw: pd.DataFrame, path: Path, mapping: Mapping | None = None,
+                     keep: tuple[str, ...] = ()) -> Cohort:
     """Validated rows of a file already read (`raw`: canonical cells, or an export's own
     columns through `mapping`), described and keyed as `read_cohort` does."""
+    absent = [c for c in keep if c not in raw.columns]
+    if absent:
+        raise SchemaError([FieldError(None, c, "", "no such column in the file (columns: "
+                                      f"{', '.join(map(str, raw.columns))})") for c in absent])
+    kept = raw[list(keep)]
+    raw = raw.drop(columns=list(keep))
     if mapping is None:
         result = validate_frame(raw, require_outcomes=True)
     else:
         result = apply_mapping(raw, mapping, require_outcomes=True)
+    for column in keep:
+        result.frame[column] = kept.loc[result.frame.index, column]
     description = {"source": "file", "path": str(path), "n": int(result.n_valid),
                    "hash_version": HASH_VERSION}
     if mapping is not None:

@@ -12,7 +12,10 @@ with a standard error of several points of C. Instead, per landmark:
    correlated, so the naive interval is too narrow);
 3. Harrell's bootstrap estimates the optimism of the apparent C-index and 12-month
    calibration slope by repeating steps 1-2 on each resample (Harrell, Lee and Mark, Stat Med
-   1996): corrected = apparent - mean(resample apparent - resample model on the original).
+   1996): corrected = apparent - mean(resample apparent - resample model on the original);
+4. when the corrected calibration slope is below 0.95 the ridge Cox model is shrunk by it
+   (van Houwelingen's heuristic: on 500 patients it is 0.7-0.8, the model is overfitted and
+   its risks too extreme), with the baseline re-estimated.
 
 When the cohort records each event's cause, steps 1-2 choose on the relapse events (NRM
 censoring, as in the relapse model itself) and the model is the two-cause model
@@ -22,6 +25,7 @@ the whole strategy would cost minutes a resample; it competes in the hold-out st
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -38,7 +42,7 @@ from features.encode import encode
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
-from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
+from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox, cause_events
 from training.outcome import TwoCauseModel, relapse_family
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
@@ -49,6 +53,8 @@ DEFAULT_BOOTSTRAP = 200
 STRATEGIES = ("auto", "holdout", "resampling")
 # Below this many patients, `train --cohort` develops by resampling rather than a hold-out.
 RESAMPLING_BELOW_N = 5000
+# A model whose optimism-corrected slope is below this is shrunk (`shrunk_model`).
+SHRINK_BELOW = 0.95
 _I12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
 
 
@@ -211,6 +217,25 @@ def optimism(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, apparent: dic
     return out
 
 
+def shrunk_model(model, factor: float, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+                 kind: np.ndarray | None = None):
+    """Uniform shrinkage (van Houwelingen and Le Cessie, Stat Med 1990): the ridge Cox
+    model's linear predictor times `factor` (the optimism-corrected calibration slope), and
+    its baseline re-estimated with the shrunk predictor as offset so that the average risk is
+    kept. Of a two-cause model the relapse part is shrunk (the NRM model has a fixed ridge
+    penalty and a few dozen events). None for trees: their output has no coefficients to
+    scale, and a scaled margin would need its own export."""
+    relapse = model.relapse if isinstance(model, TwoCauseModel) else model
+    if not isinstance(relapse, CoxRidge):
+        return None
+    out = copy.deepcopy(relapse)
+    out.coef_ = relapse.coef_ * factor
+    events = event if kind is None else cause_events(event, kind)[0].astype(float)
+    out._fit_baseline(out._standardise(X) @ out.coef_, np.asarray(time, float),
+                      np.asarray(events), out.anchored)
+    return TwoCauseModel(out, model.nrm) if isinstance(model, TwoCauseModel) else out
+
+
 def check_size(time: np.ndarray, event: np.ndarray, landmark: str) -> None:
     """Fewer than `FOLDS` events per fold cannot be cross-validated: say so and what to do."""
     events = int(np.sum(event))
@@ -224,11 +249,14 @@ def check_size(time: np.ndarray, event: np.ndarray, landmark: str) -> None:
 
 
 def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
-                     bootstrap: int = DEFAULT_BOOTSTRAP, progress: bool = False) -> LandmarkFit:
-    """Choose, fit on every patient of the landmark, and measure with optimism correction.
+                     bootstrap: int = DEFAULT_BOOTSTRAP, progress: bool = False,
+                     shrink: bool = True) -> LandmarkFit:
+    """Choose, fit on every patient of the landmark, and measure with optimism correction;
+    with `shrink`, shrink a ridge Cox model by its optimism-corrected calibration slope when
+    that is below `SHRINK_BELOW` (`shrunk_model`; recorded in `development["shrinkage"]`).
 
     The figures in `metrics` are apparent (on the development patients themselves); the
-    optimism-corrected ones are in `development["optimism"]`.
+    optimism-corrected ones (of the model before shrinkage) are in `development["optimism"]`.
     """
     frame = cohort.frame.loc[landmark_mask(cohort.frame, landmark)]
     X = encode(frame, landmark)
@@ -243,6 +271,25 @@ def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
     development["optimism"] = optimism(X.reset_index(drop=True), time, event, apparent,
                                        bootstrap=bootstrap, seed=seed, progress=progress,
                                        label=landmark, kind=kind)
+    factor = development["optimism"]["calibration_slope_12m"]["corrected"]
+    shrinkage = {"factor": float(factor), "applied": False,
+                 "method": "uniform shrinkage of the linear predictor by the optimism-corrected "
+                           "12-month calibration slope, baseline re-estimated"}
+    if shrink and factor < SHRINK_BELOW:
+        shrunk = shrunk_model(model, factor, X, time, event, kind)
+        if shrunk is None:
+            shrinkage["reason"] = f"not applied: {choice.family} has no linear predictor to scale"
+        else:
+            shrinkage.update({"applied": True, "reason": (
+                f"optimism-corrected slope {factor:.2f} < {SHRINK_BELOW}: predictions were too "
+                "extreme for a cohort this size"),
+                "apparent_before": performance(model, X, time, event),
+                "apparent_after": performance(shrunk, X, time, event)})
+            model = shrunk
+    else:
+        shrinkage["reason"] = (f"not needed: optimism-corrected slope {factor:.2f}" if shrink
+                               else "not asked for")
+    development["shrinkage"] = shrinkage
     metrics = {choice.family: evaluate(model, X, time, event, time, event)}
     risk = model.predict_risk(X)[:, _I12]
     thresholds = tuple(float(q) for q in np.quantile(risk, [1 / 3, 2 / 3]))

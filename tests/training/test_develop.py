@@ -17,13 +17,16 @@ from training.cohort import landmark_mask, synthetic_cohort
 from training.develop import (
     FOLDS,
     PENALTY_GRID,
+    SHRINK_BELOW,
     DevelopmentError,
     _folds,
     choose,
     develop_landmark,
     partial_log_likelihood,
     performance,
+    shrunk_model,
 )
+from training.landmark_fit import typed_events
 
 
 def _exponential(lp: np.ndarray, rng, censor_rate: float = 0.02):
@@ -80,7 +83,8 @@ def test_optimism_correction_tracks_a_fresh_sample():
     resamples of it). Cross-validating inside the resamples without keeping a patient's
     copies in one fold over-corrects (slope off by 0.14 against a tolerance of 0.13) and
     fails."""
-    model_fit = develop_landmark(synthetic_cohort(500, 7), "infusion", bootstrap=40)
+    cohort = synthetic_cohort(500, 7)
+    model_fit = develop_landmark(cohort, "infusion", bootstrap=40, shrink=False)
     model = model_fit.models[model_fit.champion]
     fresh = synthetic_cohort(20000, 99).frame
     X = encode(fresh, "infusion")
@@ -98,6 +102,19 @@ def test_optimism_correction_tracks_a_fresh_sample():
         assert o[key]["optimism"] > tolerance, key
         assert abs(o[key]["corrected"] - truth[key]) < tolerance, (key, truth[key], o[key])
     assert model_fit.development["penalty"] in PENALTY_GRID and model_fit.n_test == 0
+    # Shrinking by the corrected slope brings the fresh sample's slope nearer 1 (by more than
+    # its SE there) and leaves the ranking, hence Harrell's C, as it was.
+    factor = o["calibration_slope_12m"]["corrected"]
+    assert factor < SHRINK_BELOW
+    part = cohort.frame
+    shrunk = shrunk_model(model, factor, encode(part, "infusion"),
+                          part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float),
+                          typed_events(part)[0])
+    after = performance(shrunk, X, time, event)
+    slope_se = np.std([d["calibration_slope_12m"] for d in draws], ddof=1)
+    assert abs(after["calibration_slope_12m"] - 1) < abs(truth["calibration_slope_12m"] - 1) \
+        - slope_se, (after, truth)
+    assert after["harrell_c"] == pytest.approx(truth["harrell_c"], abs=1e-9)
 
 
 def test_too_few_events_is_a_clear_error():

@@ -134,3 +134,37 @@ def test_validate_command_writes_the_report(trained, tmp_path):
     assert "## Landmark: day28" in markdown and "observed/expected 12 months" in markdown
     assert "Case-mix against the development cohort" in markdown
     assert (out / "infusion_calibration.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_validate_by_centre_reports_each_group_and_their_spread(trained, tmp_path):
+    """Four centres of 300 patients and one of 12: the four are validated and pooled (a
+    random-effects summary with a prediction interval wider than its confidence interval), the
+    small one is listed as too small, not dropped; the centre column is passed through."""
+    registry, _, _ = trained
+    frame = canonical(simulate(1212, 78))
+    frame.insert(1, "centre", ["A", "B", "C", "D"] * 300 + ["tiny"] * 12)
+    path = tmp_path / "centres.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "by"
+    result = CliRunner().invoke(app, ["validate", "--cohort", str(path), "--registry",
+                                      str(registry.root), "--out", str(out), "--bootstrap",
+                                      "40", "--by", "centre"])
+    assert result.exit_code == 0, result.output
+    assert "centre tiny: too small to estimate" in result.output
+    report = json.loads((out / "validation.json").read_text())
+    groups = [g for g in report["by"]["groups"] if g["landmark"] == "infusion"]
+    assert [g["group"] for g in groups] == ["A", "B", "C", "D", "tiny"]
+    assert [g["n"] for g in groups] == [300, 300, 300, 300, 12]
+    assert groups[-1]["figures"] is None and "too small" in groups[-1]["reason"]
+    pooled = report["by"]["pooled"]["infusion"]["harrell_c"]
+    assert pooled["k"] == 4
+    assert pooled["prediction_low"] <= pooled["low"] < pooled["estimate"] < pooled["high"] \
+        <= pooled["prediction_high"]
+    # The pooled C lies within the range of the centres' own.
+    cs = [g["figures"]["harrell_c"]["estimate"] for g in groups[:4]]
+    assert min(cs) <= pooled["estimate"] <= max(cs)
+    assert "## By centre" in (out / "validation.md").read_text()
+    assert (out / "infusion_by_centre_forest.png").read_bytes()[:4] == b"\x89PNG"
+    missing = CliRunner().invoke(app, ["validate", "--cohort", str(path), "--registry",
+                                       str(registry.root), "--out", str(out), "--by", "site"])
+    assert missing.exit_code == 2 and "site" in missing.output

@@ -325,7 +325,8 @@ def format_figure(figure: dict) -> str:
 
 def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort: dict,
                  n_boot: int, mix: pd.DataFrame | None, risks: dict | None,
-                 development_risks: dict | None, notice: str) -> dict[str, bytes]:
+                 development_risks: dict | None, notice: str, by_group=None
+                 ) -> dict[str, bytes]:
     """validation.md, validation.json and the plots (PNG), by file name."""
     import json
 
@@ -384,6 +385,12 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
     else:
         lines += ["## Case-mix", "", "The development cohort could not be rebuilt (it was not "
                   "synthetic, or its file has moved or changed), so no comparison is shown.", ""]
+    if by_group is not None:
+        from training.evaluation.centres import report_section
+
+        section, plots = report_section(by_group)
+        lines += section
+        files.update(plots)
     files["validation.md"] = ("\n".join(lines) + "\n").encode()
     payload = {"version": version, "cohort": cohort, "bootstrap_resamples": n_boot,
                "notice": notice,
@@ -391,7 +398,12 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
                                   "calibration_curves": r.curves, "decision_curve_12m": r.decision}
                              for lm, r in results.items()},
                "risk_12m": risks, "development_risk_12m": development_risks,
-               "case_mix": None if mix is None else mix.to_dict(orient="records")}
+               "case_mix": None if mix is None else mix.to_dict(orient="records"),
+               "by": None if by_group is None else {
+                   "column": by_group.column, "pooled": by_group.pooled,
+                   "groups": [{"group": g.group, "landmark": g.landmark, "n": g.n,
+                               "events": g.events, "figures": g.figures, "reason": g.reason}
+                              for g in by_group.groups]}}
     files["validation.json"] = json.dumps(_finite_or_null(payload), indent=2,
                                           allow_nan=False).encode()
     return files
