@@ -498,11 +498,14 @@ def recalibrate(
                                               "CSV or a stored cohort id.")],
     version: Annotated[str | None, typer.Option(help="Version to update (default: production).")
                        ] = None,
-    method: Annotated[str, typer.Option(help="intercept (baseline hazard), slope (slope of the "
-                                             "linear predictor and baseline) or auto.")] = "auto",
+    method: Annotated[str, typer.Option(
+        help="intercept (the relapse hazard's level), slope (its slope and level), horizons "
+             "(a level at each of 6, 12 and 24 months) or auto (the smallest of these the "
+             "data support).")] = "auto",
     update_fraction: Annotated[float, typer.Option(
-        min=0.1, max=0.9, help="Share of the cohort used to estimate the update; the rest "
-                               "assesses it.")] = 0.5,
+        min=0.1, max=0.9, help="Share of the first fold of the two-fold cross-fitting that "
+                               "assesses the update (the update itself uses every row).")
+                               ] = 0.5,
     bootstrap: Annotated[int, typer.Option(min=20, help="Bootstrap resamples for the report's "
                                                         "intervals.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the split and the bootstrap.")] = 0,

@@ -25,7 +25,8 @@ def test_lower_layers_do_not_import_the_cli_package():
 # modules at training/'s top that strategies and `train` use.
 TRAINING_STAGES = {
     "training.models": 0, "training.outcome": 0, "training.cohort": 0, "training.metrics": 0,
-    "training.report": 0,
+    "training.report": 0, "training.calibration": 0, "training.progress": 0,
+    "training.resampling": 0,
     "training.export": 1,
     "training.landmark_fit": 2, "training.train": 2, "training.develop": 2,
     "training.samplesize": 2,

@@ -555,11 +555,13 @@ def check_outcome_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
     return worst
 
 
-def recalibrated_outcome_graph(data: bytes, intercept: float, slope: float) -> onnx.ModelProto:
+def recalibrated_outcome_graph(data: bytes, intercept, slope: float) -> onnx.ModelProto:
     """A two-cause graph updated to a new population: the relapse cumulative hazard curve
     becomes exp(intercept) * H^slope (NRM kept; see `training.updating.recalibrate`), the cure
-    probability follows (pi' = exp(-exp(intercept) (-log pi)^slope)) and the contributions
-    are scaled by `slope`."""
+    probability follows (pi' = exp(-exp(a_end) (-log pi)^slope)) and the contributions
+    are scaled by `slope`. `intercept`: one number, or one per point of the curve's grid
+    (a level that differs between horizons; a_end is its last, the level beyond them)."""
+    levels = np.atleast_1d(np.asarray(intercept, float))
     proto = onnx.load_from_string(data)
     graph = proto.graph
     node = helper.make_node
@@ -574,7 +576,8 @@ def recalibrated_outcome_graph(data: bytes, intercept: float, slope: float) -> o
             node("Neg", [f"{out}_log"], [f"{out}_cumhaz"]),
             node("Log", [f"{out}_cumhaz"], [f"{out}_log_cumhaz"]),
             node("Mul", [f"{out}_log_cumhaz", "recalibration_slope"], [f"{out}_scaled"]),
-            node("Add", [f"{out}_scaled", "recalibration_intercept"], [f"{out}_shifted"]),
+            node("Add", [f"{out}_scaled", "recalibration_intercept_end"],
+                 [f"{out}_shifted"]),
             node("Exp", [f"{out}_shifted"], [f"{out}_new_cumhaz"]),
             node("Neg", [f"{out}_new_cumhaz"], [f"{out}_neg"]),
             node("Exp", [f"{out}_neg"], [out])],
@@ -597,7 +600,9 @@ def recalibrated_outcome_graph(data: bytes, intercept: float, slope: float) -> o
         nodes += [n, *added]
     del graph.node[:]
     graph.node.extend(nodes)
-    graph.initializer.extend([_const("recalibration_slope", np.array(slope)),
-                              _const("recalibration_intercept", np.array(intercept))])
+    graph.initializer.extend([
+        _const("recalibration_slope", np.array(slope)),
+        _const("recalibration_intercept", levels if len(levels) > 1 else levels[0]),
+        _const("recalibration_intercept_end", np.array(levels[-1]))])
     onnx.checker.check_model(proto)
     return proto
