@@ -95,7 +95,7 @@ def test_recalibration_restores_calibration_on_a_fresh_sample(parent):
 def test_on_1000_patients_of_a_worse_population_the_gate_promotes_a_calibrated_update(
         trained, tmp_path, copy_version):
     """The issue's done-criterion: a population with fewer durable remissions (cure logit
-    - 1); `recalibrate` with its defaults on 1,000 of its patients; the gate promotes the
+    - 1); `recalibrate` with its gate's defaults on 1,000 of its patients; the gate promotes the
     update on its own, and on 20,000 fresh patients of that population its mean predicted
     risk is within 0.02 of Kaplan-Meier at 12 months and 0.03 at 6 and 24 (at both
     landmarks). The fresh observed risks have SEs near 0.0035, so the margins are the
@@ -106,7 +106,9 @@ def test_on_1000_patients_of_a_worse_population_the_gate_promotes_a_calibrated_u
     registry.promote(copy_version(source, version, registry))
     frame = _shifted(1000, 71)
     cohort = Cohort(frame, {"source": "test", "n": len(frame)}, pd.DataFrame(), len(frame))
-    result = recalibrate(registry, cohort)
+    # The gate's defaults (1,000 resamples); the report's intervals, which do not decide,
+    # on 20 resamples to keep the test short.
+    result = recalibrate(registry, cohort, n_boot=20)
     assert result.promoted, result.decision.table()
     served = ScoringModel(registry.load(result.version))
     fresh = _shifted(20000, 72)
@@ -157,6 +159,18 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
     update_rows = json.loads(registry.file(result.version, "update_rows.json"))
     assert len(update_rows) == meta["recalibration"]["update_rows"]
     assert set(update_rows) <= {str(k) for k in frame.index}
+    # ... and every later gate treats them as seen: the new version cannot be judged on them.
+    from training.evaluation.external_validation import ValidationError
+    from training.updating.lineage import seen_rows
+
+    for lm in ("infusion", "day28"):
+        seen = set(seen_rows(registry, loaded, None, lm))
+        eligible = frame.loc[landmark_mask(frame, lm)]
+        assert {str(k) for k in eligible.index} <= {str(k) for k in seen}
+    keyed = Cohort(frame.set_axis([str(k) for k in frame.index]), cohort.description,
+                   pd.DataFrame(), len(frame))
+    with pytest.raises(ValidationError, match="already seen by"):
+        recalibrate(registry, keyed, version=result.version, n_boot=20, gate_bootstrap=200)
     assert result.promoted == result.decision.promote
     assert (registry.production() == result.version) == result.promoted
     # ONNX-only scoring; the export was held to its Python twin on the check patients.

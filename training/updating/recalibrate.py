@@ -368,6 +368,12 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
             _, on_second = estimate_update(base_model, second, lm, method, seed)
         part = everyone.loc[landmark_mask(everyone, lm)]
         checks[lm] = part.loc[~part.index.isin(list(seen[lm]))]
+        if len(checks[lm]) < 2 * MIN_EVENTS:
+            raise ValidationError(
+                f"{lm} landmark: {len(part)} patients, of whom {len(part) - len(checks[lm])} "
+                f"were already seen by {loaded.version} (developed or updated on them); "
+                f"{len(checks[lm])} are left to judge an update on. Recalibrate on patients "
+                "it has not seen")
         # Each row judged by the update estimated on the other fold.
         crossed[lm] = CrossFitted([on_second, on_first], [first.index, second.index])
         name = metadata["landmarks"][lm]["artifact"]
