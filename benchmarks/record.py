@@ -75,14 +75,25 @@ def _number(value: float, unit: str) -> str:
     return f"{value:,.2f} {unit}" if unit != "ms" else f"{value:.2f} ms"
 
 
+def _extra(f: dict) -> str:
+    shown = []
+    if "peak_rss_mb" in f:
+        shown.append(f"peak RSS {f['peak_rss_mb']:,} MB")
+    if "requests" in f:
+        shown.append(f"{f['requests']:,} requests, {f.get('errors', 0)} errors")
+    return "; ".join(shown)
+
+
 def table(entry: dict) -> str:
     """A Markdown table of one benchmark's figures, then where and when they were measured."""
-    lines = ["| figure | value | floor (same run) | ratio | target |",
-             "|---|---:|---|---:|---:|"]
+    lines = ["| figure | value | floor (same run) | ratio | target | runs (ratios) | also |",
+             "|---|---:|---|---:|---:|---|---|"]
     for f in entry["figures"]:
         target = "" if f.get("target_ratio") is None else f"<= {f['target_ratio']:.2f}"
+        runs = ", ".join(f"{r:.2f}" for r in f.get("run_ratios", []))
         lines.append(f"| {f['name']} | {_number(f['value'], f['unit'])} | {f['floor_name']}: "
-                     f"{_number(f['floor'], f['unit'])} | {f['ratio']:.2f} | {target} |")
+                     f"{_number(f['floor'], f['unit'])} | {f['ratio']:.2f} | {target} | "
+                     f"{runs} | {_extra(f)} |")
     lines.append("")
     lines.append(f"Measured at commit `{entry['commit']}` on {entry['machine']}, "
                  f"{entry['date']}.")
