@@ -32,14 +32,14 @@ from model_registry.atomic import atomic_paths, refuse_overlap
 def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS,
                progress: Callable[[int], None] | None = None,
-               mapping_path: str | Path | None = None) -> Summary:
+               mapping_path: str | Path | None = None, workers: int = 1) -> Summary:
     """Write OUT (canonical columns, accepted rows) and OUT.errors.csv (row, field, value,
     error; one line per problem) from a registry export read through `mapping`.
 
-    Chunks are mapped on a thread beside the reading and writing (`batch.pipeline`) and
-    written in input order. Both files are written under temporary names and renamed only
-    once the whole export was read: a run that fails or is killed leaves earlier files as
-    they were.
+    Chunks are mapped beside the reading and writing (`batch.pipeline`: on a thread with
+    `workers` 1, else in that many forked processes) and written in input order. Both files
+    are written under temporary names and renamed only once the whole export was read: a
+    run that fails or is killed leaves earlier files as they were.
 
     Raises
     ------
@@ -65,7 +65,8 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
         job = _ImportJob(mapping, columns)
         for text, errors, n_rows, n_valid in run_in_order(
-                job, numbered_chunks(source_chunks(export, chunk_rows), as_read=False)):
+                job, numbered_chunks(source_chunks(export, chunk_rows), as_read=False),
+                workers):
             canonical_handle.write(text)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += n_rows

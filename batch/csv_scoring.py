@@ -434,7 +434,7 @@ def numbered_chunks(chunks: Iterator[pd.DataFrame], as_read: bool
 
 @dataclass
 class _ScoreJob:
-    """What `score_csv` does to one chunk on the pipeline's thread (`batch.pipeline`):
+    """What `score_csv` does to one chunk beside the reading and writing (`batch.pipeline`):
     score it, count it, and write its rows as CSV text. Returns (text, errors, summary of
     the chunk)."""
 
@@ -465,11 +465,12 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               pass_through_unknown: bool = False,
               progress: Callable[[int], None] | None = None,
               name: str | None = None, mapping: Mapping | None = None,
-              mapping_path: str | Path | None = None) -> Summary:
+              mapping_path: str | Path | None = None, workers: int = 1) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
 
-    Chunks are scored on a thread beside the reading and writing (`batch.pipeline`), and
-    written in input order.
+    Chunks are scored beside the reading and writing (`batch.pipeline`): on a thread with
+    `workers` 1 (the default, and the service's case), else in that many forked processes;
+    the files are the same either way, in input order.
 
     `name` is what messages call the input (default: its path), e.g. "the upload" for a file
     the service spooled to a temporary path of its own. Both outputs are written under
@@ -505,7 +506,8 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
         job = _ScoreJob(model, landmark, tuple(unknown), mapping, columns, header,
                         export.typed)
         for text, errors, part in run_in_order(job, numbered_chunks(
-                source_chunks(export, chunk_rows, name), export.typed and mapping is None)):
+                source_chunks(export, chunk_rows, name), export.typed and mapping is None),
+                workers):
             scored_handle.write(text)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.add(part)

@@ -5,6 +5,9 @@ plain pandas reading and writing the same file in the same chunks, each in its o
 and checks that every input row is accounted for. Targets: every row accounted for, peak RSS
 under 1.5 GB, time at most 2x the floor. `--runs N` repeats floor and scoring N times in a
 row (the ratio of each pair is printed; the record holds all of them and the median run).
+Scoring uses as many worker processes as the command line would (the CPUs it may use); its
+peak RSS is the main process's plus, per worker, the largest worker's (an upper bound: the
+pages they share are counted again).
 """
 from __future__ import annotations
 
@@ -32,15 +35,18 @@ print(time.perf_counter() - t, peak)
 """
 
 OURS = """
-import sys, time
+import resource, sys, time
+from batch.pipeline import default_workers  # as the command line
 from batch.csv_scoring import score_csv
 from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
 src, dst, chunk, registry = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 t = time.perf_counter()
 model = ScoringModel(Registry(registry).load(), bulk=True)
-s = score_csv(src, dst, model, chunk_rows=chunk)
+s = score_csv(src, dst, model, chunk_rows=chunk, workers=default_workers())
 peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB, the largest
+peak = int(peak) + default_workers() * worker
 print(time.perf_counter() - t, peak, s.rows_read, s.scored, s.rejected)
 """
 

@@ -31,13 +31,17 @@ from bench_batch import paired_figure, parse_args, run_floor  # noqa: E402  (the
 from record import record  # noqa: E402
 
 OURS = """
-import sys, time
+import resource, sys, time
+from batch.pipeline import default_workers  # as the command line
 from batch.csv_import import import_csv
 from features.mapping import load_mapping
 src, dst, chunk, mapping = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 t = time.perf_counter()
-s = import_csv(src, dst, load_mapping(mapping), chunk_rows=chunk)
+s = import_csv(src, dst, load_mapping(mapping), chunk_rows=chunk,
+               workers=default_workers())
 peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB, the largest
+peak = int(peak) + default_workers() * worker
 print(time.perf_counter() - t, peak, s.rows_read, s.scored, s.rejected)
 """
 MAPPING = Path(__file__).resolve().parents[1] / "examples" / "registry_mapping.yaml"

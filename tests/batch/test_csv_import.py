@@ -28,3 +28,19 @@ def test_canonical_text_writes_what_canonical_table_to_csv_would():
     expected = canonical_table(frame, columns).to_csv(header=False, index=False,
                                                       lineterminator="\n")
     assert len(frame) > 10 and ours.getvalue() == expected
+
+
+def test_worker_processes_write_the_same_files_as_the_thread(tmp_path):
+    from batch.csv_import import import_csv
+    from batch.csv_scoring import errors_path_for
+
+    mapping = load_mapping(EXAMPLES / "registry_mapping.yaml")
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.csv"
+        summary = import_csv(EXAMPLES / "registry_export.csv", out, mapping, chunk_rows=100,
+                             workers=workers)
+        outputs[workers] = (out.read_bytes(), errors_path_for(out).read_bytes(),
+                            summary.rows_read, summary.scored, summary.rejected)
+    assert outputs[1][2] == 300 and outputs[1][4] > 0
+    assert outputs[2] == outputs[1]
