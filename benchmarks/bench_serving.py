@@ -257,7 +257,8 @@ def main() -> None:
                 # The recorded ratio is the median of the rounds' ratios, as printed.
                 figures.append(figure(
                     f"/score p50, {connections} connections", p50["/score"], "ms",
-                    "empty BentoML endpoint p50", p50["/score"] / float(np.median(ratios)),
+                    "empty endpoint (p50 over the median round ratio)",
+                    p50["/score"] / float(np.median(ratios)),
                     errors=sum(r["errors"] for r in rounds["/score"]),
                     requests=sum(r["n"] for r in rounds["/score"])))
         finally:

@@ -89,7 +89,9 @@ def table(entry: dict) -> str:
     lines = ["| figure | value | floor (same run) | ratio | target | runs (ratios) | also |",
              "|---|---:|---|---:|---:|---|---|"]
     for f in entry["figures"]:
-        target = "" if f.get("target_ratio") is None else f"<= {f['target_ratio']:.2f}"
+        target = "" if f.get("target_ratio") is None else f"<= {f['target_ratio']:.2f} " + (
+            "(met)" if max(f.get("run_ratios") or [f["ratio"]]) <= f["target_ratio"]
+            else "(not met)")
         runs = ", ".join(f"{r:.2f}" for r in f.get("run_ratios", []))
         lines.append(f"| {f['name']} | {_number(f['value'], f['unit'])} | {f['floor_name']}: "
                      f"{_number(f['floor'], f['unit'])} | {f['ratio']:.2f} | {target} | "
