@@ -23,11 +23,13 @@ chromium:
 	  { echo "installing Debian's chromium for the browser tests"; \
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-# The documentation site: the CLI reference is generated from the commands themselves.
+# The documentation site: the CLI reference is generated from the commands themselves, the
+# benchmark page from the benchmark record.
 docs: install
 	mkdir -p docs/reference
 	$(BIN)/typer relapse_risk.cli utils docs --name relapse-risk --output docs/reference/cli.md
 	cp CHANGELOG.md docs/changes.md
+	$(BIN)/python benchmarks/record.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: install chromium docs
@@ -42,13 +44,19 @@ serve: install
 calibrate: install
 	$(BIN)/relapse-risk calibrate --n 20000 --seed 1
 
+# Batch, import and serving write their figures into the benchmark record, from which
+# `make docs` renders docs/benchmarks.md.
+RECORD := --record benchmarks/results.json
+
 bench: install
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_training.py
-	$(BIN)/python benchmarks/bench_serving.py
-	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_serving.py $(RECORD)
+	$(BIN)/python benchmarks/bench_batch.py --runs 3 $(RECORD)
+	$(BIN)/python benchmarks/bench_import.py --runs 3 $(RECORD)
 	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/record.py
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache site

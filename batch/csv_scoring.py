@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from batch.pipeline import run_in_order
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.readers import Export, ExportFileError, as_text, open_export
@@ -66,6 +68,17 @@ class Summary:
         for pattern, count in scored["missing_predictors"].value_counts().items():
             for name in filter(None, str(pattern).split(";")):
                 self.missing[name] = self.missing.get(name, 0) + int(count)
+
+    def add(self, part: Summary) -> None:
+        """Count a chunk's summary (from `_ScoreJob`) into this one."""
+        self.rows_read += part.rows_read
+        self.scored += part.scored
+        self.rejected += part.rejected
+        for mine, theirs in ((self.risk_groups, part.risk_groups),
+                             (self.missing, part.missing)):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+        self.risk_12m_counts += part.risk_12m_counts
 
     def risk_12m_quantiles(self, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict[float, float]:
         """Quantiles of the scored rows' 12-month risk (to the nearest percentage point)."""
@@ -231,24 +244,93 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
         values = scores[column] if column in scores.columns else \
             pd.Series(np.nan, index=scores.index)
         if column == "missing_predictors":
-            joined: dict[int, str] = {}  # the lists are shared per pattern: join each once
-            values = values.map(lambda m, joined=joined: joined.setdefault(id(m), ";".join(m)))
+            # The lists are shared per pattern of missingness: join each pattern once.
+            lists = values.to_numpy(dtype=object)
+            where, patterns = pd.factorize(np.fromiter(map(id, lists), np.int64, len(lists)))
+            first = np.unique(where, return_index=True)[1]
+            values = np.array([";".join(lists[i]) for i in first] or [""],
+                              dtype=object)[where] if len(lists) else lists
         elif column in _NUMBER_COLUMNS:
-            # Six decimals, formatted here: to_csv's per-float repr costs about a third
-            # of the whole write. Blank when the version has no model of the causes.
-            numbers = values.to_numpy(dtype=float)
-            text = list(map("{:.6f}".format, numbers.tolist()))
-            if np.isnan(numbers).any():
-                text = ["" if v != v else t for v, t in zip(numbers.tolist(), text)]
-            values = pd.Series(text, index=values.index, dtype=object)
-        scored[column] = values.to_numpy()
+            # Six decimals, formatted here (to_csv's per-float repr costs about a third of
+            # the whole write). Blank when the version has no model of the causes.
+            values = format_decimals(values.to_numpy(dtype=float))
+        scored[column] = values.to_numpy() if isinstance(values, pd.Series) else values
     return scored, result.errors
 
 
-def write_rows(writer, frame: pd.DataFrame) -> None:
-    """Rows of a frame of strings and integers (no NaN: cells are read as text), written as
-    DataFrame.to_csv would with its defaults, a third faster."""
-    writer.writerows(zip(*(frame[c].to_numpy().tolist() for c in frame.columns)))
+_DIGITS = 6
+_SCALE = 10.0 ** _DIGITS
+# Where x * 1e6 (exact to ~1e-9 below 10) could round to the other side of a tie, the
+# digits are left to Python's correctly rounded formatting.
+_TIE_MARGIN = 1e-7
+
+
+def format_decimals(numbers: np.ndarray) -> np.ndarray:
+    """Each number as "{:.6f}".format would write it ("" for NaN), as an object array.
+
+    Numbers in [0, 10) (risks and probabilities: nearly every cell) are written digit by
+    digit with numpy, several times faster than formatting each float in Python; any
+    other value, and any value within rounding error of a tie, goes through str.format.
+    A test holds the two equal.
+    """
+    x = np.asarray(numbers, dtype=float)
+    out = np.full(x.shape, "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        scaled = x * _SCALE
+        fast = ((x >= 0) & (x < 10 - 0.5 / _SCALE) & ~np.signbit(x)
+                & (np.abs(scaled - np.floor(scaled) - 0.5) > _TIE_MARGIN))
+    where = np.flatnonzero(fast)
+    if where.size:
+        units = np.rint(scaled[where]).astype(np.int64)
+        chars = np.empty((where.size, _DIGITS + 2), dtype=np.uint8)
+        chars[:, 1] = ord(".")
+        for position in range(_DIGITS + 1, 1, -1):
+            units, digit = np.divmod(units, 10)
+            chars[:, position] = digit + ord("0")
+        chars[:, 0] = units + ord("0")
+        out[where] = chars.view(f"S{_DIGITS + 2}").ravel().astype(f"U{_DIGITS + 2}")
+    slow = np.flatnonzero(~fast & ~np.isnan(x))
+    if slow.size:
+        out[slow] = list(map("{:.6f}".format, x[slow].tolist()))
+    return out
+
+
+# A cell csv.writer (QUOTE_MINIMAL, "," and "\n") would quote.
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+
+
+def write_rows(handle, frame: pd.DataFrame) -> None:
+    """Rows of a frame of strings and integers (no NaN: cells are read as text), written to
+    a text handle as DataFrame.to_csv would with its defaults ("\\n" line ends).
+
+    Each column is looked at once for a character that needs quoting; only such a column's
+    cells are quoted one by one. The rows are then joined in C (str.join), several times
+    faster than csv.writer's per-cell checks.
+    """
+    if frame.empty:
+        return
+    columns = []
+    for name in frame.columns:
+        cells = frame[name].to_numpy()
+        if cells.dtype != object:
+            cells = cells.astype(str).astype(object)
+        else:
+            try:
+                joined = "".join(cells)
+            except TypeError:  # not all text: written as csv.writer would write them
+                cells = np.array(["" if c is None else str(c) for c in cells], dtype=object)
+                joined = "".join(cells)
+            if _NEEDS_QUOTES.search(joined) is not None:
+                cells = np.array([_quote(c) for c in cells], dtype=object)
+        columns.append(cells)
+    handle.write("\n".join(map(",".join, zip(*columns))))
+    handle.write("\n")
+
+
+def _quote(cell: str) -> str:
+    if _NEEDS_QUOTES.search(cell) is None:
+        return cell
+    return '"' + cell.replace('"', '""') + '"'
 
 
 def open_source(source: Path, mapping: Mapping | None = None, name: str | None = None
@@ -334,13 +416,61 @@ def write_risk_plot(summary: Summary, path: str | Path) -> Path:
     return path
 
 
+def numbered_chunks(chunks: Iterator[pd.DataFrame], as_read: bool
+              ) -> Iterator[tuple[pd.DataFrame, int]]:
+    """Non-empty chunks, indexed by position in the file, with their first row number;
+    `as_read`: a canonical workbook's typed cells made text, as its CSV would be read."""
+    read = 0
+    for chunk in chunks:
+        if chunk.empty:
+            continue
+        chunk.columns = [c.strip() for c in chunk.columns]
+        chunk.index = pd.RangeIndex(read, read + len(chunk))
+        if as_read:
+            chunk = as_text(chunk)
+        yield chunk, read + 1
+        read += len(chunk)
+
+
+@dataclass
+class _ScoreJob:
+    """What `score_csv` does to one chunk beside the reading and writing (`batch.pipeline`):
+    score it, count it, and write its rows as CSV text. Returns (text, errors, summary of
+    the chunk)."""
+
+    model: ScoringModel
+    landmark: str
+    pass_through: tuple[str, ...]
+    mapping: Mapping | None
+    columns: tuple[str, ...]
+    header: list[str]
+    typed: bool
+
+    def __call__(self, chunk: pd.DataFrame, first_row: int
+                 ) -> tuple[str, pd.DataFrame, Summary]:
+        scored, errors = score_chunk(chunk, self.model, first_row, self.landmark,
+                                     self.pass_through, self.mapping, self.columns)
+        part = Summary(rows_read=len(chunk), scored=len(scored),
+                       rejected=len(chunk) - len(scored))
+        part.tally(scored)
+        if self.typed:  # the export's own columns, written as text
+            scored[self.header] = as_text(scored[self.header])
+        text = io.StringIO()
+        write_rows(text, scored)
+        return text.getvalue(), errors, part
+
+
 def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
               landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
               pass_through_unknown: bool = False,
               progress: Callable[[int], None] | None = None,
               name: str | None = None, mapping: Mapping | None = None,
-              mapping_path: str | Path | None = None) -> Summary:
+              mapping_path: str | Path | None = None, workers: int = 1) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
+
+    Chunks are scored beside the reading and writing (`batch.pipeline`): on a thread with
+    `workers` 1 (the default, and the service's case), else in that many forked processes;
+    the files are the same either way, in input order.
 
     `name` is what messages call the input (default: its path), e.g. "the upload" for a file
     the service spooled to a temporary path of its own. Both outputs are written under
@@ -371,28 +501,17 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
             open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
         columns = result_columns(header, mapping)
         scored_header = ["row", *header, *columns]
-        scored_writer = csv.writer(scored_handle, lineterminator="\n")
-        scored_writer.writerow(scored_header)
+        csv.writer(scored_handle, lineterminator="\n").writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        for chunk in source_chunks(export, chunk_rows, name):
-            if chunk.empty:
-                continue
-            chunk.columns = [c.strip() for c in chunk.columns]
-            first_row = summary.rows_read + 1
-            chunk.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(chunk))
-            if export.typed and mapping is None:
-                chunk = as_text(chunk)  # a canonical workbook: read as its CSV would be
-            scored, errors = score_chunk(chunk, model, first_row, landmark, tuple(unknown),
-                                         mapping, columns)
-            summary.tally(scored)
-            if export.typed:  # the export's own columns, written as text
-                scored[header] = as_text(scored[header])
-            write_rows(scored_writer, scored)
+        job = _ScoreJob(model, landmark, tuple(unknown), mapping, columns, header,
+                        export.typed)
+        for text, errors, part in run_in_order(job, numbered_chunks(
+                source_chunks(export, chunk_rows, name), export.typed and mapping is None),
+                workers):
+            scored_handle.write(text)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
-            summary.rows_read += len(chunk)
-            summary.scored += len(scored)
-            summary.rejected += len(chunk) - len(scored)
+            summary.add(part)
             if progress:
-                progress(len(chunk))
+                progress(part.rows_read)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -152,6 +152,8 @@ def _cell_text(v, nan_is_missing: bool) -> str:
 
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
     """Every cell as a stripped string ("" = missing), whatever the source types were."""
+    if pd.api.types.infer_dtype(series, skipna=False) == "string":
+        return series  # all text, nothing missing: a CSV read as text (one C pass)
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in ("string", "empty"):
         absent = series.isna()

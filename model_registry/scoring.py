@@ -43,10 +43,13 @@ CURVE_MONTHS = tuple(m / 2 for m in range(61))
 
 
 def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
-    """One thread for single requests (lowest latency); all cores, risk only, for bulk work."""
+    """One thread, for single requests (lowest latency) and bulk work alike: batch scoring
+    runs the graph on a thread of its own beside the Python work of other chunks, and on
+    this 2-core machine a second ONNX thread made a run slower, not faster (waiting
+    threads spin against the other work). Bulk sessions leave out the contributions."""
     options = ort.SessionOptions()
     options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 0 if bulk else 1
+    options.intra_op_num_threads = 1
     if bulk:
         import onnx
         from onnx.utils import Extractor
@@ -218,12 +221,14 @@ class ScoringModel:
                    and bool(frame[EVENT_FREE_MONTHS].notna().any()))
         numeric = [*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN,
                    *(DYNAMIC_COLUMNS if dynamic else ())]
-        out = pd.DataFrame(index=frame.index, columns=[*numeric, "risk_group", "landmark",
-                                                       "missing_predictors", "model_version"],
-                           dtype=object)
-        out["model_version"] = self.version
-        contributions: list = [None] * len(frame)
-        missing_lists = np.empty(len(frame), dtype=object)
+        # Filled as arrays and made a frame once: cell-wise .iloc assignment into an object
+        # frame cost more than the encoding.
+        n = len(frame)
+        numbers = {col: np.full(n, np.nan) for col in numeric}
+        risk_group = np.empty(n, dtype=object)
+        landmarks = np.empty(n, dtype=object)
+        contributions: list = [None] * n
+        missing_lists = np.empty(n, dtype=object)
         for name, model in self.landmarks.items():
             rows = np.flatnonzero(chosen == name)
             if rows.size == 0:
@@ -233,32 +238,32 @@ class ScoringModel:
             result = model.run_array(features, with_contributions)
             risk = result["risk"].astype(float)
             if model.has_cure:
-                out.iloc[rows, out.columns.get_loc(CURE_COLUMN)] = result[CURE_COLUMN][:, 0]
+                numbers[CURE_COLUMN][rows] = result[CURE_COLUMN][:, 0]
             if dynamic and model.has_curves:
                 s = part[EVENT_FREE_MONTHS].to_numpy(float)
                 asked = np.flatnonzero(~np.isnan(s))
                 values = model.dynamic(features[asked], s[asked])
                 for col, v in values.items():
-                    out.iloc[rows[asked], out.columns.get_loc(col)] = v
+                    numbers[col][rows[asked]] = v
             for i, col in enumerate(HORIZON_COLUMNS):
-                out.iloc[rows, out.columns.get_loc(col)] = risk[:, i]
+                numbers[col][rows] = risk[:, i]
             if model.has_causes:
                 for cause, columns in (("relapse", RELAPSE_COLUMNS), ("nrm", NRM_COLUMNS)):
                     values = result[cause].astype(float)
                     for i, col in enumerate(columns):
-                        out.iloc[rows, out.columns.get_loc(col)] = values[:, i]
+                        numbers[col][rows] = values[:, i]
             low, high = model.thresholds_12m
-            group = np.where(risk[:, 1] < low, "low",
-                             np.where(risk[:, 1] < high, "intermediate", "high"))
-            out.iloc[rows, out.columns.get_loc("risk_group")] = group
-            out.iloc[rows, out.columns.get_loc("landmark")] = name
+            risk_group[rows] = np.where(risk[:, 1] < low, "low",
+                                        np.where(risk[:, 1] < high, "intermediate", "high"))
+            landmarks[rows] = name
             missing_lists[rows] = _as_object_array(missing_predictors(part, name))
             if with_contributions and "contributions" in result:
                 for r, values in zip(rows, result["contributions"]):
                     contributions[r] = model.by_predictor(values)
-        out["missing_predictors"] = missing_lists
-        for col in numeric:
-            out[col] = out[col].astype(float)
+        out = pd.DataFrame({**numbers, "risk_group": risk_group, "landmark": landmarks,
+                            "missing_predictors": missing_lists,
+                            "model_version": np.full(n, self.version, dtype=object)},
+                           index=frame.index)
         if with_contributions:
             out["contributions"] = contributions
         return out

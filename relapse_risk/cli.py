@@ -101,6 +101,15 @@ RegistryOption = Annotated[Path | None, typer.Option(
 MappingOption = Annotated[Path | None, typer.Option(
     "--mapping", help="Mapping file (YAML) from a registry export's own columns, codes, units "
                       "and dates to the canonical columns (see examples/).")]
+WorkersOption = Annotated[int | None, typer.Option(
+    min=1, help="Processes that score (or map) chunks beside the reading and writing "
+                "(default: the CPUs this process may use; 1: a thread).")]
+
+
+def _workers(workers: int | None) -> int:
+    from batch.pipeline import default_workers
+
+    return workers if workers is not None else default_workers()
 
 
 def _mapping(path: Path | None):
@@ -772,6 +781,7 @@ def import_export(
                                            "OUT.errors.csv.")] = Path("canonical.csv"),
     chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    workers: WorkersOption = None,
 ) -> None:
     """Turn a registry export into canonical columns through a mapping file.
 
@@ -797,6 +807,7 @@ def import_export(
               unit_scale=True) as bar:
         try:
             summary = import_csv(source, out, export_mapping, chunk_rows=chunk_size,
+                                 workers=_workers(workers),
                                  progress=bar.update, mapping_path=mapping)
         except (InputFileError, MappingError, OutputPathError) as exc:
             _fail(str(exc), 2)
@@ -828,6 +839,7 @@ def score(
         help="Dask scheduler address (default: a local cluster of two workers).")] = None,
     registry: RegistryOption = None,
     mapping: MappingOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Score a registry CSV in streaming chunks (a registry export through --mapping).
 
@@ -880,7 +892,7 @@ def score(
                 summary = score_csv(source, out, model, landmark=landmark,
                                     chunk_rows=chunk_size, pass_through_unknown=pass_through,
                                     progress=bar.update, mapping=export_mapping,
-                                    mapping_path=mapping)
+                                    mapping_path=mapping, workers=_workers(workers))
         except (InputFileError, SchemaError, MappingError, OutputPathError) as exc:
             _fail(str(exc), 2)
         except OSError as exc:

@@ -2,11 +2,18 @@
 import gzip
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from batch.csv_scoring import InputFileError, errors_path_for, score_csv, write_rows
+from batch.csv_scoring import (
+    InputFileError,
+    errors_path_for,
+    format_decimals,
+    score_csv,
+    write_rows,
+)
 from features.errors import SchemaError
 from model_registry.scoring import ScoringModel
 from relapse_risk.cli import app
@@ -182,15 +189,37 @@ def test_dask_engine_writes_the_same_files_on_a_local_cluster(tmp_path, trained)
         (tmp_path / "local.errors.csv").read_bytes()
 
 
-def test_write_rows_writes_what_to_csv_would():
-    import csv
+@pytest.mark.parametrize("cells", [
+    ["a,b", 'say "hi"', "two\nlines", "cr\rhere"],  # every cell needs quotes
+    ["plain", "", " spaced ", "semi;colon"],  # none needing quotes: the joined fast path
+    ["mixed", "x,y", "", '"'],
+])
+def test_write_rows_writes_what_to_csv_would(cells):
     import io
 
-    frame = pd.DataFrame({"row": [1, 2, 3], "patient_id": ['a,b', 'say "hi"', "two\nlines"],
-                          "risk_12m": ["0.100000", "", "1.000000"]})
+    frame = pd.DataFrame({"row": list(range(1, len(cells) + 1)), "patient_id": cells,
+                          "other": cells[::-1], "risk_12m": ["0.100000", "", "1.000000", ""]})
     ours = io.StringIO()
-    write_rows(csv.writer(ours, lineterminator="\n"), frame)
-    assert ours.getvalue() == frame.to_csv(header=False, index=False, lineterminator="\n")
+    write_rows(ours, frame)
+    expected = frame.to_csv(header=False, index=False, lineterminator="\n")
+    # A lone carriage return is quoted too (csv before Python 3.12 left it bare, which
+    # other readers take for a line end).
+    quoted = '"cr\rhere"'
+    assert ours.getvalue() == expected.replace(quoted, "cr\rhere").replace("cr\rhere", quoted)
+    assert pd.read_csv(io.StringIO(ours.getvalue()), header=None, dtype=str,
+                       keep_default_na=False)[1].tolist() == cells
+
+
+def test_format_decimals_writes_what_str_format_would():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([
+        rng.random(20_000), rng.random(2_000).astype(np.float32).astype(float),
+        np.round(rng.random(2_000), 6), (np.arange(2_000) + 0.5) / 1e6,  # exact ties
+        [0.0, -0.0, 1.0, 9.9999994, 9.9999995, 9.99999951, 10.0, 123.4567891, -0.25,
+         -1e-9, 1e-7, 5e-7, 1.5e-6, np.nan, np.inf, -np.inf, 1e300]])
+    expected = ["" if v != v else f"{v:.6f}" for v in values.tolist()]
+    assert format_decimals(values).tolist() == expected
+    assert format_decimals(np.array([])).tolist() == []
 
 
 def test_a_file_without_a_canonical_predictor_is_refused_not_scored_as_unknown(tmp_path,
@@ -237,3 +266,20 @@ def test_score_ends_with_a_summary_of_what_was_scored(tmp_path, trained):
     plot = tmp_path / "out.csv.risk_12m.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"12-month risk plot: {plot}" in result.output
+
+
+def test_worker_processes_write_the_same_files_as_the_thread(tmp_path, model):
+    """Chunks scored in two forked workers come back in order: byte-identical outputs and
+    the same summary as one worker (a thread), over many chunks and their bad rows."""
+    rows = [f"Q{i}," + ROWS[i % len(ROWS)].split(",", 1)[1] for i in range(1_000)]
+    src = _write(tmp_path / "many.csv", "\n".join([HEADER, *rows]) + "\n")
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.csv"
+        summary = score_csv(src, out, model, chunk_rows=70, workers=workers)
+        outputs[workers] = (out.read_bytes(), errors_path_for(out).read_bytes(),
+                            summary.rows_read, summary.scored, summary.rejected,
+                            summary.risk_groups, summary.missing,
+                            summary.risk_12m_counts.tolist())
+    assert outputs[1][2:5] == (1_000, 600, 400)
+    assert outputs[2] == outputs[1]
