@@ -208,21 +208,23 @@ def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
     return sources
 
 
-def choose_record_landmark(record: dict) -> str:
+def choose_record_landmark(record: dict, with_progression: bool = True) -> str:
     """`choose_landmark` for one typed record."""
-    if any(not is_missing(record.get(n)) for n in PROGRESSION_PREDICTORS):
+    if with_progression and any(not is_missing(record.get(n)) for n in PROGRESSION_PREDICTORS):
         return PROGRESSION
     day28_known = not (is_missing(record.get("ctdna_d28"))
                        and is_missing(record.get("cart_cmax_per_ul")))
     return DAY28 if day28_known else INFUSION
 
 
-def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
+def choose_landmark(frame: pd.DataFrame, with_progression: bool = True) -> np.ndarray:
     """Per row: progression when a field assessed at progression (or the time to it) is
-    known, else day 28 when a day-28 predictor is known, else infusion."""
+    known (and `with_progression`: the version has a progression model), else day 28 when
+    a day-28 predictor is known, else infusion."""
     day28_known = frame["ctdna_d28"].notna().to_numpy() | \
         frame["cart_cmax_per_ul"].notna().to_numpy()
-    at_progression = frame[list(PROGRESSION_PREDICTORS)].notna().to_numpy().any(axis=1)
+    at_progression = (frame[list(PROGRESSION_PREDICTORS)].notna().to_numpy().any(axis=1)
+                      & with_progression)
     return np.where(at_progression, PROGRESSION, np.where(day28_known, DAY28, INFUSION))
 
 
