@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from features import pcpi
+from features.salvage import load_salvage
 from features.schema import FIELDS, LANDMARKS, PROGRESSION, RESEARCH_USE_NOTICE
-from synthetic.evidence import load_salvage
 
 # Everything the page loads comes from this service; the browser enforces it.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "

@@ -86,14 +86,3 @@ def load_evidence() -> dict[str, Evidence]:
         entries[ev.id] = ev
     return entries
 
-
-def load_salvage() -> dict:
-    """The published outcomes of treatments after CAR-T failure (`synthetic/data/salvage.json`):
-    evidence shown beside the prognosis at progression, never a recommendation. Every option
-    names a source the file lists."""
-    raw = json.loads((resources.files("synthetic") / "data" / "salvage.json").read_text())
-    for item in raw["options"]:
-        if item["source"] not in raw["sources"]:
-            raise EvidenceError(f"salvage option {item['option']!r}: unknown source "
-                                f"{item['source']!r}")
-    return raw
