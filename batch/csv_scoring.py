@@ -23,16 +23,23 @@ from batch.pipeline import run_in_order
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
 from features.readers import Export, ExportFileError, as_text, open_export
-from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS, PREDICTORS
+from features.schema import AUTO, COLUMNS, EVENT_FREE_MONTHS, PREDICTORS, PROGRESSION_PREDICTORS
 from features.text import NUL_STAND_IN
 from features.validate import validate_frame
 from model_registry.atomic import atomic_paths, refuse_overlap
-from model_registry.scoring import CAUSE_COLUMNS, CURE_COLUMN, DYNAMIC_COLUMNS, ScoringModel
+from model_registry.scoring import (
+    CAUSE_COLUMNS,
+    CURE_COLUMN,
+    DYNAMIC_COLUMNS,
+    PROGRESSION_COLUMNS,
+    PROGRESSION_NUMBER_COLUMNS,
+    ScoringModel,
+)
 
 RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN, "risk_group",
                   "landmark", "missing_predictors", "model_version")
 _NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN,
-                             *DYNAMIC_COLUMNS))
+                             *DYNAMIC_COLUMNS, *PROGRESSION_NUMBER_COLUMNS))
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
 RISK_GROUPS = ("low", "intermediate", "high")
@@ -213,10 +220,14 @@ def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
 
 def result_columns(header: list[str], mapping: Mapping | None = None) -> tuple[str, ...]:
     """The columns scoring appends: the dynamic ones too when the input gives
-    event_free_months (a patient still in remission then)."""
-    given = (EVENT_FREE_MONTHS in mapping.columns) if mapping is not None \
-        else EVENT_FREE_MONTHS in header
-    return (*RESULT_COLUMNS, *DYNAMIC_COLUMNS) if given else RESULT_COLUMNS
+    event_free_months (a patient still in remission then), the progression landmark's when
+    it gives a field at progression."""
+    names = set(mapping.columns) if mapping is not None else set(header)
+    columns = (*RESULT_COLUMNS, *DYNAMIC_COLUMNS) if EVENT_FREE_MONTHS in names \
+        else RESULT_COLUMNS
+    if names & set(PROGRESSION_PREDICTORS):
+        columns = (*columns, *PROGRESSION_COLUMNS)
+    return columns
 
 
 def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,

@@ -12,7 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from features.schema import BRIDGING_TYPES, DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
+from features.schema import (
+    ALL_LANDMARKS,
+    BRIDGING_TYPES,
+    DAY28,
+    FIELDS_BY_NAME,
+    INFUSION,
+    PROGRESSION,
+    PROGRESSION_PREDICTORS,
+)
 
 _BRIDGING_TYPES = BRIDGING_TYPES
 
@@ -81,9 +89,43 @@ _DAY28_BLOCKS = (
 )
 
 
+
+def _ldh_at_progression(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    ldh = frame["ldh_at_progression_u_l"].to_numpy(dtype=float)
+    uln = frame["ldh_uln_at_progression_u_l"].to_numpy(dtype=float)
+    missing = np.isnan(ldh) | np.isnan(uln)
+    ratio = np.where(missing, 1.0, ldh / np.where(missing, 1.0, uln))
+    return {"log2_ldh_ratio_at_progression": np.log2(ratio),
+            "ldh_at_progression_missing": missing.astype(float)}
+
+
+def _cd19(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    raw = frame["cd19_at_progression"].to_numpy(dtype=object)
+    return {"cd19_low_at_progression": (raw == "low").astype(float),
+            "cd19_negative_at_progression": (raw == "negative").astype(float),
+            "cd19_at_progression_missing": pd.isna(raw).astype(float)}
+
+
+# At progression: the fields assessed then, the time from infusion to it, and the two
+# infusion predictors that still describe the patient (age, lines of therapy before CAR-T).
+_PROGRESSION_BLOCKS = (
+    _numeric("progression_months", np.log1p),
+    _numeric("ecog_at_progression"),
+    _ldh_at_progression,
+    _numeric("haemoglobin_at_progression_g_dl"),
+    _numeric("extranodal_sites_at_progression"),
+    _cd19,
+    _numeric("age_years"),
+    _numeric("prior_lines"),
+)
+PROGRESSION_MODEL_PREDICTORS = (*PROGRESSION_PREDICTORS, "age_years", "prior_lines")
+
+
 def _blocks(landmark: str):
-    if landmark not in LANDMARKS:
-        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
+    if landmark not in ALL_LANDMARKS:
+        raise ValueError(f"landmark must be one of {ALL_LANDMARKS}, got {landmark!r}")
+    if landmark == PROGRESSION:
+        return _PROGRESSION_BLOCKS
     return _INFUSION_BLOCKS + (_DAY28_BLOCKS if landmark == DAY28 else ())
 
 
@@ -118,8 +160,10 @@ def feature_names(landmark: str = INFUSION) -> list[str]:
 @functools.cache
 def landmark_predictors(landmark: str = INFUSION) -> tuple[str, ...]:
     """The canonical predictors a landmark's model uses (day 28 adds its own two)."""
+    if landmark == PROGRESSION:
+        return PROGRESSION_MODEL_PREDICTORS
     return tuple(f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
-                 and (f.landmark == INFUSION or landmark == DAY28))
+                 and (f.landmark == INFUSION or (landmark == DAY28 and f.landmark == DAY28)))
 
 
 def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tuple[str, ...]]:
@@ -146,6 +190,10 @@ def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
             sources[name] = "bridging_therapy"
         elif name in ("ldh_elevated", "log2_ldh_ratio", "ldh_missing"):
             sources[name] = "ldh_u_l"
+        elif name.startswith("cd19_"):
+            sources[name] = "cd19_at_progression"
+        elif name in ("log2_ldh_ratio_at_progression", "ldh_at_progression_missing"):
+            sources[name] = "ldh_at_progression_u_l"
         elif name.startswith("log1p_"):
             sources[name] = name[len("log1p_"):]
         elif name == "tp53_altered":
@@ -160,18 +208,24 @@ def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
     return sources
 
 
-def choose_record_landmark(record: dict) -> str:
+def choose_record_landmark(record: dict, with_progression: bool = True) -> str:
     """`choose_landmark` for one typed record."""
+    if with_progression and any(not is_missing(record.get(n)) for n in PROGRESSION_PREDICTORS):
+        return PROGRESSION
     day28_known = not (is_missing(record.get("ctdna_d28"))
                        and is_missing(record.get("cart_cmax_per_ul")))
     return DAY28 if day28_known else INFUSION
 
 
-def choose_landmark(frame: pd.DataFrame) -> np.ndarray:
-    """Per row: day 28 when a day-28 predictor is known, else infusion."""
+def choose_landmark(frame: pd.DataFrame, with_progression: bool = True) -> np.ndarray:
+    """Per row: progression when a field assessed at progression (or the time to it) is
+    known (and `with_progression`: the version has a progression model), else day 28 when
+    a day-28 predictor is known, else infusion."""
     day28_known = frame["ctdna_d28"].notna().to_numpy() | \
         frame["cart_cmax_per_ul"].notna().to_numpy()
-    return np.where(day28_known, DAY28, INFUSION)
+    at_progression = (frame[list(PROGRESSION_PREDICTORS)].notna().to_numpy().any(axis=1)
+                      & with_progression)
+    return np.where(at_progression, PROGRESSION, np.where(day28_known, DAY28, INFUSION))
 
 
 def is_missing(v) -> bool:
@@ -201,8 +255,10 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
 
     Returns the values in `feature_names(landmark)` order; a test holds it equal to `encode`.
     """
-    if landmark not in LANDMARKS:
-        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
+    if landmark not in ALL_LANDMARKS:
+        raise ValueError(f"landmark must be one of {ALL_LANDMARKS}, got {landmark!r}")
+    if landmark == PROGRESSION:
+        return _encode_record_at_progression(record)
     out: list[float] = []
     for name in ("age_years", "ecog", "stage", "extranodal_sites"):
         out += _record_number(record, name)
@@ -223,4 +279,22 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
     if landmark == DAY28:
         out += (*_record_category(record, "ctdna_d28", "detectable"),
                 *_record_number(record, "cart_cmax_per_ul", log=True))
+    return out
+
+
+def _encode_record_at_progression(record: dict) -> list[float]:
+    """`encode` at progression for one typed record (`feature_names(PROGRESSION)` order)."""
+    out = list(_record_number(record, "progression_months", log=True))
+    out += _record_number(record, "ecog_at_progression")
+    ldh, uln = record.get("ldh_at_progression_u_l"), record.get("ldh_uln_at_progression_u_l")
+    if is_missing(ldh) or is_missing(uln):
+        out += (0.0, 1.0)
+    else:
+        out += (math.log2(ldh / uln), 0.0)
+    out += (*_record_number(record, "haemoglobin_at_progression_g_dl"),
+            *_record_number(record, "extranodal_sites_at_progression"))
+    cd19 = record.get("cd19_at_progression")
+    out += (1.0 if cd19 == "low" else 0.0, 1.0 if cd19 == "negative" else 0.0,
+            1.0 if is_missing(cd19) else 0.0)
+    out += (*_record_number(record, "age_years"), *_record_number(record, "prior_lines"))
     return out

@@ -32,10 +32,16 @@ from features.text import escape, show
 from features.validate import validate_frame
 
 # Factors to the canonical unit. Sources: 1 U = 1 umol/min and 1 kat = 1 mol/s, so
-# 1 ukat/L = 60 U/L exactly; 1 cm3 = 1 mL; 1 uL = 1e-3 mL.
+# 1 ukat/L = 60 U/L exactly; 1 cm3 = 1 mL; 1 uL = 1e-3 mL. Haemoglobin: 1 g/dL = 10 g/L,
+# and mmol/L counts the haem-bearing monomer (16,114.5 g/mol; IFCC/ICSH convention used by
+# Dutch and Scandinavian labs): 1 mmol/L = 1.61145 g/dL.
+_LDH_UNITS = {"U/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0, "µkat/L": 60.0}
 UNITS: dict[str, dict[str, float]] = {
-    "ldh_u_l": {"U/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0, "µkat/L": 60.0, "xULN": 1.0},
-    "ldh_uln_u_l": {"U/L": 1.0, "IU/L": 1.0, "ukat/L": 60.0, "µkat/L": 60.0},
+    "ldh_u_l": {**_LDH_UNITS, "xULN": 1.0},
+    "ldh_uln_u_l": dict(_LDH_UNITS),
+    "ldh_at_progression_u_l": dict(_LDH_UNITS),
+    "ldh_uln_at_progression_u_l": dict(_LDH_UNITS),
+    "haemoglobin_at_progression_g_dl": {"g/dL": 1.0, "g/L": 0.1, "mmol/L": 1.61145},
     "tmtv_ml": {"mL": 1.0, "cm3": 1.0, "cm³": 1.0, "L": 1000.0},
     "cart_cmax_per_ul": {"cells/uL": 1.0, "cells/µL": 1.0, "cells/mL": 1e-3},
     "age_years": {"years": 1.0, "months": 1 / 12},

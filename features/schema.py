@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 # Carried by every response, file and report the project writes (shared contract, DESIGN.md).
 RESEARCH_USE_NOTICE = (
@@ -19,10 +19,16 @@ RESEARCH_USE_NOTICE = (
 
 INFUSION = "infusion"
 DAY28 = "day28"
+# The PFS landmarks (risk of a PFS event, time from infusion): what training, evaluation and
+# model updating loop over.
 LANDMARKS = (INFUSION, DAY28)
-# What a caller may ask for: a landmark, or AUTO (day 28 when a day-28 predictor is given).
+# After CAR-T failure: overall survival from progression (its own outcome and model).
+PROGRESSION = "progression"
+ALL_LANDMARKS = (*LANDMARKS, PROGRESSION)
+# What a caller may ask for: a landmark, or AUTO (progression when a field assessed at
+# progression is given, else day 28 when a day-28 predictor is given, else infusion).
 AUTO = "auto"
-LANDMARK_CHOICES = (AUTO, *LANDMARKS)
+LANDMARK_CHOICES = (AUTO, *ALL_LANDMARKS)
 # Dynamic prediction: the months since infusion a patient has been event-free (a condition
 # on the score, not a predictor).
 EVENT_FREE_MONTHS = "event_free_months"
@@ -63,7 +69,7 @@ class Field:
         Inclusive valid range for numbers and integers.
     categories : tuple of str
         Allowed codes for a category.
-    landmark : {"infusion", "day28"} or None
+    landmark : {"infusion", "day28", "progression"} or None
         The first landmark at which a predictor is known.
     evidence : tuple of str
         Ids of the evidence-table entries the predictor rests on.
@@ -141,6 +147,33 @@ FIELDS: tuple[Field, ...] = (
     Field("cart_cmax_per_ul", "number", "predictor", "CAR-T peak expansion in blood.",
           "cells/uL", 0, 100000, landmark=DAY28,
           evidence=("review_cmax_responders", "review_cmax_non_responders"), reference=10),
+    # Assessed at progression after CAR-T (the progression landmark; PC-PI's five factors are
+    # among them). Blank unless the patient progressed.
+    Field("progression_months", "number", "predictor",
+          "Months from infusion to progression or relapse after CAR-T (in a cohort with "
+          "outcomes it is pfs_months of a progression, and filled from it when blank).",
+          "months", 0, 600, landmark=PROGRESSION,
+          evidence=("pcpi_time_to_progression", "descart_failure_by_d30"), reference=3),
+    Field("ecog_at_progression", "integer", "predictor",
+          "ECOG performance status at progression.", None, 0, 4, landmark=PROGRESSION,
+          evidence=("pcpi_factors",), reference=1),
+    Field("ldh_at_progression_u_l", "number", "predictor", "LDH at progression.", "U/L",
+          1, 50000, landmark=PROGRESSION,
+          evidence=("pcpi_factors", "descart_failure_ldh"), reference=250),
+    Field("ldh_uln_at_progression_u_l", "number", "predictor",
+          "The lab's upper limit of normal for LDH at progression.", "U/L", 50, 2000,
+          landmark=PROGRESSION, evidence=("pcpi_factors",), reference=250),
+    Field("haemoglobin_at_progression_g_dl", "number", "predictor",
+          "Haemoglobin at progression (g/L and mmol/L are converted by a mapping).", "g/dL",
+          3, 20, landmark=PROGRESSION, evidence=("pcpi_factors",), reference=11),
+    Field("extranodal_sites_at_progression", "integer", "predictor",
+          "Number of extranodal sites at progression.", None, 0, 30, landmark=PROGRESSION,
+          evidence=("pcpi_factors",), reference=1),
+    Field("cd19_at_progression", "category", "predictor",
+          "CD19 expression of the relapse biopsy (immunohistochemistry or flow cytometry).",
+          categories=("positive", "low", "negative"), landmark=PROGRESSION,
+          evidence=("review_cd19_negative_relapse", "cd20_cd19_negative_or_low",
+                    "spiegel_cd19_negative_or_low")),
     Field(EVENT_FREE_MONTHS, "number", "condition",
           "Months since infusion the patient has been alive without relapse or progression "
           "(optional): adds the risks over the next 6 and 12 months and, with a cure "
@@ -169,6 +202,13 @@ CONDITIONS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.role == "conditi
 DAY28_PREDICTORS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.landmark == DAY28)
 INFUSION_PREDICTORS: tuple[str, ...] = tuple(
     f.name for f in FIELDS if f.landmark == INFUSION
+)
+PROGRESSION_PREDICTORS: tuple[str, ...] = tuple(
+    f.name for f in FIELDS if f.landmark == PROGRESSION
+)
+# The fields measured at progression (all but the time to it, which is also an outcome time).
+AT_PROGRESSION_FIELDS: tuple[str, ...] = tuple(
+    n for n in PROGRESSION_PREDICTORS if n != "progression_months"
 )
 
 # IPI components: (name, description). Each is 1 when the condition holds.

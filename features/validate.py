@@ -14,7 +14,15 @@ import pandas as pd
 
 from features.errors import MAX_PROBLEMS, FieldError, SchemaError
 from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
-from features.schema import COLUMNS, FIELDS, FIELDS_BY_NAME, LANDMARK_CHOICES, OUTCOMES, Field
+from features.schema import (
+    COLUMNS,
+    FIELDS,
+    FIELDS_BY_NAME,
+    LANDMARK_CHOICES,
+    OUTCOMES,
+    PROGRESSION_PREDICTORS,
+    Field,
+)
 from features.text import CONTROL, CONTROL_MESSAGE, MAX_TEXT_LENGTH, escape, has_control, show
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
@@ -34,6 +42,19 @@ IPI_PARTS = {
 
 
 LANDMARK_MESSAGE = "must be one of " + ", ".join(f"'{c}'" for c in LANDMARK_CHOICES)
+
+
+LDH_ULN_AT_PROGRESSION_MESSAGE = (
+    "is required when ldh_at_progression_u_l is given (LDH at progression is read against "
+    "the lab's upper limit of normal)")
+NO_PROGRESSION_MESSAGE = (
+    "is a field assessed at progression, but the outcome columns record no progression "
+    "(pfs_event 0, or pfs_event_type 'death'): leave it blank, or correct the outcomes")
+PROGRESSION_MONTHS_MESSAGE = (
+    "must equal pfs_months when the PFS event is a progression (it is the time from "
+    "infusion to that progression)")
+PROGRESSION_AFTER_DEATH_MESSAGE = (
+    "is after os_months: a progression cannot come after death or last follow-up")
 
 
 def check_landmark(value) -> str:
@@ -412,6 +433,10 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
     no_uln = ~np.isnan(ldh) & np.isnan(uln) & was_blank("ldh_uln_u_l")
     out.add(no_uln, "ldh_uln_u_l", None, LDH_ULN_MESSAGE)
     bad |= no_uln
+    ldh_p, uln_p = num("ldh_at_progression_u_l"), num("ldh_uln_at_progression_u_l")
+    no_uln_p = ~np.isnan(ldh_p) & np.isnan(uln_p) & was_blank("ldh_uln_at_progression_u_l")
+    out.add(no_uln_p, "ldh_uln_at_progression_u_l", None, LDH_ULN_AT_PROGRESSION_MESSAGE)
+    bad |= no_uln_p
 
     components = ipi_components(frame)
     for name, (low, high) in (("ipi", ipi_bounds(components)),
@@ -460,11 +485,42 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
             "says death without progression, but os_event/os_months do not record a death at "
             "pfs_months")
     bad |= type_without_event | death_not_death
+    bad |= _check_progression_fields(frame, out)
     return bad
 
 
+def _check_progression_fields(frame: pd.DataFrame, out: _Collector) -> np.ndarray:
+    """Fields at progression contradicting the outcomes: given for a patient whose PFS
+    columns record no progression, a time to progression other than pfs_months, or a
+    progression after death or last follow-up. `_progression_problems` is the same rule for
+    one record (a test holds the two equal)."""
+    bad = np.zeros(len(frame), bool)
+    num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
+    pfs_t, pfs_e, os_t = num("pfs_months"), num("pfs_event"), num("os_months")
+    kind = frame["pfs_event_type"].to_numpy(dtype=object)
+    no_progression = (pfs_e == 0) | (kind == "death")
+    for name in PROGRESSION_PREDICTORS:
+        given = frame[name].notna().to_numpy()
+        clash = given & no_progression
+        out.add(clash, name, frame[name].to_numpy(), NO_PROGRESSION_MESSAGE)
+        bad |= clash
+    months = num("progression_months")
+    with np.errstate(invalid="ignore"):
+        other = (kind == "progression") & (np.abs(months - pfs_t) > 1e-6) & ~bad
+        after = ~bad & ~other & (months > os_t + 1e-9)
+    out.add(other, "progression_months", months, PROGRESSION_MONTHS_MESSAGE)
+    out.add(after, "progression_months", months, PROGRESSION_AFTER_DEATH_MESSAGE)
+    return bad | other | after
+
+
 def _derive(frame: pd.DataFrame) -> None:
-    """Add ldh_elevated, and fill IPI/aaIPI where every component is known."""
+    """Add ldh_elevated, fill IPI/aaIPI where every component is known, and the time to
+    progression from pfs_months where the PFS event is a progression."""
+    progressed = ((frame["pfs_event"].to_numpy(dtype=float) == 1)
+                  & (frame["pfs_event_type"].to_numpy(dtype=object) == "progression"))
+    frame["progression_months"] = np.where(
+        progressed & frame["progression_months"].isna().to_numpy(),
+        frame["pfs_months"].to_numpy(dtype=float), frame["progression_months"].to_numpy(float))
     components = ipi_components(frame)
     frame["ldh_elevated"] = components["ldh"]
     for name, (low, high) in (("ipi", ipi_bounds(components)),
@@ -605,8 +661,14 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
         if not nan(given) and not low <= given <= high:
             problems.append(FieldError(None, name, _show(given),
                                        contradiction_message(name, low, high)))
+    ldh_p, uln_p = typed["ldh_at_progression_u_l"], typed["ldh_uln_at_progression_u_l"]
+    if ldh_p == ldh_p and uln_p != uln_p and \
+            _cell_text(get("ldh_uln_at_progression_u_l"), False) == "":
+        problems.append(FieldError(None, "ldh_uln_at_progression_u_l", "",
+                                   LDH_ULN_AT_PROGRESSION_MESSAGE))
     if allow_outcomes:
         problems += _check_outcomes_scalar(typed, record)
+        problems += _progression_problems(typed)
     if problems:
         raise SchemaError(problems)
     typed["ldh_elevated"] = ldh_elevated
@@ -634,6 +696,28 @@ def _check_outcomes_scalar(typed: dict, record: dict) -> list[FieldError]:
         problems.append(FieldError(None, "pfs_event", _show(pfs_e), "must be 1 when the patient "
                                    "died at pfs_months (death is a PFS event)"))
     return problems
+
+
+def _progression_problems(typed: dict) -> list[FieldError]:
+    """`_check_progression_fields` for one typed record; fills progression_months from
+    pfs_months when the PFS event is a progression and it was blank."""
+    nan = math.isnan
+    kind, pfs_t, pfs_e = typed["pfs_event_type"], typed["pfs_months"], typed["pfs_event"]
+    if pfs_e == 0 or kind == "death":
+        return [FieldError(None, n, _show(typed[n]), NO_PROGRESSION_MESSAGE)
+                for n in PROGRESSION_PREDICTORS
+                if not (typed[n] is None or (isinstance(typed[n], float) and nan(typed[n])))]
+    months = typed["progression_months"]
+    if pfs_e == 1 and kind == "progression":
+        if nan(months):
+            typed["progression_months"] = months = pfs_t
+        elif abs(months - pfs_t) > 1e-6:
+            return [FieldError(None, "progression_months", _show(months),
+                               PROGRESSION_MONTHS_MESSAGE)]
+    if months > typed["os_months"] + 1e-9:
+        return [FieldError(None, "progression_months", _show(months),
+                           PROGRESSION_AFTER_DEATH_MESSAGE)]
+    return []
 
 
 def validate_record(record: dict, *, allow_outcomes: bool = False) -> pd.Series:

@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from features import pcpi
 from features.encode import (
     choose_landmark,
     choose_record_landmark,
@@ -23,7 +24,7 @@ from features.encode import (
     missing_in_record,
     missing_predictors,
 )
-from features.schema import AUTO, EVENT_FREE_MONTHS, LANDMARK_CHOICES, LANDMARKS
+from features.schema import AUTO, EVENT_FREE_MONTHS, LANDMARK_CHOICES, LANDMARKS, PROGRESSION
 from model_registry.curves import CONDITIONAL_COLUMNS, CURE_GIVEN_EVENT_FREE, conditional_risks
 from model_registry.registry import LoadedVersion, RegistryError
 
@@ -40,6 +41,18 @@ _CURVES = {"event_free_curve": "event_free", "relapse_curve": "relapse", "nrm_cu
            "relapse_cumhaz_curve": "relapse_cumhaz"}
 # The calculator's curve: event-free survival every half month to 30 months.
 CURVE_MONTHS = tuple(m / 2 for m in range(61))
+# At progression: probability of death (any cause) by 3, 6 and 12 months from progression,
+# median OS from progression (NaN: not reached within the curve's 24 months) and PC-PI.
+DEATH_COLUMNS = ("death_3m", "death_6m", "death_12m")
+PROGRESSION_NUMBER_COLUMNS = (*DEATH_COLUMNS, "median_os_months", "pcpi_points")
+PROGRESSION_COLUMNS = (*PROGRESSION_NUMBER_COLUMNS, "pcpi_group")
+PROGRESSION_CURVE_MONTHS = tuple(m / 2 for m in range(49))
+NO_PROGRESSION_MODEL = ("it was trained before the progression landmark existed (no model "
+                        "of survival after progression)")
+
+
+class NoProgressionModel(RegistryError):
+    """Scoring at progression was asked of a version without a progression model."""
 
 
 def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
@@ -188,6 +201,24 @@ class ScoringModel:
                 session=_session(loaded.artifacts[info["artifact"]], bulk),
                 sources=feature_sources(landmark),
                 curve_step_months=(info.get("curve_grid") or {}).get("step_months"))
+        # The progression landmark (versions trained before it have none, and say why).
+        info = loaded.metadata.get("progression") or {"absent": NO_PROGRESSION_MODEL}
+        self.progression_absent = info.get("absent")
+        if self.progression_absent is None:
+            self.landmarks[PROGRESSION] = LandmarkModel(
+                landmark=PROGRESSION, family=info["family"],
+                feature_names=info["feature_names"],
+                thresholds_12m=tuple(info["risk_group_thresholds_6m"]),
+                baseline_months=np.asarray(info["baseline"]["months"], float),
+                baseline_cumhaz=np.asarray(info["baseline"]["cumhaz"], float),
+                session=_session(loaded.artifacts[info["artifact"]], bulk),
+                sources=feature_sources(PROGRESSION))
+            self.population_os = info["population_os"]
+
+    def _check_progression(self) -> None:
+        if PROGRESSION not in self.landmarks:
+            raise NoProgressionModel(f"model version {self.version} cannot score at "
+                                     f"progression: {self.progression_absent}")
 
     def score(self, frame: pd.DataFrame, landmark: str = AUTO,
               with_contributions: bool = True) -> pd.DataFrame:
@@ -212,19 +243,25 @@ class ScoringModel:
             cannot give them.
         """
         if landmark == AUTO:
-            chosen = choose_landmark(frame)
+            chosen = choose_landmark(frame, with_progression=PROGRESSION in self.landmarks)
         elif landmark in LANDMARKS:
+            chosen = np.full(len(frame), landmark, dtype=object)
+        elif landmark == PROGRESSION:
+            self._check_progression()
             chosen = np.full(len(frame), landmark, dtype=object)
         else:
             raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
+        at_progression = bool((chosen == PROGRESSION).any())
         dynamic = (EVENT_FREE_MONTHS in frame.columns
                    and bool(frame[EVENT_FREE_MONTHS].notna().any()))
         numeric = [*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN,
-                   *(DYNAMIC_COLUMNS if dynamic else ())]
+                   *(DYNAMIC_COLUMNS if dynamic else ()),
+                   *(PROGRESSION_NUMBER_COLUMNS if at_progression else ())]
         # Filled as arrays and made a frame once: cell-wise .iloc assignment into an object
         # frame cost more than the encoding.
         n = len(frame)
         numbers = {col: np.full(n, np.nan) for col in numeric}
+        pcpi_groups = np.full(n, None, dtype=object)
         risk_group = np.empty(n, dtype=object)
         landmarks = np.empty(n, dtype=object)
         contributions: list = [None] * n
@@ -237,6 +274,14 @@ class ScoringModel:
             features = encode(part, name)[model.feature_names].to_numpy(dtype=np.float32)
             result = model.run_array(features, with_contributions)
             risk = result["risk"].astype(float)
+            if name == PROGRESSION:
+                self._fill_progression(numbers, pcpi_groups, risk_group, landmarks, rows, part,
+                                       model, result, risk)
+                missing_lists[rows] = _as_object_array(missing_predictors(part, name))
+                if with_contributions and "contributions" in result:
+                    for r, values in zip(rows, result["contributions"]):
+                        contributions[r] = model.by_predictor(values)
+                continue
             if model.has_cure:
                 numbers[CURE_COLUMN][rows] = result[CURE_COLUMN][:, 0]
             if dynamic and model.has_curves:
@@ -260,7 +305,8 @@ class ScoringModel:
             if with_contributions and "contributions" in result:
                 for r, values in zip(rows, result["contributions"]):
                     contributions[r] = model.by_predictor(values)
-        out = pd.DataFrame({**numbers, "risk_group": risk_group, "landmark": landmarks,
+        out = pd.DataFrame({**numbers, **({"pcpi_group": pcpi_groups} if at_progression else {}),
+                            "risk_group": risk_group, "landmark": landmarks,
                             "missing_predictors": missing_lists,
                             "model_version": np.full(n, self.version, dtype=object)},
                            index=frame.index)
@@ -268,16 +314,66 @@ class ScoringModel:
             out["contributions"] = contributions
         return out
 
+    @staticmethod
+    def _fill_progression(numbers: dict, pcpi_groups: np.ndarray, risk_group: np.ndarray,
+                          landmarks: np.ndarray, rows: np.ndarray, part: pd.DataFrame,
+                          model: LandmarkModel, result: dict, risk: np.ndarray) -> None:
+        """Death by 3/6/12 months, median OS, risk group (by the 6-month risk) and PC-PI."""
+        for i, col in enumerate(DEATH_COLUMNS):
+            numbers[col][rows] = risk[:, i]
+        survival = _os_curves(model, result["log_hazard"][:, 0].astype(float))
+        numbers["median_os_months"][rows] = _median(survival)
+        points = pcpi.score(part)
+        numbers["pcpi_points"][rows] = points
+        pcpi_groups[rows] = pcpi.group(points)
+        low, high = model.thresholds_12m
+        risk_group[rows] = np.where(risk[:, 1] < low, "low",
+                                    np.where(risk[:, 1] < high, "intermediate", "high"))
+        landmarks[rows] = PROGRESSION
+
+    def _score_progression_record(self, record: dict, with_contributions: bool) -> dict:
+        model = self.landmarks[PROGRESSION]
+        encoded = encode_record(record, PROGRESSION)
+        if model.order is not None:
+            encoded = [encoded[i] for i in model.order]
+        features = np.asarray([encoded], dtype=np.float32)
+        result = model.run_array(features, with_contributions)
+        death = result["risk"][0].tolist()
+        survival = _os_curves(model, result["log_hazard"][:, 0].astype(float))
+        median = float(_median(survival)[0])
+        low, high = model.thresholds_12m
+        out = {"death_3m": death[0], "death_6m": death[1], "death_12m": death[2],
+               "median_os_months": None if median != median else median,
+               "risk_group": "low" if death[1] < low else "intermediate" if death[1] < high
+               else "high", "landmark": PROGRESSION,
+               "missing_predictors": missing_in_record(record, PROGRESSION),
+               "model_version": self.version, "pcpi": pcpi.score_record(record)}
+        out.update({k: None for k in (*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN)})
+        if with_contributions:
+            out["contributions"] = (model.by_predictor(result["contributions"][0])
+                                    if "contributions" in result else None)
+            out["os_curve"] = {"months": list(PROGRESSION_CURVE_MONTHS),
+                               "alive": [round(float(v), 6) for v in survival[0]],
+                               "population_alive": self.population_os["alive"]}
+        return out
+
     def score_record(self, record: dict, landmark: str = AUTO,
                      with_contributions: bool = True) -> dict:
         """Score one typed record (from `features.validate.check_record`) without pandas.
 
-        Returns a dict with the same fields as a row of `score`.
+        Returns a dict with the same fields as a row of `score`; at progression, death by
+        3/6/12 months, median OS, PC-PI and the OS curve instead of the PFS risks.
         """
         if landmark == AUTO:
             landmark = choose_record_landmark(record)
+            if landmark == PROGRESSION and PROGRESSION not in self.landmarks:
+                landmark = choose_record_landmark(record, with_progression=False)
+        elif landmark == PROGRESSION:
+            self._check_progression()
         elif landmark not in LANDMARKS:
             raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
+        if landmark == PROGRESSION:
+            return self._score_progression_record(record, with_contributions)
         model = self.landmarks[landmark]
         encoded = encode_record(record, landmark)
         if model.order is not None:
@@ -328,3 +424,19 @@ class ScoringModel:
     def describe(self) -> dict:
         """Public metadata (no file paths)."""
         return json.loads(json.dumps(self.metadata))
+
+
+def _os_curves(model: LandmarkModel, log_hazard: np.ndarray) -> np.ndarray:
+    """Survival from progression on `PROGRESSION_CURVE_MONTHS`, one row per patient."""
+    months = np.asarray(PROGRESSION_CURVE_MONTHS)
+    i = np.searchsorted(model.baseline_months, months, side="right") - 1
+    h0 = np.where(i >= 0, model.baseline_cumhaz[np.maximum(i, 0)], 0.0)
+    return np.exp(-np.exp(log_hazard)[:, None] * h0[None, :])
+
+
+def _median(survival: np.ndarray) -> np.ndarray:
+    """First month on the curve at which survival is at or below one half (NaN: not
+    reached within it)."""
+    below = survival <= 0.5
+    return np.where(below.any(axis=1),
+                    np.asarray(PROGRESSION_CURVE_MONTHS)[np.argmax(below, axis=1)], np.nan)

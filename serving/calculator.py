@@ -12,7 +12,9 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from features.schema import FIELDS, LANDMARKS, RESEARCH_USE_NOTICE
+from features import pcpi
+from features.salvage import load_salvage
+from features.schema import FIELDS, LANDMARKS, PROGRESSION, RESEARCH_USE_NOTICE
 
 # Everything the page loads comes from this service; the browser enforces it.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -28,7 +30,10 @@ def page_schema() -> dict:
                "categories": list(f.categories), "landmark": f.landmark,
                "valid": f.describe_range()}
               for f in FIELDS if f.role != "outcome"]
-    return {"fields": fields, "landmarks": list(LANDMARKS), "notice": RESEARCH_USE_NOTICE}
+    return {"fields": fields, "landmarks": list(LANDMARKS), "progression": PROGRESSION,
+            "notice": RESEARCH_USE_NOTICE, "salvage": load_salvage(),
+            "pcpi": {"factors": [{"name": n, "rule": r} for n, r, _ in pcpi.FACTORS],
+                     "assumption": pcpi.ASSUMPTION}}
 
 
 def _read(name: str) -> bytes:

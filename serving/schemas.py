@@ -27,14 +27,18 @@ Patient = create_model(
     "Patient",
     __config__=ConfigDict(extra="forbid", hide_input_in_errors=True),
     landmark=(Literal[LANDMARK_CHOICES] | None,
-              Field(None, description="auto (default): day28 when a day-28 predictor is given")),
+              Field(None, description="auto (default): progression when a field at "
+                    "progression is given (and the model version has a progression model), "
+                    "else day28 when a day-28 predictor is given, else infusion")),
     **{f.name: _patient_field(f) for f in FIELDS if f.role != "outcome"},
 )
 
 
 class RiskGroup(BaseModel):
     name: str
-    thresholds_12m: list[float] = Field(description="low < first <= intermediate < second <= high")
+    thresholds_12m: list[float] = Field(description="low < first <= intermediate < second <= "
+                                        "high (at progression: of the 6-month death risk)")
+    horizon_months: float = Field(12.0, description="the horizon the thresholds apply to")
 
 
 def _cause(what: str, months: int):
@@ -52,11 +56,42 @@ class Curve(BaseModel):
                                     "or progression")
 
 
+class OsCurve(BaseModel):
+    """Overall survival from progression (empty lists at the PFS landmarks)."""
+
+    months: list[float] = Field(default_factory=list, description="months from progression")
+    alive: list[float] = Field(default_factory=list, description="predicted probability of "
+                               "being alive")
+    population_alive: list[float] = Field(default_factory=list, description="Kaplan-Meier "
+                                          "survival of the training cohort's progressions")
+
+
+def _death(months: int):
+    return Field(None, description=f"at progression: probability of death (any cause) within "
+                 f"{months} months of progression; null at the PFS landmarks")
+
+
 class Score(BaseModel):
     patient_id: str | None = None
-    risk_6m: float
-    risk_12m: float
-    risk_24m: float
+    # PFS risks (null at the progression landmark, whose outcome is survival after it).
+    risk_6m: float | None = Field(None, description="probability of relapse, progression or "
+                                  "death by 6 months after infusion")
+    risk_12m: float | None = Field(None, description="the same by 12 months")
+    risk_24m: float | None = Field(None, description="the same by 24 months")
+    death_3m: float | None = _death(3)
+    death_6m: float | None = _death(6)
+    death_12m: float | None = _death(12)
+    median_os_months: float | None = Field(
+        None, description="at progression: predicted median OS from progression (null when "
+        "not reached within 24 months, and at the PFS landmarks)")
+    pcpi_points: int | None = Field(
+        None, description="Post-CAR Prognostic Index points (1 per factor, assumed); null when "
+        "a factor is unknown or at the PFS landmarks")
+    pcpi_group: str | None = Field(None, description="PC-PI risk group (low, "
+                                   "intermediate-low, intermediate-high, high)")
+    pcpi_unknown_factors: list[str] = Field(default_factory=list,
+                                            description="PC-PI factors that are unknown")
+    os_curve: OsCurve = Field(default_factory=OsCurve)
     # Cumulative incidences of the two causes of a PFS event (risk = relapse + nrm); null
     # only for a model version trained without pfs_event_type.
     relapse_6m: float | None = _cause("relapse or progression", 6)

@@ -25,17 +25,31 @@ from batch.csv_scoring import InputFileError, errors_path_for
 from batch.csv_scoring import score_csv as batch_score_csv
 from features.errors import FieldError, SchemaError
 from features.mapping import MappingError
-from features.schema import AUTO, RESEARCH_USE_NOTICE
+from features.schema import AUTO, PROGRESSION, RESEARCH_USE_NOTICE
 from features.text import escape
 from features.validate import check_landmark, check_record
 from model_registry.mappings import MappingNotFound, MappingStore, StoredMapping
 from model_registry.registry import Registry, RegistryError
-from model_registry.scoring import CAUSE_COLUMNS, DYNAMIC_COLUMNS, ScoringModel
+from model_registry.scoring import (
+    CAUSE_COLUMNS,
+    DYNAMIC_COLUMNS,
+    NoProgressionModel,
+    ScoringModel,
+)
 from serving import bentoml_patches
 from serving.calculator import build_app as build_calculator
 from serving.config import ConfigError, load_settings
 from serving.middleware import PARSED_KEY, TIMED_OUT_KEY, Guard, body_timeout_message
-from serving.schemas import BatchItem, BatchResult, Curve, ItemError, Patient, RiskGroup, Score
+from serving.schemas import (
+    BatchItem,
+    BatchResult,
+    Curve,
+    ItemError,
+    OsCurve,
+    Patient,
+    RiskGroup,
+    Score,
+)
 
 logger = logging.getLogger("relapse_risk.service")
 bentoml_patches.apply()
@@ -208,6 +222,8 @@ class RelapseRisk:
         typed = check_record(record)
         result = model.score_record(typed, landmark)
         low, high = model.landmarks[result["landmark"]].thresholds_12m
+        if result["landmark"] == PROGRESSION:
+            return _progression_score(typed, result, low, high)
         return Score(
             patient_id=typed["patient_id"], risk_6m=result["risk_6m"],
             risk_12m=result["risk_12m"], risk_24m=result["risk_24m"],
@@ -230,6 +246,9 @@ class RelapseRisk:
             return self._score_one(model, patient)
         except SchemaError as exc:
             return _error_response(422, "invalid patient", _field_errors(exc))
+        except NoProgressionModel as exc:
+            return _error_response(422, str(exc), [{"field": "landmark", "value": PROGRESSION,
+                                                    "error": str(exc)}])
         except Exception as exc:  # noqa: BLE001 - never a traceback with patient data
             logger.error("scoring failed: %s", type(exc).__name__)
             return _error_response(500, "scoring failed; see the server log")
@@ -248,6 +267,9 @@ class RelapseRisk:
             except SchemaError as exc:
                 items.append(BatchItem(index=index, errors=[
                     ItemError(field=e.field, value=e.value, error=e.error) for e in exc.errors]))
+            except NoProgressionModel as exc:
+                items.append(BatchItem(index=index, errors=[
+                    ItemError(field="landmark", value=PROGRESSION, error=str(exc))]))
             except Exception as exc:  # noqa: BLE001 - one item never fails the batch; no values
                 logger.error("scoring a batch item failed: %s", type(exc).__name__)
                 items.append(BatchItem(index=index, errors=[ItemError(
@@ -345,9 +367,31 @@ class RelapseRisk:
                                               "metrics", "contributions", "population_pfs",
                                               "baseline")}
                      for lm, info in meta["landmarks"].items()}
+        progression = meta.get("progression") or {"absent": model.progression_absent}
+        if "absent" not in progression:
+            progression = {k: progression[k] for k in (
+                "family", "champion_reason", "feature_names", "horizons_months",
+                "risk_group_thresholds_6m", "metrics", "pcpi_comparison", "population_os")}
         return {"model_version": model.version, "created": meta["created"],
                 "schema_version": meta["schema_version"], "cohort": meta["cohort"],
-                "landmarks": landmarks, "model_card": card, "notice": RESEARCH_USE_NOTICE}
+                "landmarks": landmarks, "progression": progression, "model_card": card,
+                "notice": RESEARCH_USE_NOTICE}
+
+
+def _progression_score(typed: dict, result: dict, low: float, high: float) -> Score:
+    """A score at progression: death by 3/6/12 months, median OS, PC-PI and the OS curve."""
+    pc = result["pcpi"]
+    return Score(
+        patient_id=typed["patient_id"],
+        **{k: result[k] for k in ("death_3m", "death_6m", "death_12m", "median_os_months")},
+        pcpi_points=pc["points"], pcpi_group=pc["group"],
+        pcpi_unknown_factors=pc["unknown_factors"],
+        os_curve=OsCurve(**result["os_curve"]), curve=Curve(months=[], event_free=[]),
+        risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high],
+                             horizon_months=6.0),
+        contributions=result["contributions"] or {},
+        missing_predictors=result["missing_predictors"], landmark=PROGRESSION,
+        model_version=result["model_version"], notice=RESEARCH_USE_NOTICE)
 
 
 RelapseRisk.add_asgi_middleware(Guard, settings_loader=load_settings)

@@ -15,6 +15,7 @@ from lifelines import AalenJohansenFitter, CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy import stats
 
+from features import pcpi
 from features.errors import CalibrationWarning
 from synthetic.evidence import Evidence, load_evidence
 from synthetic.generator import DAY28_MONTHS
@@ -246,6 +247,95 @@ class CohortStatistics:
         return _km_median(c["_post_progression_months"].to_numpy(float)[progressed],
                           c["_post_progression_event"].to_numpy(float)[progressed])
 
+    @cached_property
+    def after_failure(self) -> dict[str, np.ndarray]:
+        """Patients whose PFS event is a progression, with OS from it (os_months -
+        pfs_months), PFS from it (second progression or death), treatment after it and PC-PI."""
+        c = self.cohort
+        who = (self.pfs_e == 1) & (c["pfs_event_type"].to_numpy(object) == "progression")
+        f = c.loc[who]
+        score = pcpi.score(f)
+        return {
+            "frame": f, "os_t": (f["os_months"] - f["pfs_months"]).to_numpy(float),
+            "os_e": f["os_event"].to_numpy(float),
+            "pfs2_t": f["_pfs2_months"].to_numpy(float),
+            "pfs2_e": f["_pfs2_event"].to_numpy(float),
+            "treated": f["_treated_after_failure"].to_numpy(bool),
+            "responder": np.isin(f["best_response"].to_numpy(object), ["CR", "PR"]),
+            "months": f["pfs_months"].to_numpy(float),
+            "pcpi": score, "pcpi_group": pcpi.group(score),
+        }
+
+    def _failure_km(self, who: np.ndarray, statistic, outcome: str = "os") -> Estimate:
+        a = self.after_failure
+        return statistic(a[f"{outcome}_t"][who], a[f"{outcome}_e"][who])
+
+    def pcpi_concordance(self) -> Estimate:
+        """Harrell's C of the PC-PI score for OS from progression (ties in the score count a
+        half), with a seeded bootstrap 95% interval (200 resamples)."""
+        from lifelines.utils import concordance_index
+
+        a = self.after_failure
+        known = ~np.isnan(a["pcpi"])
+        t, e, s = a["os_t"][known], a["os_e"][known], a["pcpi"][known]
+        value = concordance_index(t, -s, e)
+        if self.fast:
+            return Estimate(float(value), n=int(known.sum()))
+        rng = np.random.default_rng(0)
+        draws = [concordance_index(t[i], -s[i], e[i])
+                 for i in (rng.integers(0, len(t), len(t)) for _ in range(200))]
+        lo, hi = np.quantile(draws, [0.025, 0.975])
+        return Estimate(float(value), float(lo), float(hi), int(known.sum()))
+
+    def failure_cox(self) -> pd.DataFrame:
+        a, f = self.after_failure, self.after_failure["frame"]
+        ldh = (f["ldh_at_progression_u_l"] / f["ldh_uln_at_progression_u_l"]).to_numpy(float)
+        design = pd.DataFrame({"failure_by_d30": (a["months"] <= 30 / 30.4375).astype(float),
+                               "ldh_above_uln": np.where(np.isnan(ldh), np.nan,
+                                                         (ldh > 1).astype(float))})
+        return self._cox(design, a["os_t"], a["os_e"])
+
+    def _failure_estimates(self) -> dict:
+        a, all_failures = self.after_failure, np.ones(len(self.after_failure["os_t"]), bool)
+        known = ~np.isnan(a["pcpi"])
+        cd19 = a["frame"]["cd19_at_progression"].to_numpy(object)
+        cd19_known = pd.notna(cd19)
+        months = a["months"]
+        day = 1 / 30.4375
+        table = {
+            "mc514_treated_pfs_from_progression": lambda: self._failure_km(
+                a["treated"], _km_median, "pfs2"),
+            "mc514_treated_os_from_progression": lambda: self._failure_km(a["treated"],
+                                                                          _km_median),
+            "mc514_refractory_share_of_failures": lambda: _proportion(~a["responder"],
+                                                                      all_failures),
+            "mc514_treated_refractory": lambda: _proportion(a["treated"], ~a["responder"]),
+            "mc514_treated_relapsed": lambda: _proportion(a["treated"], a["responder"]),
+            "descart_failure_os_12m": lambda: self._failure_km(
+                all_failures, lambda t, e: _km_survival(t, e, 12.0)),
+            "descart_failure_pfs_12m": lambda: self._failure_km(
+                all_failures, lambda t, e: _km_survival(t, e, 12.0), "pfs2"),
+            "descart_failure_by_d30": lambda: _proportion(months <= 30 * day, all_failures),
+            "descart_failure_d31_90": lambda: _proportion(
+                (months > 30 * day) & (months <= 90 * day), all_failures),
+            "descart_failure_after_d90": lambda: _proportion(months > 90 * day, all_failures),
+            "descart_failure_early_hr": lambda: self._hr(self.failure_cox(), "failure_by_d30"),
+            "descart_failure_ldh": lambda: self._hr(self.failure_cox(), "ldh_above_uln"),
+            "pcpi_c": self.pcpi_concordance,
+            "review_cd19_negative_relapse": lambda: _proportion(cd19 == "negative", cd19_known),
+            "cd20_cd19_negative_or_low": lambda: _proportion(np.isin(cd19, ["negative", "low"]),
+                                                             cd19_known),
+            "spiegel_cd19_negative_or_low": lambda: _proportion(
+                np.isin(cd19, ["negative", "low"]), cd19_known),
+        }
+        for name in pcpi.GROUP_NAMES:
+            key = name.replace("-", "_")
+            table[f"pcpi_share_{key}"] = (
+                lambda name=name: _proportion(a["pcpi_group"] == name, known))
+            table[f"pcpi_median_{key}"] = (
+                lambda name=name: self._failure_km(a["pcpi_group"] == name, _km_median))
+        return table
+
     def estimate(self, ev: Evidence) -> Estimate | None:
         """The simulated counterpart of one evidence entry (None when it is not simulated)."""
         c, all_ = self.cohort, self.all
@@ -314,6 +404,7 @@ class CohortStatistics:
                      "steroids"):
             table[f"mc514_hr_pfs_bt_{name}"] = (
                 lambda name=name: self._hr(self.cox_bridging_type, f"bt_{name}"))
+        table.update(self._failure_estimates())
         if ev.method is None:
             return None
         if ev.id not in table:

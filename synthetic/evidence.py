@@ -85,3 +85,4 @@ def load_evidence() -> dict[str, Evidence]:
             ev.acceptance_interval()
         entries[ev.id] = ev
     return entries
+

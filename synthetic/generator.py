@@ -32,6 +32,13 @@ _STREAMS = (
 )
 _MISSING_STREAMS = ("ecog", "stage", "extranodal_sites", "ldh", "ipi", "aaipi", "tmtv_ml",
                     "tp53_status", "prior_lines", "ctdna_d28", "cart_cmax_per_ul")
+# The progression landmark's streams: drawn after every stream above, so a seed gives the
+# same patients up to progression as before they existed.
+_PROGRESSION_STREAMS = ("p_ecog", "p_ldh", "p_hb", "p_extranodal", "p_cd19", "p_treated",
+                        "p_pfs2", "p_survival")
+_PROGRESSION_MISSING = ("ecog_at_progression", "ldh_at_progression",
+                        "haemoglobin_at_progression_g_dl", "extranodal_sites_at_progression",
+                        "cd19_at_progression")
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ def _draw(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """All random numbers a cohort needs, as uniforms (inverse-CDF transforms come later)."""
     draws = {name: rng.random(n) for name in _STREAMS}
     draws.update({f"missing_{name}": rng.random(n) for name in _MISSING_STREAMS})
+    draws.update({name: rng.random(n) for name in _PROGRESSION_STREAMS})
+    draws.update({f"missing_{name}": rng.random(n) for name in _PROGRESSION_MISSING})
     return draws
 
 
@@ -272,12 +281,11 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
     pfs_true = np.minimum(progression, nrm)
     progressed = progression <= nrm
 
-    # Survival after progression: refractory disease does worse; some are salvaged for good.
-    post_median = v("post_progression_scale") * np.where(
-        responder, v("relapsed_median_ratio"), 1.0) * np.exp(-v("post_progression_risk") * risk)
-    post = post_median * np.exp(v("post_progression_sd") * z["post_progression"])
-    salvaged = u["salvage"] < v("salvage_fraction")
-    post = np.where(salvaged, -np.log1p(-u["salvage_time"]) * v("salvaged_mean_months"), post)
+    # At progression: what is assessed then, and survival after it (`_at_progression`).
+    prog = _at_progression(u, p, burden=burden, responder=responder, risk=risk,
+                           months=progression, extranodal=extranodal, age=age, lines=lines,
+                           uln=uln)
+    post = prog["survival"]
     os_true = np.where(progressed, progression + post, nrm)
 
     # Follow-up: staggered entry (administrative censoring) plus a little loss to follow-up.
@@ -290,6 +298,9 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
     # Day-28 landmark: ctDNA reflects residual disease in patients still event-free then.
     # As the landmark selects it: on the recorded (rounded) time.
     at_landmark = np.round(pfs_months, 3) > DAY28_MONTHS
+    # Fields at progression exist for the progressions the registry saw (before follow-up
+    # ended), like the PFS event itself.
+    seen = progressed & (pfs_true <= follow_up)
     ctdna_logit = (v("ctdna_logit") + v("ctdna_non_responder") * ~responder
                    + v("ctdna_relapsing") * (responder & ~cured))
     ctdna = np.where(u["ctdna"] < special.expit(ctdna_logit), "detectable", "undetectable")
@@ -319,6 +330,13 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
         "os_months": np.round(os_months, 3),
         "os_event": (os_true <= follow_up).astype(float),
         "best_response": best.astype(object),
+        "progression_months": np.where(seen, np.round(pfs_months, 3), np.nan),
+        "ecog_at_progression": np.where(seen, prog["ecog"], np.nan),
+        "ldh_at_progression_u_l": np.where(seen, prog["ldh"], np.nan),
+        "ldh_uln_at_progression_u_l": np.where(seen, uln, np.nan),
+        "haemoglobin_at_progression_g_dl": np.where(seen, prog["haemoglobin"], np.nan),
+        "extranodal_sites_at_progression": np.where(seen, prog["extranodal"], np.nan),
+        "cd19_at_progression": np.where(seen, prog["cd19"], None).astype(object),
         "_risk": risk,
         # What the oracle (`synthetic.oracle`) sees: true predictor values before registry
         # blanking, and the day-28 ctDNA a patient would have had.
@@ -332,6 +350,12 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
         "_post_progression_months": np.where(progressed, np.minimum(post, follow_up - progression),
                                              np.nan),
         "_post_progression_event": progressed & (os_true <= follow_up),
+        # After failure: treated further, and progression-free survival from progression
+        # (second progression or death) on the same follow-up.
+        "_treated_after_failure": progressed & prog["treated"],
+        "_pfs2_months": np.where(progressed, np.minimum(prog["pfs2"], follow_up - progression),
+                                 np.nan),
+        "_pfs2_event": progressed & (progression + prog["pfs2"] <= follow_up),
         "_follow_up_months": follow_up,
     })
     if missing:
@@ -341,12 +365,78 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
 
 def _blank(frame: pd.DataFrame, u: dict[str, np.ndarray], p: GeneratorParams) -> None:
     """Blank values completely at random at the registry-like rates of the parameter file."""
-    rates = p.value("missing_rates")
-    for name in _MISSING_STREAMS:
+    rates = {**p.value("missing_rates"), **p.value("progression_missing_rates")}
+    pairs = {"ldh": ["ldh_u_l", "ldh_uln_u_l"],
+             "ldh_at_progression": ["ldh_at_progression_u_l", "ldh_uln_at_progression_u_l"]}
+    for name in (*_MISSING_STREAMS, *_PROGRESSION_MISSING):
         hit = u[f"missing_{name}"] < rates[name]
-        columns = ["ldh_u_l", "ldh_uln_u_l"] if name == "ldh" else [name]
-        for column in columns:
+        for column in pairs.get(name, [name]):
             frame.loc[hit, column] = None if frame[column].dtype == object else np.nan
+
+
+def _at_progression(u: dict[str, np.ndarray], p: GeneratorParams, *, burden, responder, risk,
+                    months, extranodal, age, lines, uln) -> dict[str, np.ndarray]:
+    """What is assessed at progression, treatment after it, and survival from it.
+
+    The fields follow what the generator already knows: the tumour burden (ECOG, LDH,
+    haemoglobin, extranodal sites), how early the disease came back (early failure is
+    aggressive disease: worse on each), the extranodal sites at infusion, and response
+    (antigen escape, CD19-negative or -low relapse, is a relapse of responders). Survival
+    after progression is log-normal with a log-time linear in these fields (so PC-PI's
+    dichotomised factors carry most, but not all, of the information), the baseline risk and
+    response; a share of patients treated further is salvaged for good. Every figure this
+    part must reproduce is in the evidence table (`calibrate` checks them).
+    """
+    v = p.value
+    z = {k: stats.norm.ppf(np.clip(u[k], 1e-12, 1 - 1e-12))
+         for k in ("p_ecog", "p_ldh", "p_hb", "p_pfs2", "p_survival")}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        months = np.where(np.isfinite(months), months, 600.0)
+        # How early the failure came, on the log scale around PC-PI's 4 months, up to a cap
+        # (a late relapse helps only so much); on survival also from a floor (a failure in
+        # the first weeks is not worse without end).
+        cut, cap = v("pcpi_time_cut_months"), v("progression_late_cap_months")
+        early = np.log(cut / np.clip(months, 0.05, cap))
+        early_survival = np.log(cut / np.clip(months, v("progression_early_floor_months"), cap))
+    aggressive = burden + v("progression_early_weight") * early
+    ecog = _ordinal(v("progression_ecog_weight") * aggressive
+                    + np.sqrt(1 - v("progression_ecog_weight") ** 2) * z["p_ecog"],
+                    v("progression_ecog_cumulative"))
+    log_ldh_ratio = (v("progression_ldh_log_ratio_mean") + v("progression_ldh_aggressive")
+                     * aggressive + v("progression_ldh_noise") * z["p_ldh"])
+    haemoglobin = np.clip(np.round(v("progression_hb_mean") - v("progression_hb_aggressive")
+                                   * aggressive + v("progression_hb_sd") * z["p_hb"], 1), 3, 20)
+    sites = stats.binom.ppf(u["p_extranodal"], v("extranodal_max_sites"), special.expit(
+        v("progression_extranodal_logit") + v("progression_extranodal_aggressive") * aggressive
+        + v("progression_extranodal_per_site") * extranodal))
+    cd19_negative = special.expit(v("cd19_negative_logit") + v("cd19_responder") * responder)
+    cd19_low = special.expit(v("cd19_low_logit") + v("cd19_responder") * responder)
+    cd19 = np.where(u["p_cd19"] < cd19_negative, "negative",
+                    np.where(u["p_cd19"] < cd19_negative + cd19_low, "low", "positive"))
+    ldh_ratio = np.exp(log_ldh_ratio)
+    log_time = (np.log(v("post_progression_scale"))
+                + np.log(v("relapsed_median_ratio")) * responder
+                - v("post_progression_risk") * risk
+                - v("post_ecog") * (ecog - 1)
+                - v("post_log2_ldh_ratio") * np.log2(ldh_ratio)
+                - v("post_hb_deficit") * (11 - haemoglobin)
+                - v("post_extranodal") * (np.minimum(sites, 5) - 1)
+                - v("post_early") * early_survival
+                - v("post_cd19_negative") * (cd19 == "negative")
+                - v("post_age_decade") * (age - 60) / 10
+                - v("post_lines") * (lines - 2))
+    treated = u["p_treated"] < special.expit(
+        v("treated_logit") - v("treated_refractory") * ~responder - v("treated_ecog") * (ecog >= 2))
+    log_time = log_time + v("treated_effect") * treated
+    survival = np.exp(log_time + v("post_progression_sd") * z["p_survival"])
+    salvaged = treated & (u["salvage"] < v("salvage_fraction"))
+    survival = np.where(salvaged, np.maximum(survival, -np.log1p(-u["salvage_time"])
+                                             * v("salvaged_mean_months")), survival)
+    pfs2 = np.where(treated & ~salvaged, survival * special.expit(
+        v("pfs2_logit") + v("pfs2_sd") * z["p_pfs2"]), survival)
+    ldh = _within_schema("ldh_at_progression_u_l", np.round(uln * ldh_ratio))
+    return {"ecog": ecog.astype(float), "ldh": ldh, "haemoglobin": haemoglobin, "extranodal": sites,
+            "cd19": cd19, "treated": treated, "pfs2": pfs2, "survival": survival}
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:

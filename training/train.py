@@ -145,8 +145,11 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
 def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
                   parent_version: str | None = None, progress: bool = False,
                   landmark_fits: dict[str, LandmarkFit] | None = None,
-                  extra_metadata: dict | None = None) -> tuple[str, dict]:
-    """Train both landmarks, export the champions, write the report and register a candidate.
+                  extra_metadata: dict | None = None,
+                  progression: bool = True) -> tuple[str, dict]:
+    """Train both PFS landmarks, export the champions, write the report and register a
+    candidate; with `progression`, the progression landmark's model too (metadata key
+    "progression": the model, or why there is none).
 
     Returns
     -------
@@ -184,8 +187,14 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
             "cause_metrics": _jsonable(_cause_metrics(fit, model)),
             "contributions": _contributions_text(model),
         }
+    if progression:
+        info, artifact = _progression(cohort, seed)
+        artifacts.update(artifact)
+    else:
+        info = {"absent": "not trained (progression=False)"}
     metadata = {
         "schema_version": SCHEMA_VERSION, "schema_hash": schema_hash(),
+        "progression": info,
         "cohort": cohort.description, "landmarks": landmarks, "parent_version": parent_version,
         "champions": {lm: info["family"] for lm, info in landmarks.items()},
         "notice": RESEARCH_USE_NOTICE, "seed": seed, **_jsonable(extra_metadata or {}),
@@ -193,6 +202,22 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
     files = build_files(metadata, fits)
     version = registry.register(artifacts, metadata, files)
     return version, fits
+
+
+def _progression(cohort: Cohort, seed: int) -> tuple[dict, dict[str, bytes]]:
+    """The progression landmark's model (OS from progression) exported and checked, or why
+    the cohort has none."""
+    from training.progression import ProgressionDataError, fit_progression, progression_metadata
+
+    try:
+        fit = fit_progression(cohort.frame, seed)
+    except ProgressionDataError as exc:
+        return {"absent": str(exc)}, {}
+    model = fit.models[fit.champion]
+    proto = to_onnx(model)
+    parity = check_parity(model, proto, fit.X_test)
+    name = "progression.onnx"
+    return _jsonable(progression_metadata(fit, name, parity)), {name: proto.SerializeToString()}
 
 
 def _cause_metrics(fit: LandmarkFit, model) -> dict | None:

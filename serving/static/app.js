@@ -5,6 +5,9 @@
 (function () {
   const schema = JSON.parse(document.getElementById("schema").textContent);
   const [INFUSION, DAY28] = schema.landmarks; // the names features/schema.py defines
+  const PROGRESSION = schema.progression;
+  const AT_PROGRESSION = (f) => f.landmark === PROGRESSION
+    || f.name === "age_years" || f.name === "prior_lines";
   const KEY_STORE = "relapse-risk-api-key";
   const HORIZONS = [6, 12, 24];
   const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
@@ -39,9 +42,10 @@
   }
 
   // ---- the form, from the schema ---------------------------------------------------------
-  function fieldControl(field) {
-    const id = "f-" + field.name;
-    const described = `hint-${field.name} err-${field.name}`;
+  function fieldControl(field, prefix) {
+    const p = prefix || "";
+    const id = p + "f-" + field.name;
+    const described = `${p}hint-${field.name} ${p}err-${field.name}`;
     let control;
     if (field.kind === "category") {
       control = el("select", { id, name: field.name, "aria-describedby": described },
@@ -60,8 +64,8 @@
     return el("div", { class: "field" },
       el("label", { for: id }, labelFor(field), " ", el("code", {}, field.name)),
       control,
-      el("p", { class: "help", id: "hint-" + field.name }, hint),
-      el("p", { class: "error", id: "err-" + field.name, role: "alert" }));
+      el("p", { class: "help", id: p + "hint-" + field.name }, hint),
+      el("p", { class: "error", id: p + "err-" + field.name, role: "alert" }));
   }
 
   function buildForm() {
@@ -74,13 +78,38 @@
     for (const [title, keep] of groups) {
       const fields = schema.fields.filter(keep);
       $("groups").append(el("fieldset", {}, el("legend", {}, title),
-        el("div", { class: "grid" }, ...fields.map(fieldControl))));
+        el("div", { class: "grid" }, ...fields.map((f) => fieldControl(f)))));
     }
+    const fields = schema.fields.filter(AT_PROGRESSION);
+    $("progression-groups").append(el("fieldset", {}, el("legend", {}, "At progression"),
+      el("div", { class: "grid" }, ...fields.map((f) => fieldControl(f, "p")))));
+  }
+
+  function collectProgression() {
+    const patient = { landmark: PROGRESSION };
+    for (const field of schema.fields.filter(AT_PROGRESSION)) {
+      const raw = $("pf-" + field.name).value.trim();
+      if (raw === "") continue;
+      const numeric = field.kind === "integer" || field.kind === "number";
+      patient[field.name] = numeric && NUMBER.test(raw) ? Number(raw) : raw;
+    }
+    return patient;
+  }
+
+  function showTab(name) {
+    const progression = name === PROGRESSION;
+    $("tab-infusion").setAttribute("aria-selected", String(!progression));
+    $("tab-progression").setAttribute("aria-selected", String(progression));
+    $("patient-form").hidden = progression;
+    $("result").hidden = true;
+    $("progression-form").hidden = !progression;
+    $("progression-result").hidden = true;
   }
 
   function collectPatient() {
     const patient = {};
     for (const field of schema.fields) {
+      if (field.landmark === PROGRESSION) continue; // the other tab's
       const raw = $("f-" + field.name).value.trim();
       if (raw === "") continue; // unknown: absent, and the answer lists it as missing
       const numeric = field.kind === "integer" || field.kind === "number";
@@ -109,6 +138,9 @@
     modelInfo = null;
     $("patient-form").hidden = true;
     $("result").hidden = true;
+    $("tabs").hidden = true;
+    $("progression-form").hidden = true;
+    $("progression-result").hidden = true;
     $("key-section").hidden = false;
     $("key-error").textContent = message || "";
     $("api-key").focus();
@@ -131,12 +163,13 @@
     for (const node of document.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   }
 
-  function showFieldErrors(errors, fallback) {
+  function showFieldErrors(errors, fallback, prefix) {
+    const p = prefix || "";
     let first = null;
     const general = [];
     for (const e of errors || []) {
-      const slot = $("err-" + e.field);
-      const control = $("f-" + e.field);
+      const slot = $(p + "err-" + e.field);
+      const control = $(p + "f-" + e.field);
       if (slot && control) {
         slot.textContent = (slot.textContent ? slot.textContent + " " : "") + e.error;
         control.setAttribute("aria-invalid", "true");
@@ -145,7 +178,9 @@
         general.push(`${e.field}: ${e.error}`);
       }
     }
-    if (general.length || !first) $("form-error").textContent = general.join("; ") || fallback;
+    if (general.length || !first) {
+      $(p ? "progression-form-error" : "form-error").textContent = general.join("; ") || fallback;
+    }
     if (first) first.focus();
   }
 
@@ -170,6 +205,116 @@
       $("form-error").textContent = "The service could not be reached: " + err.message;
     } finally {
       $("submit").disabled = false;
+    }
+  }
+
+  async function onProgressionSubmit(event) {
+    event.preventDefault();
+    clearErrors();
+    $("progression-result").hidden = true;
+    $("progression-submit").disabled = true;
+    try {
+      if (!modelInfo && !(await loadModel("progression-form-error"))) return;
+      const { status, payload } = await call("score", { patient: collectProgression() });
+      if (status === 401) { askForKey("The service refused this key."); return; }
+      if (status === 422) { showFieldErrors(payload.errors, payload.error, "p"); return; }
+      if (status !== 200) {
+        $("progression-form-error").textContent =
+          (payload && payload.error) || `The service answered ${status}.`;
+        return;
+      }
+      if (payload.model_version !== modelInfo.model_version) await loadModel();
+      renderProgression(payload);
+    } catch (err) {
+      $("progression-form-error").textContent = "The service could not be reached: " + err.message;
+    } finally {
+      $("progression-submit").disabled = false;
+    }
+  }
+
+  const DEATH_HORIZONS = [3, 6, 12];
+  const months = (m) => (m === null || m === undefined || Number.isNaN(m)
+    ? "not reached within 24 months" : `${Number(m).toFixed(1)} months`);
+
+  function renderProgression(score) {
+    const curve = score.os_curve;
+    const alive = (t) => stepAt(curve.months, curve.alive, t);
+    const population = (t) => stepAt(curve.months, curve.population_alive, t);
+    const rows = $("death-rows");
+    rows.replaceChildren();
+    for (const h of DEATH_HORIZONS) {
+      const mine = score[`death_${h}m`];
+      const theirs = 1 - population(h);
+      rows.append(el("tr", {}, el("th", { scope: "row" }, `${h} months`),
+        el("td", { id: `death-${h}`, "data-value": String(mine) }, pct(mine)),
+        el("td", { id: `death-pop-${h}`, "data-value": String(theirs) }, pct(theirs))));
+    }
+    $("median-os").textContent = months(score.median_os_months);
+    $("median-os").setAttribute("data-value", String(score.median_os_months));
+    const info = modelInfo.progression || {};
+    $("median-os-population").textContent = info.population_os
+      ? months(info.population_os.median_months) : "n/a";
+    const group = score.risk_group;
+    $("progression-group").textContent = group.name;
+    $("progression-group").className = "group-" + group.name;
+    const [low, high] = group.thresholds_12m;
+    $("progression-thresholds").textContent =
+      `(6-month death risk: low below ${pct(low)}, high from ${pct(high)})`;
+    drawSurvival($("os-curve"), curve.months, alive, population, "months from progression",
+      DEATH_HORIZONS);
+    $("pcpi-group").textContent = score.pcpi_group || "not computed";
+    $("pcpi-points").textContent = score.pcpi_points === null ? `(unknown: ${score.pcpi_unknown_factors.join(", ")})`
+      : `(${score.pcpi_points} of 5 points)`;
+    $("pcpi-factors").replaceChildren(...schema.pcpi.factors.map((f) => el("li", {},
+      f.rule + (score.pcpi_unknown_factors.includes(f.name) ? ": unknown" : ""))));
+    $("pcpi-assumption").textContent = schema.pcpi.assumption;
+    drawContributions(score.contributions, score.missing_predictors, "progression-contributions");
+    $("progression-missing").textContent = score.missing_predictors.length
+      ? score.missing_predictors.join(", ") : "none";
+    $("progression-version").textContent = score.model_version;
+    renderSalvage();
+    $("progression-notice").textContent = score.notice;
+    $("progression-result").hidden = false;
+    $("progression-result").scrollIntoView({ block: "start" });
+  }
+
+  function renderSalvage() {
+    const data = schema.salvage;
+    $("salvage-statement").textContent = data.statement;
+    const rows = $("salvage-rows");
+    rows.replaceChildren();
+    const show = (v, f) => (v === null || v === undefined ? "not reported" : f(v));
+    for (const o of data.options) {
+      const source = data.sources[o.source];
+      const size = source.size === null ? source.size_note : `n = ${source.size}; ${source.size_note}`;
+      rows.append(el("tr", {}, el("th", { scope: "row" }, o.option), el("td", {}, o.stratum),
+        el("td", {}, show(o.orr, pct)), el("td", {}, show(o.median_pfs_months, months)),
+        el("td", {}, show(o.median_os_months, months)), el("td", {}, o.comparison || ""),
+        el("td", {}, `${source.citation} (${size})`)));
+    }
+  }
+
+  function drawSurvival(plot, grid, mine, theirs, label, points) {
+    plot.replaceChildren();
+    const [W, H, left, right, top, bottom] = [600, 320, 48, 16, 12, 40];
+    const maxMonth = grid[grid.length - 1];
+    const x = (m) => left + (m / maxMonth) * (W - left - right);
+    const y = (s) => top + (1 - s) * (H - top - bottom);
+    for (let s = 0; s <= 1.0001; s += 0.25) {
+      plot.append(svg("line", { x1: left, x2: W - right, y1: y(s), y2: y(s), class: "grid" }));
+      plot.append(svg("text", { x: left - 6, y: y(s) + 4, "text-anchor": "end" }, `${100 * s}%`));
+    }
+    for (let m = 0; m <= maxMonth; m += 6) {
+      plot.append(svg("text", { x: x(m), y: H - bottom + 16, "text-anchor": "middle" }, String(m)));
+    }
+    plot.append(svg("text", { x: (W + left) / 2, y: H - 6, "text-anchor": "middle" }, label));
+    const line = (f, cls) => svg("polyline", {
+      class: cls, points: grid.map((m) => `${x(m).toFixed(1)},${y(f(m)).toFixed(1)}`).join(" "),
+    });
+    plot.append(line(theirs, "population"));
+    plot.append(line(mine, "patient"));
+    for (const h of points) {
+      plot.append(svg("circle", { cx: x(h), cy: y(mine(h)), r: 4, class: "patient-point" }));
     }
   }
 
@@ -316,8 +461,8 @@
     }, el("span", { class: "swatch", "aria-hidden": "true" }), `${counts[i]} ${label}`)));
   }
 
-  function drawContributions(contributions, missing) {
-    const box = $("contributions");
+  function drawContributions(contributions, missing, target) {
+    const box = $(target || "contributions");
     box.replaceChildren();
     const entries = Object.entries(contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
     const largest = Math.max(1e-9, ...entries.map(([, v]) => Math.abs(v)));
@@ -354,15 +499,23 @@
     }
     if (ok) {
       $("key-section").hidden = true;
+      $("tabs").hidden = false;
       $("patient-form").hidden = false;
       $("f-patient_id").focus();
     }
   });
   $("patient-form").addEventListener("submit", onSubmit);
+  $("progression-form").addEventListener("submit", onProgressionSubmit);
+  $("tab-infusion").addEventListener("click", () => showTab(INFUSION));
+  $("tab-progression").addEventListener("click", () => showTab(PROGRESSION));
   $("forget-key").addEventListener("click", () => askForKey(""));
   if (sessionStorage.getItem(KEY_STORE)) {
     loadModel().then((ok) => {
-      if (ok) { $("key-section").hidden = true; $("patient-form").hidden = false; }
+      if (ok) {
+        $("key-section").hidden = true;
+        $("tabs").hidden = false;
+        $("patient-form").hidden = false;
+      }
     });
   }
 })();

@@ -283,3 +283,21 @@ def test_worker_processes_write_the_same_files_as_the_thread(tmp_path, model):
                             summary.risk_12m_counts.tolist())
     assert outputs[1][2:5] == (1_000, 600, 400)
     assert outputs[2] == outputs[1]
+
+
+def test_a_csv_with_fields_at_progression_gets_the_progression_columns(tmp_path, model):
+    header = ("patient_id,age_years,progression_months,ecog_at_progression,"
+              "ldh_at_progression_u_l,ldh_uln_at_progression_u_l,"
+              "haemoglobin_at_progression_g_dl,extranodal_sites_at_progression")
+    rows = ["Q1,66,2.5,2,700,250,9.1,3",  # at progression: PC-PI 5 of 5
+            "Q2,58,,,,,,",                # nothing at progression: its PFS landmark
+            "Q3,60,3,1,400,,10,1"]        # LDH without its ULN: an error naming the ULN
+    summary, scored, errors = _run(tmp_path, model, "\n".join([header, *rows]) + "\n")
+    assert (summary.scored, summary.rejected) == (2, 1)
+    assert list(scored.landmark) == ["progression", "infusion"]
+    at_progression, at_infusion = scored.iloc[0], scored.iloc[1]
+    assert 0 < float(at_progression.death_3m) < float(at_progression.death_12m) < 1
+    assert at_progression.pcpi_group == "high" and float(at_progression.pcpi_points) == 5
+    assert at_progression.risk_12m == "" and at_infusion.death_6m == ""
+    assert float(at_infusion.risk_12m) > 0
+    assert errors.field.tolist() == ["ldh_uln_at_progression_u_l"]

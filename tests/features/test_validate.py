@@ -144,11 +144,12 @@ def test_numeric_frames_from_trusted_code(valid_record):
 
 
 def test_schema_lists_every_design_column():
-    # DESIGN.md's table, plus event_free_months (the "still in remission" condition)
-    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 22
+    # DESIGN.md's table, plus event_free_months (the "still in remission" condition) and
+    # the seven fields of the progression landmark
+    assert len(COLUMNS) == len(set(COLUMNS)) == len(FIELDS) == 29
     for f in FIELDS:
         if f.role == "predictor":
-            assert f.landmark in ("infusion", "day28") and f.evidence, f.name
+            assert f.landmark in ("infusion", "day28", "progression") and f.evidence, f.name
 
 
 @pytest.mark.parametrize("bad", ["1_000", "\u0661\u0662", "0x10", "1,5"])

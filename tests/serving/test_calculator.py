@@ -218,8 +218,12 @@ def test_the_form_comes_from_the_feature_schema(page):
     _enter_key(page)
     page.wait_for_selector("#patient-form:not([hidden])")
     names = page.eval_on_selector_all("#groups [name]", "els => els.map(e => e.name)")
-    inputs = [f for f in FIELDS if f.role != "outcome"]
+    inputs = [f for f in FIELDS if f.role != "outcome" and f.landmark != "progression"]
     assert names == [f.name for f in inputs]
+    at_progression = page.eval_on_selector_all("#progression-groups [name]",
+                                               "els => els.map(e => e.name)")
+    assert at_progression == [f.name for f in FIELDS if f.landmark == "progression"
+                              or f.name in ("age_years", "prior_lines")]
     for f in inputs:
         if f.kind in ("integer", "number"):
             assert f.describe_range() in page.inner_text(f"#hint-{f.name}")
@@ -261,3 +265,45 @@ def test_the_pfs_curve_is_drawn_for_the_patient_and_the_population(page):
         ys = [float(p.split(",")[1]) for p in points]
         assert len(points) > 10 and all(math.isfinite(y) for y in ys)
         assert ys == sorted(ys)  # a survival curve never rises (SVG y grows downwards)
+
+
+AT_PROGRESSION = {"progression_months": "2.5", "ecog_at_progression": "2",
+                  "ldh_at_progression_u_l": "700", "ldh_uln_at_progression_u_l": "250",
+                  "haemoglobin_at_progression_g_dl": "9.1",
+                  "extranodal_sites_at_progression": "3", "cd19_at_progression": "low",
+                  "age_years": "66", "prior_lines": "3"}
+
+
+def test_the_progression_tab_shows_the_apis_survival_pcpi_and_the_evidence(page, served):
+    _enter_key(page)
+    page.wait_for_selector("#patient-form:not([hidden])")
+    page.click("#tab-progression")
+    page.wait_for_selector("#progression-form:not([hidden])")
+    for name, value in AT_PROGRESSION.items():
+        if name in CATEGORIES:
+            page.select_option(f"#pf-{name}", value)
+        else:
+            page.fill(f"#pf-{name}", value)
+    page.click("#progression-submit")
+    page.wait_for_selector("#progression-result:not([hidden])")
+    api = served.post("/score", {"patient": {**_as_json(AT_PROGRESSION),
+                                             "landmark": "progression"}})[1]
+    for h in (3, 6, 12):
+        assert _shown(page, f"#death-{h}") == pytest.approx(api[f"death_{h}m"], abs=1e-9)
+        assert page.inner_text(f"#death-{h}") == _percent(api[f"death_{h}m"])
+    assert page.inner_text("#pcpi-group") == api["pcpi_group"] == "high"
+    assert page.locator("#os-curve polyline").count() == 2  # patient and population
+    contributions = page.eval_on_selector_all(
+        "#progression-contributions .contribution", "els => els.map(e => e.dataset.field)")
+    assert set(contributions) == set(api["contributions"])
+    salvage = page.inner_text("#salvage")
+    assert "not a recommendation" in salvage
+    assert "Blood Adv 2025" in salvage and "n = 514" in salvage
+    assert page.inner_text("#salvage-rows").count("\n") >= 5  # every option, one row each
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "calculator-progression.png"), full_page=True)
+    # an invalid value sits beside its field
+    page.fill("#pf-haemoglobin_at_progression_g_dl", "94")
+    page.click("#progression-submit")
+    page.wait_for_selector("#perr-haemoglobin_at_progression_g_dl:not(:empty)")
+    assert page.get_attribute("#pf-haemoglobin_at_progression_g_dl", "aria-invalid") == "true"

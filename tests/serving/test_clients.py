@@ -77,6 +77,14 @@ def test_sync_client_calls_every_endpoint(server, export_csv):
         _check_archive(client.score_csv(file=export_csv))
         info = client.model_info()
         assert info["model_version"] == "v0001" and "Model card" in info["model_card"]
+        # at progression: null PFS risks, empty PFS curve, the OS curve and PC-PI decode
+        at_progression = client.score(patient={"progression_months": 2.0,
+                                               "ecog_at_progression": 0,
+                                               "cd19_at_progression": "negative"})
+        assert at_progression["landmark"] == "progression"
+        assert at_progression["risk_6m"] is None and at_progression["curve"]["months"] == []
+        assert at_progression["pcpi_points"] is None  # three of five factors unknown
+        assert len(at_progression["os_curve"]["alive"]) == 49
 
 
 def test_sync_client_gets_the_documented_errors(server, tmp_path):

@@ -98,6 +98,35 @@ def test_batch_with_mixed_items(server):
         server.post("/score", {"patient": PATIENT})[1]["risk_12m"])
 
 
+AT_PROGRESSION = {"patient_id": PLANTED, "age_years": 66, "progression_months": 2.5,
+                  "ecog_at_progression": 2, "ldh_at_progression_u_l": 700,
+                  "ldh_uln_at_progression_u_l": 250, "haemoglobin_at_progression_g_dl": 9.1,
+                  "extranodal_sites_at_progression": 3, "cd19_at_progression": "low"}
+
+
+def test_score_and_batch_at_progression(server):
+    status, body, _ = server.post("/score", {"patient": AT_PROGRESSION})
+    assert status == 200, body
+    assert body["landmark"] == "progression" and body["risk_12m"] is None
+    assert 0 < body["death_3m"] < body["death_6m"] < body["death_12m"] < 1
+    assert body["pcpi_group"] == "high" and body["pcpi_points"] == 5
+    assert len(body["os_curve"]["alive"]) == len(body["os_curve"]["population_alive"])
+    assert body["risk_group"]["horizon_months"] == 6
+    assert "research use only" in body["notice"].lower()
+    # auto picks progression; an explicit PFS landmark scores the same patient from infusion
+    forced = server.post("/score", {"patient": {**AT_PROGRESSION, "landmark": "infusion"}})[1]
+    assert forced["landmark"] == "infusion" and forced["death_6m"] is None
+    # malformed input at progression: a 422 naming the field, never a 5xx
+    status, body, _ = server.post("/score", {"patient": {**AT_PROGRESSION,
+                                                         "haemoglobin_at_progression_g_dl": 94}})
+    assert status == 422 and "haemoglobin_at_progression_g_dl" in json.dumps(body)
+    status, body, _ = server.post("/score_batch", {"patients": [AT_PROGRESSION, PATIENT]})
+    assert status == 200 and body["scored"] == 2
+    assert [r["score"]["landmark"] for r in body["results"]] == ["progression", "infusion"]
+    meta = server.post("/model")[1]
+    assert meta["progression"]["pcpi_comparison"]["model_minus_pcpi"]["ci95"][0] > 0
+
+
 @pytest.mark.parametrize("key", [None, "wrong-key", KEY + "x"])
 def test_scoring_needs_a_valid_key(server, key):
     for path in ("/score", "/score_batch", "/model"):

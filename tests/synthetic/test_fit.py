@@ -3,7 +3,7 @@ import pytest
 
 from synthetic.calibration import CohortStatistics
 from synthetic.evidence import load_evidence
-from synthetic.fit import fit_params, residual
+from synthetic.fit import _targets, fit_params, residual
 from synthetic.generator import load_params, simulate
 
 
@@ -34,7 +34,7 @@ def test_fit_pulls_a_displaced_parameter_back():
     # parameters score `floor` on this sample. The fit must get back to about there.
     statistics = CohortStatistics(simulate(6000, 5, start), fast=True)
     floor = sum(residual(ev, statistics.estimate(ev).value) ** 2
-                for ev in load_evidence().values() if ev.method and ev.check)
+                for ev in _targets(load_evidence()))
     assert before > 2 * floor
     assert after < 1.25 * floor
     assert np.isfinite(list(result.residuals.values())).all()

@@ -1,6 +1,6 @@
 import pytest
 
-from features.schema import OUTCOMES
+from features.schema import OUTCOMES, PROGRESSION_PREDICTORS
 from features.validate import validate_frame
 from model_registry.registry import Registry
 from model_registry.scoring import ScoringModel
@@ -17,7 +17,7 @@ def test_version_holds_everything_the_registry_promises(trained):
                 "created", "integrity"):
         assert key in meta
     assert meta["cohort"]["source"] == "synthetic" and len(meta["cohort"]["sha256"]) == 64
-    assert meta["cohort"]["generator_params_version"] == "1.1.0"
+    assert meta["cohort"]["generator_params_version"] == "1.2.0"
     for lm in ("infusion", "day28"):
         info = meta["landmarks"][lm]
         # The three relapse families of the two-cause model compete; two PFS references.
@@ -28,6 +28,10 @@ def test_version_holds_everything_the_registry_promises(trained):
         assert info["onnx_parity_max_abs"] <= 1e-5
         low, high = info["risk_group_thresholds_12m"]
         assert 0 < low < high < 1
+    progression = meta["progression"]  # the progression landmark: OS from progression
+    assert progression["family"] in ("cox_ridge", "xgb_cox")
+    assert progression["onnx_parity_max_abs"] <= 1e-5
+    assert progression["horizons_months"] == [3.0, 6.0, 12.0]
     assert registry.file(version, "plots/infusion_calibration.png")[:4] == b"\x89PNG"
     card = registry.file(version, "model_card.md").decode()
     assert "research use only" in card.lower() and "synthetic" in card
@@ -51,7 +55,8 @@ def test_champion_rule():
 def test_scoring_model_scores_validated_rows(trained):
     registry, version, _ = trained
     model = ScoringModel(registry.load())
-    raw = canonical(simulate(40, 5)).drop(columns=list(OUTCOMES))
+    # PFS landmarks only: the fields at progression would send progressors to the third
+    raw = canonical(simulate(40, 5)).drop(columns=[*OUTCOMES, *PROGRESSION_PREDICTORS])
     frame = validate_frame(raw, allow_outcomes=False, nan_is_missing=True).frame
     out = model.score(frame)
     assert list(out.index) == list(frame.index)
