@@ -355,8 +355,11 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
     with stages.stage("rows the parent has seen"):
         base = _development_cohort(loaded, store)
         seen = {lm: set(seen_rows(registry, loaded, base, lm)) for lm in LANDMARKS}
-    updates, models, before, after, artifacts, checks = {}, {}, {}, {}, {}, {}
+    updates, models, before, after, checks = {}, {}, {}, {}, {}
     comparisons, crossed = {}, {}
+    # The PFS landmarks' graphs are replaced below; any other (the progression model) is
+    # carried over unchanged.
+    artifacts = dict(loaded.artifacts)
     metadata = {k: v for k, v in loaded.metadata.items()
                 if k not in ("version", "created", "artifacts", "files", "integrity")}
     metadata["landmarks"] = {lm: dict(info) for lm, info in metadata["landmarks"].items()}
