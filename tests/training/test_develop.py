@@ -103,7 +103,9 @@ def test_optimism_correction_tracks_a_fresh_sample():
         assert abs(o[key]["corrected"] - truth[key]) < tolerance, (key, truth[key], o[key])
     assert model_fit.development["penalty"] in PENALTY_GRID and model_fit.n_test == 0
     # Shrinking by the corrected slope brings the fresh sample's slope nearer 1 (by more than
-    # its SE there) and leaves the ranking, hence Harrell's C, as it was.
+    # its SE there) and leaves the ranking of the relapse hazard as it was; the NRM hazard,
+    # kept, is added to it, so patients whose NRM differs can swap: C moves in the 4th
+    # decimal at most.
     factor = o["calibration_slope_12m"]["corrected"]
     assert factor < SHRINK_BELOW
     part = cohort.frame
@@ -114,7 +116,7 @@ def test_optimism_correction_tracks_a_fresh_sample():
     slope_se = np.std([d["calibration_slope_12m"] for d in draws], ddof=1)
     assert abs(after["calibration_slope_12m"] - 1) < abs(truth["calibration_slope_12m"] - 1) \
         - slope_se, (after, truth)
-    assert after["harrell_c"] == pytest.approx(truth["harrell_c"], abs=1e-9)
+    assert after["harrell_c"] == pytest.approx(truth["harrell_c"], abs=0.002)
 
 
 def test_too_few_events_is_a_clear_error():
@@ -171,6 +173,23 @@ def test_the_whole_chain_on_500_patients(tmp_path):
                                 reg, "--bootstrap", "20"])
     assert recal.exit_code == 0, recal.output
     assert "registered v0002 (parent v0001)" in recal.output
+
+    # Retraining on a small combined cohort develops by resampling, and gates on unseen rows
+    # set aside before development: none of production's development or update rows.
+    from training.updating.lineage import seen_rows
+    from training.updating.retrain import retrain
+
+    canonical(simulate(400, 13)).to_csv(tmp_path / "more.csv", index=False)
+    registry = Registry(reg)
+    production = registry.load()
+    again = retrain(tmp_path / "more.csv", registry, seed=2, n_boot=200, bootstrap=5)
+    assert again.strategy == "resampling"
+    for lm in ("infusion", "day28"):
+        gated = set(again.validation_keys[lm])
+        assert gated and all(k.startswith(f"{again.new_cohort_id}/") for k in gated)
+        assert not gated & set(seen_rows(registry, production, None, lm))
+    held = registry.load(again.challenger).metadata["gate"]["held_out_for_gate"]
+    assert held == pytest.approx(0.3 * 400, abs=2)
 
     scored = tmp_path / "scored.csv"
     result = runner.invoke(app, ["score", str(paths["develop"]), "--out", str(scored),
