@@ -196,7 +196,12 @@ def test_the_whole_chain_on_500_patients(tmp_path):
                                  "--registry", reg, "--quiet", "--pass-through"])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(scored)
-    assert len(frame) == 500 and frame["risk_12m"].between(0, 1).all()
+    # A synthetic cohort carries the fields at progression of its progressing patients: those
+    # rows are scored at the progression landmark (death by 3/6/12 months), the rest by PFS.
+    at_progression = frame["landmark"] == "progression"
+    assert len(frame) == 500 and 0 < at_progression.sum() < 500
+    assert frame.loc[~at_progression, "risk_12m"].between(0, 1).all()
+    assert frame.loc[at_progression, "death_12m"].between(0, 1).all()
     production = Registry(reg).production()
     assert set(frame["model_version"]) == {production}
 
