@@ -207,11 +207,11 @@ def test_the_whole_chain_on_500_patients(tmp_path):
 
 
 def test_a_model_developed_by_resampling_saw_every_patient_of_its_landmark():
-    from training.updating.retrain import champion_training_rows
+    from training.updating.lineage import development_rows
 
     cohort = synthetic_cohort(400, 5)
     day28 = cohort.frame.index[landmark_mask(cohort.frame, "day28")]
-    seen = champion_training_rows(cohort, "day28", seed=0, strategy="resampling")
+    seen = development_rows(cohort, "day28", seed=0, strategy="resampling")
     assert np.array_equal(np.sort(seen), np.sort(day28.to_numpy()))
-    held_out = champion_training_rows(cohort, "day28", seed=0)
+    held_out = development_rows(cohort, "day28", seed=0)
     assert len(held_out) == pytest.approx(0.8 * len(day28), abs=1)
