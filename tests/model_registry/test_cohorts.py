@@ -65,7 +65,7 @@ def test_retraining_rebuilds_from_the_store_after_the_csv_is_deleted(tmp_path):
     first.unlink()
     second = _csv(tmp_path, "second", 1500, 3)
     result = runner.invoke(app, ["retrain", "--cohort", str(second), "--registry", reg,
-                                 "--bootstrap", "20"])
+                                 "--bootstrap", "200", "--strategy", "holdout"])
     assert result.exit_code == 0, result.output
     shown = runner.invoke(app, ["registry", "show", "v0002", "--registry", reg])
     assert "trained on: cohort c0001 'first'" in shown.output
@@ -92,7 +92,8 @@ def test_the_gate_never_validates_on_rows_the_champion_was_trained_on(tmp_path, 
         assert trained.exit_code == 0, trained.output
     else:  # a version trained from a file path, as versions were before the cohort store
         registry.promote(train_version(read_cohort(first), registry)[0])
-    result = retrain(_csv(tmp_path, "second", 1500, 5), registry, seed=3, n_boot=20)
+    result = retrain(_csv(tmp_path, "second", 1500, 5), registry, seed=3, n_boot=200,
+                     strategy="holdout")
     production = registry.load(result.champion)
     base = cohort_from_description(production.metadata["cohort"], CohortStore(registry))
     new = stored_cohort(CohortStore(registry), [result.new_cohort_id]).frame
