@@ -739,7 +739,7 @@ def retrain(
         new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
         typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
                    err=True)
-    from training.develop import STRATEGIES
+    from training.develop import STRATEGIES, DevelopmentError
     from training.progress import Stages
 
     if strategy not in STRATEGIES:
@@ -749,7 +749,8 @@ def retrain(
         result = run(new_cohort, Registry(registry), seed=seed, progress=stages.bars,
                      mapping=_mapping(mapping), n_boot=bootstrap, strategy=strategy,
                      stages=stages)
-    except (SchemaError, RegistryError, MappingError, FileNotFoundError) as exc:
+    except (SchemaError, RegistryError, MappingError, FileNotFoundError,
+            DevelopmentError) as exc:
         _fail(str(exc), 2)
     _report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")
     typer.echo(result.decision.table())
