@@ -29,7 +29,7 @@ TRAINING_STAGES = {
     "training.resampling": 0,
     "training.export": 1,
     "training.landmark_fit": 2, "training.train": 2, "training.develop": 2,
-    "training.samplesize": 2,
+    "training.samplesize": 2, "training.progression": 2,
     "training.evaluation": 3,
     "training.updating": 4,
 }
