@@ -29,7 +29,7 @@ from sksurv.metrics import (
 from sksurv.util import Surv
 
 from features.encode import encode
-from features.schema import FIELDS, LANDMARKS
+from features.schema import FIELDS, LANDMARKS, PROGRESSION_PREDICTORS
 from training.cohort import cohort_from_description, landmark_mask
 from training.metrics import (
     CALIBRATION_HORIZON,
@@ -261,7 +261,8 @@ def case_mix(development: pd.DataFrame, validation: pd.DataFrame) -> pd.DataFram
     difference (|SMD| > 0.1 is the usual flag of a meaningful difference) and missingness."""
     rows = []
     for f in FIELDS:
-        if f.role != "predictor":
+        # The PFS landmarks' predictors: fields at progression belong to another model.
+        if f.role != "predictor" or f.name in PROGRESSION_PREDICTORS:
             continue
         dev, val = development[f.name], validation[f.name]
         missing = {"missing_development": float(dev.isna().mean()),
