@@ -17,7 +17,14 @@ import pandas as pd
 
 from features.mapping import INFUSION_DATE, UNITS, Mapping, apply_mapping
 from features.readers import DELIMITERS, Export, as_text, typed_dates
-from features.schema import FIELDS_BY_NAME
+from features.schema import (
+    FIELDS_BY_NAME,
+    OS_EVENT,
+    OS_MONTHS,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
+)
 
 # Rows looked at to draft (codes, ranges, date formats): the first 100,000.
 DRAFT_ROWS = 100_000
@@ -45,10 +52,10 @@ NAME_PATTERNS: dict[str, str] = {
     "ctdna_d28": r"\bctdna\b|\bcirculating tumou?r dna\b",
     "cart_cmax_per_ul": r"\bcmax\b|\bpeak\b.*\b(car|cells|expansion)\b|\bexpansion\b",
     "best_response": r"\bbest (overall )?response\b|\bbor\b|\bbest resp",
-    "pfs_months": r"\bpfs\b.*\b(months?|time|mo)\b",
-    "pfs_event": r"\bpfs\b.*\b(event|status|censor\w*)\b",
-    "os_months": r"\bos\b.*\b(months?|time|mo)\b",
-    "os_event": r"\bos\b.*\b(event|status|censor\w*)\b",
+    PFS_MONTHS: r"\bpfs\b.*\b(months?|time|mo)\b",
+    PFS_EVENT: r"\bpfs\b.*\b(event|status|censor\w*)\b",
+    OS_MONTHS: r"\bos\b.*\b(months?|time|mo)\b",
+    OS_EVENT: r"\bos\b.*\b(event|status|censor\w*)\b",
 }
 DATE_PATTERNS: dict[str, str] = {
     "birth": r"\bbirth\b|\bdob\b|\bborn\b|\bnaissance\b",
@@ -88,7 +95,7 @@ CODE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
                       "PR": ("pr", "partial", "partial response", "partial remission", "pmr"),
                       "SD": ("sd", "stable", "stable disease", "nmr", "no response"),
                       "PD": ("pd", "progression", "progressive disease", "pmd")},
-    "pfs_event_type": {"progression": ("progression", "relapse", "pd"),
+    PFS_EVENT_TYPE: {"progression": ("progression", "relapse", "pd"),
                        "death": ("death", "died", "nrm")},
 }
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
@@ -108,7 +115,7 @@ DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y", "%Y/
 # LDH whose median is below this is read as ukat/L (normal range about 2-4 ukat/L, that is
 # 120-250 U/L); a ratio to the ULN (xULN) is as small, so the guess is marked like all others.
 LDH_UKAT_BELOW = 30
-_DERIVED = ("pfs_months", "pfs_event", "os_months", "os_event")
+_DERIVED = (PFS_MONTHS, PFS_EVENT, OS_MONTHS, OS_EVENT)
 
 
 def _words(text: str) -> str:

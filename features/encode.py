@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from features.schema import (
-    ALL_LANDMARKS,
     BRIDGING_TYPES,
     DAY28,
     FIELDS_BY_NAME,
     INFUSION,
     PROGRESSION,
     PROGRESSION_PREDICTORS,
+    require_landmark,
 )
 
 _BRIDGING_TYPES = BRIDGING_TYPES
@@ -122,8 +122,7 @@ PROGRESSION_MODEL_PREDICTORS = (*PROGRESSION_PREDICTORS, "age_years", "prior_lin
 
 
 def _blocks(landmark: str):
-    if landmark not in ALL_LANDMARKS:
-        raise ValueError(f"landmark must be one of {ALL_LANDMARKS}, got {landmark!r}")
+    require_landmark(landmark)
     if landmark == PROGRESSION:
         return _PROGRESSION_BLOCKS
     return _INFUSION_BLOCKS + (_DAY28_BLOCKS if landmark == DAY28 else ())
@@ -255,8 +254,7 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
 
     Returns the values in `feature_names(landmark)` order; a test holds it equal to `encode`.
     """
-    if landmark not in ALL_LANDMARKS:
-        raise ValueError(f"landmark must be one of {ALL_LANDMARKS}, got {landmark!r}")
+    require_landmark(landmark)
     if landmark == PROGRESSION:
         return _encode_record_at_progression(record)
     out: list[float] = []

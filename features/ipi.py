@@ -7,6 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# The IPI's thresholds (Shipp et al., NEJM 1993), defined once: the encoder, validation and
+# the generator import them. Each component is 1 when age > AGE_ABOVE years, Ann Arbor stage
+# >= STAGE_FROM (III-IV), ECOG >= ECOG_FROM, LDH above the lab's upper limit, and more than
+# EXTRANODAL_ABOVE extranodal sites; aaIPI counts stage, ECOG and LDH.
+AGE_ABOVE = 60
+STAGE_FROM = 3
+ECOG_FROM = 2
+EXTRANODAL_ABOVE = 1
+PARTS = {
+    "ipi": (f"age > {AGE_ABOVE}, stage III-IV, ECOG >= {ECOG_FROM}, LDH > ULN, extranodal "
+            f"sites > {EXTRANODAL_ABOVE}"),
+    "aaipi": f"stage III-IV, ECOG >= {ECOG_FROM}, LDH > ULN",
+}
+
 
 def ipi_components(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each IPI component as a float array: 1.0 true, 0.0 false, NaN unknown.
@@ -26,11 +40,11 @@ def ipi_components(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     ldh_elevated = np.where(ldh > uln, 1.0, 0.0)
     ldh_elevated[np.isnan(ldh) | np.isnan(uln)] = np.nan
     return {
-        "age": cond(col("age_years"), lambda v: v > 60),
-        "stage": cond(col("stage"), lambda v: v >= 3),
-        "ecog": cond(col("ecog"), lambda v: v >= 2),
+        "age": cond(col("age_years"), lambda v: v > AGE_ABOVE),
+        "stage": cond(col("stage"), lambda v: v >= STAGE_FROM),
+        "ecog": cond(col("ecog"), lambda v: v >= ECOG_FROM),
         "ldh": ldh_elevated,
-        "extranodal": cond(col("extranodal_sites"), lambda v: v > 1),
+        "extranodal": cond(col("extranodal_sites"), lambda v: v > EXTRANODAL_ABOVE),
     }
 
 

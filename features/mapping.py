@@ -27,7 +27,16 @@ import numpy as np
 import pandas as pd
 
 from features.readers import FileFormat, parse_file_section, typed_dates
-from features.schema import COLUMNS, FIELDS_BY_NAME, OUTCOMES
+from features.schema import (
+    COLUMNS,
+    FIELDS_BY_NAME,
+    OS_EVENT,
+    OS_MONTHS,
+    OUTCOMES,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
+)
 from features.text import escape, show
 from features.validate import validate_frame
 
@@ -69,7 +78,7 @@ _SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns",
 # times as it is used, is a file built to explode when expanded (nine levels of nine aliases
 # are 380 bytes and 387 million nodes).
 MAX_YAML_NODES = 10_000
-_DERIVED_FROM_DATES = ("pfs_months", "pfs_event", "pfs_event_type", "os_months", "os_event")
+_DERIVED_FROM_DATES = (PFS_MONTHS, PFS_EVENT, PFS_EVENT_TYPE, OS_MONTHS, OS_EVENT)
 
 
 class MappingError(ValueError):
@@ -574,11 +583,11 @@ def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarr
         with np.errstate(invalid="ignore"):
             return np.where(usable & (v >= 0), v, np.nan)
 
-    return {"pfs_months": months(pfs_months),
-            "pfs_event": np.where(usable, pfs_event.astype(float), np.nan),
-            "pfs_event_type": np.where(usable & (kind != ""), kind, None).astype(object),
-            "os_months": months(os_months),
-            "os_event": np.where(usable, has["death"].astype(float), np.nan)}
+    return {PFS_MONTHS: months(pfs_months),
+            PFS_EVENT: np.where(usable, pfs_event.astype(float), np.nan),
+            PFS_EVENT_TYPE: np.where(usable & (kind != ""), kind, None).astype(object),
+            OS_MONTHS: months(os_months),
+            OS_EVENT: np.where(usable, has["death"].astype(float), np.nan)}
 
 
 def mapped_columns(mapping: Mapping) -> list[str]:

@@ -29,9 +29,37 @@ ALL_LANDMARKS = (*LANDMARKS, PROGRESSION)
 # progression is given, else day 28 when a day-28 predictor is given, else infusion).
 AUTO = "auto"
 LANDMARK_CHOICES = (AUTO, *ALL_LANDMARKS)
+
+
+def require_landmark(landmark, allowed: tuple[str, ...] = ALL_LANDMARKS) -> str:
+    """`landmark` if it is one of `allowed`, else a ValueError naming the choices (the one
+    check every layer uses; `features.validate.check_landmark` turns a caller's value into
+    a SchemaError first)."""
+    if landmark not in allowed:
+        raise ValueError(f"landmark must be one of {', '.join(allowed)}, got {landmark!r}")
+    return landmark
 # Dynamic prediction: the months since infusion a patient has been event-free (a condition
 # on the score, not a predictor).
 EVENT_FREE_MONTHS = "event_free_months"
+# The outcome columns, each name written once: every module imports these (a test greps).
+PFS_MONTHS = "pfs_months"
+PFS_EVENT = "pfs_event"
+PFS_EVENT_TYPE = "pfs_event_type"
+OS_MONTHS = "os_months"
+OS_EVENT = "os_event"
+# The horizons of the PFS landmarks' risks (6, 12 and 24 months: the published landmark
+# analyses) and of the progression landmark's (3, 6 and 12: median OS after CAR-T failure
+# is 5.5 months), and the one the calibration figures and risk groups use.
+HORIZONS_MONTHS = (6.0, 12.0, 24.0)
+PROGRESSION_HORIZONS_MONTHS = (3.0, 6.0, 12.0)
+CALIBRATION_HORIZON = 12.0
+
+
+def horizon_columns(prefix: str, horizons: tuple[float, ...] = HORIZONS_MONTHS
+                    ) -> tuple[str, ...]:
+    """The score's column per horizon: `horizon_columns("risk")` is risk_6m, risk_12m,
+    risk_24m."""
+    return tuple(f"{prefix}_{h:g}m" for h in horizons)
 
 BRIDGING_CATEGORIES = (
     "none",
@@ -179,17 +207,17 @@ FIELDS: tuple[Field, ...] = (
           "(optional): adds the risks over the next 6 and 12 months and, with a cure "
           "fraction, the probability of durable remission, for a patient still in remission.",
           "months", 0, 24),
-    Field("pfs_months", "number", "outcome", "Time from infusion to PFS event or censoring.",
+    Field(PFS_MONTHS, "number", "outcome", "Time from infusion to PFS event or censoring.",
           "months", 0, 600),
-    Field("pfs_event", "integer", "outcome", "1 = progression, relapse or death; 0 = censored.",
+    Field(PFS_EVENT, "integer", "outcome", "1 = progression, relapse or death; 0 = censored.",
           None, 0, 1),
-    Field("pfs_event_type", "category", "outcome",
+    Field(PFS_EVENT_TYPE, "category", "outcome",
           "Cause of the PFS event: progression/relapse, or death without progression "
           "(non-relapse mortality); blank when censored or not recorded.",
           categories=("progression", "death")),
-    Field("os_months", "number", "outcome", "Time from infusion to death or censoring.",
+    Field(OS_MONTHS, "number", "outcome", "Time from infusion to death or censoring.",
           "months", 0, 600),
-    Field("os_event", "integer", "outcome", "1 = death; 0 = censored.", None, 0, 1),
+    Field(OS_EVENT, "integer", "outcome", "1 = death; 0 = censored.", None, 0, 1),
     Field("best_response", "category", "outcome", "Best overall response.",
           categories=("CR", "PR", "SD", "PD")),
 )

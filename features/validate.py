@@ -13,13 +13,27 @@ import numpy as np
 import pandas as pd
 
 from features.errors import MAX_PROBLEMS, FieldError, SchemaError
-from features.ipi import aaipi_bounds, ipi_bounds, ipi_components
+from features.ipi import (
+    AGE_ABOVE,
+    ECOG_FROM,
+    EXTRANODAL_ABOVE,
+    STAGE_FROM,
+    aaipi_bounds,
+    ipi_bounds,
+    ipi_components,
+)
+from features.ipi import PARTS as IPI_PARTS
 from features.schema import (
     COLUMNS,
     FIELDS,
     FIELDS_BY_NAME,
     LANDMARK_CHOICES,
+    OS_EVENT,
+    OS_MONTHS,
     OUTCOMES,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
     PROGRESSION_PREDICTORS,
     Field,
 )
@@ -35,10 +49,6 @@ TEXT_TYPE_MESSAGE = "must be a string or an integer"
 TEXT_LENGTH_MESSAGE = f"must be at most {MAX_TEXT_LENGTH} characters"
 LDH_ULN_MESSAGE = ("is required when ldh_u_l is given (LDH is judged against the lab's upper "
                    "limit)")
-IPI_PARTS = {
-    "ipi": "age > 60, stage III-IV, ECOG >= 2, LDH > ULN, extranodal sites > 1",
-    "aaipi": "stage III-IV, ECOG >= 2, LDH > ULN",
-}
 
 
 LANDMARK_MESSAGE = "must be one of " + ", ".join(f"'{c}'" for c in LANDMARK_CHOICES)
@@ -395,7 +405,7 @@ def validate_frame(
     columns = [str(c) for c in raw.columns]
     _check_columns(columns, allow_outcomes)
     if require_outcomes:
-        absent = [c for c in ("pfs_months", "pfs_event") if c not in columns]
+        absent = [c for c in (PFS_MONTHS, PFS_EVENT) if c not in columns]
         if absent:
             raise SchemaError([FieldError(None, c, "", "required outcome column is missing")
                                for c in absent])
@@ -449,16 +459,16 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
             out.add(these, name, given, contradiction_message(name, lo, hi))
         bad |= clash
 
-    pfs_t, pfs_e = num("pfs_months"), num("pfs_event")
-    os_t, os_e = num("os_months"), num("os_event")
-    pairs = [("os_months", "os_event", os_t, os_e)]
+    pfs_t, pfs_e = num(PFS_MONTHS), num(PFS_EVENT)
+    os_t, os_e = num(OS_MONTHS), num(OS_EVENT)
+    pairs = [(OS_MONTHS, OS_EVENT, os_t, os_e)]
     if require_outcomes:
-        for name, values in (("pfs_months", pfs_t), ("pfs_event", pfs_e)):
+        for name, values in ((PFS_MONTHS, pfs_t), (PFS_EVENT, pfs_e)):
             absent = np.isnan(values) & was_blank(name)
             out.add(absent, name, None, "is required in a training cohort")
             bad |= absent
     else:
-        pairs.append(("pfs_months", "pfs_event", pfs_t, pfs_e))
+        pairs.append((PFS_MONTHS, PFS_EVENT, pfs_t, pfs_e))
     for t_name, e_name, t, e in pairs:
         for have, lack, lack_name in ((t, e, e_name), (e, t, t_name)):
             orphan = ~np.isnan(have) & np.isnan(lack) & was_blank(lack_name)
@@ -466,22 +476,22 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
             bad |= orphan
     with np.errstate(invalid="ignore"):
         os_before_pfs = os_t < pfs_t - 1e-9
-        out.add(os_before_pfs, "os_months", os_t,
+        out.add(os_before_pfs, OS_MONTHS, os_t,
                 "must not be shorter than pfs_months (death ends progression-free survival)")
         death_without_pfs_event = (os_e == 1) & (pfs_e == 0) & (np.abs(os_t - pfs_t) < 1e-9)
-    out.add(death_without_pfs_event, "pfs_event", pfs_e,
+    out.add(death_without_pfs_event, PFS_EVENT, pfs_e,
             "must be 1 when the patient died at pfs_months (death is a PFS event)")
     bad |= os_before_pfs | death_without_pfs_event
-    kind = frame["pfs_event_type"].to_numpy(dtype=object)
+    kind = frame[PFS_EVENT_TYPE].to_numpy(dtype=object)
     typed = pd.notna(kind)
     with np.errstate(invalid="ignore"):
         type_without_event = typed & (pfs_e != 1)
         # Death without progression ends overall survival at the same time.
         death_not_death = (kind == "death") & ~np.isnan(os_e) & (
             (os_e != 1) | (np.abs(os_t - pfs_t) > 1e-6))
-    out.add(type_without_event, "pfs_event_type", kind,
+    out.add(type_without_event, PFS_EVENT_TYPE, kind,
             "must be blank unless pfs_event is 1 (a censored patient has no event type)")
-    out.add(death_not_death & ~type_without_event, "pfs_event_type", kind,
+    out.add(death_not_death & ~type_without_event, PFS_EVENT_TYPE, kind,
             "says death without progression, but os_event/os_months do not record a death at "
             "pfs_months")
     bad |= type_without_event | death_not_death
@@ -496,8 +506,8 @@ def _check_progression_fields(frame: pd.DataFrame, out: _Collector) -> np.ndarra
     one record (a test holds the two equal)."""
     bad = np.zeros(len(frame), bool)
     num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
-    pfs_t, pfs_e, os_t = num("pfs_months"), num("pfs_event"), num("os_months")
-    kind = frame["pfs_event_type"].to_numpy(dtype=object)
+    pfs_t, pfs_e, os_t = num(PFS_MONTHS), num(PFS_EVENT), num(OS_MONTHS)
+    kind = frame[PFS_EVENT_TYPE].to_numpy(dtype=object)
     no_progression = (pfs_e == 0) | (kind == "death")
     for name in PROGRESSION_PREDICTORS:
         given = frame[name].notna().to_numpy()
@@ -516,11 +526,11 @@ def _check_progression_fields(frame: pd.DataFrame, out: _Collector) -> np.ndarra
 def _derive(frame: pd.DataFrame) -> None:
     """Add ldh_elevated, fill IPI/aaIPI where every component is known, and the time to
     progression from pfs_months where the PFS event is a progression."""
-    progressed = ((frame["pfs_event"].to_numpy(dtype=float) == 1)
-                  & (frame["pfs_event_type"].to_numpy(dtype=object) == "progression"))
+    progressed = ((frame[PFS_EVENT].to_numpy(dtype=float) == 1)
+                  & (frame[PFS_EVENT_TYPE].to_numpy(dtype=object) == "progression"))
     frame["progression_months"] = np.where(
         progressed & frame["progression_months"].isna().to_numpy(),
-        frame["pfs_months"].to_numpy(dtype=float), frame["progression_months"].to_numpy(float))
+        frame[PFS_MONTHS].to_numpy(dtype=float), frame["progression_months"].to_numpy(float))
     components = ipi_components(frame)
     frame["ldh_elevated"] = components["ldh"]
     for name, (low, high) in (("ipi", ipi_bounds(components)),
@@ -649,10 +659,10 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
     ldh_elevated = np.nan if ldh != ldh or uln != uln else float(ldh > uln)
     stage, ecog, age, sites = (typed["stage"], typed["ecog"], typed["age_years"],
                                typed["extranodal_sites"])
-    stage_ecog_ldh = [np.nan if stage != stage else float(stage >= 3),
-                      np.nan if ecog != ecog else float(ecog >= 2), ldh_elevated]
-    bounds = {"ipi": _scalar_bounds([np.nan if age != age else float(age > 60),
-                                     np.nan if sites != sites else float(sites > 1),
+    stage_ecog_ldh = [np.nan if stage != stage else float(stage >= STAGE_FROM),
+                      np.nan if ecog != ecog else float(ecog >= ECOG_FROM), ldh_elevated]
+    bounds = {"ipi": _scalar_bounds([np.nan if age != age else float(age > AGE_ABOVE),
+                                     np.nan if sites != sites else float(sites > EXTRANODAL_ABOVE),
                                      *stage_ecog_ldh]),
               "aaipi": _scalar_bounds(stage_ecog_ldh)}
     nan = math.isnan
@@ -681,19 +691,19 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
 def _check_outcomes_scalar(typed: dict, record: dict) -> list[FieldError]:
     problems = []
     nan = math.isnan
-    for t_name, e_name in (("pfs_months", "pfs_event"), ("os_months", "os_event")):
+    for t_name, e_name in ((PFS_MONTHS, PFS_EVENT), (OS_MONTHS, OS_EVENT)):
         for have, lack in ((t_name, e_name), (e_name, t_name)):
             if not nan(typed[have]) and nan(typed[lack]) and \
                     _cell_text(record.get(lack), True) == "":
                 problems.append(FieldError(None, lack, "",
                                            f"is required when {t_name}/{e_name} is given"))
-    pfs_t, pfs_e, os_t, os_e = (typed[k] for k in ("pfs_months", "pfs_event", "os_months",
-                                                   "os_event"))
+    pfs_t, pfs_e, os_t, os_e = (typed[k] for k in (PFS_MONTHS, PFS_EVENT, OS_MONTHS,
+                                                   OS_EVENT))
     if os_t < pfs_t - 1e-9:
-        problems.append(FieldError(None, "os_months", _show(os_t), "must not be shorter than "
+        problems.append(FieldError(None, OS_MONTHS, _show(os_t), "must not be shorter than "
                                    "pfs_months (death ends progression-free survival)"))
     if os_e == 1 and pfs_e == 0 and abs(os_t - pfs_t) < 1e-9:
-        problems.append(FieldError(None, "pfs_event", _show(pfs_e), "must be 1 when the patient "
+        problems.append(FieldError(None, PFS_EVENT, _show(pfs_e), "must be 1 when the patient "
                                    "died at pfs_months (death is a PFS event)"))
     return problems
 
@@ -702,7 +712,7 @@ def _progression_problems(typed: dict) -> list[FieldError]:
     """`_check_progression_fields` for one typed record; fills progression_months from
     pfs_months when the PFS event is a progression and it was blank."""
     nan = math.isnan
-    kind, pfs_t, pfs_e = typed["pfs_event_type"], typed["pfs_months"], typed["pfs_event"]
+    kind, pfs_t, pfs_e = typed[PFS_EVENT_TYPE], typed[PFS_MONTHS], typed[PFS_EVENT]
     if pfs_e == 0 or kind == "death":
         return [FieldError(None, n, _show(typed[n]), NO_PROGRESSION_MESSAGE)
                 for n in PROGRESSION_PREDICTORS
@@ -714,7 +724,7 @@ def _progression_problems(typed: dict) -> list[FieldError]:
         elif abs(months - pfs_t) > 1e-6:
             return [FieldError(None, "progression_months", _show(months),
                                PROGRESSION_MONTHS_MESSAGE)]
-    if months > typed["os_months"] + 1e-9:
+    if months > typed[OS_MONTHS] + 1e-9:
         return [FieldError(None, "progression_months", _show(months),
                            PROGRESSION_AFTER_DEATH_MESSAGE)]
     return []

@@ -24,13 +24,22 @@ from features.encode import (
     missing_in_record,
     missing_predictors,
 )
-from features.schema import AUTO, EVENT_FREE_MONTHS, LANDMARK_CHOICES, LANDMARKS, PROGRESSION
+from features.schema import (
+    AUTO,
+    EVENT_FREE_MONTHS,
+    LANDMARK_CHOICES,
+    LANDMARKS,
+    PROGRESSION,
+    PROGRESSION_HORIZONS_MONTHS,
+    horizon_columns,
+    require_landmark,
+)
 from model_registry.curves import CONDITIONAL_COLUMNS, CURE_GIVEN_EVENT_FREE, conditional_risks
 from model_registry.registry import LoadedVersion, RegistryError
 
-HORIZON_COLUMNS = ("risk_6m", "risk_12m", "risk_24m")
-RELAPSE_COLUMNS = ("relapse_6m", "relapse_12m", "relapse_24m")
-NRM_COLUMNS = ("nrm_6m", "nrm_12m", "nrm_24m")
+HORIZON_COLUMNS = horizon_columns("risk")
+RELAPSE_COLUMNS = horizon_columns("relapse")
+NRM_COLUMNS = horizon_columns("nrm")
 CAUSE_COLUMNS = RELAPSE_COLUMNS + NRM_COLUMNS
 CURE_COLUMN = "cure_probability"
 # Dynamic prediction (a patient event-free at `event_free_months`): two-cause versions only.
@@ -43,7 +52,7 @@ _CURVES = {"event_free_curve": "event_free", "relapse_curve": "relapse", "nrm_cu
 CURVE_MONTHS = tuple(m / 2 for m in range(61))
 # At progression: probability of death (any cause) by 3, 6 and 12 months from progression,
 # median OS from progression (NaN: not reached within the curve's 24 months) and PC-PI.
-DEATH_COLUMNS = ("death_3m", "death_6m", "death_12m")
+DEATH_COLUMNS = horizon_columns("death", PROGRESSION_HORIZONS_MONTHS)
 PROGRESSION_NUMBER_COLUMNS = (*DEATH_COLUMNS, "median_os_months", "pcpi_points")
 PROGRESSION_COLUMNS = (*PROGRESSION_NUMBER_COLUMNS, "pcpi_group")
 PROGRESSION_CURVE_MONTHS = tuple(m / 2 for m in range(49))
@@ -250,7 +259,7 @@ class ScoringModel:
             self._check_progression()
             chosen = np.full(len(frame), landmark, dtype=object)
         else:
-            raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
+            require_landmark(landmark, LANDMARK_CHOICES)
         at_progression = bool((chosen == PROGRESSION).any())
         dynamic = (EVENT_FREE_MONTHS in frame.columns
                    and bool(frame[EVENT_FREE_MONTHS].notna().any()))
@@ -342,7 +351,7 @@ class ScoringModel:
         survival = _os_curves(model, result["log_hazard"][:, 0].astype(float))
         median = float(_median(survival)[0])
         low, high = model.thresholds_12m
-        out = {"death_3m": death[0], "death_6m": death[1], "death_12m": death[2],
+        out = {**dict(zip(DEATH_COLUMNS, death)),
                "median_os_months": None if median != median else median,
                "risk_group": "low" if death[1] < low else "intermediate" if death[1] < high
                else "high", "landmark": PROGRESSION,
@@ -370,8 +379,8 @@ class ScoringModel:
                 landmark = choose_record_landmark(record, with_progression=False)
         elif landmark == PROGRESSION:
             self._check_progression()
-        elif landmark not in LANDMARKS:
-            raise ValueError(f"landmark must be one of {LANDMARK_CHOICES}, got {landmark!r}")
+        else:
+            require_landmark(landmark, LANDMARK_CHOICES)
         if landmark == PROGRESSION:
             return self._score_progression_record(record, with_contributions)
         model = self.landmarks[landmark]
@@ -384,9 +393,9 @@ class ScoringModel:
         low, high = model.thresholds_12m
         causes = {}
         for cause, columns in (("relapse", RELAPSE_COLUMNS), ("nrm", NRM_COLUMNS)):
-            values = result[cause][0].tolist() if cause in result else [None] * 3
+            values = result[cause][0].tolist() if cause in result else [None] * len(columns)
             causes.update(zip(columns, values))
-        out = {"risk_6m": risk[0], "risk_12m": risk[1], "risk_24m": risk[2], **causes,
+        out = {**dict(zip(HORIZON_COLUMNS, risk)), **causes,
                "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
                else "high",
                "landmark": landmark,

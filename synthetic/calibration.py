@@ -17,6 +17,7 @@ from scipy import stats
 
 from features import pcpi
 from features.errors import CalibrationWarning
+from features.schema import OS_EVENT, OS_MONTHS, PFS_EVENT, PFS_EVENT_TYPE, PFS_MONTHS
 from synthetic.evidence import Evidence, load_evidence
 from synthetic.generator import DAY28_MONTHS
 
@@ -124,10 +125,10 @@ class CohortStatistics:
         self.cohort = cohort
         self.fast = fast
         c = cohort
-        self.pfs_t = c["pfs_months"].to_numpy(float)
-        self.pfs_e = c["pfs_event"].to_numpy(float)
-        self.os_t = c["os_months"].to_numpy(float)
-        self.os_e = c["os_event"].to_numpy(float)
+        self.pfs_t = c[PFS_MONTHS].to_numpy(float)
+        self.pfs_e = c[PFS_EVENT].to_numpy(float)
+        self.os_t = c[OS_MONTHS].to_numpy(float)
+        self.os_e = c[OS_EVENT].to_numpy(float)
         self.best = c["best_response"].to_numpy(object)
         self.responder = np.isin(self.best, ["CR", "PR"])
         self.all = np.ones(len(c), bool)
@@ -209,7 +210,7 @@ class CohortStatistics:
         lifelines' estimator (its variance is linear in memory; scikit-survival's needs
         gigabytes for 20,000 patients). It breaks tied times by a seeded jitter.
         """
-        kind = self.cohort["pfs_event_type"].to_numpy(object)
+        kind = self.cohort[PFS_EVENT_TYPE].to_numpy(object)
         cause = np.where(self.pfs_e == 1, np.where(kind == "death", 2, 1), 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -234,7 +235,7 @@ class CohortStatistics:
         design = pd.DataFrame({
             "age_65": np.asarray(c["age_years"] >= 65, float),
             "ecog_2": np.where(c["ecog"].isna(), np.nan, (c["ecog"] >= 2).astype(float))})
-        death = (self.pfs_e == 1) & (c["pfs_event_type"].to_numpy(object) == "death")
+        death = (self.pfs_e == 1) & (c[PFS_EVENT_TYPE].to_numpy(object) == "death")
         return self._cox(design, self.pfs_t, death.astype(float))
 
     def landmark_ctdna(self, level: str) -> np.ndarray:
@@ -252,17 +253,17 @@ class CohortStatistics:
         """Patients whose PFS event is a progression, with OS from it (os_months -
         pfs_months), PFS from it (second progression or death), treatment after it and PC-PI."""
         c = self.cohort
-        who = (self.pfs_e == 1) & (c["pfs_event_type"].to_numpy(object) == "progression")
+        who = (self.pfs_e == 1) & (c[PFS_EVENT_TYPE].to_numpy(object) == "progression")
         f = c.loc[who]
         score = pcpi.score(f)
         return {
-            "frame": f, "os_t": (f["os_months"] - f["pfs_months"]).to_numpy(float),
-            "os_e": f["os_event"].to_numpy(float),
+            "frame": f, "os_t": (f[OS_MONTHS] - f[PFS_MONTHS]).to_numpy(float),
+            "os_e": f[OS_EVENT].to_numpy(float),
             "pfs2_t": f["_pfs2_months"].to_numpy(float),
             "pfs2_e": f["_pfs2_event"].to_numpy(float),
             "treated": f["_treated_after_failure"].to_numpy(bool),
             "responder": np.isin(f["best_response"].to_numpy(object), ["CR", "PR"]),
-            "months": f["pfs_months"].to_numpy(float),
+            "months": f[PFS_MONTHS].to_numpy(float),
             "pcpi": score, "pcpi_group": pcpi.group(score),
         }
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.schema import OS_EVENT, OS_MONTHS, PFS_EVENT_TYPE, PFS_MONTHS
+
 DAYS_PER_MONTH = 365.25 / 12
 DATE_FORMAT = "%d/%m/%Y"
 COLUMNS = {  # canonical field -> the registry's column
@@ -67,9 +69,9 @@ def registry_export(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     age_days = frame["age_years"].to_numpy(float) * 365.25
     out["Date of birth"] = _date(-age_days, infusion)
     out["Infusion date"] = _date(np.zeros(n), infusion)
-    pfs, os_ = frame["pfs_months"].to_numpy(float), frame["os_months"].to_numpy(float)
-    os_event = frame["os_event"].to_numpy(float)
-    progression = (frame["pfs_event_type"] == "progression").to_numpy()
+    pfs, os_ = frame[PFS_MONTHS].to_numpy(float), frame[OS_MONTHS].to_numpy(float)
+    os_event = frame[OS_EVENT].to_numpy(float)
+    progression = (frame[PFS_EVENT_TYPE] == "progression").to_numpy()
     days = lambda months: months * DAYS_PER_MONTH  # noqa: E731
     out["Progression date"] = np.where(progression, _date(days(pfs), infusion), "")
     out["Date of death"] = np.where(os_event == 1, _date(days(os_), infusion), "")
@@ -83,7 +85,7 @@ def registry_export(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 def canonical_outcome_days(frame: pd.DataFrame) -> pd.DataFrame:
     """The canonical cohort with ages and times rounded as dates round them (whole days)."""
     out = frame.copy()
-    for name in ("pfs_months", "os_months"):
+    for name in (PFS_MONTHS, OS_MONTHS):
         out[name] = np.round(out[name].to_numpy(float) * DAYS_PER_MONTH) / DAYS_PER_MONTH
     return out
 

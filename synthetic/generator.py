@@ -19,7 +19,19 @@ from scipy import special, stats
 from tqdm import tqdm
 
 from features.errors import EvidenceError
-from features.schema import COLUMNS, FIELDS_BY_NAME
+from features.ipi import AGE_ABOVE as IPI_AGE_ABOVE
+from features.ipi import ECOG_FROM as IPI_ECOG_FROM
+from features.ipi import EXTRANODAL_ABOVE as IPI_EXTRANODAL_ABOVE
+from features.ipi import STAGE_FROM as IPI_STAGE_FROM
+from features.schema import (
+    COLUMNS,
+    FIELDS_BY_NAME,
+    OS_EVENT,
+    OS_MONTHS,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
+)
 
 DAY28_MONTHS = 28 / 30.4375
 PARAMS_FILE = "generator_params.json"
@@ -231,9 +243,8 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
     lines = np.minimum(lines, len(line_probs))
 
     ldh_elevated = (ldh > uln).astype(float)
-    ipi = ((age > 60).astype(int) + (stage >= 3) + (ecog >= 2) + (ldh > uln)
-           + (extranodal > 1))
-    aaipi = (stage >= 3).astype(int) + (ecog >= 2) + (ldh > uln)
+    aaipi = ((stage >= IPI_STAGE_FROM).astype(int) + (ecog >= IPI_ECOG_FROM) + (ldh > uln))
+    ipi = aaipi + (age > IPI_AGE_ABOVE) + (extranodal > IPI_EXTRANODAL_ABOVE)
 
     bridged = u["bridging"] < special.expit(v("bridging_logit") + v("bridging_burden") * burden)
     type_names = list(v("bridging_type_probabilities"))
@@ -322,13 +333,13 @@ def simulate(n: int, seed: int | np.random.Generator, params: GeneratorParams | 
         "bridging_therapy": bridging.astype(object),
         "ctdna_d28": np.where(at_landmark, ctdna, None).astype(object),
         "cart_cmax_per_ul": cmax,
-        "pfs_months": np.round(pfs_months, 3),
-        "pfs_event": (pfs_true <= follow_up).astype(float),
-        "pfs_event_type": np.where(pfs_true <= follow_up,
+        PFS_MONTHS: np.round(pfs_months, 3),
+        PFS_EVENT: (pfs_true <= follow_up).astype(float),
+        PFS_EVENT_TYPE: np.where(pfs_true <= follow_up,
                                    np.where(progressed, "progression", "death"), None
                                    ).astype(object),
-        "os_months": np.round(os_months, 3),
-        "os_event": (os_true <= follow_up).astype(float),
+        OS_MONTHS: np.round(os_months, 3),
+        OS_EVENT: (os_true <= follow_up).astype(float),
         "best_response": best.astype(object),
         "progression_months": np.where(seen, np.round(pfs_months, 3), np.nan),
         "ecog_at_progression": np.where(seen, prog["ecog"], np.nan),

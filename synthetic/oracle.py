@@ -27,10 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from features.schema import INFUSION, LANDMARKS
+from features.schema import HORIZONS_MONTHS, INFUSION, LANDMARKS, PFS_MONTHS, require_landmark
 from synthetic.generator import DAY28_MONTHS, GeneratorParams, load_params, nrm_cumulative_hazard
 
-HORIZONS_MONTHS = (6.0, 12.0, 24.0)
 STEP_MONTHS = 0.02
 QUADRATURE_NODES = 40
 LATENT_COLUMNS = ("_risk", "_tp53_altered", "_nrm_log_hr", "_z_cmax", "_ctdna_detectable")
@@ -131,8 +130,7 @@ def oracle_risks(frame: pd.DataFrame, landmark: str, params: GeneratorParams | N
     missing = [c for c in LATENT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"the oracle needs the generator's latent columns; missing {missing}")
-    if landmark not in LANDMARKS:
-        raise ValueError(f"landmark must be one of {LANDMARKS}, got {landmark!r}")
+    require_landmark(landmark, LANDMARKS)
     p = params if params is not None else load_params()
     grid = _grid(step)
     at = np.searchsorted(grid, HORIZONS_MONTHS)
@@ -226,5 +224,5 @@ def _observed_cohort(n, seed, params, landmark, missing) -> pd.DataFrame:
     frame = validate_frame(canonical(full), require_outcomes=True, nan_is_missing=True).frame
     frame = frame.join(full[[c for c in full.columns if c.startswith("_")]])
     if landmark != INFUSION:
-        frame = frame.loc[frame["pfs_months"] > DAY28_MONTHS]
+        frame = frame.loc[frame[PFS_MONTHS] > DAY28_MONTHS]
     return frame

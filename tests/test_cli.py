@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from features.schema import COLUMNS, CONDITIONS
@@ -19,3 +20,31 @@ def test_synth_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(app, ["synth", "--n", "0", "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2
     assert "--n" in result.output
+
+
+CHOICES = [("train", "--strategy", "STRATEGIES"), ("retrain", "--strategy", "STRATEGIES"),
+           ("recalibrate", "--method", "RECALIBRATION_METHODS"),
+           ("score", "--landmark", "LANDMARK_CHOICES")]
+
+
+@pytest.mark.parametrize("command,option,vocabulary", CHOICES)
+def test_choice_options_list_their_values_and_refuse_others(command, option, vocabulary):
+    """The values come from the one definition (training.choices, features.schema); --help
+    lists them, and anything else is a usage error (exit 2) naming the option."""
+    import features.schema
+    import training.choices
+
+    values = getattr(training.choices, vocabulary, None) or getattr(features.schema, vocabulary)
+    shown = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    assert f"{option} <{'|'.join(values)}>" in shown.output, shown.output
+    refused = CliRunner().invoke(app, [command, option, "nonsense"])
+    assert refused.exit_code == 2
+    assert option in refused.output and "'nonsense' is not one of" in refused.output
+
+
+def test_flags_show_no_value_placeholder():
+    """A flag takes no value: --help must not suggest one (typer's rich help printed
+    `<bool>` beside every flag)."""
+    for command in (["score"], ["train"], ["synth"], ["bento", "build"], []):
+        shown = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
+        assert shown.exit_code == 0 and "<bool>" not in shown.output, (command, shown.output)

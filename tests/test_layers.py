@@ -26,7 +26,7 @@ def test_lower_layers_do_not_import_the_cli_package():
 TRAINING_STAGES = {
     "training.models": 0, "training.outcome": 0, "training.cohort": 0, "training.metrics": 0,
     "training.report": 0, "training.calibration": 0, "training.progress": 0,
-    "training.resampling": 0,
+    "training.resampling": 0, "training.choices": 0,
     "training.export": 1,
     "training.landmark_fit": 2, "training.train": 2, "training.develop": 2,
     "training.samplesize": 2, "training.progression": 2,
@@ -136,4 +136,51 @@ def test_landmark_names_are_defined_once():
                           and id(node) not in dates
                           and (node.value in ("infusion", "day28")
                                or (node.value == "auto" and id(node) in as_landmark))]
+    assert offenders == [], "\n".join(offenders)
+
+
+def _code_constants(tree):
+    """(node, docstring?) for every constant of a module."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docstrings]
+
+
+def test_each_rule_has_one_definition():
+    """The old literals are gone: outcome column names (features/schema.py), the horizons
+    (schema), the landmark check (schema's `require_landmark`) and the IPI's thresholds
+    (features/ipi.py) are written once and imported everywhere else."""
+    from features import schema
+
+    outcome_names = {schema.PFS_MONTHS, schema.PFS_EVENT, schema.PFS_EVENT_TYPE,
+                     schema.OS_MONTHS, schema.OS_EVENT}
+    horizons = {tuple(schema.HORIZONS_MONTHS), tuple(schema.PROGRESSION_HORIZONS_MONTHS)}
+    offenders = []
+    for pkg in LOWER + ("relapse_risk",):
+        for path in (ROOT / pkg).rglob("*.py"):
+            where = path.relative_to(ROOT)
+            tree = ast.parse(path.read_text())
+            if path != ROOT / "features" / "schema.py":
+                for node in _code_constants(tree):
+                    if node.value in outcome_names:
+                        offenders.append(f"{where}:{node.lineno}: {node.value!r}")
+                    elif isinstance(node.value, str) and "landmark must be one of" in node.value:
+                        offenders.append(f"{where}:{node.lineno}: a landmark check of its own")
+                for node in ast.walk(tree):
+                    if isinstance(node, (ast.Tuple, ast.List)) and node.elts and all(
+                            isinstance(e, ast.Constant) and isinstance(e.value, (int, float))
+                            for e in node.elts):
+                        if tuple(float(e.value) for e in node.elts) in horizons:
+                            offenders.append(f"{where}:{node.lineno}: horizons typed again")
+            if path != ROOT / "features" / "ipi.py":
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Compare) and any(
+                            isinstance(c, ast.Constant) and c.value == 60
+                            for c in node.comparators):
+                        offenders.append(f"{where}:{node.lineno}: an IPI age threshold")
+                offenders += [f"{where}:{n.lineno}: the IPI's parts described again"
+                              for n in _code_constants(tree)
+                              if isinstance(n.value, str) and "ECOG >= 2" in n.value]
     assert offenders == [], "\n".join(offenders)

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.models import HORIZONS_MONTHS
+from features.schema import CALIBRATION_HORIZON, HORIZONS_MONTHS
 
-CALIBRATION_HORIZON = 12.0
 _ETA = (-30.0, 5.0)  # exp(5) = 148: a cumulative hazard past every risk that can be told from 1
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.errors import FieldError, SchemaError
 from features.mapping import Mapping, apply_mapping
-from features.schema import COLUMNS, INFUSION
+from features.schema import COLUMNS, INFUSION, PFS_EVENT_TYPE, PFS_MONTHS
 from features.validate import validate_frame
 from model_registry.cohorts import CohortStore
 from model_registry.registry import RegistryError
@@ -36,7 +36,7 @@ class Cohort:
 
 # Version 1 hashes (models trained before pfs_event_type existed) leave that column out.
 HASH_VERSION = 2
-_V1_COLUMNS = tuple(c for c in COLUMNS if c != "pfs_event_type")
+_V1_COLUMNS = tuple(c for c in COLUMNS if c != PFS_EVENT_TYPE)
 
 
 def frame_hash(frame: pd.DataFrame, version: int = HASH_VERSION) -> str:
@@ -140,7 +140,7 @@ def landmark_mask(frame: pd.DataFrame, landmark: str) -> np.ndarray:
     event-free (time stays measured from infusion)."""
     if landmark == INFUSION:
         return np.ones(len(frame), bool)
-    return (frame["pfs_months"].to_numpy(float) > DAY28_MONTHS)
+    return (frame[PFS_MONTHS].to_numpy(float) > DAY28_MONTHS)
 
 
 def store_cohort(store: CohortStore, cohort: Cohort, name: str) -> tuple[str, bool]:

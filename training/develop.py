@@ -39,6 +39,7 @@ from sksurv.metrics import concordance_index_censored
 from tqdm import tqdm
 
 from features.encode import encode
+from features.schema import PFS_EVENT, PFS_MONTHS
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
@@ -50,9 +51,6 @@ from training.outcome import TwoCauseModel, relapse_family
 PENALTY_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 FOLDS = 5
 DEFAULT_BOOTSTRAP = 200
-STRATEGIES = ("auto", "holdout", "resampling")
-# Below this many patients, `train --cohort` develops by resampling rather than a hold-out.
-RESAMPLING_BELOW_N = 5000
 # A model whose optimism-corrected slope is below this is shrunk (`shrunk_model`).
 SHRINK_BELOW = 0.95
 _I12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
@@ -260,8 +258,8 @@ def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
     """
     frame = cohort.frame.loc[landmark_mask(cohort.frame, landmark)]
     X = encode(frame, landmark)
-    time = frame["pfs_months"].to_numpy(float)
-    event = frame["pfs_event"].to_numpy(float)
+    time = frame[PFS_MONTHS].to_numpy(float)
+    event = frame[PFS_EVENT].to_numpy(float)
     check_size(time, event, landmark)
     kind, causes_reason = typed_events(frame)
     choice = choose(X, time, _choice_events(event, kind), seed)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.schema import PFS_EVENT, PFS_EVENT_TYPE
+
 MIN_CAUSE_EVENTS = 5
 
 
@@ -37,8 +39,8 @@ class LandmarkFit:
 def typed_events(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     """The PFS events' causes when the two-cause model can be fitted on `frame`, else None
     and why (never a guess about untyped events)."""
-    event = frame["pfs_event"].to_numpy(float) == 1
-    kind = (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
+    event = frame[PFS_EVENT].to_numpy(float) == 1
+    kind = (frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame.columns
             else np.full(len(frame), None, dtype=object))
     untyped = int((event & pd.isna(kind)).sum())
     if untyped:
@@ -56,5 +58,5 @@ def typed_events(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
 
 def event_types(frame: pd.DataFrame) -> np.ndarray | None:
     """The pfs_event_type column (None when the cohort has none)."""
-    return (frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame.columns
+    return (frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame.columns
             else None)

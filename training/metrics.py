@@ -27,7 +27,8 @@ from training.calibration import (  # noqa: F401 (the calibration scale: one mod
 from training.models import HORIZONS_MONTHS
 
 NET_BENEFIT_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-_IBS_GRID = np.arange(1.0, 24.0 + 1e-9, 1.0)
+# The integrated Brier score's grid: every month from 1 to the last horizon (24).
+IBS_GRID_MONTHS = np.arange(1.0, max(HORIZONS_MONTHS) + 1e-9, 1.0)
 
 
 def _surv(time, event):
@@ -94,7 +95,8 @@ def evaluate(model, X, time, event, train_time, train_event) -> dict:
         auc, _ = cumulative_dynamic_auc(y_train, y_test[keep], risk[keep, i], times=[h])
         out[f"auc_{int(h)}m"] = float(auc[0])
     # Only grid times inside the follow-up (a day-28 cohort's first time can pass 1 month).
-    grid = _IBS_GRID[(_IBS_GRID >= time[keep].min()) & (_IBS_GRID < min(time[keep].max(), tau))]
+    grid = IBS_GRID_MONTHS[(IBS_GRID_MONTHS >= time[keep].min())
+                           & (IBS_GRID_MONTHS < min(time[keep].max(), tau))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["integrated_brier"] = float(integrated_brier_score(

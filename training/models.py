@@ -14,8 +14,7 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.linear_model.coxph import BreslowEstimator
 from sksurv.util import Surv
 
-HORIZONS_MONTHS = (6.0, 12.0, 24.0)
-
+from features.schema import HORIZONS_MONTHS
 
 # The baseline is held on this grid (months): every horizon, the incidence grid's quarter
 # months and the half-month grid of the curves the service draws are on it.

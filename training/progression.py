@@ -21,10 +21,17 @@ from lifelines.utils import concordance_index
 
 from features import pcpi
 from features.encode import encode
-from features.schema import PROGRESSION
+from features.schema import (
+    OS_EVENT,
+    OS_MONTHS,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
+    PROGRESSION,
+    PROGRESSION_HORIZONS_MONTHS,
+)
 from training.models import CoxRidge, XGBCox
 
-PROGRESSION_HORIZONS_MONTHS = (3.0, 6.0, 12.0)
 # The curve drawn by the calculator: every half month to 24 months from progression.
 CURVE_MONTHS = tuple(m / 2 for m in range(49))
 TIE_MARGIN = 0.005
@@ -42,15 +49,15 @@ class ProgressionDataError(ValueError):
 def progression_cohort(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows whose PFS event is a progression and whose OS is known, with months from
     progression to death or censoring and the death indicator."""
-    kind = frame["pfs_event_type"].to_numpy(object) if "pfs_event_type" in frame else None
+    kind = frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame else None
     if kind is None:
         raise ProgressionDataError("the cohort has no pfs_event_type: progressions cannot be "
                                    "told from deaths, so there is no progression landmark")
-    who = ((frame["pfs_event"].to_numpy(float) == 1) & (kind == "progression")
-           & frame["os_months"].notna().to_numpy() & frame["os_event"].notna().to_numpy())
+    who = ((frame[PFS_EVENT].to_numpy(float) == 1) & (kind == "progression")
+           & frame[OS_MONTHS].notna().to_numpy() & frame[OS_EVENT].notna().to_numpy())
     part = frame.loc[who]
-    time = np.maximum((part["os_months"] - part["pfs_months"]).to_numpy(float), MIN_MONTHS)
-    event = part["os_event"].to_numpy(float)
+    time = np.maximum((part[OS_MONTHS] - part[PFS_MONTHS]).to_numpy(float), MIN_MONTHS)
+    event = part[OS_EVENT].to_numpy(float)
     if event.sum() < MIN_EVENTS:
         raise ProgressionDataError(
             f"{len(part)} progressions with {int(event.sum())} deaths after them; the "

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from lifelines import KaplanMeierFitter  # noqa: E402
 
-from features.schema import FIELDS  # noqa: E402
+from features.schema import FIELDS, HORIZONS_MONTHS  # noqa: E402
 from training.cohort import describe_lineage
 from training.metrics import net_benefit, observed_risk  # noqa: E402
 
@@ -133,13 +133,13 @@ def _cause_text(info: dict) -> str:
              "step's PFS events (NRM hazard ratio per SD: "
              f"{ratios}); relapse = risk - NRM.", "",
              "| cause | events | C (Wolbers) | " + " | ".join(
-                 f"{h} months predicted / Aalen-Johansen" for h in (6, 12, 24)) + " |",
+                 f"{h:g} months predicted / Aalen-Johansen" for h in HORIZONS_MONTHS) + " |",
              "|---|---|---|---|---|---|"]
     for cause, m in (info.get("cause_metrics") or {}).items():
         c = "-" if m["concordance"] is None else f"{m['concordance']:.3f}"
         lines.append(f"| {cause} | {m['events']} | {c} | " + " | ".join(
-            f"{m[f'mean_predicted_{h}m']:.3f} / {m[f'observed_{h}m']:.3f}" for h in (6, 12, 24))
-            + " |")
+            f"{m[f'mean_predicted_{h:g}m']:.3f} / {m[f'observed_{h:g}m']:.3f}"
+            for h in HORIZONS_MONTHS) + " |")
     return "\n".join(lines) + "\n\n"
 
 
@@ -263,8 +263,6 @@ def plot_external_calibration(result, title: str) -> bytes:
     """Observed against predicted risk at 6, 12 and 24 months: the smoothed IPCW curve with
     its bootstrap 95% band, Kaplan-Meier observed risk by decile of prediction, and the
     spread of predictions along the bottom."""
-    from training.models import HORIZONS_MONTHS
-
     fig, axes = plt.subplots(1, len(HORIZONS_MONTHS), figsize=(13, 4.4), sharey=True)
     for i, (ax, h) in enumerate(zip(axes, HORIZONS_MONTHS)):
         curve = result.curves[f"{int(h)}m"]

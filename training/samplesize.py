@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from features.schema import PFS_EVENT, PFS_MONTHS
+
 # Riley et al.'s conservative default when nothing is known of the model's strength: an
 # anticipated Cox-Snell R2 of 15% of its maximum.
 DEFAULT_R2_SHARE_OF_MAX = 0.15
@@ -105,8 +107,8 @@ def assess_cohort(frame) -> dict[str, tuple[int, SampleSize]]:
     out = {}
     for lm in LANDMARKS:
         part = frame.loc[landmark_mask(frame, lm)]
-        out[lm] = (len(part), cohort_sample_size(part["pfs_months"].to_numpy(float),
-                                                 part["pfs_event"].to_numpy(float),
+        out[lm] = (len(part), cohort_sample_size(part[PFS_MONTHS].to_numpy(float),
+                                                 part[PFS_EVENT].to_numpy(float),
                                                  len(feature_names(lm))))
     return out
 

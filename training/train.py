@@ -16,7 +16,14 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from features.encode import encode
-from features.schema import LANDMARKS, RESEARCH_USE_NOTICE, SCHEMA_VERSION, schema_hash
+from features.schema import (
+    LANDMARKS,
+    PFS_EVENT,
+    PFS_MONTHS,
+    RESEARCH_USE_NOTICE,
+    SCHEMA_VERSION,
+    schema_hash,
+)
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
 from training.export.onnx_export import check_outcome_parity, check_parity, outcome_to_onnx, to_onnx
@@ -111,8 +118,8 @@ def fit_landmark(cohort: Cohort, landmark: str, seed: int, progress: bool = Fals
     """
     frame = cohort.frame.loc[landmark_mask(cohort.frame, landmark)]
     X = encode(frame, landmark)
-    time = frame["pfs_months"].to_numpy(float)
-    event = frame["pfs_event"].to_numpy(float)
+    time = frame[PFS_MONTHS].to_numpy(float)
+    event = frame[PFS_EVENT].to_numpy(float)
     idx_train, idx_test = split_indices(len(frame), event, seed)
     if select_on is not None:
         chosen = np.flatnonzero(frame.index.isin(select_on))
@@ -204,6 +211,62 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
     return version, fits
 
 
+def develop_version(cohort: Cohort, registry: Registry, *, strategy: str = "auto",
+                    bootstrap: int = 200, assess_size: bool = False, stages=None,
+                    say=lambda line: None) -> tuple[str, dict]:
+    """What `relapse-risk train` does: choose the strategy for the cohort's size
+    (`training.choices.resolve_strategy`), develop each PFS landmark by resampling or fit the
+    families on a hold-out, then export and register a candidate. With `assess_size`, Riley
+    et al.'s minimum sample size is checked per landmark first, said, and recorded. `say`
+    receives the lines a user should read before the long work.
+
+    Returns
+    -------
+    (version, fits)
+    """
+    from training.choices import resolve_strategy
+    from training.develop import develop_landmark
+    from training.progress import Stages
+
+    stages = stages or Stages("train", quiet=True)
+    extra = None
+    if assess_size:
+        from training.samplesize import advice, assess_cohort
+
+        sizes = assess_cohort(cohort.frame)
+        for lm, (n_patients, size) in sizes.items():
+            say(advice(lm, n_patients, size))
+        extra = {"sample_size": {lm: size.as_dict() for lm, (_, size) in sizes.items()}}
+    fits = None
+    if resolve_strategy(strategy, len(cohort.frame)) == "resampling":
+        say(f"{len(cohort.frame)} patients: developing by resampling ({bootstrap} bootstrap "
+            "resamples per landmark)")
+        fits = {}
+        for lm in LANDMARKS:
+            with stages.stage(f"{lm}: develop by resampling"):
+                fits[lm] = develop_landmark(cohort, lm, bootstrap=bootstrap,
+                                            progress=stages.bars)
+    with stages.stage("fit, export and register" if fits is None else "export and register"):
+        return train_version(cohort, registry, progress=stages.bars, landmark_fits=fits,
+                             extra_metadata=extra)
+
+
+def fit_summary(landmark: str, fit: LandmarkFit) -> str:
+    """One line on a landmark's champion: held-out figures, or apparent and
+    optimism-corrected ones when it was developed by resampling."""
+    m = fit.metrics[fit.champion]
+    if fit.development is None:
+        return (f"{landmark:9} champion {fit.champion:9}  Uno C {m['uno_c']:.3f}  "
+                f"AUC12 {m['auc_12m']:.3f}  IBS {m['integrated_brier']:.3f}  "
+                f"slope12 {m['calibration_slope_12m']:.2f}  ({fit.reason})")
+    o = fit.development["optimism"]
+    return (f"{landmark:9} {fit.champion:9} on {fit.n_train} patients  Harrell C "
+            f"{o['harrell_c']['apparent']:.3f} apparent, "
+            f"{o['harrell_c']['corrected']:.3f} optimism-corrected  slope12 "
+            f"{o['calibration_slope_12m']['apparent']:.2f} apparent, "
+            f"{o['calibration_slope_12m']['corrected']:.2f} corrected  ({fit.reason})")
+
+
 def _progression(cohort: Cohort, seed: int) -> tuple[dict, dict[str, bytes]]:
     """The progression landmark's model (OS from progression) exported and checked, or why
     the cohort has none."""
@@ -254,8 +317,8 @@ def _contributions_text(model) -> str:
 def _km_curve(frame: pd.DataFrame) -> dict:
     from lifelines import KaplanMeierFitter
 
-    km = KaplanMeierFitter().fit(frame["pfs_months"].to_numpy(float),
-                                 frame["pfs_event"].to_numpy(float))
+    km = KaplanMeierFitter().fit(frame[PFS_MONTHS].to_numpy(float),
+                                 frame[PFS_EVENT].to_numpy(float))
     surv = km.survival_function_at_times(BASELINE_GRID_MONTHS).to_numpy()
     return {"months": BASELINE_GRID_MONTHS.tolist(), "pfs": [round(float(s), 5) for s in surv]}
 

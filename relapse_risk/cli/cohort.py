@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from features.schema import PFS_EVENT, PFS_MONTHS
 from relapse_risk.cli.common import (
     EXIT_DAMAGED,
     MappingOption,
@@ -36,7 +37,7 @@ def cohort_add(
     cohort_id, created = store_cohort(CohortStore(Registry(registry)), data, name)
     verb = "stored" if created else "already stored (same rows)"
     typer.echo(f"{cohort_id} {verb}: {len(data.frame)} of {data.n_read} rows accepted, "
-               f"{int(data.frame['pfs_event'].sum())} PFS events")
+               f"{int(data.frame[PFS_EVENT].sum())} PFS events")
 
 
 @app.command("list")
@@ -78,8 +79,8 @@ def cohort_show(cohort_id: Annotated[str, typer.Argument(help="Cohort id (cNNNN)
     typer.echo(f"cohort {cohort_id} (integrity verified)")
     typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
     frame = stored.frame
-    typer.echo(f"PFS events {int(frame['pfs_event'].sum())} of {len(frame)}; median time to "
-               f"a PFS event or censoring {frame['pfs_months'].median():.1f} months")
+    typer.echo(f"PFS events {int(frame[PFS_EVENT].sum())} of {len(frame)}; median time to "
+               f"a PFS event or censoring {frame[PFS_MONTHS].median():.1f} months")
     from features.schema import PREDICTORS
 
     missing = frame[[c for c in PREDICTORS if c in frame.columns]].isna().mean()

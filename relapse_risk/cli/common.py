@@ -2,11 +2,27 @@
 errors, atomic outputs and reading a cohort argument."""
 from __future__ import annotations
 
+import enum
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from features.schema import LANDMARK_CHOICES
+from training.choices import RECALIBRATION_METHODS, STRATEGIES
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[enum.StrEnum]:
+    """An enum of a vocabulary defined elsewhere, so that `--help` lists it and typer refuses
+    anything else (exit 2)."""
+    return enum.StrEnum(name, {v: v for v in values})
+
+
+Landmark = _choices("Landmark", LANDMARK_CHOICES)
+Strategy = _choices("Strategy", STRATEGIES)
+Method = _choices("Method", RECALIBRATION_METHODS)
+Engine = _choices("Engine", ("local", "dask"))
 
 
 def generator_params(path: Path | None):
@@ -156,6 +172,14 @@ def output_error(exc: OSError, out: Path):
 def write_output(path: Path, data: bytes) -> None:
     with output(path) as (tmp,):
         tmp.write_bytes(data)
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """A report's files into FOLDER (created), all renamed into place together or none."""
+    output_folder(folder)
+    with output(*(folder / name for name in files)) as temps:
+        for tmp, content in zip(temps, files.values()):
+            tmp.write_bytes(content)
 
 
 def output_folder(out: Path) -> None:

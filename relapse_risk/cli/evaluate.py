@@ -11,7 +11,7 @@ from relapse_risk.cli.common import (
     RegistryOption,
     fail,
     output_folder,
-    write_output,
+    write_files,
 )
 
 
@@ -36,63 +36,18 @@ def evaluate(
 
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
-    from training.cohort import synthetic_cohort
-    from training.evaluation import evaluate as assess
+    from training.evaluation.evaluate import evaluation_report
 
     try:
         scoring = ScoringModel(Registry(registry).load(version))
     except RegistryError as exc:
         fail(str(exc), 2)
-    report: dict = {"version": scoring.version}
-    lines = [f"# Evaluation of {scoring.version}", ""]
-    output_folder(out)
-    from tqdm import tqdm
-
-    steps = tqdm(total=3, desc="evaluating", unit="step", disable=not sys.stderr.isatty())
-    for label, shifted, seed in (("held-out", False, assess.HELD_OUT_SEED),
-                                 ("shifted case-mix", True, assess.SHIFTED_SEED)):
-        steps.set_postfix(cohort=label)
-        steps.update(1)
-        cohort = assess.evaluation_cohort(n, seed, shifted, latent=True)
-        metrics = assess.assess_model(scoring, cohort)
-        report[label] = metrics
-        for name, png in assess.plots(scoring, cohort, label).items():
-            write_output(out / name, png)
-            lines.append(f"![{name}]({name})")
-        lines += [f"## {label} cohort (n = {n}, seed {seed})", "",
-                  "| landmark | " + " | ".join(assess.SUMMARY_KEYS) + " | net benefit 12m |",
-                  "|---" * (len(assess.SUMMARY_KEYS) + 2) + "|"]
-        for lm, m in metrics.items():
-            nb = ", ".join(f"{t:.1f}: {v:+.3f}" for t, v in zip(
-                m["net_benefit_12m"]["thresholds"], m["net_benefit_12m"]["model"]))
-            lines.append(f"| {lm} | " + " | ".join(f"{m[k]:.3f}" for k in assess.SUMMARY_KEYS)
-                         + f" | {nb} |")
-        lines.append("")
-        causes = assess.cause_report(scoring, cohort)
-        report[f"{label}: causes"] = causes
-        lines += assess.cause_lines(causes, label)
-        oracle = assess.oracle_report(scoring, cohort,
-                                      assess.shifted_params() if shifted else None,
-                                      attainable_n)
-        report[f"{label}: oracle"] = oracle
-        lines += assess.oracle_lines(oracle, label)
-    steps.set_postfix(cohort="missing biomarkers")
-    steps.update(1)
-    steps.close()
-    degradation = assess.missing_degradation(
-        scoring, assess.evaluation_cohort(n, assess.HELD_OUT_SEED))
-    report["missing_predictor"] = degradation.to_dict(orient="records")
-    lines += ["## When one biomarker is unknown for everyone (held-out cohort)", "",
-              degradation.to_markdown(index=False, floatfmt=".3f"), ""]
-    if repeats:
-        records = assess.cross_validate(synthetic_cohort(cv_n, assess.HELD_OUT_SEED + 1),
-                                        folds, repeats, progress=sys.stderr.isatty())
-        summary = assess.summarise_cv(records)
-        report["cross_validation"] = records.to_dict(orient="records")
-        lines += [f"## Repeated cross-validation ({repeats} x {folds}-fold, n = {cv_n})", "",
-                  summary.to_markdown(index=False), ""]
-    write_output(out / "evaluation.md", ("\n".join(lines) + "\n").encode())
-    write_output(out / "evaluation.json", json.dumps(report, indent=2, default=float).encode())
-    typer.echo("\n".join(lines))
+    output_folder(out)  # before the long work: a folder that cannot be made fails now
+    report, markdown, pngs = evaluation_report(
+        scoring, n=n, folds=folds, repeats=repeats, cv_n=cv_n, attainable_n=attainable_n,
+        progress=sys.stderr.isatty())
+    files = {**pngs, "evaluation.md": markdown.encode(),
+             "evaluation.json": json.dumps(report, indent=2, default=float).encode()}
+    write_files(out, files)
+    typer.echo(markdown, nl=False)
     typer.echo(f"written to {out}/evaluation.md and evaluation.json")
-

@@ -9,6 +9,7 @@ import typer
 from relapse_risk.cli.common import (
     JobsOption,
     MappingOption,
+    Method,
     RegistryOption,
     SchedulerOption,
     fail,
@@ -21,7 +22,7 @@ def recalibrate(
                                               "CSV or a stored cohort id.")],
     version: Annotated[str | None, typer.Option(help="Version to update (default: production).")
                        ] = None,
-    method: Annotated[str, typer.Option(
+    method: Annotated[Method, typer.Option(
         help="intercept (the relapse hazard's level), slope (its slope and level), horizons "
              "(a level at each of 6, 12 and 24 months) or auto (the smallest of these the "
              "data support).")] = "auto",
@@ -42,16 +43,12 @@ def recalibrate(
     """Update a model to a new population without refitting its predictors; the result is a
     new version, promoted only if the parent is production and the gate passes on patients
     neither it nor the update has seen."""
+    from model_registry.cohorts import CohortStore
     from model_registry.registry import Registry, RegistryError
     from training.evaluation.external_validation import ValidationError
-    from training.updating.recalibrate import METHODS
-    from training.updating.recalibrate import recalibrate as run
-
-    if method not in METHODS:
-        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
-    from model_registry.cohorts import CohortStore
     from training.progress import Stages
     from training.resampling import scheduler as cluster
+    from training.updating.recalibrate import recalibrate as run
 
     # Stored first, so its rows keep their keys (cNNNN/row) in every later gate's lineage.
     data = read_cohort_arg(cohort, mapping, registry, store_as=cohort.stem)
@@ -59,7 +56,7 @@ def recalibrate(
     stages = Stages("recalibrate")
     try:
         with cluster(scheduler, jobs) as workers:
-            result = run(reg, data, version=version, method=method,
+            result = run(reg, data, version=version, method=method.value,
                          update_fraction=update_fraction, seed=seed, n_boot=bootstrap,
                          gate_bootstrap=gate_bootstrap, progress=stages.bars, stages=stages,
                          store=CohortStore(reg), n_jobs=workers)

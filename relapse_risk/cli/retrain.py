@@ -9,6 +9,7 @@ import typer
 from relapse_risk.cli.common import (
     MappingOption,
     RegistryOption,
+    Strategy,
     fail,
     mapping_file,
     read_cohort_arg,
@@ -23,9 +24,9 @@ def retrain(
     mapping: MappingOption = None,
     bootstrap: Annotated[int, typer.Option(
         min=20, help="Paired bootstrap resamples for the gate's intervals.")] = 1000,
-    strategy: Annotated[str, typer.Option(
+    strategy: Annotated[Strategy, typer.Option(
         help="How the challenger is developed: holdout, resampling, or auto (resampling "
-             "below 5,000 patients, as train does).")] = "auto",
+             "below 5,000 patients, as train does).")] = Strategy.auto,
 ) -> None:
     """Add a cohort, train a challenger, promote it only if it is shown no worse than
     production (paired bootstrap intervals on patients neither was trained on)."""
@@ -44,15 +45,13 @@ def retrain(
         new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
         typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
                    err=True)
-    from training.develop import STRATEGIES, DevelopmentError
+    from training.develop import DevelopmentError
     from training.progress import Stages
 
-    if strategy not in STRATEGIES:
-        fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", 2)
     stages = Stages("retrain")
     try:
         result = run(new_cohort, Registry(registry), seed=seed, progress=stages.bars,
-                     mapping=mapping_file(mapping), n_boot=bootstrap, strategy=strategy,
+                     mapping=mapping_file(mapping), n_boot=bootstrap, strategy=strategy.value,
                      stages=stages)
     except (SchemaError, RegistryError, MappingError, FileNotFoundError,
             DevelopmentError) as exc:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from features.schema import AUTO, LANDMARK_CHOICES
 from relapse_risk.cli.common import (
+    Engine,
+    Landmark,
     MappingOption,
     RegistryOption,
     WorkersOption,
@@ -23,13 +24,14 @@ def score(
     source: Annotated[Path, typer.Argument(help="Canonical CSV, or a registry export with "
                                                 "--mapping (any file `import` reads).")],
     out: Annotated[Path, typer.Option(help="Scored CSV; rejected rows go to OUT.errors.csv.")],
-    landmark: Annotated[str, typer.Option(help="auto, infusion or day28.")] = AUTO,
+    landmark: Annotated[Landmark, typer.Option(
+        help="Which model scores: auto picks by the fields each row has.")] = Landmark.auto,
     chunk_size: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 50000,
     pass_through: Annotated[bool, typer.Option(
         "--pass-through", help="Keep non-canonical columns in the output, unused.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
-    engine: Annotated[str, typer.Option(help="local, or dask to score partitions on a "
-                                             "Dask cluster.")] = "local",
+    engine: Annotated[Engine, typer.Option(help="local, or dask to score partitions on a "
+                                             "Dask cluster.")] = Engine.local,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (default: a local cluster of two workers).")] = None,
     registry: RegistryOption = None,
@@ -56,10 +58,6 @@ def score(
     from model_registry.registry import Registry, RegistryError
     from model_registry.scoring import ScoringModel
 
-    if landmark not in LANDMARK_CHOICES:
-        fail(f"--landmark must be one of {', '.join(LANDMARK_CHOICES)}, got {landmark!r}", 2)
-    if engine not in ("local", "dask"):
-        fail(f"--engine must be local or dask, got {engine!r}", 2)
     if not source.exists():
         fail(f"{source} does not exist", 2)
     try:
@@ -79,12 +77,12 @@ def score(
 
                 reg = Registry(registry)
                 summary = score_csv_dask(source, out, reg.root.resolve(), model.version,
-                                         landmark=landmark, scheduler=scheduler,
+                                         landmark=landmark.value, scheduler=scheduler,
                                          pass_through_unknown=pass_through,
                                          progress=bar.update, mapping=export_mapping,
                                          mapping_path=mapping)
             else:
-                summary = score_csv(source, out, model, landmark=landmark,
+                summary = score_csv(source, out, model, landmark=landmark.value,
                                     chunk_rows=chunk_size, pass_through_unknown=pass_through,
                                     progress=bar.update, mapping=export_mapping,
                                     mapping_path=mapping, workers=workers_or_default(workers))

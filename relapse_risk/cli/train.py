@@ -10,6 +10,7 @@ import typer
 from relapse_risk.cli.common import (
     MappingOption,
     RegistryOption,
+    Strategy,
     fail,
     read_cohort_arg,
 )
@@ -25,71 +26,36 @@ def train(
     registry: RegistryOption = None,
     promote: Annotated[bool, typer.Option(
         "--promote", help="Promote even when a production model exists.")] = False,
-    strategy: Annotated[str, typer.Option(
+    strategy: Annotated[Strategy, typer.Option(
         help="holdout: fit four families on 80%, pick on the 20% held out (large cohorts). "
              "resampling: fit on everyone, ridge penalty and trees-or-not by 5-fold "
              "cross-validation, optimism-corrected figures by bootstrap (cohorts of hundreds). "
-             "auto: resampling below 5,000 patients.")] = "auto",
+             "auto: resampling below 5,000 patients.")] = Strategy.auto,
     bootstrap: Annotated[int, typer.Option(
         min=2, help="Resamples for the optimism correction (resampling strategy).")] = 200,
     mapping: MappingOption = None,
 ) -> None:
     """Train one model per landmark, register it, and promote it if there is no production."""
-    from features.schema import LANDMARKS
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
-    from training.develop import RESAMPLING_BELOW_N, STRATEGIES, DevelopmentError, develop_landmark
-    from training.train import train_version
+    from training.develop import DevelopmentError
+    from training.progress import Stages
+    from training.train import develop_version, fit_summary
 
-    if strategy not in STRATEGIES:
-        fail(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", 2)
     start = time.perf_counter()
     data = (read_cohort_arg(cohort, mapping, registry, store_as=cohort.stem) if cohort
             else synthetic_cohort(n, seed))
     reg = Registry(registry)
-    sizes = {}
-    if cohort:
-        from training.samplesize import advice, assess_cohort
-
-        sizes = assess_cohort(data.frame)
-        for lm, (n_patients, size) in sizes.items():
-            typer.echo(advice(lm, n_patients, size), err=True)
-    if strategy == "auto":
-        strategy = "resampling" if len(data.frame) < RESAMPLING_BELOW_N else "holdout"
-    from training.progress import Stages
-
     stages = Stages("train")
-    fits = None
-    if strategy == "resampling":
-        typer.echo(f"{len(data.frame)} patients: developing by resampling ({bootstrap} "
-                   "bootstrap resamples per landmark)", err=True)
-        fits = {}
-        try:
-            for lm in LANDMARKS:
-                with stages.stage(f"{lm}: develop by resampling"):
-                    fits[lm] = develop_landmark(data, lm, bootstrap=bootstrap,
-                                                progress=stages.bars)
-        except DevelopmentError as exc:
-            fail(str(exc), 2)
-    with stages.stage("fit, export and register" if fits is None else "export and register"):
-        version, fits = train_version(data, reg, progress=stages.bars, landmark_fits=fits,
-                                      extra_metadata={"sample_size": {
-                                          lm: size.as_dict() for lm, (_, size) in sizes.items()}}
-                                      if sizes else None)
+    try:
+        version, fits = develop_version(data, reg, strategy=strategy.value, bootstrap=bootstrap,
+                                        assess_size=cohort is not None, stages=stages,
+                                        say=lambda line: typer.echo(line, err=True))
+    except DevelopmentError as exc:
+        fail(str(exc), 2)
     stages.finish()
     for lm, fit in fits.items():
-        m = fit.metrics[fit.champion]
-        if fit.development is None:
-            typer.echo(f"{lm:9} champion {fit.champion:9}  Uno C {m['uno_c']:.3f}  "
-                       f"AUC12 {m['auc_12m']:.3f}  IBS {m['integrated_brier']:.3f}  "
-                       f"slope12 {m['calibration_slope_12m']:.2f}  ({fit.reason})")
-            continue
-        o = fit.development["optimism"]
-        typer.echo(f"{lm:9} {fit.champion:9} on {fit.n_train} patients  Harrell C "
-                   f"{o['harrell_c']['apparent']:.3f} apparent, "
-                   f"{o['harrell_c']['corrected']:.3f} optimism-corrected  slope12 "
-                   f"{o['calibration_slope_12m']['apparent']:.2f} apparent, "
-                   f"{o['calibration_slope_12m']['corrected']:.2f} corrected  ({fit.reason})")
+        typer.echo(fit_summary(lm, fit))
     if promote or reg.production() is None:
         reg.promote(version)
         typer.echo(f"registered and promoted {version} in {reg.root} "
@@ -97,4 +63,3 @@ def train(
     else:
         typer.echo(f"registered {version} as a candidate in {reg.root} (production stays "
                    f"{reg.production()}; `relapse-risk registry promote {version}` to switch)")
-

@@ -12,9 +12,8 @@ from relapse_risk.cli.common import (
     RegistryOption,
     SchedulerOption,
     fail,
-    output,
-    output_folder,
     read_cohort_arg,
+    write_files,
 )
 
 
@@ -79,10 +78,7 @@ def validate(
         development_risks=None if development is None else risk_distribution(scoring,
                                                                              development),
         notice=scoring.metadata.get("notice", ""), by_group=by_group)
-    output_folder(out)
-    with output(*(out / name for name in files)) as temps:
-        for tmp, content in zip(temps, files.values()):
-            tmp.write_bytes(content)
+    write_files(out, files)
     for lm, r in results.items():
         f = r.figures
         typer.echo(f"{lm:9} n {r.n:5}  Harrell C {f['harrell_c']['estimate']:.3f}  "

@@ -203,7 +203,7 @@ def test_recalibrate_command(trained, tmp_path, copy_version):
     assert "decision:" in result.output
     bad = CliRunner().invoke(app, ["recalibrate", "--cohort", str(path), "--registry",
                                    str(registry.root), "--method", "isotonic"])
-    assert bad.exit_code == 2 and "--method must be one of" in bad.output
+    assert bad.exit_code == 2 and "'isotonic' is not one of" in bad.output
 
 
 def test_too_small_an_update_sample_is_a_clear_error(parent):

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from features.schema import LANDMARKS
+from features.schema import LANDMARKS, PFS_EVENT
 from training.cohort import landmark_mask
 from training.evaluation.external_validation import (
     ValidationError,
@@ -92,7 +92,7 @@ def validate_by(scoring_model, frame: pd.DataFrame, column: str, *, n_boot: int,
             for group in sorted(values.unique()):
                 part = frame.loc[(values == group).to_numpy()]
                 eligible = part.loc[landmark_mask(part, lm)]
-                n, events = len(eligible), int(eligible["pfs_event"].sum())
+                n, events = len(eligible), int(eligible[PFS_EVENT].sum())
                 try:
                     result = validate_landmark(scoring_model.landmarks[lm], part, lm, n_boot,
                                                seed, n_jobs=n_jobs)

@@ -8,7 +8,15 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from tqdm import tqdm
 
 from features.encode import encode
-from features.schema import DAY28, FIELDS_BY_NAME, INFUSION, LANDMARKS
+from features.schema import (
+    DAY28,
+    FIELDS_BY_NAME,
+    INFUSION,
+    LANDMARKS,
+    PFS_EVENT,
+    PFS_EVENT_TYPE,
+    PFS_MONTHS,
+)
 from features.validate import validate_frame
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
@@ -66,7 +74,7 @@ def oracle_comparison(model, frame: pd.DataFrame, landmark: str, params=None,
 
     truth = oracle_risks(frame, landmark, params) if truth is None else truth
     predicted = model.predict_causes(encode(frame, landmark))
-    t, e = frame["pfs_months"].to_numpy(float), frame["pfs_event"].to_numpy(float)
+    t, e = frame[PFS_MONTHS].to_numpy(float), frame[PFS_EVENT].to_numpy(float)
     y = Surv.from_arrays(event=e == 1, time=t)
     i12 = HORIZONS_MONTHS.index(12.0)
 
@@ -100,7 +108,7 @@ def assess_model(scoring_model, frame: pd.DataFrame) -> dict[str, dict]:
     for lm in LANDMARKS:
         part = frame.loc[landmark_mask(frame, lm)]
         model = scoring_model.landmarks[lm]
-        t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float)
+        t, e = part[PFS_MONTHS].to_numpy(float), part[PFS_EVENT].to_numpy(float)
         out[lm] = evaluate(model, encode(part, lm), t, e, t, e)
     return out
 
@@ -116,9 +124,9 @@ def cause_report(scoring_model, frame: pd.DataFrame) -> dict[str, dict | None]:
             out[lm] = None
             continue
         out[lm] = cause_metrics(model.predict_causes(encode(part, lm)),
-                                part["pfs_months"].to_numpy(float),
-                                part["pfs_event"].to_numpy(float),
-                                part["pfs_event_type"].to_numpy(object))
+                                part[PFS_MONTHS].to_numpy(float),
+                                part[PFS_EVENT].to_numpy(float),
+                                part[PFS_EVENT_TYPE].to_numpy(object))
     return out
 
 
@@ -216,8 +224,8 @@ def cross_validate(cohort: Cohort, folds: int = 5, repeats: int = 2, seed: int =
         for lm in LANDMARKS:
             frame = cohort.frame.loc[landmark_mask(cohort.frame, lm)]
             X = encode(frame, lm)
-            t = frame["pfs_months"].to_numpy(float)
-            e = frame["pfs_event"].to_numpy(float)
+            t = frame[PFS_MONTHS].to_numpy(float)
+            e = frame[PFS_EVENT].to_numpy(float)
             kind, _ = typed_events(frame)
             for fold, (tr, te) in enumerate(splitter.split(X, e)):
                 for name, model in candidate_models(seed, kind is not None).items():
@@ -250,7 +258,7 @@ def plots(scoring_model, frame: pd.DataFrame, label: str) -> dict[str, bytes]:
         part = frame.loc[landmark_mask(frame, lm)]
         model = scoring_model.landmarks[lm]
         risk = model.predict_risk(encode(part, lm))[:, 1]
-        t, e = part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float)
+        t, e = part[PFS_MONTHS].to_numpy(float), part[PFS_EVENT].to_numpy(float)
         title = f"{label}, {lm} landmark ({scoring_model.version})"
         slug = f"{label.split()[0]}_{lm}"
         out[f"{slug}_calibration.png"] = plot_calibration(risk, t, e, title)
@@ -258,3 +266,63 @@ def plots(scoring_model, frame: pd.DataFrame, label: str) -> dict[str, bytes]:
                                                                title)
         out[f"{slug}_decision_curve.png"] = plot_decision_curve(risk, t, e, title)
     return out
+
+
+def evaluation_report(scoring_model, *, n: int = 20000, folds: int = 5, repeats: int = 2,
+                      cv_n: int = 20000, attainable_n: int = 50000,
+                      progress: bool = False) -> tuple[dict, str, dict[str, bytes]]:
+    """What `relapse-risk evaluate` does: the version on a held-out and a shifted cohort
+    (metrics, causes, the oracle and the attainable bound, plots), with one biomarker unknown
+    for everyone, and the families compared by repeated cross-validation.
+
+    Returns
+    -------
+    (report, markdown, plots): the figures as a JSON-able dict, the Markdown page, and the
+    PNGs it links to by name.
+    """
+    from training.cohort import synthetic_cohort
+
+    report: dict = {"version": scoring_model.version}
+    lines = [f"# Evaluation of {scoring_model.version}", ""]
+    pngs: dict[str, bytes] = {}
+    steps = tqdm(total=3, desc="evaluating", unit="step", disable=not progress)
+    for label, shifted, seed in (("held-out", False, HELD_OUT_SEED),
+                                 ("shifted case-mix", True, SHIFTED_SEED)):
+        steps.set_postfix(cohort=label)
+        steps.update(1)
+        cohort = evaluation_cohort(n, seed, shifted, latent=True)
+        metrics = assess_model(scoring_model, cohort)
+        report[label] = metrics
+        for name, png in plots(scoring_model, cohort, label).items():
+            pngs[name] = png
+            lines.append(f"![{name}]({name})")
+        lines += [f"## {label} cohort (n = {n}, seed {seed})", "",
+                  "| landmark | " + " | ".join(SUMMARY_KEYS) + " | net benefit 12m |",
+                  "|---" * (len(SUMMARY_KEYS) + 2) + "|"]
+        for lm, m in metrics.items():
+            nb = ", ".join(f"{t:.1f}: {v:+.3f}" for t, v in zip(
+                m["net_benefit_12m"]["thresholds"], m["net_benefit_12m"]["model"]))
+            lines.append(f"| {lm} | " + " | ".join(f"{m[k]:.3f}" for k in SUMMARY_KEYS)
+                         + f" | {nb} |")
+        lines.append("")
+        causes = cause_report(scoring_model, cohort)
+        report[f"{label}: causes"] = causes
+        lines += cause_lines(causes, label)
+        oracle = oracle_report(scoring_model, cohort, shifted_params() if shifted else None,
+                               attainable_n)
+        report[f"{label}: oracle"] = oracle
+        lines += oracle_lines(oracle, label)
+    steps.set_postfix(cohort="missing biomarkers")
+    steps.update(1)
+    steps.close()
+    degradation = missing_degradation(scoring_model, evaluation_cohort(n, HELD_OUT_SEED))
+    report["missing_predictor"] = degradation.to_dict(orient="records")
+    lines += ["## When one biomarker is unknown for everyone (held-out cohort)", "",
+              degradation.to_markdown(index=False, floatfmt=".3f"), ""]
+    if repeats:
+        records = cross_validate(synthetic_cohort(cv_n, HELD_OUT_SEED + 1), folds, repeats,
+                                 progress=progress)
+        report["cross_validation"] = records.to_dict(orient="records")
+        lines += [f"## Repeated cross-validation ({repeats} x {folds}-fold, n = {cv_n})", "",
+                  summarise_cv(records).to_markdown(index=False), ""]
+    return report, "\n".join(lines) + "\n", pngs

@@ -29,10 +29,11 @@ from sksurv.metrics import (
 from sksurv.util import Surv
 
 from features.encode import encode
-from features.schema import FIELDS, LANDMARKS, PROGRESSION_PREDICTORS
+from features.schema import FIELDS, LANDMARKS, PFS_EVENT, PFS_MONTHS, PROGRESSION_PREDICTORS
 from training.cohort import cohort_from_description, landmark_mask
 from training.metrics import (
     CALIBRATION_HORIZON,
+    IBS_GRID_MONTHS,
     calibration_slope_intercept,
     censoring_weights,
     net_benefit,
@@ -44,7 +45,6 @@ from training.resampling import resample_indices, run_resamples
 
 DEFAULT_BOOTSTRAP = 200
 DECISION_THRESHOLDS = tuple(np.round(np.arange(0.1, 0.81, 0.05), 2))
-_IBS_GRID = np.arange(1.0, 24.0 + 1e-9, 1.0)
 # Smoothed calibration curves are drawn between these quantiles of the predicted risk.
 _CURVE_RANGE = (0.02, 0.98)
 _CURVE_POINTS = 41
@@ -169,8 +169,8 @@ def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = D
     a Dask cluster); resample b is drawn from its own seed, so results do not depend on how
     the work is spread."""
     part = frame.loc[landmark_mask(frame, landmark)]
-    time = part["pfs_months"].to_numpy(float)
-    event = part["pfs_event"].to_numpy(float)
+    time = part[PFS_MONTHS].to_numpy(float)
+    event = part[PFS_EVENT].to_numpy(float)
     if len(part) < 2 * MIN_EVENTS or event.sum() < MIN_EVENTS:
         raise ValidationError(
             f"{landmark} landmark: {len(part)} patients with {int(event.sum())} events; at "
@@ -179,7 +179,7 @@ def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = D
     X = encode(part, landmark)
     lp = model.linear_predictor(X)
     risk = model.predict_risk(X)
-    grid = _IBS_GRID
+    grid = IBS_GRID_MONTHS
     survival = model.predict_survival(X, grid)
     weights = {h: censoring_weights(time, event, h) for h in HORIZONS_MONTHS}
     estimate = point_figures(lp, risk, survival, grid, time, event, weights)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from features.schema import PFS_EVENT
 from model_registry.registry import Registry, RegistryError
 from training.cohort import Cohort, landmark_mask
 from training.train import split_indices
@@ -22,7 +23,7 @@ def development_rows(base: Cohort, landmark: str, seed: int,
     frame = base.frame.loc[landmark_mask(base.frame, landmark)]
     if strategy == "resampling":
         return frame.index.to_numpy()
-    event = frame["pfs_event"].to_numpy(float)
+    event = frame[PFS_EVENT].to_numpy(float)
     train_pos, _ = split_indices(len(frame), event, seed)
     return frame.index.to_numpy()[train_pos]
 

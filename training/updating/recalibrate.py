@@ -53,10 +53,11 @@ from sklearn.model_selection import train_test_split
 from sksurv.linear_model.coxph import BreslowEstimator
 
 from features.encode import encode
-from features.schema import LANDMARKS
+from features.schema import LANDMARKS, PFS_EVENT, PFS_MONTHS
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
 from training.calibration import CALIBRATION_HORIZON, fit_horizons, resample_counts
+from training.choices import RECALIBRATION_METHODS
 from training.cohort import Cohort, cohort_from_description, describe_lineage, landmark_mask
 from training.evaluation.external_validation import (
     MIN_EVENTS,
@@ -78,7 +79,7 @@ from training.updating.gate import DEFAULT_BOOTSTRAP as DEFAULT_GATE_BOOTSTRAP
 from training.updating.gate import GateDecision, GateTolerances, compare, paired_comparison
 from training.updating.lineage import UPDATE_ROWS_FILE, seen_rows
 
-METHODS = ("intercept", "slope", "horizons", "auto")
+METHODS = RECALIBRATION_METHODS
 SLOPE_Z = 1.959964  # two-sided 5% test of slope = 1, for `auto`
 SLOPE_BOOTSTRAP = 200
 
@@ -272,8 +273,8 @@ def estimate_update(base, frame: pd.DataFrame, landmark: str, method: str, seed:
     if method == "horizons":
         method = "auto"
     part = frame.loc[landmark_mask(frame, landmark)]
-    time = part["pfs_months"].to_numpy(float)
-    event = part["pfs_event"].to_numpy(float)
+    time = part[PFS_MONTHS].to_numpy(float)
+    event = part[PFS_EVENT].to_numpy(float)
     if event[time <= CALIBRATION_HORIZON].sum() < MIN_EVENTS or (time > CALIBRATION_HORIZON
                                                                   ).sum() < MIN_EVENTS:
         raise ValidationError(
@@ -329,7 +330,7 @@ def split_cohort(frame: pd.DataFrame, update_fraction: float, seed: int
     if not 0 < update_fraction < 1:
         raise ValueError(f"update_fraction must be between 0 and 1, got {update_fraction}")
     update, check = train_test_split(np.arange(len(frame)), train_size=update_fraction,
-                                     random_state=seed, stratify=frame["pfs_event"])
+                                     random_state=seed, stratify=frame[PFS_EVENT])
     return frame.iloc[update], frame.iloc[check]
 
 
@@ -417,8 +418,8 @@ def recalibrate(registry: Registry, cohort: Cohort, *, version: str | None = Non
             X = encode(checks[lm], lm)
             comparisons[lm] = paired_comparison(
                 base_model.predict_risk(X), crossed[lm].predict_risk(X),
-                checks[lm]["pfs_months"].to_numpy(float),
-                checks[lm]["pfs_event"].to_numpy(float), n_boot=gate_bootstrap, seed=seed,
+                checks[lm][PFS_MONTHS].to_numpy(float),
+                checks[lm][PFS_EVENT].to_numpy(float), n_boot=gate_bootstrap, seed=seed,
                 progress=progress, label=f"{lm} gate")
     estimates = {label: {lm: {k: f["estimate"] for k, f in result[lm].figures.items()}
                          for lm in LANDMARKS} for label, result in (("before", before),

@@ -11,10 +11,11 @@ from sklearn.model_selection import train_test_split
 
 from features.encode import encode
 from features.mapping import Mapping
-from features.schema import LANDMARKS
+from features.schema import LANDMARKS, PFS_EVENT, PFS_MONTHS
 from model_registry.cohorts import CohortStore
 from model_registry.registry import Registry, RegistryError
 from model_registry.scoring import ScoringModel
+from training.choices import resolve_strategy
 from training.cohort import (
     Cohort,
     cohort_from_description,
@@ -26,7 +27,7 @@ from training.cohort import (
     stored_cohort,
 )
 from training.develop import DEFAULT_BOOTSTRAP as DEFAULT_DEVELOP_BOOTSTRAP
-from training.develop import RESAMPLING_BELOW_N, develop_landmark
+from training.develop import develop_landmark
 from training.progress import Stages
 from training.train import fit_landmark, split_indices, train_version
 from training.updating.gate import DEFAULT_BOOTSTRAP as DEFAULT_GATE_BOOTSTRAP
@@ -93,8 +94,7 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             combined = combine(base, new)
     with stages.stage("rows production has seen"):
         seen = {lm: seen_rows(registry, production, base, lm) for lm in LANDMARKS}
-    if strategy == "auto":
-        strategy = "resampling" if len(combined.frame) < RESAMPLING_BELOW_N else "holdout"
+    strategy = resolve_strategy(strategy, len(combined.frame))
     gate_frames, selection_keys, extra = {}, {}, {}
     if strategy == "resampling":
         everything_seen = np.concatenate(list(seen.values()))
@@ -103,7 +103,7 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             raise RegistryError(f"only {len(unseen)} rows of the combined cohort are unseen by "
                                 f"production {production.version}: nothing to gate on")
         _, held = train_test_split(np.arange(len(unseen)), test_size=GATE_SHARE,
-                                   random_state=seed, stratify=unseen["pfs_event"])
+                                   random_state=seed, stratify=unseen[PFS_EVENT])
         held_out = unseen.index[held]
         development = Cohort(combined.frame.drop(index=held_out), combined.description,
                              combined.errors, combined.n_read)
@@ -120,10 +120,10 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
         fits = {}
         for lm in LANDMARKS:
             frame = combined.frame.loc[landmark_mask(combined.frame, lm)]
-            _, test_pos = split_indices(len(frame), frame["pfs_event"].to_numpy(float), seed)
+            _, test_pos = split_indices(len(frame), frame[PFS_EVENT].to_numpy(float), seed)
             select_pos, gate_pos = train_test_split(
                 test_pos, test_size=0.5, random_state=seed,
-                stratify=frame["pfs_event"].to_numpy()[test_pos])
+                stratify=frame[PFS_EVENT].to_numpy()[test_pos])
             with stages.stage(f"{lm}: fit the families"):
                 fits[lm] = fit_landmark(combined, lm, seed, progress,
                                         select_on=frame.index[np.sort(select_pos)])
@@ -140,8 +140,8 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             # Same patients, same resamples, same censoring estimate, for both.
             comparisons[lm] = paired_comparison(
                 champion_model.landmarks[lm].predict_risk(X),
-                fit.models[fit.champion].predict_risk(X), gate["pfs_months"].to_numpy(float),
-                gate["pfs_event"].to_numpy(float), n_boot=n_boot, seed=seed,
+                fit.models[fit.champion].predict_risk(X), gate[PFS_MONTHS].to_numpy(float),
+                gate[PFS_EVENT].to_numpy(float), n_boot=n_boot, seed=seed,
                 progress=progress, label=lm)
     decision = compare(comparisons, tolerances)
     with stages.stage("register the challenger"):
