@@ -18,6 +18,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from model_registry.atomic import PARTIAL_PREFIX, fsync_dir, write_bytes
 
@@ -26,6 +27,9 @@ STAGES = (CANDIDATE, PRODUCTION, ARCHIVED)
 STAGING_PREFIX = ".staging-"
 # What register() names a version: anything else given as a version is refused before it
 # becomes a path (`registry promote ../../other/versions/v0002` must not reach outside).
+if TYPE_CHECKING:  # types only: the service does not import the declarations
+    from model_registry.metadata import VersionMetadata
+
 VERSION_ID = re.compile(r"v[0-9]{4,9}")
 DEFAULT_ROOT_ENV = "RELAPSE_RISK_REGISTRY"
 DEFAULT_ROOT = "registry"
@@ -58,7 +62,7 @@ class LoadedVersion:
     """A verified version: metadata and artifact bytes."""
 
     version: str
-    metadata: dict
+    metadata: VersionMetadata
     artifacts: dict[str, bytes]
     path: Path
 

@@ -24,6 +24,7 @@ from features.schema import (
     SCHEMA_VERSION,
     schema_hash,
 )
+from model_registry.metadata import LandmarkInfo, VersionMetadata
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
 from training.export.onnx_export import check_outcome_parity, check_parity, outcome_to_onnx, to_onnx
@@ -176,7 +177,7 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
             parity = check_parity(model, proto, fit.X_test)
         name = f"{lm}.onnx"
         artifacts[name] = proto.SerializeToString()
-        landmarks[lm] = {
+        landmarks[lm]: LandmarkInfo = {
             "family": fit.champion, "champion_reason": fit.reason, "artifact": name,
             "feature_names": list(model.feature_names_), "horizons_months": HORIZONS_MONTHS,
             "risk_group_thresholds_12m": list(fit.thresholds_12m),
@@ -199,7 +200,7 @@ def train_version(cohort: Cohort, registry: Registry, *, seed: int = 0,
         artifacts.update(artifact)
     else:
         info = {"absent": "not trained (progression=False)"}
-    metadata = {
+    metadata: VersionMetadata = {
         "schema_version": SCHEMA_VERSION, "schema_hash": schema_hash(),
         "progression": info,
         "cohort": cohort.description, "landmarks": landmarks, "parent_version": parent_version,

@@ -200,6 +200,9 @@ def test_recalibrate_command(trained, tmp_path, copy_version):
                                       str(registry.root), "--bootstrap", "20"])
     assert result.exit_code == 0, result.output
     assert "registered v0002 (parent v0001)" in result.output
+    from model_registry.metadata import shape_problems
+
+    assert shape_problems(registry.load("v0002").metadata) == []
     assert "decision:" in result.output
     bad = CliRunner().invoke(app, ["recalibrate", "--cohort", str(path), "--registry",
                                    str(registry.root), "--method", "isotonic"])
