@@ -43,7 +43,7 @@ from features.schema import PFS_EVENT, PFS_MONTHS
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
-from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox, cause_events
+from training.models import HORIZONS_MONTHS, CoxRidge, RiskModel, XGBCox, cause_events
 from training.outcome import TwoCauseModel, relapse_family
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
@@ -176,7 +176,7 @@ def fit_choice(choice: Choice, X, time, event, seed: int, kind: np.ndarray | Non
     return CoxRidge(alpha=choice.penalty).fit(X, time, event)
 
 
-def performance(model, X, time, event, weights=None) -> dict[str, float]:
+def performance(model: RiskModel, X, time, event, weights=None) -> dict[str, float]:
     """The two figures whose optimism is estimated: Harrell's C and the 12-month slope."""
     risk = model.predict_risk(X)[:, _I12]
     slope, _ = calibration_slope_intercept(risk, time, event, weights=weights)

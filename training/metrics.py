@@ -24,7 +24,7 @@ from training.calibration import (  # noqa: F401 (the calibration scale: one mod
     calibration_slope_intercept,
     censoring_weights,
 )
-from training.models import HORIZONS_MONTHS
+from training.models import HORIZONS_MONTHS, RiskModel
 
 NET_BENEFIT_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # The integrated Brier score's grid: every month from 1 to the last horizon (24).
@@ -70,7 +70,7 @@ def net_benefit(risk: np.ndarray, time, event, thresholds=NET_BENEFIT_THRESHOLDS
     return {"thresholds": list(thresholds), "model": model, "treat_all": treat_all}
 
 
-def evaluate(model, X, time, event, train_time, train_event) -> dict:
+def evaluate(model: RiskModel, X, time, event, train_time, train_event) -> dict:
     """Every metric of `model` on (X, time, event); censoring is estimated on the training data.
 
     Returns

@@ -6,6 +6,8 @@ event by each horizon, a linear predictor (log relative hazard) and per-feature 
 """
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -15,6 +17,25 @@ from sksurv.linear_model.coxph import BreslowEstimator
 from sksurv.util import Surv
 
 from features.schema import HORIZONS_MONTHS
+
+
+@runtime_checkable
+class RiskModel(Protocol):
+    """What evaluation, validation, development and the gate use of a fitted model of a PFS
+    landmark: `CoxRidge`, `XGBCox`, a `training.outcome.TwoCauseModel` of any relapse family,
+    and a recalibrated twin of each (`training.updating.recalibrate`)."""
+
+    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of a PFS event by each of `HORIZONS_MONTHS`, shape (n, 3)."""
+        ...
+
+    def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
+        """Event-free survival at `times`, shape (n, len(times))."""
+        ...
+
+    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
+        """A ranking score, shape (n,): higher means more risk."""
+        ...
 
 # The baseline is held on this grid (months): every horizon, the incidence grid's quarter
 # months and the half-month grid of the curves the service draws are on it.

@@ -22,7 +22,7 @@ from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import typed_events
 from training.metrics import cause_metrics, evaluate
-from training.models import HORIZONS_MONTHS
+from training.models import HORIZONS_MONTHS, RiskModel
 from training.train import ROUTINE_FEATURES, candidate_models, fit_family
 
 HELD_OUT_SEED = 777
@@ -54,7 +54,7 @@ def evaluation_cohort(n: int, seed: int, shifted: bool = False, latent: bool = F
     return frame
 
 
-def oracle_comparison(model, frame: pd.DataFrame, landmark: str, params=None,
+def oracle_comparison(model: RiskModel, frame: pd.DataFrame, landmark: str, params=None,
                       truth: pd.DataFrame | None = None,
                       attainable: pd.DataFrame | None = None) -> dict:
     """A model beside the oracle on the same patients (`frame` with latent columns).

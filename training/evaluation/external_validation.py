@@ -39,7 +39,7 @@ from training.metrics import (
     net_benefit,
     observed_risk,
 )
-from training.models import HORIZONS_MONTHS
+from training.models import HORIZONS_MONTHS, RiskModel
 from training.progress import Stages
 from training.resampling import resample_indices, run_resamples
 
@@ -160,9 +160,9 @@ def _resample(b: int, seed: int, lp, risk, survival, grid, time, event, curve_gr
     return [figures[n] for n in names], curves, nb
 
 
-def validate_landmark(model, frame: pd.DataFrame, landmark: str, n_boot: int = DEFAULT_BOOTSTRAP,
-                      seed: int = 0, progress: bool = False, n_jobs: int = 1
-                      ) -> LandmarkValidation:
+def validate_landmark(model: RiskModel, frame: pd.DataFrame, landmark: str,
+                      n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, progress: bool = False,
+                      n_jobs: int = 1) -> LandmarkValidation:
     """Figures of one landmark's served graph on the landmark's patients of `frame`.
 
     The bootstrap runs through joblib (`n_jobs` workers, or the backend the caller set, e.g.
