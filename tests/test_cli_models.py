@@ -26,6 +26,7 @@ def test_train_registry_and_evaluate_commands(tmp_path):
     assert missing.exit_code == 2 and "no version 'v0099'" in missing.output
     out = tmp_path / "eval"
     ev = runner.invoke(app, ["evaluate", "--registry", reg, "--n", "3000", "--repeats", "0",
+                             "--attainable-n", "2000",
                              "--out", str(out)])
     assert ev.exit_code == 0, ev.output
     report = json.loads((out / "evaluation.json").read_text())
