@@ -48,3 +48,33 @@ def test_flags_show_no_value_placeholder():
     for command in (["score"], ["train"], ["synth"], ["bento", "build"], []):
         shown = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
         assert shown.exit_code == 0 and "<bool>" not in shown.output, (command, shown.output)
+
+
+def test_the_version_is_defined_once():
+    """pyproject.toml reads the version from relapse_risk/__init__.py."""
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import relapse_risk
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and '\nversion = "' not in pyproject
+    assert version("relapse-risk") == relapse_risk.__version__
+
+
+# Where each command's code is: the module named after it (`import` is a keyword).
+COMMAND_MODULES = {"synth": "generator", "calibrate": "generator",
+                   "fit-generator": "generator", "import": "importing", "bento": "serve"}
+
+
+def test_each_command_lives_in_the_module_named_after_it():
+    import typer.main
+
+    from relapse_risk import cli
+
+    group = typer.main.get_command(cli.app)
+    for name, command in group.commands.items():
+        module = COMMAND_MODULES.get(name, name)
+        callback = (command.callback if command.callback is not None
+                    else next(iter(command.commands.values())).callback)
+        assert callback.__module__ == f"relapse_risk.cli.{module}", (name, callback.__module__)
