@@ -239,16 +239,6 @@ AT_PROGRESSION_FIELDS: tuple[str, ...] = tuple(
     n for n in PROGRESSION_PREDICTORS if n != "progression_months"
 )
 
-# IPI components: (name, description). Each is 1 when the condition holds.
-IPI_COMPONENTS = (
-    "age > 60",
-    "stage III-IV",
-    "ECOG >= 2",
-    "LDH > ULN",
-    "extranodal sites > 1",
-)
-
-
 def schema_hash() -> str:
     """SHA-256 of the schema's content, recorded with every trained model."""
     payload = json.dumps([asdict(f) for f in FIELDS], sort_keys=True).encode()
