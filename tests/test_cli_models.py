@@ -9,10 +9,10 @@ from relapse_risk.cli import app
 def test_train_registry_and_evaluate_commands(tmp_path):
     runner = CliRunner()
     reg = str(tmp_path / "reg")
-    first = runner.invoke(app, ["train", "--n", "3000", "--registry", reg, "--strategy", "holdout"])
+    first = runner.invoke(app, ["train", "--n", "2000", "--registry", reg, "--strategy", "holdout"])
     assert first.exit_code == 0, first.output
     assert "registered and promoted v0001" in first.output
-    second = runner.invoke(app, ["train", "--n", "3000", "--seed", "9", "--registry", reg,
+    second = runner.invoke(app, ["train", "--n", "2000", "--seed", "9", "--registry", reg,
                                   "--strategy", "holdout"])
     assert "registered v0002 as a candidate" in second.output
     listing = runner.invoke(app, ["registry", "list", "--registry", reg])
@@ -25,7 +25,7 @@ def test_train_registry_and_evaluate_commands(tmp_path):
     missing = runner.invoke(app, ["registry", "promote", "v0099", "--registry", reg])
     assert missing.exit_code == 2 and "no version 'v0099'" in missing.output
     out = tmp_path / "eval"
-    ev = runner.invoke(app, ["evaluate", "--registry", reg, "--n", "3000", "--repeats", "0",
+    ev = runner.invoke(app, ["evaluate", "--registry", reg, "--n", "2000", "--repeats", "0",
                              "--attainable-n", "2000",
                              "--out", str(out)])
     assert ev.exit_code == 0, ev.output
