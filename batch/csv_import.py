@@ -1,6 +1,7 @@
 """Registry exports to canonical CSV (`relapse-risk import`): streaming chunks through the
 mapping of `features.mapping`; every input row ends in the canonical file or the error file.
 Any file `features.readers` reads (CSV in any dialect, Excel, SAS, Stata, SPSS) goes in."""
+
 from __future__ import annotations
 
 import csv
@@ -29,10 +30,16 @@ from features.schema import FIELDS_BY_NAME
 from model_registry.atomic import atomic_paths, refuse_overlap
 
 
-def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
-               chunk_rows: int = DEFAULT_CHUNK_ROWS,
-               progress: Callable[[int], None] | None = None,
-               mapping_path: str | Path | None = None, workers: int = 1) -> Summary:
+def import_csv(
+    source: str | Path,
+    out: str | Path,
+    mapping: Mapping,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+    mapping_path: str | Path | None = None,
+    workers: int = 1,
+) -> Summary:
     """Write OUT (canonical columns, accepted rows) and OUT.errors.csv (row, field, value,
     error; one line per problem) from a registry export read through `mapping`.
 
@@ -49,24 +56,30 @@ def import_csv(source: str | Path, out: str | Path, mapping: Mapping, *,
     """
     source, out = Path(source), Path(out)
     errors_out = errors_path_for(out)
-    refuse_overlap({"the export": source, "the mapping": mapping_path},
-                   {"--out": out, "the error file": errors_out})
+    refuse_overlap(
+        {"the export": source, "the mapping": mapping_path},
+        {"--out": out, "the error file": errors_out},
+    )
     start = time.perf_counter()
     export = open_source(source, mapping)
     header = export.header
     mapping.check_header(header)
     columns = mapped_columns(mapping)
-    summary = Summary(passed_through=[c for c in header if c not in mapping.source_columns()],
-                      read_as=None if export.fast else export.describe())
-    with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
-            open(out_tmp, "w", newline="", encoding="utf-8") as canonical_handle, \
-            open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
+    summary = Summary(
+        passed_through=[c for c in header if c not in mapping.source_columns()],
+        read_as=None if export.fast else export.describe(),
+    )
+    with (
+        atomic_paths(out, errors_out) as (out_tmp, errors_tmp),
+        open(out_tmp, "w", newline="", encoding="utf-8") as canonical_handle,
+        open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle,
+    ):
         csv.writer(canonical_handle, lineterminator="\n").writerow(columns)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
         job = _ImportJob(mapping, columns)
         for text, errors, n_rows, n_valid in run_in_order(
-                job, numbered_chunks(source_chunks(export, chunk_rows), as_read=False),
-                workers):
+            job, numbered_chunks(source_chunks(export, chunk_rows), as_read=False), workers
+        ):
             canonical_handle.write(text)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.rows_read += n_rows
@@ -85,8 +98,7 @@ class _ImportJob:
     mapping: Mapping
     columns: list[str]
 
-    def __call__(self, chunk: pd.DataFrame, first_row: int
-                 ) -> tuple[str, pd.DataFrame, int, int]:
+    def __call__(self, chunk: pd.DataFrame, first_row: int) -> tuple[str, pd.DataFrame, int, int]:
         mapped = apply_mapping(chunk, self.mapping, first_row=first_row)
         text = io.StringIO()
         write_rows(text, canonical_text(mapped.frame, self.columns))

@@ -4,6 +4,7 @@ Every input row ends up in exactly one place: the scored output (in input order,
 input column) or the error file (one line per problem). The chunk scorer is shared by the
 command line, the service's /score_csv and the Dask engine.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,17 +37,34 @@ from model_registry.scoring import (
     ScoringModel,
 )
 
-RESULT_COLUMNS = ("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN, "risk_group",
-                  "landmark", "missing_predictors", "model_version")
-_NUMBER_COLUMNS = frozenset(("risk_6m", "risk_12m", "risk_24m", *CAUSE_COLUMNS, CURE_COLUMN,
-                             *DYNAMIC_COLUMNS, *PROGRESSION_NUMBER_COLUMNS))
+RESULT_COLUMNS = (
+    "risk_6m",
+    "risk_12m",
+    "risk_24m",
+    *CAUSE_COLUMNS,
+    CURE_COLUMN,
+    "risk_group",
+    "landmark",
+    "missing_predictors",
+    "model_version",
+)
+_NUMBER_COLUMNS = frozenset(
+    (
+        "risk_6m",
+        "risk_12m",
+        "risk_24m",
+        *CAUSE_COLUMNS,
+        CURE_COLUMN,
+        *DYNAMIC_COLUMNS,
+        *PROGRESSION_NUMBER_COLUMNS,
+    )
+)
 ERROR_COLUMNS = ("row", "field", "value", "error")
 DEFAULT_CHUNK_ROWS = 50_000
 RISK_GROUPS = ("low", "intermediate", "high")
 # The summary's distribution of the 12-month risk: counts in bins of one percentage point
 # (its quantiles are read to that resolution).
 RISK_BINS = np.linspace(0.0, 1.0, 101)
-
 
 
 class InputFileError(ValueError):
@@ -62,8 +80,9 @@ class Summary:
     passed_through: list[str] = field(default_factory=list)
     read_as: str | None = None  # how a file other than a UTF-8 comma CSV was read
     risk_groups: dict[str, int] = field(default_factory=dict)
-    risk_12m_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(RISK_BINS) - 1,
-                                                                         dtype=np.int64))
+    risk_12m_counts: np.ndarray = field(
+        default_factory=lambda: np.zeros(len(RISK_BINS) - 1, dtype=np.int64)
+    )
     missing: dict[str, int] = field(default_factory=dict)
 
     def tally(self, scored: pd.DataFrame) -> None:
@@ -81,8 +100,7 @@ class Summary:
         self.rows_read += part.rows_read
         self.scored += part.scored
         self.rejected += part.rejected
-        for mine, theirs in ((self.risk_groups, part.risk_groups),
-                             (self.missing, part.missing)):
+        for mine, theirs in ((self.risk_groups, part.risk_groups), (self.missing, part.missing)):
             for key, count in theirs.items():
                 mine[key] = mine.get(key, 0) + count
         self.risk_12m_counts += part.risk_12m_counts
@@ -101,16 +119,25 @@ class Summary:
         if not self.scored:
             return ["nothing scored"]
         groups = [g for g in RISK_GROUPS if g in self.risk_groups] + sorted(
-            g for g in self.risk_groups if g not in RISK_GROUPS)
-        lines = ["risk groups: " + ", ".join(
-            f"{g} {self.risk_groups[g]} ({self.risk_groups[g] / self.scored:.0%})"
-            for g in groups)]
+            g for g in self.risk_groups if g not in RISK_GROUPS
+        )
+        lines = [
+            "risk groups: "
+            + ", ".join(
+                f"{g} {self.risk_groups[g]} ({self.risk_groups[g] / self.scored:.0%})"
+                for g in groups
+            )
+        ]
         q = self.risk_12m_quantiles()
-        lines.append("12-month risk: " + ", ".join(f"{int(k * 100)}th percentile {v:.0%}"
-                                                   for k, v in q.items()))
+        lines.append(
+            "12-month risk: "
+            + ", ".join(f"{int(k * 100)}th percentile {v:.0%}" for k, v in q.items())
+        )
         missing = sorted(self.missing.items(), key=lambda kv: -kv[1])
-        lines.append("predictors missing (rows scored without them): " + (
-            ", ".join(f"{n} {c} ({c / self.scored:.0%})" for n, c in missing) or "none"))
+        lines.append(
+            "predictors missing (rows scored without them): "
+            + (", ".join(f"{n} {c} ({c / self.scored:.0%})" for n, c in missing) or "none")
+        )
         return lines
 
     @property
@@ -118,10 +145,15 @@ class Summary:
         return self.rows_read / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        extra = (f"; columns passed through unused: {', '.join(self.passed_through)}"
-                 if self.passed_through else "")
-        return (f"rows read {self.rows_read}, scored {self.scored}, rejected {self.rejected}, "
-                f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s{extra}")
+        extra = (
+            f"; columns passed through unused: {', '.join(self.passed_through)}"
+            if self.passed_through
+            else ""
+        )
+        return (
+            f"rows read {self.rows_read}, scored {self.scored}, rejected {self.rejected}, "
+            f"{self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s{extra}"
+        )
 
 
 def errors_path_for(out: str | Path) -> Path:
@@ -132,8 +164,10 @@ def errors_path_for(out: str | Path) -> Path:
 
 def check_outputs(source: Path, out: Path, mapping_path: str | Path | None = None) -> None:
     """Refuse an OUT (or its error file) that is the input, the mapping or each other."""
-    refuse_overlap({"the input": source, "the mapping": mapping_path},
-                   {"--out": out, "the error file": errors_path_for(out)})
+    refuse_overlap(
+        {"the input": source, "the mapping": mapping_path},
+        {"--out": out, "the error file": errors_path_for(out)},
+    )
 
 
 class _NulVisible(io.TextIOWrapper):
@@ -171,8 +205,9 @@ def read_header(path: Path, name: str | None = None) -> list[str]:
                 if any(cell.strip() for cell in record):
                     return _check_header([cell.strip() for cell in record])
     except UnicodeDecodeError as exc:
-        raise InputFileError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-                             ) from exc
+        raise InputFileError(
+            f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         # strerror, not str(exc): the latter repeats the path.
         reason = getattr(exc, "strerror", None) or str(exc).replace(str(path), name)
@@ -193,8 +228,7 @@ def _check_header(header: list[str]) -> list[str]:
     return header
 
 
-def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
-                ) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: Path, chunk_rows: int, name: str | None = None) -> Iterator[pd.DataFrame]:
     """Data rows as strings ("" for blank cells), blank lines skipped, in chunks.
 
     A row with fewer fields than the header is read with the missing trailing cells blank
@@ -204,14 +238,22 @@ def iter_chunks(path: Path, chunk_rows: int, name: str | None = None
     with _open_text(path) as handle, warnings.catch_warnings():
         # A row with more fields than the header must not lose data: make it an error.
         warnings.simplefilter("error", pd.errors.ParserWarning)
-        reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_filter=False,
-                             skip_blank_lines=True, chunksize=chunk_rows, engine="c",
-                             index_col=False)
+        reader = pd.read_csv(
+            handle,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            chunksize=chunk_rows,
+            engine="c",
+            index_col=False,
+        )
         try:
             yield from reader
         except pd.errors.ParserWarning as exc:
-            raise InputFileError(f"{name} is not a well-formed CSV: a row has more fields "
-                                 "than the header") from exc
+            raise InputFileError(
+                f"{name} is not a well-formed CSV: a row has more fields than the header"
+            ) from exc
         except pd.errors.ParserError as exc:
             raise InputFileError(f"{name} is not a well-formed CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
@@ -223,17 +265,21 @@ def result_columns(header: list[str], mapping: Mapping | None = None) -> tuple[s
     event_free_months (a patient still in remission then), the progression landmark's when
     it gives a field at progression."""
     names = set(mapping.columns) if mapping is not None else set(header)
-    columns = (*RESULT_COLUMNS, *DYNAMIC_COLUMNS) if EVENT_FREE_MONTHS in names \
-        else RESULT_COLUMNS
+    columns = (*RESULT_COLUMNS, *DYNAMIC_COLUMNS) if EVENT_FREE_MONTHS in names else RESULT_COLUMNS
     if names & set(PROGRESSION_PREDICTORS):
         columns = (*columns, *PROGRESSION_COLUMNS)
     return columns
 
 
-def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
-                landmark: str = AUTO, pass_through: tuple[str, ...] = (),
-                mapping: Mapping | None = None,
-                columns: tuple[str, ...] = RESULT_COLUMNS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_chunk(
+    chunk: pd.DataFrame,
+    model: ScoringModel,
+    first_row: int,
+    landmark: str = AUTO,
+    pass_through: tuple[str, ...] = (),
+    mapping: Mapping | None = None,
+    columns: tuple[str, ...] = RESULT_COLUMNS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one chunk of raw rows (a registry export's own columns when `mapping` is given).
 
     Returns
@@ -252,15 +298,19 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
     scored = chunk.loc[valid.index].copy()
     scored.insert(0, "row", valid.index - chunk.index[0] + first_row)
     for column in columns:
-        values = scores[column] if column in scores.columns else \
-            pd.Series(np.nan, index=scores.index)
+        values = (
+            scores[column] if column in scores.columns else pd.Series(np.nan, index=scores.index)
+        )
         if column == "missing_predictors":
             # The lists are shared per pattern of missingness: join each pattern once.
             lists = values.to_numpy(dtype=object)
             where, patterns = pd.factorize(np.fromiter(map(id, lists), np.int64, len(lists)))
             first = np.unique(where, return_index=True)[1]
-            values = np.array([";".join(lists[i]) for i in first] or [""],
-                              dtype=object)[where] if len(lists) else lists
+            values = (
+                np.array([";".join(lists[i]) for i in first] or [""], dtype=object)[where]
+                if len(lists)
+                else lists
+            )
         elif column in _NUMBER_COLUMNS:
             # Six decimals, formatted here (to_csv's per-float repr costs about a third of
             # the whole write). Blank when the version has no model of the causes.
@@ -270,7 +320,7 @@ def score_chunk(chunk: pd.DataFrame, model: ScoringModel, first_row: int,
 
 
 _DIGITS = 6
-_SCALE = 10.0 ** _DIGITS
+_SCALE = 10.0**_DIGITS
 # Where x * 1e6 (exact to ~1e-9 below 10) could round to the other side of a tie, the
 # digits are left to Python's correctly rounded formatting.
 _TIE_MARGIN = 1e-7
@@ -288,8 +338,12 @@ def format_decimals(numbers: np.ndarray) -> np.ndarray:
     out = np.full(x.shape, "", dtype=object)
     with np.errstate(invalid="ignore"):
         scaled = x * _SCALE
-        fast = ((x >= 0) & (x < 10 - 0.5 / _SCALE) & ~np.signbit(x)
-                & (np.abs(scaled - np.floor(scaled) - 0.5) > _TIE_MARGIN))
+        fast = (
+            (x >= 0)
+            & (x < 10 - 0.5 / _SCALE)
+            & ~np.signbit(x)
+            & (np.abs(scaled - np.floor(scaled) - 0.5) > _TIE_MARGIN)
+        )
     where = np.flatnonzero(fast)
     if where.size:
         units = np.rint(scaled[where]).astype(np.int64)
@@ -344,8 +398,7 @@ def _quote(cell: str) -> str:
     return '"' + cell.replace('"', '""') + '"'
 
 
-def open_source(source: Path, mapping: Mapping | None = None, name: str | None = None
-                ) -> Export:
+def open_source(source: Path, mapping: Mapping | None = None, name: str | None = None) -> Export:
     """How a file is read (CSV in any dialect, Excel, SAS, Stata, SPSS): the mapping's `file:`
     section, the rest detected. A UTF-8 comma CSV keeps the streaming reader of this module."""
     try:
@@ -357,8 +410,9 @@ def open_source(source: Path, mapping: Mapping | None = None, name: str | None =
     return export
 
 
-def source_chunks(export: Export, chunk_rows: int, name: str | None = None
-                  ) -> Iterator[pd.DataFrame]:
+def source_chunks(
+    export: Export, chunk_rows: int, name: str | None = None
+) -> Iterator[pd.DataFrame]:
     """`iter_chunks` for a UTF-8 comma CSV, else the export's own reader (typed cells)."""
     if export.fast:
         yield from iter_chunks(export.path, chunk_rows, name)
@@ -369,39 +423,61 @@ def source_chunks(export: Export, chunk_rows: int, name: str | None = None
         raise InputFileError(str(exc)) from exc
 
 
-def check_columns(source: Path, pass_through_unknown: bool, name: str | None = None,
-                  mapping: Mapping | None = None, export: Export | None = None
-                  ) -> tuple[list[str], list[str]]:
+def check_columns(
+    source: Path,
+    pass_through_unknown: bool,
+    name: str | None = None,
+    mapping: Mapping | None = None,
+    export: Export | None = None,
+) -> tuple[list[str], list[str]]:
     """The header and its non-canonical columns (with a mapping: the columns it does not
     read); raise if they cannot be scored as asked. A file without a mapping in which no
     column is a canonical predictor is refused: scoring it would give every row the risk of
     a patient of whom nothing is known."""
     header = export.header if export is not None else read_header(source, name)
     if "row" in header:
-        raise InputFileError("the input has a column named 'row', which the output uses for "
-                             "the input row number; rename it")
+        raise InputFileError(
+            "the input has a column named 'row', which the output uses for "
+            "the input row number; rename it"
+        )
     if mapping is not None:
         mapping.check_header(header)
         return header, [c for c in header if c not in mapping.source_columns()]
     unknown = [c for c in header if c not in COLUMNS]
     target = source if name is None else "FILE"
-    then = ("then score with --mapping" if name is None else "then store it with `relapse-risk "
-            "mapping add` and name it in the request's `mapping` field")
-    advice = (f"a registry export needs a mapping of its columns (`relapse-risk mapping draft "
-              f"{target}` writes a first one; {then})")
+    then = (
+        "then score with --mapping"
+        if name is None
+        else "then store it with `relapse-risk "
+        "mapping add` and name it in the request's `mapping` field"
+    )
+    advice = (
+        f"a registry export needs a mapping of its columns (`relapse-risk mapping draft "
+        f"{target}` writes a first one; {then})"
+    )
     has_predictor = any(c in PREDICTORS for c in header)
     if unknown and not pass_through_unknown:
-        reason = ("not a canonical column; rename it, drop it, or pass --pass-through to keep "
-                  "it unused" if has_predictor else "not a canonical column, and no column of "
-                  f"the file is a canonical predictor: {advice}")
+        reason = (
+            "not a canonical column; rename it, drop it, or pass --pass-through to keep it unused"
+            if has_predictor
+            else "not a canonical column, and no column of "
+            f"the file is a canonical predictor: {advice}"
+        )
         # (Said once, on the first: a 200-column export would repeat it 200 times.)
-        raise SchemaError([FieldError(None, c, "", reason if i == 0 or has_predictor else
-                                      "not a canonical column") for i, c in enumerate(unknown)])
+        raise SchemaError(
+            [
+                FieldError(
+                    None, c, "", reason if i == 0 or has_predictor else "not a canonical column"
+                )
+                for i, c in enumerate(unknown)
+            ]
+        )
     if not has_predictor:
         raise InputFileError(
             f"{name or source}: none of its columns is a canonical predictor "
             f"({', '.join(PREDICTORS[:4])}, ...), so every row would be scored as a patient "
-            f"of whom nothing is known; {advice}")
+            f"of whom nothing is known; {advice}"
+        )
     return header, unknown
 
 
@@ -413,8 +489,7 @@ def write_risk_plot(summary: Summary, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 2.6), dpi=100)
-    ax.bar(RISK_BINS[:-1] * 100, summary.risk_12m_counts, width=1.0, align="edge",
-           color="#4a6fa5")
+    ax.bar(RISK_BINS[:-1] * 100, summary.risk_12m_counts, width=1.0, align="edge", color="#4a6fa5")
     ax.set_xlabel("risk of a PFS event by 12 months (%)")
     ax.set_ylabel("rows")
     ax.set_title(f"{summary.scored} rows scored", fontsize=9)
@@ -427,8 +502,9 @@ def write_risk_plot(summary: Summary, path: str | Path) -> Path:
     return path
 
 
-def numbered_chunks(chunks: Iterator[pd.DataFrame], as_read: bool
-              ) -> Iterator[tuple[pd.DataFrame, int]]:
+def numbered_chunks(
+    chunks: Iterator[pd.DataFrame], as_read: bool
+) -> Iterator[tuple[pd.DataFrame, int]]:
     """Non-empty chunks, indexed by position in the file, with their first row number;
     `as_read`: a canonical workbook's typed cells made text, as its CSV would be read."""
     read = 0
@@ -457,12 +533,17 @@ class _ScoreJob:
     header: list[str]
     typed: bool
 
-    def __call__(self, chunk: pd.DataFrame, first_row: int
-                 ) -> tuple[str, pd.DataFrame, Summary]:
-        scored, errors = score_chunk(chunk, self.model, first_row, self.landmark,
-                                     self.pass_through, self.mapping, self.columns)
-        part = Summary(rows_read=len(chunk), scored=len(scored),
-                       rejected=len(chunk) - len(scored))
+    def __call__(self, chunk: pd.DataFrame, first_row: int) -> tuple[str, pd.DataFrame, Summary]:
+        scored, errors = score_chunk(
+            chunk,
+            self.model,
+            first_row,
+            self.landmark,
+            self.pass_through,
+            self.mapping,
+            self.columns,
+        )
+        part = Summary(rows_read=len(chunk), scored=len(scored), rejected=len(chunk) - len(scored))
         part.tally(scored)
         if self.typed:  # the export's own columns, written as text
             scored[self.header] = as_text(scored[self.header])
@@ -471,12 +552,20 @@ class _ScoreJob:
         return text.getvalue(), errors, part
 
 
-def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
-              landmark: str = AUTO, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-              pass_through_unknown: bool = False,
-              progress: Callable[[int], None] | None = None,
-              name: str | None = None, mapping: Mapping | None = None,
-              mapping_path: str | Path | None = None, workers: int = 1) -> Summary:
+def score_csv(
+    source: str | Path,
+    out: str | Path,
+    model: ScoringModel,
+    *,
+    landmark: str = AUTO,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    pass_through_unknown: bool = False,
+    progress: Callable[[int], None] | None = None,
+    name: str | None = None,
+    mapping: Mapping | None = None,
+    mapping_path: str | Path | None = None,
+    workers: int = 1,
+) -> Summary:
     """Score a CSV file in streaming chunks; write OUT and OUT.errors.csv.
 
     Chunks are scored beside the reading and writing (`batch.pipeline`): on a thread with
@@ -505,20 +594,24 @@ def score_csv(source: str | Path, out: str | Path, model: ScoringModel, *,
     start = time.perf_counter()
     export = open_source(source, mapping, name)
     header, unknown = check_columns(source, pass_through_unknown, name, mapping, export)
-    summary = Summary(passed_through=unknown, read_as=None if export.fast else
-                      export.describe())
-    with atomic_paths(out, errors_out) as (out_tmp, errors_tmp), \
-            open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle, \
-            open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle:
+    summary = Summary(passed_through=unknown, read_as=None if export.fast else export.describe())
+    with (
+        atomic_paths(out, errors_out) as (out_tmp, errors_tmp),
+        open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle,
+        open(errors_tmp, "w", newline="", encoding="utf-8") as error_handle,
+    ):
         columns = result_columns(header, mapping)
         scored_header = ["row", *header, *columns]
         csv.writer(scored_handle, lineterminator="\n").writerow(scored_header)
         csv.writer(error_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
-        job = _ScoreJob(model, landmark, tuple(unknown), mapping, columns, header,
-                        export.typed)
-        for text, errors, part in run_in_order(job, numbered_chunks(
-                source_chunks(export, chunk_rows, name), export.typed and mapping is None),
-                workers):
+        job = _ScoreJob(model, landmark, tuple(unknown), mapping, columns, header, export.typed)
+        for text, errors, part in run_in_order(
+            job,
+            numbered_chunks(
+                source_chunks(export, chunk_rows, name), export.typed and mapping is None
+            ),
+            workers,
+        ):
             scored_handle.write(text)
             errors.to_csv(error_handle, header=False, index=False, lineterminator="\n")
             summary.add(part)

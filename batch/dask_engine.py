@@ -5,6 +5,7 @@ model once (verified, ONNX only) from the registry path, which must be reachable
 worker (a shared filesystem). Results come back in input order and are written by the
 client exactly as the local engine writes them, so the files are byte-identical.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,8 +41,16 @@ def _model(registry_root: str, version: str):
     return _MODELS[key]
 
 
-def _score_partition(part, first_row: int, registry_root: str, version: str, landmark: str,
-                     pass_through: tuple[str, ...], mapping=None, columns=()):
+def _score_partition(
+    part,
+    first_row: int,
+    registry_root: str,
+    version: str,
+    landmark: str,
+    pass_through: tuple[str, ...],
+    mapping=None,
+    columns=(),
+):
     import pandas as pd
 
     part = part.copy()
@@ -49,16 +58,26 @@ def _score_partition(part, first_row: int, registry_root: str, version: str, lan
     part.index = pd.RangeIndex(first_row - 1, first_row - 1 + len(part))
     if part.empty:
         return part.iloc[:0], pd.DataFrame(columns=list(ERROR_COLUMNS)), 0
-    scored, errors = score_chunk(part, _model(registry_root, version), first_row, landmark,
-                                 pass_through, mapping, columns)
+    scored, errors = score_chunk(
+        part, _model(registry_root, version), first_row, landmark, pass_through, mapping, columns
+    )
     return scored, errors, len(part)
 
 
-def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Path,
-                   version: str, *, landmark: str = AUTO, scheduler: str | None = None,
-                   blocksize: str = "32MB", pass_through_unknown: bool = False,
-                   progress: Callable[[int], None] | None = None, mapping=None,
-                   mapping_path: str | Path | None = None) -> Summary:
+def score_csv_dask(
+    source: str | Path,
+    out: str | Path,
+    registry_root: str | Path,
+    version: str,
+    *,
+    landmark: str = AUTO,
+    scheduler: str | None = None,
+    blocksize: str = "32MB",
+    pass_through_unknown: bool = False,
+    progress: Callable[[int], None] | None = None,
+    mapping=None,
+    mapping_path: str | Path | None = None,
+) -> Summary:
     """Score a CSV with Dask (a local cluster unless `scheduler` names one); `mapping`: a
     `features.mapping.Mapping` for a registry export's own columns."""
     import dask
@@ -70,19 +89,30 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
     start = time.perf_counter()
     export = open_source(source, mapping)
     if not export.fast:
-        raise InputFileError(f"the Dask engine reads UTF-8, comma-separated CSV; "
-                             f"{export.describe()}: score it with --engine local")
-    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping,
-                                    export=export)
+        raise InputFileError(
+            f"the Dask engine reads UTF-8, comma-separated CSV; "
+            f"{export.describe()}: score it with --engine local"
+        )
+    header, unknown = check_columns(source, pass_through_unknown, mapping=mapping, export=export)
     summary = Summary(passed_through=unknown)
     gz = source.name.endswith(".gz")
-    frame = dd.read_csv(str(source), dtype=str, keep_default_na=False, na_filter=False,
-                        skip_blank_lines=True, encoding="utf-8-sig", index_col=False,
-                        blocksize=None if gz else blocksize,
-                        compression="gzip" if gz else None)
+    frame = dd.read_csv(
+        str(source),
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=True,
+        encoding="utf-8-sig",
+        index_col=False,
+        blocksize=None if gz else blocksize,
+        compression="gzip" if gz else None,
+    )
     columns = result_columns(header, mapping)
-    cluster = None if scheduler else LocalCluster(n_workers=2, threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
+    cluster = (
+        None
+        if scheduler
+        else LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    )
     try:
         with Client(scheduler or cluster) as client:
             parts = frame.to_delayed()
@@ -91,11 +121,12 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
             for n in lengths:
                 offsets.append(running + 1)
                 running += n
-            with atomic_paths(out, errors_path_for(out)) as (out_tmp, errors_tmp), \
-                    open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle, \
-                    open(errors_tmp, "w", newline="", encoding="utf-8") as err_handle:
-                csv.writer(scored_handle, lineterminator="\n").writerow(
-                    ["row", *header, *columns])
+            with (
+                atomic_paths(out, errors_path_for(out)) as (out_tmp, errors_tmp),
+                open(out_tmp, "w", newline="", encoding="utf-8") as scored_handle,
+                open(errors_tmp, "w", newline="", encoding="utf-8") as err_handle,
+            ):
+                csv.writer(scored_handle, lineterminator="\n").writerow(["row", *header, *columns])
                 csv.writer(err_handle, lineterminator="\n").writerow(ERROR_COLUMNS)
                 window: deque = deque()
 
@@ -112,8 +143,15 @@ def score_csv_dask(source: str | Path, out: str | Path, registry_root: str | Pat
 
                 for part, first_row in zip(parts, offsets):
                     task = dask.delayed(_score_partition)(
-                        part, first_row, str(registry_root), version, landmark, tuple(unknown),
-                        mapping, columns)
+                        part,
+                        first_row,
+                        str(registry_root),
+                        version,
+                        landmark,
+                        tuple(unknown),
+                        mapping,
+                        columns,
+                    )
                     window.append(client.compute(task))
                     if len(window) >= 4:  # bounded: results are written as they arrive in order
                         drain_one()

@@ -7,6 +7,7 @@ Python, held by the GIL on one thread): each inherits the job, chunks go to them
 their rows come back as CSV text. At most `workers + 1` chunks are in flight, so memory stays
 bounded whatever the file's size.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -25,8 +26,9 @@ def _run(*args) -> Any:
 
 def default_workers() -> int:
     """The CPUs this process may use (the command line's default)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 def _executor(job: Callable, workers: int) -> tuple[Executor, Callable]:
@@ -37,8 +39,9 @@ def _executor(job: Callable, workers: int) -> tuple[Executor, Callable]:
     # caller must not be running other threads (the command line does not; the service
     # uses one worker, a thread).
     _JOB = job
-    return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("fork")), _run
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork")
+    ), _run
 
 
 def run_in_order(job: Callable, tasks: Iterable[tuple], workers: int = 1) -> Iterator[Any]:

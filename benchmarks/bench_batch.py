@@ -9,6 +9,7 @@ Scoring uses as many worker processes as the command line would (the CPUs it may
 peak RSS is the main process's plus, per worker, the largest worker's (an upper bound: the
 pages they share are counted again).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,29 +70,43 @@ def parse_args(doc: str, formats_n: bool = False) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--bad-every", type=int, default=997)
-    parser.add_argument("--runs", type=int, default=1,
-                        help="floor and ours, this many times in a row")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="floor and ours, this many times in a row"
+    )
     if formats_n:
         parser.add_argument("--formats-n", type=int, default=100_000)
     add_record_option(parser)
     return parser.parse_args()
 
 
-def paired_figure(name: str, floor_name: str, pairs: list[tuple[float, float, float]],
-                  target: float, **extra) -> dict:
+def paired_figure(
+    name: str, floor_name: str, pairs: list[tuple[float, float, float]], target: float, **extra
+) -> dict:
     """The median run (by ratio) of `pairs` (ours s, floor s, ours peak MB) as a figure,
     with every run's ratio beside it."""
     ratios = [ours / floor for ours, floor, _ in pairs]
     ours, floor, peak = pairs[int(np.argsort(ratios)[len(ratios) // 2])]
-    return figure(name, ours, "s", floor_name, floor, target=target,
-                  run_ratios=[round(r, 2) for r in ratios], peak_rss_mb=round(peak),
-                  **extra)
+    return figure(
+        name,
+        ours,
+        "s",
+        floor_name,
+        floor,
+        target=target,
+        run_ratios=[round(r, 2) for r in ratios],
+        peak_rss_mb=round(peak),
+        **extra,
+    )
 
 
 def run_floor(src: Path, dst: Path, chunk: int) -> tuple[float, float]:
     """Seconds and peak RSS (kB) of plain pandas reading and writing `src` in chunks."""
-    floor = subprocess.run([sys.executable, "-c", FLOOR, str(src), str(dst), str(chunk)],
-                           capture_output=True, text=True, check=True)
+    floor = subprocess.run(
+        [sys.executable, "-c", FLOOR, str(src), str(dst), str(chunk)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds, peak_kb = map(float, floor.stdout.split())
     return seconds, peak_kb
 
@@ -113,28 +128,51 @@ def main() -> None:
         pairs = []
         for run in range(1, args.runs + 1):
             floor_s, floor_kb = run_floor(src, tmp / "floor.csv", args.chunk)
-            ours = subprocess.run([sys.executable, "-c", OURS, str(src), str(tmp / "out.csv"),
-                                   str(args.chunk), str(registry.root)], capture_output=True,
-                                  text=True, check=True)
+            ours = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    OURS,
+                    str(src),
+                    str(tmp / "out.csv"),
+                    str(args.chunk),
+                    str(registry.root),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             ours_s, ours_kb, read, scored, rejected = map(float, ours.stdout.split())
             out_rows = sum(1 for _ in open(tmp / "out.csv")) - 1
-            err_rows = {int(line.split(",", 1)[0])
-                        for line in list(open(tmp / "out.errors.csv"))[1:]}
+            err_rows = {
+                int(line.split(",", 1)[0]) for line in list(open(tmp / "out.errors.csv"))[1:]
+            }
             print(f"run {run}: {'':14} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}")
-            for label, seconds, kb in (("pandas read+write", floor_s, floor_kb),
-                                       ("relapse-risk score", ours_s, ours_kb)):
+            for label, seconds, kb in (
+                ("pandas read+write", floor_s, floor_kb),
+                ("relapse-risk score", ours_s, ours_kb),
+            ):
                 print(f"{label:22} {seconds:8.1f} {args.n / seconds:10,.0f} {kb / 1024:12.0f}")
             print(f"time ratio {ours_s / floor_s:.2f} (target <= 2); peak RSS target < 1536 MB")
             accounted = out_rows + len(err_rows)
-            print(f"accounted for: {out_rows:,} scored + {len(err_rows):,} rejected = "
-                  f"{accounted:,} of {int(read):,} read "
-                  f"({'all' if accounted == args.n else 'MISSING ROWS'})")
+            print(
+                f"accounted for: {out_rows:,} scored + {len(err_rows):,} rejected = "
+                f"{accounted:,} of {int(read):,} read "
+                f"({'all' if accounted == args.n else 'MISSING ROWS'})"
+            )
             print(json.dumps({"scored": scored, "rejected": rejected}))
             if accounted != args.n:
                 raise SystemExit("rows went missing")
             pairs.append((ours_s, floor_s, ours_kb / 1024))
-    record("batch", [paired_figure(f"batch scoring, {args.n:,} rows ({planted:,} bad)",
-                                   "pandas read+write", pairs, 2.0)], args.record)
+    record(
+        "batch",
+        [
+            paired_figure(
+                f"batch scoring, {args.n:,} rows ({planted:,} bad)", "pandas read+write", pairs, 2.0
+            )
+        ],
+        args.record,
+    )
 
 
 if __name__ == "__main__":

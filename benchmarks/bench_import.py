@@ -15,6 +15,7 @@ a semicolon / decimal-comma / Windows-1252 CSV, an Excel workbook (calamine), SA
 the bare read of the workbook by calamine and by openpyxl (why calamine). Wall time and peak
 RSS, each in its own process.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,9 +76,14 @@ def write_formats(src: Path, tmp: Path, n: int) -> tuple[dict[str, Path], Path]:
     for c in DATES:
         typed[c] = pd.to_datetime(typed[c], format="%d/%m/%Y", errors="coerce")
     text, typed = text.rename(columns=_safe), typed.rename(columns=_safe)
-    files = {"CSV, UTF-8": tmp / "f.csv", "CSV ; , cp1252": tmp / "f_fr.csv",
-             "Excel .xlsx": tmp / "f.xlsx", "SAS .xpt": tmp / "f.xpt",
-             "Stata .dta": tmp / "f.dta", "SPSS .sav": tmp / "f.sav"}
+    files = {
+        "CSV, UTF-8": tmp / "f.csv",
+        "CSV ; , cp1252": tmp / "f_fr.csv",
+        "Excel .xlsx": tmp / "f.xlsx",
+        "SAS .xpt": tmp / "f.xpt",
+        "Stata .dta": tmp / "f.dta",
+        "SPSS .sav": tmp / "f.sav",
+    }
     text.to_csv(files["CSV, UTF-8"], index=False)
     french = text.copy()
     for c in map(_safe, NUMBERS):
@@ -100,8 +106,9 @@ def write_formats(src: Path, tmp: Path, n: int) -> tuple[dict[str, Path], Path]:
 
 
 def _run(code: str, *args) -> tuple[float, float, int, int, int]:
-    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True
+    )
     seconds, peak_kb, read, accepted, rejected = map(float, out.stdout.split())
     return seconds, peak_kb / 1024, int(read), int(accepted), int(rejected)
 
@@ -111,8 +118,9 @@ def make_export(path: Path, n: int, bad_every: int) -> int:
     from synthetic.exports import registry_export
     from synthetic.generator import canonical, simulate
 
-    frame = validate_frame(canonical(simulate(n, 2024)), require_outcomes=True,
-                           nan_is_missing=True).frame
+    frame = validate_frame(
+        canonical(simulate(n, 2024)), require_outcomes=True, nan_is_missing=True
+    ).frame
     export = registry_export(frame, 2024)
     bad = np.arange(bad_every - 1, n, bad_every)
     export.loc[bad, "TP53"] = "pending"
@@ -130,43 +138,74 @@ def main() -> None:
         pairs = []
         for run in range(1, args.runs + 1):
             floor_s, floor_kb = run_floor(src, tmp / "floor.csv", args.chunk)
-            ours = subprocess.run([sys.executable, "-c", OURS, str(src), str(tmp / "out.csv"),
-                                   str(args.chunk), str(MAPPING)], capture_output=True,
-                                  text=True, check=True)
+            ours = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    OURS,
+                    str(src),
+                    str(tmp / "out.csv"),
+                    str(args.chunk),
+                    str(MAPPING),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             ours_s, ours_kb, read, accepted, rejected = map(float, ours.stdout.split())
             out_rows = sum(1 for _ in open(tmp / "out.csv")) - 1
-            err_rows = {int(line.split(",", 1)[0])
-                        for line in list(open(tmp / "out.errors.csv"))[1:]}
+            err_rows = {
+                int(line.split(",", 1)[0]) for line in list(open(tmp / "out.errors.csv"))[1:]
+            }
             print(f"run {run}: {'':14} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12}")
-            print(f"{'pandas read+write':22} {floor_s:8.1f} {args.n / floor_s:10,.0f} "
-                  f"{floor_kb / 1024:12.0f}")
-            print(f"{'relapse-risk import':22} {ours_s:8.1f} {args.n / ours_s:10,.0f} "
-                  f"{ours_kb / 1024:12.0f}")
+            print(
+                f"{'pandas read+write':22} {floor_s:8.1f} {args.n / floor_s:10,.0f} "
+                f"{floor_kb / 1024:12.0f}"
+            )
+            print(
+                f"{'relapse-risk import':22} {ours_s:8.1f} {args.n / ours_s:10,.0f} "
+                f"{ours_kb / 1024:12.0f}"
+            )
             print(f"time ratio {ours_s / floor_s:.2f} (target <= 2); peak RSS target < 1536 MB")
             accounted = out_rows + len(err_rows)
-            print(f"accounted for: {out_rows:,} accepted + {len(err_rows):,} rejected = "
-                  f"{accounted:,} of {int(read):,} read "
-                  f"({'all' if accounted == args.n else 'MISSING ROWS'})")
+            print(
+                f"accounted for: {out_rows:,} accepted + {len(err_rows):,} rejected = "
+                f"{accounted:,} of {int(read):,} read "
+                f"({'all' if accounted == args.n else 'MISSING ROWS'})"
+            )
             if accounted != args.n:
                 raise SystemExit("rows went missing")
             pairs.append((ours_s, floor_s, ours_kb / 1024))
-        record("import", [paired_figure(f"import, {args.n:,} rows ({planted:,} bad codes)",
-                                        "pandas read+write", pairs, 2.0)], args.record)
+        record(
+            "import",
+            [
+                paired_figure(
+                    f"import, {args.n:,} rows ({planted:,} bad codes)",
+                    "pandas read+write",
+                    pairs,
+                    2.0,
+                )
+            ],
+            args.record,
+        )
         formats = []
         if args.formats_n:
             files, safe_mapping = write_formats(src, tmp, args.formats_n)
             for label, path in files.items():
-                formats.append((f"import {label}", *_run(OURS, path, tmp / "o.csv", args.chunk,
-                                                          safe_mapping)))
+                formats.append(
+                    (f"import {label}", *_run(OURS, path, tmp / "o.csv", args.chunk, safe_mapping))
+                )
             for engine in ("calamine", "openpyxl"):
-                formats.append((f"read .xlsx: {engine}", *_run(READ_ONLY,
-                                                                files["Excel .xlsx"], engine)))
+                formats.append(
+                    (f"read .xlsx: {engine}", *_run(READ_ONLY, files["Excel .xlsx"], engine))
+                )
     if formats:
         print(f"\nthe first {args.formats_n:,} rows as other formats, the same mapping:")
         print(f"{'':26} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'accepted':>9}")
         for label, seconds, peak_mb, n_read, accepted, _ in formats:
-            print(f"{label:26} {seconds:8.1f} {n_read / seconds:10,.0f} {peak_mb:12.0f} "
-                  f"{accepted:9,}")
+            print(
+                f"{label:26} {seconds:8.1f} {n_read / seconds:10,.0f} {peak_mb:12.0f} {accepted:9,}"
+            )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Baseline in the same run: plain pandas writing the same canonical frame in one call (the
 floor for writing this file), so the figures can be compared on a noisy machine.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Benchmark: time to fit and evaluate every model family at both landmarks, by cohort size."""
+
 from __future__ import annotations
 
 import argparse

@@ -11,6 +11,7 @@ the 12-month risk against the full and the attainable oracle, and of NRM; then, 
 data, the attainable oracle's own distance to the full one (its approximation error), and
 the largest gap of mean predicted to true 12-month NRM over deciles of predicted risk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,16 +38,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=int, default=30_000)
     parser.add_argument("--test", type=int, default=20_000)
-    parser.add_argument("--attainable-n", type=int, default=100_000,
-                        help="simulated patients the attainable oracle is fitted on")
+    parser.add_argument(
+        "--attainable-n",
+        type=int,
+        default=100_000,
+        help="simulated patients the attainable oracle is fitted on",
+    )
     parser.add_argument("--families", default=",".join(RELAPSE_FAMILIES))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"{'data':9} {'landmark':9} {'family':10} {'AUC m/att/or':>20} "
-          f"{'Brier m/att/or':>22} {'C m':>6} {'MAE or':>7} {'MAE att':>7} {'NRM dec':>7}")
+    print(
+        f"{'data':9} {'landmark':9} {'family':10} {'AUC m/att/or':>20} "
+        f"{'Brier m/att/or':>22} {'C m':>6} {'MAE or':>7} {'MAE att':>7} {'NRM dec':>7}"
+    )
     for missing in (False, True):
-        train, test = (evaluation_cohort(n, seed, latent=True, missing=missing)
-                       for n, seed in ((args.train, 41), (args.test, 42)))
+        train, test = (
+            evaluation_cohort(n, seed, latent=True, missing=missing)
+            for n, seed in ((args.train, 41), (args.test, 42))
+        )
         for lm in ("infusion", "day28"):
             part = train.loc[landmark_mask(train, lm)]
             X, t, e = encode(part, lm), part["pfs_months"].to_numpy(), part["pfs_event"].to_numpy()
@@ -56,19 +65,25 @@ def main() -> None:
             bound = AttainableOracle(lm, n=args.attainable_n, missing=missing).fit().risks(Xh)
             label = "missing" if missing else "complete"
             for name in args.families.split(","):
-                model = TwoCauseModel.fit(relapse_family(name), X, t, e,
-                                          part["pfs_event_type"].to_numpy(object))
+                model = TwoCauseModel.fit(
+                    relapse_family(name), X, t, e, part["pfs_event_type"].to_numpy(object)
+                )
                 r = oracle_comparison(model, held_out, lm, truth=truth, attainable=bound)
                 m, a, o = r["model"], r["attainable"], r["oracle"]
-                print(f"{label:9} {lm:9} {name:10} "
-                      f"{m['auc_12m']:6.4f}/{a['auc_12m']:6.4f}/{o['auc_12m']:6.4f} "
-                      f"{m['brier_12m']:6.4f}/{a['brier_12m']:6.4f}/{o['brier_12m']:6.4f} "
-                      f"{m['harrell_c_12m']:6.3f} {m['mae_risk_12m']:7.4f} "
-                      f"{m['mae_attainable_12m']:7.4f} {_nrm_by_decile(model, Xh, truth):7.4f}",
-                      flush=True)
+                print(
+                    f"{label:9} {lm:9} {name:10} "
+                    f"{m['auc_12m']:6.4f}/{a['auc_12m']:6.4f}/{o['auc_12m']:6.4f} "
+                    f"{m['brier_12m']:6.4f}/{a['brier_12m']:6.4f}/{o['brier_12m']:6.4f} "
+                    f"{m['harrell_c_12m']:6.3f} {m['mae_risk_12m']:7.4f} "
+                    f"{m['mae_attainable_12m']:7.4f} {_nrm_by_decile(model, Xh, truth):7.4f}",
+                    flush=True,
+                )
             if not missing:
-                print(f"{label:9} {lm:9} attainable oracle vs full oracle on complete data "
-                      f"(its approximation error): MAE {a['mae_to_oracle_12m']:.4f}", flush=True)
+                print(
+                    f"{label:9} {lm:9} attainable oracle vs full oracle on complete data "
+                    f"(its approximation error): MAE {a['mae_to_oracle_12m']:.4f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

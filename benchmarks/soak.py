@@ -11,6 +11,7 @@ Promises checked (exit status 1 when one fails): zero failed requests, every ans
 model_version one of the two being swapped, RSS growth under 5% after warm-up in every process.
 `tests/serving/test_load.py` runs a short variant of the same function in CI.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,20 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-PATIENT = {"patient_id": "SOAK", "age_years": 63, "ecog": 1, "stage": 4, "extranodal_sites": 2,
-           "ldh_u_l": 420, "ldh_uln_u_l": 250, "tmtv_ml": 95.0, "tp53_status": "altered",
-           "prior_lines": 3, "bridging_therapy": "chemotherapy", "ctdna_d28": "detectable"}
+PATIENT = {
+    "patient_id": "SOAK",
+    "age_years": 63,
+    "ecog": 1,
+    "stage": 4,
+    "extranodal_sites": 2,
+    "ldh_u_l": 420,
+    "ldh_uln_u_l": 250,
+    "tmtv_ml": 95.0,
+    "tp53_status": "altered",
+    "prior_lines": 3,
+    "bridging_therapy": "chemotherapy",
+    "ctdna_d28": "detectable",
+}
 MAX_GROWTH = 0.05
 
 
@@ -52,16 +64,22 @@ class SoakResult:
     def report(self) -> str:
         ms = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
         lines = [
-            (f"requests {self.requests}  failed {len(self.failures)}  "
-             f"req/s {self.requests / max(self.seconds, 1e-9):.0f}  "
-             f"p50 {np.median(ms):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms"),
-            (f"model swaps during the load {self.swaps}; answers by version "
-             + ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))),
+            (
+                f"requests {self.requests}  failed {len(self.failures)}  "
+                f"req/s {self.requests / max(self.seconds, 1e-9):.0f}  "
+                f"p50 {np.median(ms):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms"
+            ),
+            (
+                f"model swaps during the load {self.swaps}; answers by version "
+                + ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))
+            ),
         ]
         for pid, (start, end) in sorted(self.rss.items(), key=lambda kv: -kv[1][1]):
-            lines.append(f"pid {pid}: RSS {start / 2**20:.1f} MiB after warm-up -> "
-                         f"{end / 2**20:.1f} MiB at the end ({(end / start - 1) * 100:+.2f}%); "
-                         "threads {} -> {}".format(*self.threads.get(pid, ("?", "?"))))
+            lines.append(
+                f"pid {pid}: RSS {start / 2**20:.1f} MiB after warm-up -> "
+                f"{end / 2**20:.1f} MiB at the end ({(end / start - 1) * 100:+.2f}%); "
+                "threads {} -> {}".format(*self.threads.get(pid, ("?", "?")))
+            )
         lines.extend(f"failure: {f}" for f in self.failures[:5])
         return "\n".join(lines)
 
@@ -82,8 +100,17 @@ def _sample(processes: list[psutil.Process]) -> dict[int, tuple[int, int]]:
     return out
 
 
-def soak(port: int, server_pid: int, key: str, *, clients: int, seconds: float,
-         warmup: float, swap=None, swap_every: float | None = None) -> SoakResult:
+def soak(
+    port: int,
+    server_pid: int,
+    key: str,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    swap=None,
+    swap_every: float | None = None,
+) -> SoakResult:
     """Drive /score with `clients` connections for `seconds` (after `warmup` seconds of the
     same load, not counted in RSS growth). `swap()` is called every `swap_every` seconds."""
     body = json.dumps({"patient": PATIENT}).encode()
@@ -152,14 +179,20 @@ def main() -> int:
     from training.cohort import synthetic_cohort
     from training.train import train_version
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--warmup", type=float, default=45,
-                        help="seconds of load before RSS is taken")
-    parser.add_argument("--reload-every", type=float, default=5,
-                        help="promote / roll back every so many seconds (0: never)")
+    parser.add_argument(
+        "--warmup", type=float, default=45, help="seconds of load before RSS is taken"
+    )
+    parser.add_argument(
+        "--reload-every",
+        type=float,
+        default=5,
+        help="promote / roll back every so many seconds (0: never)",
+    )
     args = parser.parse_args()
 
     key = "soak-key"
@@ -168,10 +201,15 @@ def main() -> int:
         first, _ = train_version(synthetic_cohort(5000, 3), registry, seed=3)
         second, _ = train_version(synthetic_cohort(5000, 4), registry, seed=4)
         registry.promote(first)
-        env = {**os.environ, "RELAPSE_RISK_REGISTRY": str(registry.root),
-               "RELAPSE_RISK_API_KEYS": key, "BENTOML_DO_NOT_TRACK": "True",
-               "RELAPSE_RISK_RELOAD_SECONDS": "0.5",
-               "BENTOML_HOME": str(Path(tmp) / "bentoml"), "RELAPSE_RISK_HOME": tmp}
+        env = {
+            **os.environ,
+            "RELAPSE_RISK_REGISTRY": str(registry.root),
+            "RELAPSE_RISK_API_KEYS": key,
+            "BENTOML_DO_NOT_TRACK": "True",
+            "RELAPSE_RISK_RELOAD_SECONDS": "0.5",
+            "BENTOML_HOME": str(Path(tmp) / "bentoml"),
+            "RELAPSE_RISK_HOME": tmp,
+        }
         proc, port = start("serving.service:RelapseRisk", env)
         flip = [False]
 
@@ -180,19 +218,29 @@ def main() -> int:
             flip[0] = not flip[0]
 
         try:
-            swaps = (f"; promote/rollback every {args.reload_every:g} s" if args.reload_every
-                     else "")
-            print(f"{args.clients} clients, {args.warmup:g} s warm-up then {args.seconds:g} s"
-                  + swaps)
-            result = soak(port, proc.pid, key, clients=args.clients, seconds=args.seconds,
-                          warmup=args.warmup, swap=swap if args.reload_every else None,
-                          swap_every=args.reload_every or None)
+            swaps = f"; promote/rollback every {args.reload_every:g} s" if args.reload_every else ""
+            print(
+                f"{args.clients} clients, {args.warmup:g} s warm-up then {args.seconds:g} s" + swaps
+            )
+            result = soak(
+                port,
+                proc.pid,
+                key,
+                clients=args.clients,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                swap=swap if args.reload_every else None,
+                swap_every=args.reload_every or None,
+            )
         finally:
             proc.terminate()
             proc.wait(20)
     print(result.report())
-    ok = (not result.failures and set(result.versions) <= {first, second}
-          and max(result.growth.values()) < MAX_GROWTH)
+    ok = (
+        not result.failures
+        and set(result.versions) <= {first, second}
+        and max(result.growth.values()) < MAX_GROWTH
+    )
     print("promises held" if ok else "PROMISE BROKEN")
     return 0 if ok else 1
 

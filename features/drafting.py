@@ -5,6 +5,7 @@ A draft never states a guess as a fact: every column, code, unit, missing token 
 it proposes is marked `# CONFIRM` and listed under `confirm:`, and `features.mapping` refuses a
 mapping whose `confirm` list is not empty.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ MAX_CODES = 40
 # matched against the column's name and its label (SAS, Stata, SPSS).
 NAME_PATTERNS: dict[str, str] = {
     "patient_id": r"\b(patient|pt|subject|case|record|crid)\s*(id|no|nr|number|code)\b|^id$"
-                  r"|^crid$|\bupn\b|\bpseudonym",
+    r"|^crid$|\bupn\b|\bpseudonym",
     "age_years": r"\bage\b(?!\s*adj)|\bage at",
     "ecog": r"\becog\b|\bperformance (status|score)\b|\bps\b|\bwho ps\b",
     "stage": r"\bstage\b|\bann arbor\b|\bstadium\b",
@@ -47,7 +48,7 @@ NAME_PATTERNS: dict[str, str] = {
     "tmtv_ml": r"\btmtv\b|\bmetabolic tumou?r volume\b|\bmtv\b",
     "tp53_status": r"\btp53\b|\bp53\b|\b17p\b",
     "prior_lines": r"\bprior (lines?|therap\w*|regimens?|treatments?)\b|\blines? of (therap\w*|"
-                   r"treatments?)\b|\bnumber of (prior )?lines\b|\blines\b",
+    r"treatments?)\b|\bnumber of (prior )?lines\b|\blines\b",
     "bridging_therapy": r"\bbridg",
     "ctdna_d28": r"\bctdna\b|\bcirculating tumou?r dna\b",
     "cart_cmax_per_ul": r"\bcmax\b|\bpeak\b.*\b(car|cells|expansion)\b|\bexpansion\b",
@@ -60,58 +61,146 @@ NAME_PATTERNS: dict[str, str] = {
 DATE_PATTERNS: dict[str, str] = {
     "birth": r"\bbirth\b|\bdob\b|\bborn\b|\bnaissance\b",
     INFUSION_DATE: r"\binfusion\b|\bcar\s*t\b.*\bdate\b|\bdate\b.*\b(cellular therapy|car\s*t)\b"
-                r"|\bhct\b.*\bdate\b|\bct date\b",
+    r"|\bhct\b.*\bdate\b|\bct date\b",
     "progression": r"\bprogression\b|\brelapse\b|\bpd date\b|\brecurrence\b",
     "death": r"\bdeath\b|\bdeceased\b|\bdod\b|\bdied\b|\bdeces\b",
     "last_follow_up": r"\blast (contact|follow\s*up|seen|visit|news|alive)\b|\bfollow\s*up date\b"
-                      r"|\bdate of last\b|\blfu\b|\bactual contact\b",
+    r"|\bdate of last\b|\blfu\b|\bactual contact\b",
 }
 # Source codes (lower case, punctuation as spaces) that suggest each canonical code.
 CODE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "tp53_status": {"altered": ("mutated", "mutation", "mut", "altered", "deleted", "deletion",
-                                "del", "abnormal", "aberrant", "del17p", "17p del"),
-                    "wild_type": ("wt", "wild type", "wildtype", "wild", "not mutated",
-                                  "unmutated", "no mutation", "normal")},
-    "ctdna_d28": {"detectable": ("pos", "positive", "detectable", "detected", "mrd pos"),
-                  "undetectable": ("neg", "negative", "undetectable", "not detected",
-                                   "mrd neg")},
+    "tp53_status": {
+        "altered": (
+            "mutated",
+            "mutation",
+            "mut",
+            "altered",
+            "deleted",
+            "deletion",
+            "del",
+            "abnormal",
+            "aberrant",
+            "del17p",
+            "17p del",
+        ),
+        "wild_type": (
+            "wt",
+            "wild type",
+            "wildtype",
+            "wild",
+            "not mutated",
+            "unmutated",
+            "no mutation",
+            "normal",
+        ),
+    },
+    "ctdna_d28": {
+        "detectable": ("pos", "positive", "detectable", "detected", "mrd pos"),
+        "undetectable": ("neg", "negative", "undetectable", "not detected", "mrd neg"),
+    },
     "bridging_therapy": {
         "none": ("no", "none", "no bridging", "not bridged"),
         "chemotherapy": ("chemo", "chemotherapy", "ct", "systemic chemotherapy"),
         "radiotherapy": ("rt", "radio", "radiotherapy", "radiation", "xrt"),
         "imid": ("imid", "lenalidomide", "len"),
-        "polatuzumab_br": ("pola br", "polabr", "pola", "polatuzumab", "pola bendamustine "
-                                                                       "rituximab"),
-        "btk_inhibitor": ("btki", "btk", "btk inhibitor", "ibrutinib", "acalabrutinib",
-                          "zanubrutinib"),
+        "polatuzumab_br": (
+            "pola br",
+            "polabr",
+            "pola",
+            "polatuzumab",
+            "pola bendamustine rituximab",
+        ),
+        "btk_inhibitor": (
+            "btki",
+            "btk",
+            "btk inhibitor",
+            "ibrutinib",
+            "acalabrutinib",
+            "zanubrutinib",
+        ),
         "steroids": ("steroids", "steroid", "corticosteroids", "dexamethasone", "dex"),
         "anti_cd20": ("anti cd20", "rituximab", "obinutuzumab", "anti cd20 antibody"),
         "other": ("other",),
-        "bridged_type_unknown": ("yes type not recorded", "yes", "bridged", "yes unknown type",
-                                 "systemic therapy", "systemic"),
+        "bridged_type_unknown": (
+            "yes type not recorded",
+            "yes",
+            "bridged",
+            "yes unknown type",
+            "systemic therapy",
+            "systemic",
+        ),
     },
-    "best_response": {"CR": ("cr", "complete", "complete response", "complete remission",
-                             "cmr", "complete metabolic response"),
-                      "PR": ("pr", "partial", "partial response", "partial remission", "pmr"),
-                      "SD": ("sd", "stable", "stable disease", "nmr", "no response"),
-                      "PD": ("pd", "progression", "progressive disease", "pmd")},
-    PFS_EVENT_TYPE: {"progression": ("progression", "relapse", "pd"),
-                       "death": ("death", "died", "nrm")},
+    "best_response": {
+        "CR": (
+            "cr",
+            "complete",
+            "complete response",
+            "complete remission",
+            "cmr",
+            "complete metabolic response",
+        ),
+        "PR": ("pr", "partial", "partial response", "partial remission", "pmr"),
+        "SD": ("sd", "stable", "stable disease", "nmr", "no response"),
+        "PD": ("pd", "progression", "progressive disease", "pmd"),
+    },
+    PFS_EVENT_TYPE: {
+        "progression": ("progression", "relapse", "pd"),
+        "death": ("death", "died", "nrm"),
+    },
 }
 ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 # Units as headers write them (lower case), per canonical unit name in `UNITS`.
-UNIT_WORDS = {"ukat/L": ("ukat/l", "µkat/l", "μkat/l", "ukat l"), "U/L": ("u/l", "iu/l"),
-              "xULN": ("xuln", "x uln", "× uln", "ratio", "/uln", "times uln"),
-              "cm3": ("cm3", "cm³", "cc"), "mL": ("ml",), "L": ("(l)",),
-              "cells/uL": ("cells/ul", "cells/µl", "/ul", "/µl", "cells/mm3", "cells ul"),
-              "cells/mL": ("cells/ml", "/ml"), "months": ("month",)}
-MISSING_TOKENS = ("NA", "N/A", "n/a", "na", "NaN", "nan", "NK", "Unknown", "unknown", "UNK",
-                  "unk", "Missing", "missing", "ND", "not done", "Not done", ".", "-", "?",
-                  "99 (unknown)", "Not known", "not known")
+UNIT_WORDS = {
+    "ukat/L": ("ukat/l", "µkat/l", "μkat/l", "ukat l"),
+    "U/L": ("u/l", "iu/l"),
+    "xULN": ("xuln", "x uln", "× uln", "ratio", "/uln", "times uln"),
+    "cm3": ("cm3", "cm³", "cc"),
+    "mL": ("ml",),
+    "L": ("(l)",),
+    "cells/uL": ("cells/ul", "cells/µl", "/ul", "/µl", "cells/mm3", "cells ul"),
+    "cells/mL": ("cells/ml", "/ml"),
+    "months": ("month",),
+}
+MISSING_TOKENS = (
+    "NA",
+    "N/A",
+    "n/a",
+    "na",
+    "NaN",
+    "nan",
+    "NK",
+    "Unknown",
+    "unknown",
+    "UNK",
+    "unk",
+    "Missing",
+    "missing",
+    "ND",
+    "not done",
+    "Not done",
+    ".",
+    "-",
+    "?",
+    "99 (unknown)",
+    "Not known",
+    "not known",
+)
 # strftime formats tried on text dates, the day-first ones before the month-first ones.
-DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d",
-                "%d/%m/%y", "%m/%d/%y", "%Y%m%d", "%d-%b-%Y", "%d%b%Y", "%d %b %Y",
-                "%Y-%m-%d %H:%M:%S")
+DATE_FORMATS = (
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%Y%m%d",
+    "%d-%b-%Y",
+    "%d%b%Y",
+    "%d %b %Y",
+    "%Y-%m-%d %H:%M:%S",
+)
 # LDH whose median is below this is read as ukat/L (normal range about 2-4 ukat/L, that is
 # 120-250 U/L); a ratio to the ULN (xULN) is as small, so the guess is marked like all others.
 LDH_UKAT_BELOW = 30
@@ -127,9 +216,9 @@ def _words(text: str) -> str:
 class _Column:
     name: str
     label: str
-    text: np.ndarray          # cells as text ("" blank)
+    text: np.ndarray  # cells as text ("" blank)
     typed_dates: bool
-    labels: dict[str, str]    # value labels {code: label}
+    labels: dict[str, str]  # value labels {code: label}
     distinct: list[str] = field(default_factory=list)
     numbers: np.ndarray | None = None  # the cells as numbers where they are (NaN elsewhere)
 
@@ -149,8 +238,13 @@ def _profile(export: Export, frame: pd.DataFrame) -> list[_Column]:
     columns = []
     for name in frame.columns:
         cells = text[name].map(lambda v: str(v).strip()).to_numpy(dtype=object)
-        column = _Column(name, export.column_labels.get(name, ""), cells,
-                         typed_dates(frame[name]) is not None, export.labels.get(name, {}))
+        column = _Column(
+            name,
+            export.column_labels.get(name, ""),
+            cells,
+            typed_dates(frame[name]) is not None,
+            export.labels.get(name, {}),
+        )
         counts = Counter(cells)
         counts.pop("", None)
         column.distinct = [v for v, _ in counts.most_common()]
@@ -196,8 +290,9 @@ def _fits(name: str, column: _Column, tokens: set) -> tuple[bool, str]:
     return True, span
 
 
-def _codes(name: str, values: list[str], labels: dict[str, str],
-           header_says_mutation: bool = False) -> dict[str, object]:
+def _codes(
+    name: str, values: list[str], labels: dict[str, str], header_says_mutation: bool = False
+) -> dict[str, object]:
     """Each source code with the likely canonical code ("" when none is recognised); yes/no
     are TP53 codes only under a header that names a mutation or alteration."""
     out: dict[str, object] = {}
@@ -228,8 +323,7 @@ def _codes(name: str, values: list[str], labels: dict[str, str],
                 if any(len(w) >= 5 and word.startswith(w + " ") for w in words):
                     guess = canonical
                     break
-        if not guess and name == "tp53_status" and header_says_mutation and word in ("yes",
-                                                                                     "no"):
+        if not guess and name == "tp53_status" and header_says_mutation and word in ("yes", "no"):
             guess = "altered" if word == "yes" else "wild_type"
         out[value] = guess
     return out
@@ -254,9 +348,11 @@ def _date_format(columns: list[_Column], tokens: set) -> tuple[str | None, str]:
     values = sorted({v for c in columns for v in c.distinct if v not in tokens})
     if not values:
         return None, "every date column holds typed dates"
-    sample = pd.Series(values[::max(1, len(values) // 5000)], dtype=object)
-    read = {fmt: int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
-            for fmt in DATE_FORMATS}
+    sample = pd.Series(values[:: max(1, len(values) // 5000)], dtype=object)
+    read = {
+        fmt: int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
+        for fmt in DATE_FORMATS
+    }
     best = max(read, key=read.get)
     if not read[best]:
         return None, "no format tried reads these dates"
@@ -299,10 +395,20 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
             if column.name in used or not re.search(pattern, column.words):
                 continue
             text_dates = [v for v in column.distinct if v not in token_set]
-            if column.typed_dates or (text_dates and not np.isfinite(
-                    pd.to_numeric(pd.Series(text_dates[:50]), errors="coerce")).any()):
-                dates[role] = (column, "typed dates" if column.typed_dates else
-                               f"e.g. {text_dates[0]!r}" if text_dates else "blank")
+            if column.typed_dates or (
+                text_dates
+                and not np.isfinite(
+                    pd.to_numeric(pd.Series(text_dates[:50]), errors="coerce")
+                ).any()
+            ):
+                dates[role] = (
+                    column,
+                    "typed dates"
+                    if column.typed_dates
+                    else f"e.g. {text_dates[0]!r}"
+                    if text_dates
+                    else "blank",
+                )
                 used.add(column.name)
                 break
     # What the loader would refuse: an age twice, outcome dates beside outcome columns.
@@ -319,20 +425,30 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
     if INFUSION_DATE in dates and len(dates) == 1:
         used.discard(dates.pop(INFUSION_DATE)[0].name)
 
-    lines = [f"# A first mapping for {export.path.name}, written by `relapse-risk mapping draft`"
-             f" ({len(frame)} rows looked at, {len(columns)} columns).",
-             "# Nothing here is known, only guessed: every guess is marked CONFIRM and listed",
-             "# under `confirm:` at the end, and relapse-risk refuses this mapping while that",
-             "# list holds anything. Check each guess against the export and its data",
-             "# dictionary, correct it, then delete its line from `confirm`.",
-             f"# {export.describe()}", ""]
+    lines = [
+        f"# A first mapping for {export.path.name}, written by `relapse-risk mapping draft`"
+        f" ({len(frame)} rows looked at, {len(columns)} columns).",
+        "# Nothing here is known, only guessed: every guess is marked CONFIRM and listed",
+        "# under `confirm:` at the end, and relapse-risk refuses this mapping while that",
+        "# list holds anything. Check each guess against the export and its data",
+        "# dictionary, correct it, then delete its line from `confirm`.",
+        f"# {export.describe()}",
+        "",
+    ]
     if export.kind == "csv":
         f = export.fmt
-        lines += ["# How the file is read (detected; CONFIRM).", "file:",
-                  f"  delimiter: {_q('tab' if f.delimiter == chr(9) else f.delimiter)}",
-                  f"  decimal: {_q(f.decimal)}", f"  encoding: {_q(f.encoding)}", ""]
-        confirm.append(f"file: delimiter {DELIMITERS[f.delimiter]}, decimal {f.decimal!r}, "
-                       f"encoding {f.encoding}")
+        lines += [
+            "# How the file is read (detected; CONFIRM).",
+            "file:",
+            f"  delimiter: {_q('tab' if f.delimiter == chr(9) else f.delimiter)}",
+            f"  decimal: {_q(f.decimal)}",
+            f"  encoding: {_q(f.encoding)}",
+            "",
+        ]
+        confirm.append(
+            f"file: delimiter {DELIMITERS[f.delimiter]}, decimal {f.decimal!r}, "
+            f"encoding {f.encoding}"
+        )
     elif export.kind == "excel":
         lines += ["file:", f"  sheet: {_q(export.fmt.sheet)}", ""]
     if mapped:
@@ -344,8 +460,9 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
     values_lines: list[str] = []
     for name, (column, _) in mapped.items():
         f = FIELDS_BY_NAME[name]
-        coded = f.kind == "category" or (f.kind == "integer" and column.numeric_share(
-            token_set) < 0.95)
+        coded = f.kind == "category" or (
+            f.kind == "integer" and column.numeric_share(token_set) < 0.95
+        )
         if not coded or not column.distinct:
             continue
         distinct = [v for v in column.distinct if v not in token_set][:MAX_CODES]
@@ -353,29 +470,49 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
         values_lines.append(f"  {name}:  # CONFIRM every code ({column.name!r})")
         stored = {label: code for code, label in column.labels.items()}
         for code, guess in codes.items():
-            note = (f"  # stored code {stored[code]}" if code in stored and
-                    export.fmt.value_labels else f"  # label {column.labels[code]!r}"
-                    if code in column.labels else "")
+            note = (
+                f"  # stored code {stored[code]}"
+                if code in stored and export.fmt.value_labels
+                else f"  # label {column.labels[code]!r}"
+                if code in column.labels
+                else ""
+            )
             if guess == "":
-                note += "  # CONFIRM: not recognised; \"\" reads it as unknown"
-            values_lines.append(f"    {_q(code)}: {_q(guess) if guess != '' else chr(34) * 2}"
-                                f"{note}")
+                note += '  # CONFIRM: not recognised; "" reads it as unknown'
+            values_lines.append(
+                f"    {_q(code)}: {_q(guess) if guess != '' else chr(34) * 2}{note}"
+            )
         unknown = [c for c, g in codes.items() if g == ""]
-        confirm.append(f"values.{name}: {len(codes)} codes of {column.name!r}"
-                       + (f", not recognised (read as unknown): {', '.join(map(repr, unknown))}"
-                          if unknown else ""))
+        confirm.append(
+            f"values.{name}: {len(codes)} codes of {column.name!r}"
+            + (
+                f", not recognised (read as unknown): {', '.join(map(repr, unknown))}"
+                if unknown
+                else ""
+            )
+        )
     if values_lines:
-        lines += ["# Codes, exhaustive per field: a code not listed is a per-row error.",
-                  "values:", *values_lines, ""]
+        lines += [
+            "# Codes, exhaustive per field: a code not listed is a per-row error.",
+            "values:",
+            *values_lines,
+            "",
+        ]
     unit_lines = []
     for name, (column, _) in mapped.items():
         unit = _unit(name, column)
         numbers = column.numbers[np.isfinite(column.numbers)]
-        if unit is None and name in ("ldh_u_l", "ldh_uln_u_l") and len(numbers) and \
-                np.median(numbers) < LDH_UKAT_BELOW:
+        if (
+            unit is None
+            and name in ("ldh_u_l", "ldh_uln_u_l")
+            and len(numbers)
+            and np.median(numbers) < LDH_UKAT_BELOW
+        ):
             unit = "ukat/L"
-            why = (f"no unit in the header; median {np.median(numbers):.3g}, the size of "
-                   "LDH in ukat/L (in U/L it would be in the hundreds)")
+            why = (
+                f"no unit in the header; median {np.median(numbers):.3g}, the size of "
+                "LDH in ukat/L (in U/L it would be in the hundreds)"
+            )
         elif name in UNITS and unit is None and name != "age_years":
             unit = FIELDS_BY_NAME[name].unit.replace("µ", "u")
             unit = unit if unit in UNITS[name] else None
@@ -388,14 +525,19 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
     if unit_lines:
         lines += ["units:", *unit_lines, ""]
     if tokens:
-        lines += [f"missing: [{', '.join(_q(t) for t in tokens)}]  # CONFIRM: cells that mean "
-                  "unknown", ""]
+        lines += [
+            f"missing: [{', '.join(_q(t) for t in tokens)}]  # CONFIRM: cells that mean unknown",
+            "",
+        ]
         confirm.append(f"missing: {', '.join(repr(t) for t in tokens)} read as unknown")
     if dates:
         text_columns = [c for c, _ in dates.values() if not c.typed_dates]
         fmt, why = _date_format(text_columns, token_set)
-        lines += ["dates:", f"  format: {_q(fmt or '%Y-%m-%d')}  # CONFIRM: "
-                  + (why if fmt else why + "; the format applies only to dates held as text")]
+        lines += [
+            "dates:",
+            f"  format: {_q(fmt or '%Y-%m-%d')}  # CONFIRM: "
+            + (why if fmt else why + "; the format applies only to dates held as text"),
+        ]
         confirm.append(f"dates.format = {fmt or '%Y-%m-%d'!r} ({why})")
         for role, (column, seen) in dates.items():
             lines.append(f"  {role}: {_q(column.name)}  # CONFIRM: name matches; {seen}")
@@ -406,14 +548,23 @@ def draft_mapping(export: Export, frame: pd.DataFrame) -> str:
         lines.append("# Columns not matched to a canonical field (not imported):")
         for column in unmatched:
             example = ", ".join(repr(v) for v in column.distinct[:3])
-            lines.append(f"#   {column.name}: {len(column.distinct)} distinct values"
-                         + (f" (e.g. {example})" if example else ""))
+            lines.append(
+                f"#   {column.name}: {len(column.distinct)} distinct values"
+                + (f" (e.g. {example})" if example else "")
+            )
         lines.append("")
-    missing_fields = [n for n in NAME_PATTERNS if n not in mapped and n not in _DERIVED
-                      and not (n == "age_years" and "birth" in dates)]
+    missing_fields = [
+        n
+        for n in NAME_PATTERNS
+        if n not in mapped and n not in _DERIVED and not (n == "age_years" and "birth" in dates)
+    ]
     if missing_fields:
-        lines += ["# Canonical fields no column was matched to (map them by hand if the "
-                  "export has them):", "#   " + ", ".join(missing_fields), ""]
+        lines += [
+            "# Canonical fields no column was matched to (map them by hand if the "
+            "export has them):",
+            "#   " + ", ".join(missing_fields),
+            "",
+        ]
     lines.append("# Delete each line once checked; an empty list lets the mapping be used.")
     lines.append("confirm:")
     lines += [f"  - {_q(item)}" for item in confirm]
@@ -426,22 +577,29 @@ class CheckReport:
 
     rows: int = 0
     accepted: int = 0
-    problems: Counter = field(default_factory=Counter)   # (column, error) -> rows
-    first_rows: dict = field(default_factory=dict)       # (column, error) -> first rows
+    problems: Counter = field(default_factory=Counter)  # (column, error) -> rows
+    first_rows: dict = field(default_factory=dict)  # (column, error) -> first rows
     unused: list[str] = field(default_factory=list)
 
     def lines(self, mapping: Mapping) -> list[str]:
-        out = [f"rows {self.rows}: {self.accepted} would be accepted, "
-               f"{self.rows - self.accepted} rejected"]
+        out = [
+            f"rows {self.rows}: {self.accepted} would be accepted, "
+            f"{self.rows - self.accepted} rejected"
+        ]
         for (column, error), count in self.problems.most_common():
             rows = ", ".join(map(str, self.first_rows[(column, error)]))
-            out.append(f"  {count:6} x {column}: {error} (rows {rows}"
-                       + (", ..." if count > len(self.first_rows[(column, error)]) else "") + ")")
+            out.append(
+                f"  {count:6} x {column}: {error} (rows {rows}"
+                + (", ..." if count > len(self.first_rows[(column, error)]) else "")
+                + ")"
+            )
         if self.unused:
             out.append(f"export columns the mapping does not read: {', '.join(self.unused)}")
         if mapping.confirm:
-            out.append(f"not yet confirmed ({len(mapping.confirm)}; the mapping is refused "
-                       "until `confirm` is empty):")
+            out.append(
+                f"not yet confirmed ({len(mapping.confirm)}; the mapping is refused "
+                "until `confirm` is empty):"
+            )
             out += [f"  - {item}" for item in mapping.confirm]
         return out
 
@@ -450,8 +608,7 @@ def check_mapping(export: Export, mapping: Mapping, chunks) -> CheckReport:
     """Apply `mapping` to every chunk of `export` (nothing written) and count the problems
     by the export's column and message."""
     mapping.check_header(export.header)
-    report = CheckReport(unused=[c for c in export.header if c not in
-                                 mapping.source_columns()])
+    report = CheckReport(unused=[c for c in export.header if c not in mapping.source_columns()])
     for chunk in chunks:
         if chunk.empty:
             continue
@@ -461,8 +618,9 @@ def check_mapping(export: Export, mapping: Mapping, chunks) -> CheckReport:
         mapped = apply_mapping(chunk, mapping, first_row=first_row)
         report.rows += len(chunk)
         report.accepted += mapped.n_valid
-        for row, column, error in zip(mapped.errors["row"], mapped.errors["field"],
-                                      mapped.errors["error"]):
+        for row, column, error in zip(
+            mapped.errors["row"], mapped.errors["field"], mapped.errors["error"]
+        ):
             key = (column, re.sub(r"\(([^()]*): [^()]*\)$", r"(\1: ...)", str(error)))
             report.problems[key] += 1
             if len(report.first_rows.setdefault(key, [])) < 5:

@@ -4,6 +4,7 @@ Every predictor becomes its value (or the schema's reference value when unknown)
 explicit missing indicator, so models learn what "unknown" means instead of guessing it.
 Training and serving both call `encode`; the column list travels with each model.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,8 +49,11 @@ def _ldh(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     uln = frame["ldh_uln_u_l"].to_numpy(dtype=float)
     missing = np.isnan(ldh) | np.isnan(uln)
     ratio = np.where(missing, 1.0, ldh / np.where(missing, 1.0, uln))
-    return {"ldh_elevated": (ratio > 1).astype(float), "log2_ldh_ratio": np.log2(ratio),
-            "ldh_missing": missing.astype(float)}
+    return {
+        "ldh_elevated": (ratio > 1).astype(float),
+        "log2_ldh_ratio": np.log2(ratio),
+        "ldh_missing": missing.astype(float),
+    }
 
 
 def _category(name: str, positive: str, label: str):
@@ -89,21 +93,24 @@ _DAY28_BLOCKS = (
 )
 
 
-
 def _ldh_at_progression(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     ldh = frame["ldh_at_progression_u_l"].to_numpy(dtype=float)
     uln = frame["ldh_uln_at_progression_u_l"].to_numpy(dtype=float)
     missing = np.isnan(ldh) | np.isnan(uln)
     ratio = np.where(missing, 1.0, ldh / np.where(missing, 1.0, uln))
-    return {"log2_ldh_ratio_at_progression": np.log2(ratio),
-            "ldh_at_progression_missing": missing.astype(float)}
+    return {
+        "log2_ldh_ratio_at_progression": np.log2(ratio),
+        "ldh_at_progression_missing": missing.astype(float),
+    }
 
 
 def _cd19(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     raw = frame["cd19_at_progression"].to_numpy(dtype=object)
-    return {"cd19_low_at_progression": (raw == "low").astype(float),
-            "cd19_negative_at_progression": (raw == "negative").astype(float),
-            "cd19_at_progression_missing": pd.isna(raw).astype(float)}
+    return {
+        "cd19_low_at_progression": (raw == "low").astype(float),
+        "cd19_negative_at_progression": (raw == "negative").astype(float),
+        "cd19_at_progression_missing": pd.isna(raw).astype(float),
+    }
 
 
 # At progression: the fields assessed then, the time from infusion to it, and the two
@@ -161,8 +168,12 @@ def landmark_predictors(landmark: str = INFUSION) -> tuple[str, ...]:
     """The canonical predictors a landmark's model uses (day 28 adds its own two)."""
     if landmark == PROGRESSION:
         return PROGRESSION_MODEL_PREDICTORS
-    return tuple(f.name for f in FIELDS_BY_NAME.values() if f.role == "predictor"
-                 and (f.landmark == INFUSION or (landmark == DAY28 and f.landmark == DAY28)))
+    return tuple(
+        f.name
+        for f in FIELDS_BY_NAME.values()
+        if f.role == "predictor"
+        and (f.landmark == INFUSION or (landmark == DAY28 and f.landmark == DAY28))
+    )
 
 
 def missing_predictors(frame: pd.DataFrame, landmark: str = INFUSION) -> list[tuple[str, ...]]:
@@ -194,7 +205,7 @@ def feature_sources(landmark: str = INFUSION) -> dict[str, str]:
         elif name in ("log2_ldh_ratio_at_progression", "ldh_at_progression_missing"):
             sources[name] = "ldh_at_progression_u_l"
         elif name.startswith("log1p_"):
-            sources[name] = name[len("log1p_"):]
+            sources[name] = name[len("log1p_") :]
         elif name == "tp53_altered":
             sources[name] = "tp53_status"
         elif name == "ctdna_detectable":
@@ -211,8 +222,9 @@ def choose_record_landmark(record: dict, with_progression: bool = True) -> str:
     """`choose_landmark` for one typed record."""
     if with_progression and any(not is_missing(record.get(n)) for n in PROGRESSION_PREDICTORS):
         return PROGRESSION
-    day28_known = not (is_missing(record.get("ctdna_d28"))
-                       and is_missing(record.get("cart_cmax_per_ul")))
+    day28_known = not (
+        is_missing(record.get("ctdna_d28")) and is_missing(record.get("cart_cmax_per_ul"))
+    )
     return DAY28 if day28_known else INFUSION
 
 
@@ -220,10 +232,12 @@ def choose_landmark(frame: pd.DataFrame, with_progression: bool = True) -> np.nd
     """Per row: progression when a field assessed at progression (or the time to it) is
     known (and `with_progression`: the version has a progression model), else day 28 when
     a day-28 predictor is known, else infusion."""
-    day28_known = frame["ctdna_d28"].notna().to_numpy() | \
-        frame["cart_cmax_per_ul"].notna().to_numpy()
-    at_progression = (frame[list(PROGRESSION_PREDICTORS)].notna().to_numpy().any(axis=1)
-                      & with_progression)
+    day28_known = (
+        frame["ctdna_d28"].notna().to_numpy() | frame["cart_cmax_per_ul"].notna().to_numpy()
+    )
+    at_progression = (
+        frame[list(PROGRESSION_PREDICTORS)].notna().to_numpy().any(axis=1) & with_progression
+    )
     return np.where(at_progression, PROGRESSION, np.where(day28_known, DAY28, INFUSION))
 
 
@@ -232,8 +246,9 @@ def is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 
 
-_REFERENCE = {name: float(f.reference) for name, f in FIELDS_BY_NAME.items()
-              if f.reference is not None}
+_REFERENCE = {
+    name: float(f.reference) for name, f in FIELDS_BY_NAME.items() if f.reference is not None
+}
 
 
 def _record_number(record: dict, name: str, log: bool = False) -> tuple[float, float]:
@@ -266,17 +281,22 @@ def encode_record(record: dict, landmark: str = INFUSION) -> list[float]:
     else:
         ratio = ldh / uln
         out += (1.0 if ratio > 1 else 0.0, math.log2(ratio), 0.0)
-    out += (*_record_number(record, "ipi"), *_record_number(record, "aaipi"),
-            *_record_number(record, "tmtv_ml", log=True),
-            *_record_category(record, "tp53_status", "altered"),
-            *_record_number(record, "prior_lines"))
+    out += (
+        *_record_number(record, "ipi"),
+        *_record_number(record, "aaipi"),
+        *_record_number(record, "tmtv_ml", log=True),
+        *_record_category(record, "tp53_status", "altered"),
+        *_record_number(record, "prior_lines"),
+    )
     bridging = record.get("bridging_therapy")
     out.append(1.0 if not is_missing(bridging) and bridging != "none" else 0.0)
     out += [1.0 if bridging == t else 0.0 for t in _BRIDGING_TYPES]
     out.append(1.0 if is_missing(bridging) else 0.0)
     if landmark == DAY28:
-        out += (*_record_category(record, "ctdna_d28", "detectable"),
-                *_record_number(record, "cart_cmax_per_ul", log=True))
+        out += (
+            *_record_category(record, "ctdna_d28", "detectable"),
+            *_record_number(record, "cart_cmax_per_ul", log=True),
+        )
     return out
 
 
@@ -289,10 +309,15 @@ def _encode_record_at_progression(record: dict) -> list[float]:
         out += (0.0, 1.0)
     else:
         out += (math.log2(ldh / uln), 0.0)
-    out += (*_record_number(record, "haemoglobin_at_progression_g_dl"),
-            *_record_number(record, "extranodal_sites_at_progression"))
+    out += (
+        *_record_number(record, "haemoglobin_at_progression_g_dl"),
+        *_record_number(record, "extranodal_sites_at_progression"),
+    )
     cd19 = record.get("cd19_at_progression")
-    out += (1.0 if cd19 == "low" else 0.0, 1.0 if cd19 == "negative" else 0.0,
-            1.0 if is_missing(cd19) else 0.0)
+    out += (
+        1.0 if cd19 == "low" else 0.0,
+        1.0 if cd19 == "negative" else 0.0,
+        1.0 if is_missing(cd19) else 0.0,
+    )
     out += (*_record_number(record, "age_years"), *_record_number(record, "prior_lines"))
     return out

@@ -2,6 +2,7 @@
 
 Messages name the field, the value received and the fix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 
 A component that is unknown leaves the index unknown unless the index itself was given.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,10 @@ STAGE_FROM = 3
 ECOG_FROM = 2
 EXTRANODAL_ABOVE = 1
 PARTS = {
-    "ipi": (f"age > {AGE_ABOVE}, stage III-IV, ECOG >= {ECOG_FROM}, LDH > ULN, extranodal "
-            f"sites > {EXTRANODAL_ABOVE}"),
+    "ipi": (
+        f"age > {AGE_ABOVE}, stage III-IV, ECOG >= {ECOG_FROM}, LDH > ULN, extranodal "
+        f"sites > {EXTRANODAL_ABOVE}"
+    ),
     "aaipi": f"stage III-IV, ECOG >= {ECOG_FROM}, LDH > ULN",
 }
 
@@ -30,6 +33,7 @@ def ipi_components(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     frame : DataFrame
         Typed canonical columns (numbers as float with NaN for missing).
     """
+
     def cond(values: np.ndarray, test) -> np.ndarray:
         out = np.where(test(values), 1.0, 0.0)
         out[np.isnan(values)] = np.nan

@@ -18,6 +18,7 @@ one winning.
               value_labels: true}                   # how the file is read, features.readers
     confirm: [guesses still to be checked]   # written by `mapping draft`; refused unless empty
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,9 +60,9 @@ UNITS: dict[str, dict[str, float]] = {
 NOT_CONVERTIBLE: dict[str, dict[str, str]] = {
     "cart_cmax_per_ul": {
         "copies/ug DNA": "vector copies per ug of genomic DNA (qPCR) are not CAR-T cells per "
-                         "uL of blood (flow cytometry); no factor relates them",
+        "uL of blood (flow cytometry); no factor relates them",
         "copies/µg DNA": "vector copies per ug of genomic DNA (qPCR) are not CAR-T cells per "
-                         "uL of blood (flow cytometry); no factor relates them",
+        "uL of blood (flow cytometry); no factor relates them",
     },
 }
 # LDH as a multiple of the upper limit of normal: only the ratio enters the models, so without
@@ -72,8 +73,7 @@ NOMINAL_ULN_U_L = 250.0
 INFUSION_DATE = "infusion"
 DATE_ROLES = ("birth", INFUSION_DATE, "progression", "death", "last_follow_up")
 DAYS_PER_MONTH = 365.25 / 12
-_SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns", "file",
-             "confirm")
+_SECTIONS = ("columns", "values", "units", "missing", "dates", "shared_columns", "file", "confirm")
 # A mapping file is a few dozen entries: more nodes than this, counting each alias as many
 # times as it is used, is a file built to explode when expanded (nine levels of nine aliases
 # are 380 bytes and 387 million nodes).
@@ -105,20 +105,28 @@ class Mapping:
 
     @property
     def derives_outcomes(self) -> bool:
-        return INFUSION_DATE in self.dates and len(self.dates) > 1 and any(
-            r in self.dates for r in ("progression", "death", "last_follow_up"))
+        return (
+            INFUSION_DATE in self.dates
+            and len(self.dates) > 1
+            and any(r in self.dates for r in ("progression", "death", "last_follow_up"))
+        )
 
     def source_columns(self) -> list[str]:
         return list(self.columns.values()) + list(self.dates.values())
 
     def check_header(self, header: list[str]) -> None:
         """Every source column the mapping names must be in the export's header."""
-        absent = [f"{where} {show(name)} is not a column of the export" for where, name in
-                  [(f"columns.{c}:", s) for c, s in self.columns.items()]
-                  + [(f"dates.{r}:", s) for r, s in self.dates.items()] if name not in header]
+        absent = [
+            f"{where} {show(name)} is not a column of the export"
+            for where, name in [(f"columns.{c}:", s) for c, s in self.columns.items()]
+            + [(f"dates.{r}:", s) for r, s in self.dates.items()]
+            if name not in header
+        ]
         if absent:
-            raise MappingError(self.source, absent + [f"the export's columns are: "
-                                                      f"{escape(', '.join(header), 2000)}"])
+            raise MappingError(
+                self.source,
+                absent + [f"the export's columns are: {escape(', '.join(header), 2000)}"],
+            )
 
 
 def _strict_loader():
@@ -144,8 +152,12 @@ def _strict_loader():
                         continue
                     if duplicate:
                         raise yaml.constructor.ConstructorError(
-                            None, None, f"the key {show(key)} is given twice (line "
-                            f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+                            None,
+                            None,
+                            f"the key {show(key)} is given twice (line "
+                            f"{key_node.start_mark.line + 1}); keep one",
+                            key_node.start_mark,
+                        )
             return super().construct_mapping(node, deep)
 
     return StrictLoader
@@ -163,17 +175,21 @@ def _check_expanded_size(node, yaml) -> None:
         if isinstance(current, yaml.ScalarNode):
             sizes[id(current)] = 1
             continue
-        children = ([n for pair in current.value for n in pair]
-                    if isinstance(current, yaml.MappingNode) else list(current.value))
+        children = (
+            [n for pair in current.value for n in pair]
+            if isinstance(current, yaml.MappingNode)
+            else list(current.value)
+        )
         if not children_done:
             stack.append((current, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
             continue
-        sizes[id(current)] = min(MAX_YAML_NODES + 1,
-                                 1 + sum(sizes.get(id(c), 1) for c in children))
+        sizes[id(current)] = min(MAX_YAML_NODES + 1, 1 + sum(sizes.get(id(c), 1) for c in children))
         if sizes[id(current)] > MAX_YAML_NODES:
-            raise yaml.YAMLError(f"more than {MAX_YAML_NODES} entries once its aliases are "
-                                 "expanded; a mapping file needs a few dozen")
+            raise yaml.YAMLError(
+                f"more than {MAX_YAML_NODES} entries once its aliases are "
+                "expanded; a mapping file needs a few dozen"
+            )
 
 
 def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
@@ -188,16 +204,17 @@ def load_mapping(path: str | Path, allow_unconfirmed: bool = False) -> Mapping:
     except IsADirectoryError:
         raise MappingError(str(path), ["is a directory, not a mapping file"]) from None
     except UnicodeDecodeError as exc:
-        raise MappingError(str(path), [f"is not UTF-8 text ({exc.reason} at byte "
-                                       f"{exc.start})"]) from None
+        raise MappingError(
+            str(path), [f"is not UTF-8 text ({exc.reason} at byte {exc.start})"]
+        ) from None
     except OSError as exc:
-        raise MappingError(str(path), [f"cannot be read ({exc.strerror or type(exc).__name__})"]
-                           ) from None
+        raise MappingError(
+            str(path), [f"cannot be read ({exc.strerror or type(exc).__name__})"]
+        ) from None
     return loads_mapping(text, source=str(path), allow_unconfirmed=allow_unconfirmed)
 
 
-def loads_mapping(text: str, source: str = "mapping", allow_unconfirmed: bool = False
-                  ) -> Mapping:
+def loads_mapping(text: str, source: str = "mapping", allow_unconfirmed: bool = False) -> Mapping:
     """Validate a mapping given as the text of a mapping file (a stored mapping's bytes)."""
     import yaml
 
@@ -216,10 +233,12 @@ def parse_mapping(raw, source: str = "mapping", allow_unconfirmed: bool = False)
     """Validate a mapping given as plain data (the parsed YAML)."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise MappingError(source, ["must be a mapping with sections "
-                                    + ", ".join(_SECTIONS)])
-    problems += [f"unknown section {show(k)} (known: {', '.join(_SECTIONS)})"
-                 for k in raw if k not in _SECTIONS]
+        raise MappingError(source, ["must be a mapping with sections " + ", ".join(_SECTIONS)])
+    problems += [
+        f"unknown section {show(k)} (known: {', '.join(_SECTIONS)})"
+        for k in raw
+        if k not in _SECTIONS
+    ]
     columns = _section(raw, "columns", dict, problems)
     values = _section(raw, "values", dict, problems)
     units = _section(raw, "units", dict, problems)
@@ -245,47 +264,68 @@ def parse_mapping(raw, source: str = "mapping", allow_unconfirmed: bool = False)
         for code, value in codes.items():
             reason = _invalid_value(name, value)
             if reason:
-                problems.append(f"values.{name}: code {show(code)} maps to {show(value)}, "
-                                f"{reason}")
+                problems.append(f"values.{name}: code {show(code)} maps to {show(value)}, {reason}")
     for name, unit in units.items():
-        problems += _unit_problems(show(name), unit, columns) if not isinstance(
-            name, str) else _unit_problems(name, unit, columns)
+        problems += (
+            _unit_problems(show(name), unit, columns)
+            if not isinstance(name, str)
+            else _unit_problems(name, unit, columns)
+        )
     if not all(isinstance(t, (str, int, float)) for t in missing):
-        problems.append("missing: must be a list of source tokens, e.g. [\"NA\", \"n/a\"]")
+        problems.append('missing: must be a list of source tokens, e.g. ["NA", "n/a"]')
     problems += _date_problems(dates, date_format, columns)
     file_format, file_problems = parse_file_section(raw.get("file"))
     problems += file_problems
     confirm = _section(raw, "confirm", list, problems)
     if confirm and not allow_unconfirmed:
-        problems.append(f"confirm: {len(confirm)} guess{'es' if len(confirm) > 1 else ''} of "
-                        "the draft not yet confirmed (check each against the export and "
-                        "delete it from `confirm`): " + " | ".join(map(str, confirm[:5]))
-                        + (f" | ... ({len(confirm) - 5} more)" if len(confirm) > 5 else ""))
+        problems.append(
+            f"confirm: {len(confirm)} guess{'es' if len(confirm) > 1 else ''} of "
+            "the draft not yet confirmed (check each against the export and "
+            "delete it from `confirm`): "
+            + " | ".join(map(str, confirm[:5]))
+            + (f" | ... ({len(confirm) - 5} more)" if len(confirm) > 5 else "")
+        )
     if problems:
         raise MappingError(source, problems)
-    return Mapping({k: str(v) for k, v in columns.items()},
-                   {k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
-                    for k, codes in values.items()},
-                   {k: str(v) for k, v in units.items()}, tuple(str(t) for t in missing),
-                   {k: str(v) for k, v in dates.items()}, date_format, source, file_format,
-                   tuple(str(c) for c in confirm))
+    return Mapping(
+        {k: str(v) for k, v in columns.items()},
+        {
+            k: {str(c): "" if v is None else str(v) for c, v in codes.items()}
+            for k, codes in values.items()
+        },
+        {k: str(v) for k, v in units.items()},
+        tuple(str(t) for t in missing),
+        {k: str(v) for k, v in dates.items()},
+        date_format,
+        source,
+        file_format,
+        tuple(str(c) for c in confirm),
+    )
 
 
 def _shared_problems(columns: dict, dates: dict, shared: list) -> list[str]:
     """An export column feeding two canonical fields (or a field and a date) is almost always
     a slip; it is allowed only for the columns `shared_columns` names."""
     users: dict[str, list[str]] = {}
-    for where, src in [*((f"columns.{k}", v) for k, v in columns.items()),
-                       *((f"dates.{k}", v) for k, v in dates.items() if k != "format")]:
+    for where, src in [
+        *((f"columns.{k}", v) for k, v in columns.items()),
+        *((f"dates.{k}", v) for k, v in dates.items() if k != "format"),
+    ]:
         if isinstance(src, str):
             users.setdefault(src, []).append(where)
     allowed = {s for s in shared if isinstance(s, str)}
-    problems = [f"shared_columns: {show(s)} is not a column the mapping reads"
-                for s in shared if not isinstance(s, str) or s not in users]
-    problems += [f"{' and '.join(places)} read the same export column {show(src)}; map each "
-                 "field from its own column, or list the column in `shared_columns` if it "
-                 "really holds both" for src, places in users.items()
-                 if len(places) > 1 and src not in allowed]
+    problems = [
+        f"shared_columns: {show(s)} is not a column the mapping reads"
+        for s in shared
+        if not isinstance(s, str) or s not in users
+    ]
+    problems += [
+        f"{' and '.join(places)} read the same export column {show(src)}; map each "
+        "field from its own column, or list the column in `shared_columns` if it "
+        "really holds both"
+        for src, places in users.items()
+        if len(places) > 1 and src not in allowed
+    ]
     return problems
 
 
@@ -310,22 +350,28 @@ def _invalid_value(name: str, value) -> str | None:
         number = float(value)
     except (TypeError, ValueError):
         return f"which is not {f.describe_range()}"
-    if (f.kind == "integer" and not number.is_integer()) or (
-            f.minimum is not None and number < f.minimum) or (
-            f.maximum is not None and number > f.maximum):
+    if (
+        (f.kind == "integer" and not number.is_integer())
+        or (f.minimum is not None and number < f.minimum)
+        or (f.maximum is not None and number > f.maximum)
+    ):
         return f"which is not {f.describe_range()}"
     return None
 
 
 def _unit_problems(name: str, unit, columns: dict) -> list[str]:
     if name not in UNITS and name not in NOT_CONVERTIBLE:
-        return [f"units.{name}: the field has no unit to convert (fields with units: "
-                f"{', '.join(UNITS)})"]
+        return [
+            f"units.{name}: the field has no unit to convert (fields with units: "
+            f"{', '.join(UNITS)})"
+        ]
     if not isinstance(unit, str):
         return [f"units.{name}: must be a unit name, got {show(unit)}"]
     if unit in NOT_CONVERTIBLE.get(name, {}):
-        return [f"units.{name}: {show(unit)} cannot be converted to "
-                f"{FIELDS_BY_NAME[name].unit}: {NOT_CONVERTIBLE[name][unit]}"]
+        return [
+            f"units.{name}: {show(unit)} cannot be converted to "
+            f"{FIELDS_BY_NAME[name].unit}: {NOT_CONVERTIBLE[name][unit]}"
+        ]
     if unit not in UNITS[name]:
         return [f"units.{name}: unknown unit {show(unit)} (known: {', '.join(UNITS[name])})"]
     if name not in columns:
@@ -335,30 +381,44 @@ def _unit_problems(name: str, unit, columns: dict) -> list[str]:
 
 def _date_problems(dates: dict, date_format, columns: dict) -> list[str]:
     if not dates:
-        return ([] if date_format is None else ["dates: a format but no date columns"])
-    problems = [f"dates: unknown date {show(k)} (known: format, {', '.join(DATE_ROLES)})"
-                for k in dates if k not in DATE_ROLES]
+        return [] if date_format is None else ["dates: a format but no date columns"]
+    problems = [
+        f"dates: unknown date {show(k)} (known: format, {', '.join(DATE_ROLES)})"
+        for k in dates
+        if k not in DATE_ROLES
+    ]
     if not date_format:
-        problems.append("dates.format: required, e.g. \"%d/%m/%Y\"; dates are never guessed "
-                        "(01/02/2023 is 1 February or 2 January)")
+        problems.append(
+            'dates.format: required, e.g. "%d/%m/%Y"; dates are never guessed '
+            "(01/02/2023 is 1 February or 2 January)"
+        )
     elif not isinstance(date_format, str) or "%" not in date_format:
-        problems.append(f"dates.format: {show(date_format)} is not a strftime format such as "
-                        "\"%Y-%m-%d\"")
+        problems.append(
+            f'dates.format: {show(date_format)} is not a strftime format such as "%Y-%m-%d"'
+        )
     if "birth" in dates and "age_years" in columns:
         problems.append("dates.birth and columns.age_years both give the age: keep one")
-    if any(r in dates for r in ("birth", "progression", "death", "last_follow_up")) and \
-            INFUSION_DATE not in dates:
-        problems.append("dates.infusion: required to derive ages and outcomes (times are "
-                        "measured from infusion)")
+    if (
+        any(r in dates for r in ("birth", "progression", "death", "last_follow_up"))
+        and INFUSION_DATE not in dates
+    ):
+        problems.append(
+            "dates.infusion: required to derive ages and outcomes (times are "
+            "measured from infusion)"
+        )
     outcome_dates = [r for r in ("progression", "death", "last_follow_up") if r in dates]
     if outcome_dates:
         if "last_follow_up" not in dates:
-            problems.append("dates.last_follow_up: required with outcome dates (censoring of "
-                            "patients without progression or death)")
+            problems.append(
+                "dates.last_follow_up: required with outcome dates (censoring of "
+                "patients without progression or death)"
+            )
         clash = [c for c in _DERIVED_FROM_DATES if c in columns]
         if clash:
-            problems.append(f"columns.{clash[0]}: derived from the dates; map either the "
-                            "outcome columns or the dates, not both")
+            problems.append(
+                f"columns.{clash[0]}: derived from the dates; map either the "
+                "outcome columns or the dates, not both"
+            )
     return problems
 
 
@@ -366,8 +426,8 @@ def _date_problems(dates: dict, date_format, columns: dict) -> list[str]:
 class MappedExport:
     """Canonical rows of an export and the problems found, rows numbered as in the export."""
 
-    frame: pd.DataFrame           # validated canonical rows (index: 0-based export row)
-    errors: pd.DataFrame          # row, field, value, error (rows 1-based)
+    frame: pd.DataFrame  # validated canonical rows (index: 0-based export row)
+    errors: pd.DataFrame  # row, field, value, error (rows 1-based)
     n_rows: int
 
     @property
@@ -375,8 +435,14 @@ class MappedExport:
         return len(self.frame)
 
 
-def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
-                  require_outcomes: bool = False, first_row: int = 1) -> MappedExport:
+def apply_mapping(
+    raw: pd.DataFrame,
+    mapping: Mapping,
+    *,
+    outcomes: bool = True,
+    require_outcomes: bool = False,
+    first_row: int = 1,
+) -> MappedExport:
     """Map an export (cells as text, or as a typed file holds them: `features.readers`) to
     canonical columns and validate them. Typed numbers and dates are taken as they are.
 
@@ -389,14 +455,19 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
     problems: list[dict] = []
     flagged_fields: dict[int, set[str]] = {}
 
-    def flag(mask: np.ndarray, field_name: str, values, message: str, hides=(),
-             other=None) -> None:
+    def flag(mask: np.ndarray, field_name: str, values, message: str, hides=(), other=None) -> None:
         """Report the rows of `mask`; `other`: per-row text filling "{other}" in `message`."""
         for i in np.flatnonzero(mask):
-            problems.append({"row": int(i) + first_row, "field": field_name,
-                             "value": "" if values is None else escape(str(values[i])),
-                             "error": message if other is None else
-                             message.replace("{other}", str(other[i]))})
+            problems.append(
+                {
+                    "row": int(i) + first_row,
+                    "field": field_name,
+                    "value": "" if values is None else escape(str(values[i])),
+                    "error": message
+                    if other is None
+                    else message.replace("{other}", str(other[i])),
+                }
+            )
             flagged_fields.setdefault(int(i), set()).update(hides)
 
     tokens = set(mapping.missing)
@@ -405,15 +476,25 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         codes = mapping.values.get(name)
         # Codes must match exactly, so they are stripped; numbers are read with their spaces
         # by the conversion and the validation (stripping every column costs a third here).
-        numbers = (None if codes is not None or FIELDS_BY_NAME[name].kind not in (
-            "number", "integer") else _typed_numbers(raw[src], tokens))
-        cells = numbers if numbers is not None else _cells(raw[src], tokens,
-                                                           strip=codes is not None)
+        numbers = (
+            None
+            if codes is not None or FIELDS_BY_NAME[name].kind not in ("number", "integer")
+            else _typed_numbers(raw[src], tokens)
+        )
+        cells = (
+            numbers if numbers is not None else _cells(raw[src], tokens, strip=codes is not None)
+        )
         if codes is not None:
             mapped = pd.Series(cells).map(codes)
             known = mapped.notna().to_numpy() | (cells == "")
-            flag(~known, src, cells, f"code not in the mapping's values for {name} (known: "
-                 f"{', '.join(repr(c) for c in codes)})", hides=(name,))
+            flag(
+                ~known,
+                src,
+                cells,
+                f"code not in the mapping's values for {name} (known: "
+                f"{', '.join(repr(c) for c in codes)})",
+                hides=(name,),
+            )
             cells = mapped.fillna("").to_numpy(dtype=object)
         if name in mapping.units:
             cells = _convert(name, mapping.units[name], cells, src, flag)
@@ -422,11 +503,14 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         _ldh_from_ratio(canonical)
     if mapping.dates:
         # Scoring needs only the dates an age comes from.
-        roles = {r: src for r, src in mapping.dates.items()
-                 if outcomes or r in ("birth", INFUSION_DATE)}
+        roles = {
+            r: src for r, src in mapping.dates.items() if outcomes or r in ("birth", INFUSION_DATE)
+        }
         texts = {role: _cells(raw[src], tokens) for role, src in roles.items()}
-        dates = {role: _parse_dates(texts[role], mapping.date_format, src, flag, raw[src])
-                 for role, src in roles.items()}
+        dates = {
+            role: _parse_dates(texts[role], mapping.date_format, src, flag, raw[src])
+            for role, src in roles.items()
+        }
         if "birth" in dates:
             canonical["age_years"] = _age(dates, mapping.dates, texts, flag)
         if outcomes and mapping.derives_outcomes:
@@ -435,13 +519,20 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
         canonical = {k: v for k, v in canonical.items() if k not in OUTCOMES}
     frame = pd.DataFrame(canonical, index=raw.index, columns=list(canonical))
     # NaN here is only what conversion and dates produce for unknown (cells are strings).
-    result = validate_frame(frame, first_row=first_row, allow_outcomes=outcomes,
-                            require_outcomes=require_outcomes, nan_is_missing=True)
+    result = validate_frame(
+        frame,
+        first_row=first_row,
+        allow_outcomes=outcomes,
+        require_outcomes=require_outcomes,
+        nan_is_missing=True,
+    )
     checked = result.errors
     if len(checked) and flagged_fields:
         # A field already reported from its source column is not reported again.
-        hidden = [r - first_row in flagged_fields and f in flagged_fields[r - first_row]
-                  for r, f in zip(checked["row"], checked["field"])]
+        hidden = [
+            r - first_row in flagged_fields and f in flagged_fields[r - first_row]
+            for r, f in zip(checked["row"], checked["field"])
+        ]
         checked = checked.loc[~np.asarray(hidden, bool)]
     # Name the export's own column beside the canonical field.
     sources = {name: f"{src} ({name})" for name, src in mapping.columns.items()}
@@ -458,8 +549,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping, *, outcomes: bool = True,
 def _convert(name: str, unit: str, cells: np.ndarray, src: str, flag) -> np.ndarray:
     """Numbers in the canonical unit (NaN = unknown; validation sees the numbers)."""
     numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(float)
-    bad = (np.isnan(numbers) & (cells != "") if cells.dtype == object
-           else np.zeros(len(cells), bool))
+    bad = np.isnan(numbers) & (cells != "") if cells.dtype == object else np.zeros(len(cells), bool)
     flag(bad, src, cells, f"is not a number (in {unit})", hides=(name,))
     return numbers * UNITS[name][unit]
 
@@ -497,14 +587,14 @@ def _texts(column: pd.Series, strip: bool = True) -> np.ndarray:
 def _typed_numbers(column: pd.Series, tokens: set) -> np.ndarray | None:
     """A typed file's numbers as they are (NaN = unknown, numeric missing tokens such as -9
     included), never re-read from text; None for a column of text."""
-    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype):
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         return None
     values = column.to_numpy(dtype=float, na_value=np.nan)
     numeric_tokens = pd.to_numeric(pd.Series(list(tokens), dtype=object), errors="coerce")
     numeric_tokens = numeric_tokens[numeric_tokens.notna()].to_numpy(float)
-    return np.where(np.isin(values, numeric_tokens), np.nan, values) if len(
-        numeric_tokens) else values
+    return (
+        np.where(np.isin(values, numeric_tokens), np.nan, values) if len(numeric_tokens) else values
+    )
 
 
 def _cells(column: pd.Series, tokens: set, strip: bool = True) -> np.ndarray:
@@ -513,19 +603,29 @@ def _cells(column: pd.Series, tokens: set, strip: bool = True) -> np.ndarray:
     return np.where(np.isin(text, list(tokens)), "", text) if tokens else text
 
 
-def _parse_dates(text: np.ndarray, date_format: str, src: str, flag,
-                 column: pd.Series | None = None) -> np.ndarray:
+def _parse_dates(
+    text: np.ndarray, date_format: str, src: str, flag, column: pd.Series | None = None
+) -> np.ndarray:
     # A registry repeats its dates: parse each distinct one once.
     where, distinct = pd.factorize(text)
-    parsed = pd.Series(pd.to_datetime(pd.Series(distinct, dtype=object), format=date_format,
-                                      errors="coerce").to_numpy()[where])
+    parsed = pd.Series(
+        pd.to_datetime(
+            pd.Series(distinct, dtype=object), format=date_format, errors="coerce"
+        ).to_numpy()[where]
+    )
     typed = None if column is None else typed_dates(column)
     if typed is not None:  # a workbook's or SAS file's dates are dates: no format applies
-        parsed = pd.Series(np.where(np.isnat(typed), parsed.to_numpy(dtype="datetime64[ns]"),
-                                    typed))
+        parsed = pd.Series(
+            np.where(np.isnat(typed), parsed.to_numpy(dtype="datetime64[ns]"), typed)
+        )
     bad = parsed.isna().to_numpy() & (text != "")
-    flag(bad, src, text, f"is not a date in the declared format {date_format}",
-         hides=("age_years",) + _DERIVED_FROM_DATES)
+    flag(
+        bad,
+        src,
+        text,
+        f"is not a date in the declared format {date_format}",
+        hides=("age_years",) + _DERIVED_FROM_DATES,
+    )
     return parsed.to_numpy(dtype="datetime64[ns]")
 
 
@@ -536,8 +636,13 @@ def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
 def _age(dates: dict, names: dict, texts: dict, flag) -> np.ndarray:
     years = _days(dates[INFUSION_DATE], dates["birth"]) / 365.25
     with np.errstate(invalid="ignore"):
-        flag(years < 0, names["birth"], texts["birth"],
-             f"is after the infusion date ({names[INFUSION_DATE]})", hides=("age_years",))
+        flag(
+            years < 0,
+            names["birth"],
+            texts["birth"],
+            f"is after the infusion date ({names[INFUSION_DATE]})",
+            hides=("age_years",),
+        )
     return np.where(years < 0, np.nan, years)
 
 
@@ -548,14 +653,24 @@ def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarr
     prog, death = dates.get("progression", nat), dates.get("death", nat)
     last = dates["last_follow_up"]
     hides = _DERIVED_FROM_DATES
-    has = {k: ~np.isnat(v) for k, v in (("inf", inf), ("prog", prog), ("death", death),
-                                        ("last", last))}
+    has = {
+        k: ~np.isnat(v) for k, v in (("inf", inf), ("prog", prog), ("death", death), ("last", last))
+    }
     # (An unreadable infusion date is reported once, as unreadable.)
-    flag(~has["inf"] & (texts[INFUSION_DATE] == "") & (has["prog"] | has["death"] | has["last"]),
-         names[INFUSION_DATE], None, "is required to measure outcomes from infusion",
-         hides=hides)
-    flag(has["inf"] & ~(has["prog"] | has["death"] | has["last"]), names["last_follow_up"],
-         None, "is required when there is neither progression nor death", hides=hides)
+    flag(
+        ~has["inf"] & (texts[INFUSION_DATE] == "") & (has["prog"] | has["death"] | has["last"]),
+        names[INFUSION_DATE],
+        None,
+        "is required to measure outcomes from infusion",
+        hides=hides,
+    )
+    flag(
+        has["inf"] & ~(has["prog"] | has["death"] | has["last"]),
+        names["last_follow_up"],
+        None,
+        "is required when there is neither progression nor death",
+        hides=hides,
+    )
     checks = [
         ("prog", "inf", "progression", INFUSION_DATE, "is before the infusion date"),
         ("death", "inf", "death", INFUSION_DATE, "is before the infusion date"),
@@ -567,13 +682,19 @@ def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarr
     for a, b, role_a, role_b, message in checks:
         if role_a in names and role_b in names:
             wrong = has[a] & has[b] & (values[a] < values[b])
-            flag(wrong, names[role_a], texts[role_a],
-                 f"{message} ({names[role_b]}: " + "{other})", hides=hides,
-                 other=texts[role_b])
+            flag(
+                wrong,
+                names[role_a],
+                texts[role_a],
+                f"{message} ({names[role_b]}: " + "{other})",
+                hides=hides,
+                other=texts[role_b],
+            )
     pfs_end = np.where(has["prog"], prog, np.where(has["death"], death, last))
     pfs_event = has["prog"] | has["death"]
-    os_end = np.where(has["death"], death, np.where(has["last"] & (~has["prog"] | (
-        last >= prog)), last, prog))
+    os_end = np.where(
+        has["death"], death, np.where(has["last"] & (~has["prog"] | (last >= prog)), last, prog)
+    )
     pfs_months = _days(pfs_end, inf) / DAYS_PER_MONTH
     os_months = _days(os_end, inf) / DAYS_PER_MONTH
     usable = has["inf"] & ~np.isnan(pfs_months)
@@ -583,11 +704,13 @@ def _outcomes(dates: dict, names: dict, texts: dict, flag) -> dict[str, np.ndarr
         with np.errstate(invalid="ignore"):
             return np.where(usable & (v >= 0), v, np.nan)
 
-    return {PFS_MONTHS: months(pfs_months),
-            PFS_EVENT: np.where(usable, pfs_event.astype(float), np.nan),
-            PFS_EVENT_TYPE: np.where(usable & (kind != ""), kind, None).astype(object),
-            OS_MONTHS: months(os_months),
-            OS_EVENT: np.where(usable, has["death"].astype(float), np.nan)}
+    return {
+        PFS_MONTHS: months(pfs_months),
+        PFS_EVENT: np.where(usable, pfs_event.astype(float), np.nan),
+        PFS_EVENT_TYPE: np.where(usable & (kind != ""), kind, None).astype(object),
+        OS_MONTHS: months(os_months),
+        OS_EVENT: np.where(usable, has["death"].astype(float), np.nan),
+    }
 
 
 def mapped_columns(mapping: Mapping) -> list[str]:
@@ -602,7 +725,6 @@ def mapped_columns(mapping: Mapping) -> list[str]:
     return [c for c in COLUMNS if c in cols]
 
 
-
 def canonical_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Validated rows typed for a canonical CSV: integers as nullable integers (no decimals),
     numbers rounded to 6 decimals (a millionth of a unit: far below any measurement's
@@ -611,6 +733,11 @@ def canonical_table(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for name in columns:
         kind = FIELDS_BY_NAME[name].kind
         values = frame[name]
-        out[name] = (values.astype(float).astype("Int64") if kind == "integer"
-                     else values.astype(float).round(6) if kind == "number" else values)
+        out[name] = (
+            values.astype(float).astype("Int64")
+            if kind == "integer"
+            else values.astype(float).round(6)
+            if kind == "number"
+            else values
+        )
     return pd.DataFrame(out, index=frame.index, columns=columns)

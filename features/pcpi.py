@@ -9,6 +9,7 @@ Assumed here, and said wherever the score is shown: one point per factor (0-5), 
 low 0-1, intermediate-low 2, intermediate-high 3 and high 4-5. The calibration check compares
 the groups' shares and medians with the published ones, so a wrong assumption shows there.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,16 +23,20 @@ FACTORS = (
     ("haemoglobin_below_10", "haemoglobin < 10 g/dL", ("haemoglobin_at_progression_g_dl",)),
     ("ldh_2x_uln", "LDH >= 2 x ULN", ("ldh_at_progression_u_l", "ldh_uln_at_progression_u_l")),
     ("extranodal_above_1", "more than one extranodal site", ("extranodal_sites_at_progression",)),
-    ("progression_within_4m", "less than 4 months from infusion to progression",
-     ("progression_months",)),
+    (
+        "progression_within_4m",
+        "less than 4 months from infusion to progression",
+        ("progression_months",),
+    ),
 )
 POINTS_PER_FACTOR = 1  # assumed (see the module docstring)
 # (lowest score, highest score, group)
-GROUPS = ((0, 1, "low"), (2, 2, "intermediate-low"), (3, 3, "intermediate-high"),
-          (4, 5, "high"))
+GROUPS = ((0, 1, "low"), (2, 2, "intermediate-low"), (3, 3, "intermediate-high"), (4, 5, "high"))
 GROUP_NAMES = tuple(g for _, _, g in GROUPS)
-ASSUMPTION = ("PC-PI points assumed: 1 per factor (0-5); groups low 0-1, intermediate-low 2, "
-              "intermediate-high 3, high 4-5 (the published weights could not be read)")
+ASSUMPTION = (
+    "PC-PI points assumed: 1 per factor (0-5); groups low 0-1, intermediate-low 2, "
+    "intermediate-high 3, high 4-5 (the published weights could not be read)"
+)
 
 
 def factor_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -46,13 +51,17 @@ def factor_table(frame: pd.DataFrame) -> pd.DataFrame:
             "extranodal_above_1": num("extranodal_sites_at_progression") > 1,
             "progression_within_4m": num("progression_months") < 4,
         }
-    unknown = {"ecog_above_0": np.isnan(num("ecog_at_progression")),
-               "haemoglobin_below_10": np.isnan(num("haemoglobin_at_progression_g_dl")),
-               "ldh_2x_uln": np.isnan(ldh) | np.isnan(uln),
-               "extranodal_above_1": np.isnan(num("extranodal_sites_at_progression")),
-               "progression_within_4m": np.isnan(num("progression_months"))}
-    return pd.DataFrame({k: np.where(unknown[k], np.nan, present[k].astype(float))
-                         for k in present}, index=frame.index)
+    unknown = {
+        "ecog_above_0": np.isnan(num("ecog_at_progression")),
+        "haemoglobin_below_10": np.isnan(num("haemoglobin_at_progression_g_dl")),
+        "ldh_2x_uln": np.isnan(ldh) | np.isnan(uln),
+        "extranodal_above_1": np.isnan(num("extranodal_sites_at_progression")),
+        "progression_within_4m": np.isnan(num("progression_months")),
+    }
+    return pd.DataFrame(
+        {k: np.where(unknown[k], np.nan, present[k].astype(float)) for k in present},
+        index=frame.index,
+    )
 
 
 def score(frame: pd.DataFrame) -> np.ndarray:
@@ -76,7 +85,13 @@ def score_record(record: dict) -> dict:
     factors = factor_table(row).iloc[0]
     unknown = [name for name, _, _ in FACTORS if math.isnan(factors[name])]
     points = None if unknown else int(factors.sum()) * POINTS_PER_FACTOR
-    return {"points": points, "group": None if points is None else str(group([points])[0]),
-            "factors": {name: (None if math.isnan(factors[name]) else bool(factors[name]))
-                        for name, _, _ in FACTORS},
-            "unknown_factors": unknown, "assumption": ASSUMPTION}
+    return {
+        "points": points,
+        "group": None if points is None else str(group([points])[0]),
+        "factors": {
+            name: (None if math.isnan(factors[name]) else bool(factors[name]))
+            for name, _, _ in FACTORS
+        },
+        "unknown_factors": unknown,
+        "assumption": ASSUMPTION,
+    }

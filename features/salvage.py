@@ -1,6 +1,7 @@
 """Published outcomes of treatments after CD19 CAR-T failure, as data with sources
 (`features/data/salvage.json`): shown beside the prognosis at progression as evidence, never
 as a recommendation. Owned here (not in `synthetic/`) because the service shows it."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ def load_salvage() -> dict:
     raw = json.loads((resources.files("features") / "data" / "salvage.json").read_text())
     for item in raw["options"]:
         if item["source"] not in raw["sources"]:
-            raise EvidenceError(f"salvage option {item['option']!r}: unknown source "
-                                f"{item['source']!r}")
+            raise EvidenceError(
+                f"salvage option {item['option']!r}: unknown source {item['source']!r}"
+            )
     return raw

@@ -3,6 +3,7 @@
 Owns the rules for what a cell, a message or a log line may carry: a cell with a control
 character is an error (never silently cut), anything shown back is escaped and bounded.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,9 @@ MAX_SHOWN = 200
 # not text, and not encodable as UTF-8, so an answer or a log line holding one would fail).
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 _UNSAFE = CONTROL
-CONTROL_MESSAGE = ("contains a control character or a lone surrogate (shown escaped, e.g. "
-                   "\\x00); remove it")
+CONTROL_MESSAGE = (
+    "contains a control character or a lone surrogate (shown escaped, e.g. \\x00); remove it"
+)
 
 
 def has_control(text: str) -> bool:

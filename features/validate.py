@@ -3,6 +3,7 @@
 A record (JSON) is validated as a one-row table, so the REST service, batch scoring and
 training cannot disagree about what is valid.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,14 +42,23 @@ from features.text import CONTROL, CONTROL_MESSAGE, MAX_TEXT_LENGTH, escape, has
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
-_NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
-                     "-infinity"}
-NON_FINITE_MESSAGE = ("NaN and infinity are not allowed; leave the value empty (or null) "
-                      "when unknown")
+_NON_FINITE_WORDS = {
+    "nan",
+    "+nan",
+    "-nan",
+    "inf",
+    "+inf",
+    "-inf",
+    "infinity",
+    "+infinity",
+    "-infinity",
+}
+NON_FINITE_MESSAGE = (
+    "NaN and infinity are not allowed; leave the value empty (or null) when unknown"
+)
 TEXT_TYPE_MESSAGE = "must be a string or an integer"
 TEXT_LENGTH_MESSAGE = f"must be at most {MAX_TEXT_LENGTH} characters"
-LDH_ULN_MESSAGE = ("is required when ldh_u_l is given (LDH is judged against the lab's upper "
-                   "limit)")
+LDH_ULN_MESSAGE = "is required when ldh_u_l is given (LDH is judged against the lab's upper limit)"
 
 
 LANDMARK_MESSAGE = "must be one of " + ", ".join(f"'{c}'" for c in LANDMARK_CHOICES)
@@ -56,15 +66,19 @@ LANDMARK_MESSAGE = "must be one of " + ", ".join(f"'{c}'" for c in LANDMARK_CHOI
 
 LDH_ULN_AT_PROGRESSION_MESSAGE = (
     "is required when ldh_at_progression_u_l is given (LDH at progression is read against "
-    "the lab's upper limit of normal)")
+    "the lab's upper limit of normal)"
+)
 NO_PROGRESSION_MESSAGE = (
     "is a field assessed at progression, but the outcome columns record no progression "
-    "(pfs_event 0, or pfs_event_type 'death'): leave it blank, or correct the outcomes")
+    "(pfs_event 0, or pfs_event_type 'death'): leave it blank, or correct the outcomes"
+)
 PROGRESSION_MONTHS_MESSAGE = (
     "must equal pfs_months when the PFS event is a progression (it is the time from "
-    "infusion to that progression)")
+    "infusion to that progression)"
+)
 PROGRESSION_AFTER_DEATH_MESSAGE = (
-    "is after os_months: a progression cannot come after death or last follow-up")
+    "is after os_months: a progression cannot come after death or last follow-up"
+)
 
 
 def check_landmark(value) -> str:
@@ -116,8 +130,10 @@ class ValidationResult:
         return len(self.frame)
 
     def error_list(self) -> list[FieldError]:
-        return [FieldError(None if pd.isna(r) else int(r), f, v, e)
-                for r, f, v, e in self.errors.itertuples(index=False)]
+        return [
+            FieldError(None if pd.isna(r) else int(r), f, v, e)
+            for r, f, v, e in self.errors.itertuples(index=False)
+        ]
 
 
 class _Collector:
@@ -132,18 +148,27 @@ class _Collector:
         if idx.size == 0:
             return
         vals = np.asarray(values, dtype=object)[idx] if values is not None else [""] * idx.size
-        self.parts.append(pd.DataFrame({
-            "row": idx + self.first_row,
-            "field": field,
-            "value": [_show(v) for v in vals],
-            "error": message,
-        }))
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "row": idx + self.first_row,
+                    "field": field,
+                    "value": [_show(v) for v in vals],
+                    "error": message,
+                }
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame({"row": pd.Series(dtype="Int64"), "field": pd.Series(dtype=object),
-                                 "value": pd.Series(dtype=object),
-                                 "error": pd.Series(dtype=object)})
+            return pd.DataFrame(
+                {
+                    "row": pd.Series(dtype="Int64"),
+                    "field": pd.Series(dtype=object),
+                    "value": pd.Series(dtype=object),
+                    "error": pd.Series(dtype=object),
+                }
+            )
         out = pd.concat(self.parts, ignore_index=True)
         out["row"] = out["row"].astype("Int64")
         return out.sort_values(["row"], kind="stable", ignore_index=True)
@@ -191,8 +216,11 @@ def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
         # A float NaN (JSON allows the literal) is an error unless the caller trusts NaN.
         if nan_is_missing or not any(isinstance(v, float) for v in series[absent]):
             return series.where(~absent, "") if absent.any() else series
-    return pd.Series([_cell_text(v, nan_is_missing) for v in series.to_numpy(dtype=object)],
-                     index=series.index, dtype=object)
+    return pd.Series(
+        [_cell_text(v, nan_is_missing) for v in series.to_numpy(dtype=object)],
+        index=series.index,
+        dtype=object,
+    )
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -236,21 +264,32 @@ def _bad_text_type(series: pd.Series) -> np.ndarray | None:
     boolean), or None when every cell is fine."""
     if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty", "integer"):
         return None
-    mask = np.array([not (v is None or v is pd.NA or isinstance(v, str)
-                          or (isinstance(v, float) and v != v)
-                          or (isinstance(v, int | np.integer) and not isinstance(v, _BOOL_TYPES)))
-                     for v in series.to_numpy(dtype=object)], bool)
+    mask = np.array(
+        [
+            not (
+                v is None
+                or v is pd.NA
+                or isinstance(v, str)
+                or (isinstance(v, float) and v != v)
+                or (isinstance(v, int | np.integer) and not isinstance(v, _BOOL_TYPES))
+            )
+            for v in series.to_numpy(dtype=object)
+        ],
+        bool,
+    )
     return mask if mask.any() else None
 
 
-def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
-                 out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+def _parse_field(
+    field: Field, series: pd.Series, nan_is_missing: bool, out: _Collector
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse one column; returns (values, bad-row mask). A cell with a control character is
     reported once, as such (not also as, say, not a number)."""
     rejected = None
-    for mask, message in ((_control_cells(series), CONTROL_MESSAGE),
-                          (_bad_text_type(series) if field.kind == "string" else None,
-                           TEXT_TYPE_MESSAGE)):
+    for mask, message in (
+        (_control_cells(series), CONTROL_MESSAGE),
+        (_bad_text_type(series) if field.kind == "string" else None, TEXT_TYPE_MESSAGE),
+    ):
         if mask is None:
             continue
         if rejected is not None:
@@ -263,8 +302,9 @@ def _parse_field(field: Field, series: pd.Series, nan_is_missing: bool,
     return values, bad | rejected
 
 
-def _parse_cells(field: Field, series: pd.Series, nan_is_missing: bool,
-                 out: _Collector) -> tuple[np.ndarray, np.ndarray]:
+def _parse_cells(
+    field: Field, series: pd.Series, nan_is_missing: bool, out: _Collector
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse one column whose cells are free of control characters; see _parse_field.
 
     Cells are read as if stripped of surrounding white space; only the cells that fail the
@@ -356,14 +396,25 @@ def _check_columns(columns: list[str], allow_outcomes: bool) -> None:
             problems.append(FieldError(None, shown, "", "column appears more than once"))
         seen.add(name)
         if name not in FIELDS_BY_NAME:
-            problems.append(FieldError(None, shown, "", "not a canonical field; the canonical "
-                                       "fields are " + ", ".join(COLUMNS)))
+            problems.append(
+                FieldError(
+                    None,
+                    shown,
+                    "",
+                    "not a canonical field; the canonical fields are " + ", ".join(COLUMNS),
+                )
+            )
         elif not allow_outcomes and name in OUTCOMES:
-            problems.append(FieldError(None, shown, "", "outcome columns are not accepted "
-                                       "here"))
+            problems.append(FieldError(None, shown, "", "outcome columns are not accepted here"))
     if len(problems) > MAX_PROBLEMS:
-        problems[MAX_PROBLEMS:] = [FieldError(None, "(more)", "", "further problems are not "
-                                              f"listed (the first {MAX_PROBLEMS} are)")]
+        problems[MAX_PROBLEMS:] = [
+            FieldError(
+                None,
+                "(more)",
+                "",
+                f"further problems are not listed (the first {MAX_PROBLEMS} are)",
+            )
+        ]
     if problems:
         raise SchemaError(problems)
 
@@ -407,8 +458,9 @@ def validate_frame(
     if require_outcomes:
         absent = [c for c in (PFS_MONTHS, PFS_EVENT) if c not in columns]
         if absent:
-            raise SchemaError([FieldError(None, c, "", "required outcome column is missing")
-                               for c in absent])
+            raise SchemaError(
+                [FieldError(None, c, "", "required outcome column is missing") for c in absent]
+            )
     n = len(raw)
     out = _Collector(first_row)
     bad = np.zeros(n, bool)
@@ -416,26 +468,31 @@ def validate_frame(
     blank: dict[str, np.ndarray] = {}
     for field in FIELDS:
         if field.name in raw.columns:
-            typed[field.name], field_bad = _parse_field(field, raw[field.name], nan_is_missing,
-                                                        out)
+            typed[field.name], field_bad = _parse_field(field, raw[field.name], nan_is_missing, out)
             bad |= field_bad
             values = typed[field.name]
             # Blank = unknown as given (a rejected value is not blank: it is reported once).
-            blank[field.name] = (pd.isna(values) if values.dtype == object
-                                 else np.isnan(values)) & ~field_bad
+            blank[field.name] = (
+                pd.isna(values) if values.dtype == object else np.isnan(values)
+            ) & ~field_bad
         else:
-            typed[field.name] = (np.full(n, np.nan) if field.kind in ("number", "integer")
-                                 else np.full(n, None, dtype=object))
+            typed[field.name] = (
+                np.full(n, np.nan)
+                if field.kind in ("number", "integer")
+                else np.full(n, None, dtype=object)
+            )
     frame = pd.DataFrame(typed, index=raw.index)
     everything = np.ones(n, bool)
-    bad |= _check_cross_field(frame, lambda name: blank.get(name, everything), out,
-                              require_outcomes)
+    bad |= _check_cross_field(
+        frame, lambda name: blank.get(name, everything), out, require_outcomes
+    )
     _derive(frame)
     return ValidationResult(frame=frame.loc[~bad], errors=out.frame(), n_rows=n)
 
 
-def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
-                       require_outcomes: bool) -> np.ndarray:
+def _check_cross_field(
+    frame: pd.DataFrame, was_blank, out: _Collector, require_outcomes: bool
+) -> np.ndarray:
     """Rules that involve more than one field; returns the mask of rows they reject."""
     bad = np.zeros(len(frame), bool)
     num = lambda name: frame[name].to_numpy(dtype=float)  # noqa: E731
@@ -449,8 +506,7 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
     bad |= no_uln_p
 
     components = ipi_components(frame)
-    for name, (low, high) in (("ipi", ipi_bounds(components)),
-                              ("aaipi", aaipi_bounds(components))):
+    for name, (low, high) in (("ipi", ipi_bounds(components)), ("aaipi", aaipi_bounds(components))):
         given = num(name)
         clash = ~np.isnan(given) & ((given < low) | (given > high))
         # One message per distinct allowed range keeps the error file readable.
@@ -476,24 +532,41 @@ def _check_cross_field(frame: pd.DataFrame, was_blank, out: _Collector,
             bad |= orphan
     with np.errstate(invalid="ignore"):
         os_before_pfs = os_t < pfs_t - 1e-9
-        out.add(os_before_pfs, OS_MONTHS, os_t,
-                "must not be shorter than pfs_months (death ends progression-free survival)")
+        out.add(
+            os_before_pfs,
+            OS_MONTHS,
+            os_t,
+            "must not be shorter than pfs_months (death ends progression-free survival)",
+        )
         death_without_pfs_event = (os_e == 1) & (pfs_e == 0) & (np.abs(os_t - pfs_t) < 1e-9)
-    out.add(death_without_pfs_event, PFS_EVENT, pfs_e,
-            "must be 1 when the patient died at pfs_months (death is a PFS event)")
+    out.add(
+        death_without_pfs_event,
+        PFS_EVENT,
+        pfs_e,
+        "must be 1 when the patient died at pfs_months (death is a PFS event)",
+    )
     bad |= os_before_pfs | death_without_pfs_event
     kind = frame[PFS_EVENT_TYPE].to_numpy(dtype=object)
     typed = pd.notna(kind)
     with np.errstate(invalid="ignore"):
         type_without_event = typed & (pfs_e != 1)
         # Death without progression ends overall survival at the same time.
-        death_not_death = (kind == "death") & ~np.isnan(os_e) & (
-            (os_e != 1) | (np.abs(os_t - pfs_t) > 1e-6))
-    out.add(type_without_event, PFS_EVENT_TYPE, kind,
-            "must be blank unless pfs_event is 1 (a censored patient has no event type)")
-    out.add(death_not_death & ~type_without_event, PFS_EVENT_TYPE, kind,
-            "says death without progression, but os_event/os_months do not record a death at "
-            "pfs_months")
+        death_not_death = (
+            (kind == "death") & ~np.isnan(os_e) & ((os_e != 1) | (np.abs(os_t - pfs_t) > 1e-6))
+        )
+    out.add(
+        type_without_event,
+        PFS_EVENT_TYPE,
+        kind,
+        "must be blank unless pfs_event is 1 (a censored patient has no event type)",
+    )
+    out.add(
+        death_not_death & ~type_without_event,
+        PFS_EVENT_TYPE,
+        kind,
+        "says death without progression, but os_event/os_months do not record a death at "
+        "pfs_months",
+    )
     bad |= type_without_event | death_not_death
     bad |= _check_progression_fields(frame, out)
     return bad
@@ -526,15 +599,17 @@ def _check_progression_fields(frame: pd.DataFrame, out: _Collector) -> np.ndarra
 def _derive(frame: pd.DataFrame) -> None:
     """Add ldh_elevated, fill IPI/aaIPI where every component is known, and the time to
     progression from pfs_months where the PFS event is a progression."""
-    progressed = ((frame[PFS_EVENT].to_numpy(dtype=float) == 1)
-                  & (frame[PFS_EVENT_TYPE].to_numpy(dtype=object) == "progression"))
+    progressed = (frame[PFS_EVENT].to_numpy(dtype=float) == 1) & (
+        frame[PFS_EVENT_TYPE].to_numpy(dtype=object) == "progression"
+    )
     frame["progression_months"] = np.where(
         progressed & frame["progression_months"].isna().to_numpy(),
-        frame[PFS_MONTHS].to_numpy(dtype=float), frame["progression_months"].to_numpy(float))
+        frame[PFS_MONTHS].to_numpy(dtype=float),
+        frame["progression_months"].to_numpy(float),
+    )
     components = ipi_components(frame)
     frame["ldh_elevated"] = components["ldh"]
-    for name, (low, high) in (("ipi", ipi_bounds(components)),
-                              ("aaipi", aaipi_bounds(components))):
+    for name, (low, high) in (("ipi", ipi_bounds(components)), ("aaipi", aaipi_bounds(components))):
         given = frame[name].to_numpy(dtype=float)
         derivable = np.isnan(given) & (low == high)
         frame[name] = np.where(derivable, low, given)
@@ -552,8 +627,9 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
             return np.nan, NON_FINITE_MESSAGE, _show(_cell_text(v, nan_is_missing=False))
         shown = ""  # only needed for an error; computed then
     else:
-        if field.kind == "string" and not (isinstance(v, str) or isinstance(v, int | np.integer)
-                                           and not isinstance(v, _BOOL_TYPES)):
+        if field.kind == "string" and not (
+            isinstance(v, str) or isinstance(v, int | np.integer) and not isinstance(v, _BOOL_TYPES)
+        ):
             return None, TEXT_TYPE_MESSAGE, _show(v)
         if isinstance(v, str) and has_control(v.strip()):
             return (np.nan if numeric else None), CONTROL_MESSAGE, _show(v)
@@ -579,7 +655,8 @@ def _parse_scalar(field: Field, v) -> tuple[object, str | None, str]:
             return np.nan, f"must be {field.describe_range()}", shown or _show(_cell_text(v, False))
         x = float(round(x))  # 2.0000000001 is 2, as in the table rules
     if (field.minimum is not None and x < field.minimum) or (
-            field.maximum is not None and x > field.maximum):
+        field.maximum is not None and x > field.maximum
+    ):
         return np.nan, f"must be {field.describe_range()}", shown or _show(_cell_text(v, False))
     return x, None, shown
 
@@ -593,13 +670,18 @@ def _scalar_bounds(values: list[float]) -> tuple[int, int]:
 # check_record's plan: per field, its kind and bounds (+-inf when open) and its missing value.
 _NUMERIC, _INTEGER, _CATEGORY, _OTHER = "number", "integer", "category", "other"
 _PLAN = tuple(
-    (f.name, f, {"number": _NUMERIC, "integer": _INTEGER, "category": _CATEGORY}.get(
-        f.kind, _OTHER),
-     -math.inf if f.minimum is None else f.minimum, math.inf if f.maximum is None else f.maximum,
-     np.nan if f.kind in ("number", "integer") else None)
-    for f in FIELDS)
+    (
+        f.name,
+        f,
+        {"number": _NUMERIC, "integer": _INTEGER, "category": _CATEGORY}.get(f.kind, _OTHER),
+        -math.inf if f.minimum is None else f.minimum,
+        math.inf if f.maximum is None else f.maximum,
+        np.nan if f.kind in ("number", "integer") else None,
+    )
+    for f in FIELDS
+)
 _ACCEPTED = {True: frozenset(COLUMNS), False: frozenset(c for c in COLUMNS if c not in OUTCOMES)}
-_EXACT = 2 ** 53  # integers a float holds exactly
+_EXACT = 2**53  # integers a float holds exactly
 
 
 def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
@@ -621,9 +703,15 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
     problems: list[FieldError] = []
     if not record.keys() <= _ACCEPTED[allow_outcomes]:
         try:  # the unknown ones, and no more of them than are listed
-            _check_columns([str(k) for k in islice(
-                (k for k in record if k not in _ACCEPTED[allow_outcomes]), MAX_PROBLEMS + 1)],
-                allow_outcomes)
+            _check_columns(
+                [
+                    str(k)
+                    for k in islice(
+                        (k for k in record if k not in _ACCEPTED[allow_outcomes]), MAX_PROBLEMS + 1
+                    )
+                ],
+                allow_outcomes,
+            )
         except SchemaError as exc:  # report unknown fields together with every other problem
             problems += exc.errors
     typed: dict = {}
@@ -657,25 +745,43 @@ def check_record(record: dict, *, allow_outcomes: bool = False) -> dict:
     if ldh == ldh and uln != uln and _cell_text(get("ldh_uln_u_l"), False) == "":
         problems.append(FieldError(None, "ldh_uln_u_l", "", LDH_ULN_MESSAGE))
     ldh_elevated = np.nan if ldh != ldh or uln != uln else float(ldh > uln)
-    stage, ecog, age, sites = (typed["stage"], typed["ecog"], typed["age_years"],
-                               typed["extranodal_sites"])
-    stage_ecog_ldh = [np.nan if stage != stage else float(stage >= STAGE_FROM),
-                      np.nan if ecog != ecog else float(ecog >= ECOG_FROM), ldh_elevated]
-    bounds = {"ipi": _scalar_bounds([np.nan if age != age else float(age > AGE_ABOVE),
-                                     np.nan if sites != sites else float(sites > EXTRANODAL_ABOVE),
-                                     *stage_ecog_ldh]),
-              "aaipi": _scalar_bounds(stage_ecog_ldh)}
+    stage, ecog, age, sites = (
+        typed["stage"],
+        typed["ecog"],
+        typed["age_years"],
+        typed["extranodal_sites"],
+    )
+    stage_ecog_ldh = [
+        np.nan if stage != stage else float(stage >= STAGE_FROM),
+        np.nan if ecog != ecog else float(ecog >= ECOG_FROM),
+        ldh_elevated,
+    ]
+    bounds = {
+        "ipi": _scalar_bounds(
+            [
+                np.nan if age != age else float(age > AGE_ABOVE),
+                np.nan if sites != sites else float(sites > EXTRANODAL_ABOVE),
+                *stage_ecog_ldh,
+            ]
+        ),
+        "aaipi": _scalar_bounds(stage_ecog_ldh),
+    }
     nan = math.isnan
     for name, (low, high) in bounds.items():
         given = typed[name]
         if not nan(given) and not low <= given <= high:
-            problems.append(FieldError(None, name, _show(given),
-                                       contradiction_message(name, low, high)))
+            problems.append(
+                FieldError(None, name, _show(given), contradiction_message(name, low, high))
+            )
     ldh_p, uln_p = typed["ldh_at_progression_u_l"], typed["ldh_uln_at_progression_u_l"]
-    if ldh_p == ldh_p and uln_p != uln_p and \
-            _cell_text(get("ldh_uln_at_progression_u_l"), False) == "":
-        problems.append(FieldError(None, "ldh_uln_at_progression_u_l", "",
-                                   LDH_ULN_AT_PROGRESSION_MESSAGE))
+    if (
+        ldh_p == ldh_p
+        and uln_p != uln_p
+        and _cell_text(get("ldh_uln_at_progression_u_l"), False) == ""
+    ):
+        problems.append(
+            FieldError(None, "ldh_uln_at_progression_u_l", "", LDH_ULN_AT_PROGRESSION_MESSAGE)
+        )
     if allow_outcomes:
         problems += _check_outcomes_scalar(typed, record)
         problems += _progression_problems(typed)
@@ -693,18 +799,33 @@ def _check_outcomes_scalar(typed: dict, record: dict) -> list[FieldError]:
     nan = math.isnan
     for t_name, e_name in ((PFS_MONTHS, PFS_EVENT), (OS_MONTHS, OS_EVENT)):
         for have, lack in ((t_name, e_name), (e_name, t_name)):
-            if not nan(typed[have]) and nan(typed[lack]) and \
-                    _cell_text(record.get(lack), True) == "":
-                problems.append(FieldError(None, lack, "",
-                                           f"is required when {t_name}/{e_name} is given"))
-    pfs_t, pfs_e, os_t, os_e = (typed[k] for k in (PFS_MONTHS, PFS_EVENT, OS_MONTHS,
-                                                   OS_EVENT))
+            if (
+                not nan(typed[have])
+                and nan(typed[lack])
+                and _cell_text(record.get(lack), True) == ""
+            ):
+                problems.append(
+                    FieldError(None, lack, "", f"is required when {t_name}/{e_name} is given")
+                )
+    pfs_t, pfs_e, os_t, os_e = (typed[k] for k in (PFS_MONTHS, PFS_EVENT, OS_MONTHS, OS_EVENT))
     if os_t < pfs_t - 1e-9:
-        problems.append(FieldError(None, OS_MONTHS, _show(os_t), "must not be shorter than "
-                                   "pfs_months (death ends progression-free survival)"))
+        problems.append(
+            FieldError(
+                None,
+                OS_MONTHS,
+                _show(os_t),
+                "must not be shorter than pfs_months (death ends progression-free survival)",
+            )
+        )
     if os_e == 1 and pfs_e == 0 and abs(os_t - pfs_t) < 1e-9:
-        problems.append(FieldError(None, PFS_EVENT, _show(pfs_e), "must be 1 when the patient "
-                                   "died at pfs_months (death is a PFS event)"))
+        problems.append(
+            FieldError(
+                None,
+                PFS_EVENT,
+                _show(pfs_e),
+                "must be 1 when the patient died at pfs_months (death is a PFS event)",
+            )
+        )
     return problems
 
 
@@ -714,19 +835,23 @@ def _progression_problems(typed: dict) -> list[FieldError]:
     nan = math.isnan
     kind, pfs_t, pfs_e = typed[PFS_EVENT_TYPE], typed[PFS_MONTHS], typed[PFS_EVENT]
     if pfs_e == 0 or kind == "death":
-        return [FieldError(None, n, _show(typed[n]), NO_PROGRESSION_MESSAGE)
-                for n in PROGRESSION_PREDICTORS
-                if not (typed[n] is None or (isinstance(typed[n], float) and nan(typed[n])))]
+        return [
+            FieldError(None, n, _show(typed[n]), NO_PROGRESSION_MESSAGE)
+            for n in PROGRESSION_PREDICTORS
+            if not (typed[n] is None or (isinstance(typed[n], float) and nan(typed[n])))
+        ]
     months = typed["progression_months"]
     if pfs_e == 1 and kind == "progression":
         if nan(months):
             typed["progression_months"] = months = pfs_t
         elif abs(months - pfs_t) > 1e-6:
-            return [FieldError(None, "progression_months", _show(months),
-                               PROGRESSION_MONTHS_MESSAGE)]
+            return [
+                FieldError(None, "progression_months", _show(months), PROGRESSION_MONTHS_MESSAGE)
+            ]
     if months > typed[OS_MONTHS] + 1e-9:
-        return [FieldError(None, "progression_months", _show(months),
-                           PROGRESSION_AFTER_DEATH_MESSAGE)]
+        return [
+            FieldError(None, "progression_months", _show(months), PROGRESSION_AFTER_DEATH_MESSAGE)
+        ]
     return []
 
 

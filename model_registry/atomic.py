@@ -3,6 +3,7 @@ fsynced, then renamed over it. The registry's discipline, shared by every output
 writes (canonical and scored CSVs, error files, reports), so a failed or killed run leaves
 the previous file untouched.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,9 @@ def write_bytes(path: str | Path, data: bytes, mode: int = 0o666) -> None:
         tmp.write_bytes(data)
 
 
-def refuse_overlap(inputs: dict[str, str | Path | None],
-                   outputs: dict[str, str | Path | None]) -> None:
+def refuse_overlap(
+    inputs: dict[str, str | Path | None], outputs: dict[str, str | Path | None]
+) -> None:
     """Refuse outputs that resolve to an input or to each other (symbolic links, `..` and
     hard links included), before anything is read or written.
 
@@ -100,6 +102,7 @@ def refuse_overlap(inputs: dict[str, str | Path | None],
     ------
     OutputPathError
     """
+
     def key(path: Path):
         try:
             st = path.stat()
@@ -117,6 +120,7 @@ def refuse_overlap(inputs: dict[str, str | Path | None],
             if other in seen and role in outputs:
                 raise OutputPathError(
                     f"{role} ({path}) is the same file as {seen[other]}; choose another "
-                    "output name (nothing was read or written)")
+                    "output name (nothing was read or written)"
+                )
         seen.setdefault(k, role)
         seen.setdefault(real, role)

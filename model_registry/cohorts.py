@@ -6,6 +6,7 @@ of the rows, SHA-256 of the file and a digest of the record). It is written unde
 name and renamed into place under the registry's lock, never changed afterwards, and verified
 on every read. Rows are identified by (cohort id, row within it): the key `cNNNN/row`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -62,9 +63,18 @@ class CohortStore:
         self.registry = registry
         self.root = registry.root / "cohorts"
 
-    def add(self, frame: pd.DataFrame, *, name: str, source: str, content_sha256: str,
-            rows_read: int, rows_rejected: int, schema_version: str,
-            mapping: str | None = None) -> tuple[str, bool]:
+    def add(
+        self,
+        frame: pd.DataFrame,
+        *,
+        name: str,
+        source: str,
+        content_sha256: str,
+        rows_read: int,
+        rows_rejected: int,
+        schema_version: str,
+        mapping: str | None = None,
+    ) -> tuple[str, bool]:
         """Store validated canonical rows; returns (id, created). Rows with the same content
         as a stored cohort are not stored twice: that cohort's id is returned."""
         table = frame.reset_index(drop=True)
@@ -82,43 +92,61 @@ class CohortStore:
             number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
             cohort_id = f"c{number:04d}"
             record = {
-                "id": cohort_id, "name": name, "source": source, "mapping": mapping,
-                "rows_read": int(rows_read), "rows_accepted": int(len(table)),
-                "rows_rejected": int(rows_rejected), "schema_version": schema_version,
-                "content_sha256": content_sha256, "rows_file_sha256": _sha256(data),
+                "id": cohort_id,
+                "name": name,
+                "source": source,
+                "mapping": mapping,
+                "rows_read": int(rows_read),
+                "rows_accepted": int(len(table)),
+                "rows_rejected": int(rows_rejected),
+                "schema_version": schema_version,
+                "content_sha256": content_sha256,
+                "rows_file_sha256": _sha256(data),
                 "columns": list(table.columns),
                 "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             record["integrity"] = _digest(record)
-            _publish_directory(self.registry.root, self.root / cohort_id, {
-                ROWS_FILE: data,
-                RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()},
-                self.registry.file_mode)
+            _publish_directory(
+                self.registry.root,
+                self.root / cohort_id,
+                {
+                    ROWS_FILE: data,
+                    RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode(),
+                },
+                self.registry.file_mode,
+            )
         return cohort_id, True
 
     def _record(self, cohort_id: str) -> dict:
         if not isinstance(cohort_id, str) or COHORT_ID.fullmatch(cohort_id) is None:
             from features.text import show
 
-            raise CohortNotFound(f"{show(cohort_id)} is not a cohort id (c followed by four "
-                                 "or more digits, e.g. c0001); `relapse-risk cohort list` "
-                                 "shows them")
+            raise CohortNotFound(
+                f"{show(cohort_id)} is not a cohort id (c followed by four "
+                "or more digits, e.g. c0001); `relapse-risk cohort list` "
+                "shows them"
+            )
         path = self.root / cohort_id / RECORD_FILE
         try:
             record = json.loads(path.read_text())
         except FileNotFoundError:
             known = ", ".join(r["id"] for r in self.list()) or "none yet"
-            raise CohortNotFound(f"no cohort {cohort_id!r} in {self.root} (stored: {known}; "
-                                 "`relapse-risk cohort add` stores one)") from None
+            raise CohortNotFound(
+                f"no cohort {cohort_id!r} in {self.root} (stored: {known}; "
+                "`relapse-risk cohort add` stores one)"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise IntegrityError(f"cohort {cohort_id}: {RECORD_FILE} is not valid JSON "
-                                 f"({exc})") from exc
+            raise IntegrityError(
+                f"cohort {cohort_id}: {RECORD_FILE} is not valid JSON ({exc})"
+            ) from exc
         except OSError as exc:
-            raise IntegrityError(f"cohort {cohort_id}: {RECORD_FILE} cannot be read "
-                                 f"({exc.strerror})") from exc
+            raise IntegrityError(
+                f"cohort {cohort_id}: {RECORD_FILE} cannot be read ({exc.strerror})"
+            ) from exc
         if not isinstance(record, dict) or record.get("integrity") != _digest(record):
-            raise IntegrityError(f"cohort {cohort_id}: its record does not match its digest "
-                                 "(edited or damaged)")
+            raise IntegrityError(
+                f"cohort {cohort_id}: its record does not match its digest (edited or damaged)"
+            )
         return record
 
     def load(self, cohort_id: str) -> StoredCohort:
@@ -126,8 +154,10 @@ class CohortStore:
         record = self._record(cohort_id)
         data = (self.root / cohort_id / ROWS_FILE).read_bytes()
         if _sha256(data) != record["rows_file_sha256"]:
-            raise IntegrityError(f"cohort {cohort_id}: {ROWS_FILE} does not match its SHA-256 "
-                                 "(truncated or tampered)")
+            raise IntegrityError(
+                f"cohort {cohort_id}: {ROWS_FILE} does not match its SHA-256 "
+                "(truncated or tampered)"
+            )
         frame = pd.read_parquet(io.BytesIO(data))
         frame.index = row_keys(cohort_id, len(frame))
         return StoredCohort(cohort_id, record, frame)

@@ -6,6 +6,7 @@ Pure numpy on the curves the graph returns (`event_free_curve`, `relapse_curve`,
 (`training.outcome.TwoCauseModel.conditional`) and scoring, so the service needs no training
 code to answer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,11 @@ import numpy as np
 # Risks over the next 6 and 12 months for a patient event-free at month s, s up to 24.
 CONDITIONAL_HORIZONS_MONTHS = (6.0, 12.0)
 MAX_EVENT_FREE_MONTHS = 24.0
-CONDITIONAL_COLUMNS = tuple(f"{kind}_next_{int(h)}m" for h in CONDITIONAL_HORIZONS_MONTHS
-                            for kind in ("risk", "relapse", "nrm"))
+CONDITIONAL_COLUMNS = tuple(
+    f"{kind}_next_{int(h)}m"
+    for h in CONDITIONAL_HORIZONS_MONTHS
+    for kind in ("risk", "relapse", "nrm")
+)
 CURE_GIVEN_EVENT_FREE = "cure_probability_given_event_free"
 
 
@@ -28,8 +32,12 @@ def value_at(curves: np.ndarray, months, step: float) -> np.ndarray:
     return curves[rows, low] * (1 - frac) + curves[rows, low + 1] * frac
 
 
-def conditional_risks(curves: dict[str, np.ndarray], event_free_months, step: float,
-                      cure_probability: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def conditional_risks(
+    curves: dict[str, np.ndarray],
+    event_free_months,
+    step: float,
+    cure_probability: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Risks over the next months for patients still event-free at `event_free_months`.
 
     relapse over (s, s + h] = (CIF_relapse(s + h) - CIF_relapse(s)) / S(s), likewise NRM;
@@ -48,5 +56,6 @@ def conditional_risks(curves: dict[str, np.ndarray], event_free_months, step: fl
         out[f"risk_next_{int(h)}m"] = out[f"relapse_next_{int(h)}m"] + out[f"nrm_next_{int(h)}m"]
     if cure_probability is not None:
         out[CURE_GIVEN_EVENT_FREE] = np.minimum(
-            cure_probability * np.exp(value_at(curves["relapse_cumhaz"], s, step)), 1.0)
+            cure_probability * np.exp(value_at(curves["relapse_cumhaz"], s, step)), 1.0
+        )
     return out

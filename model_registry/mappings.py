@@ -8,6 +8,7 @@ place under the registry's lock, never changed afterwards (a new version of a ma
 name), and verified on every read: the record against its digest, the file against its hash,
 and the file validated again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,10 @@ FILE, RECORD_FILE = "mapping.yaml", "mapping.json"
 # A name is a path component and travels in form fields and URLs: lower-case letters, digits,
 # and . _ - inside, at most 64 characters. Anything else is refused before it becomes a path.
 MAPPING_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
-NAME_RULE = ("lower-case letters, digits, '.', '_' or '-', starting and ending with a letter "
-             "or digit, at most 64 characters, e.g. cibmtr-forms-2025")
+NAME_RULE = (
+    "lower-case letters, digits, '.', '_' or '-', starting and ending with a letter "
+    "or digit, at most 64 characters, e.g. cibmtr-forms-2025"
+)
 # A mapping file is a few dozen entries (features.mapping caps its YAML nodes); a file this
 # large is not one.
 MAX_BYTES = 1_000_000
@@ -81,13 +84,19 @@ class MappingStore:
         RegistryError (a bad name, a name taken by another mapping)."""
         check_name(name)
         if len(data) > MAX_BYTES:
-            raise MappingError(source, [f"{len(data):,} bytes; a mapping file is a few "
-                                        f"kilobytes (at most {MAX_BYTES:,} bytes)"])
+            raise MappingError(
+                source,
+                [
+                    f"{len(data):,} bytes; a mapping file is a few "
+                    f"kilobytes (at most {MAX_BYTES:,} bytes)"
+                ],
+            )
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise MappingError(source, [f"is not UTF-8 text ({exc.reason} at byte "
-                                        f"{exc.start})"]) from None
+            raise MappingError(
+                source, [f"is not UTF-8 text ({exc.reason} at byte {exc.start})"]
+            ) from None
         mapping = loads_mapping(text, source=source)  # refuses unconfirmed guesses too
         digest = _sha256(data)
         with self.registry._locked():
@@ -98,20 +107,25 @@ class MappingStore:
                 raise RegistryError(
                     f"a different mapping is already stored as {name!r} (added "
                     f"{record['added']}, sha256 {record['file_sha256'][:12]}); stored mappings "
-                    "never change: store this one under a new name")
+                    "never change: store this one under a new name"
+                )
             if not self.root.exists():
                 self.root.mkdir()
                 os.chmod(self.root, dir_mode_for(self.registry.file_mode))
             record = {
-                "name": name, "source": source, "file_sha256": digest,
+                "name": name,
+                "source": source,
+                "file_sha256": digest,
                 "fields": sorted(set(mapping.columns) | {f"dates.{r}" for r in mapping.dates}),
                 "added": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             record["integrity"] = _digest(record)
-            _publish_directory(self.registry.root, self.root / name, {
-                FILE: data,
-                RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()},
-                self.registry.file_mode)
+            _publish_directory(
+                self.registry.root,
+                self.root / name,
+                {FILE: data, RECORD_FILE: json.dumps(record, indent=2, sort_keys=True).encode()},
+                self.registry.file_mode,
+            )
         return record, True
 
     def _record(self, name: str) -> dict:
@@ -121,19 +135,26 @@ class MappingStore:
             record = json.loads(path.read_text())
         except FileNotFoundError:
             known = ", ".join(r["name"] for r in self.list()) or "none yet"
-            raise MappingNotFound(f"no stored mapping named {name!r} (stored: {known}; "
-                                  "`relapse-risk mapping add FILE --name NAME` stores one)"
-                                  ) from None
+            raise MappingNotFound(
+                f"no stored mapping named {name!r} (stored: {known}; "
+                "`relapse-risk mapping add FILE --name NAME` stores one)"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise IntegrityError(f"mapping {name}: {RECORD_FILE} is not valid JSON ({exc})"
-                                 ) from exc
+            raise IntegrityError(
+                f"mapping {name}: {RECORD_FILE} is not valid JSON ({exc})"
+            ) from exc
         except OSError as exc:
-            raise IntegrityError(f"mapping {name}: {RECORD_FILE} cannot be read "
-                                 f"({exc.strerror})") from exc
-        if (not isinstance(record, dict) or record.get("integrity") != _digest(record)
-                or record.get("name") != name):
-            raise IntegrityError(f"mapping {name}: its record does not match its digest "
-                                 "(edited or damaged)")
+            raise IntegrityError(
+                f"mapping {name}: {RECORD_FILE} cannot be read ({exc.strerror})"
+            ) from exc
+        if (
+            not isinstance(record, dict)
+            or record.get("integrity") != _digest(record)
+            or record.get("name") != name
+        ):
+            raise IntegrityError(
+                f"mapping {name}: its record does not match its digest (edited or damaged)"
+            )
         return record
 
     def load(self, name: str) -> StoredMapping:
@@ -142,11 +163,11 @@ class MappingStore:
         try:
             data = (self.root / name / FILE).read_bytes()
         except OSError as exc:
-            raise IntegrityError(f"mapping {name}: {FILE} cannot be read "
-                                 f"({exc.strerror})") from exc
+            raise IntegrityError(f"mapping {name}: {FILE} cannot be read ({exc.strerror})") from exc
         if _sha256(data) != record["file_sha256"]:
-            raise IntegrityError(f"mapping {name}: {FILE} does not match its SHA-256 "
-                                 "(truncated or tampered)")
+            raise IntegrityError(
+                f"mapping {name}: {FILE} does not match its SHA-256 (truncated or tampered)"
+            )
         text = data.decode("utf-8")
         try:
             mapping = loads_mapping(text, source=f"mapping {name}")

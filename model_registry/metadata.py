@@ -92,8 +92,9 @@ def shape_problems(metadata: dict) -> list[str]:
 
     def check(where: str, value: dict, typed: type) -> None:
         required, optional = keys_of(typed)
-        problems.extend(f"{where}: undeclared key {k!r}" for k in sorted(set(value)
-                                                                          - required - optional))
+        problems.extend(
+            f"{where}: undeclared key {k!r}" for k in sorted(set(value) - required - optional)
+        )
         problems.extend(f"{where}: missing key {k!r}" for k in sorted(required - set(value)))
 
     check("metadata", metadata, VersionMetadata)

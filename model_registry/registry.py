@@ -4,6 +4,7 @@ A version is a directory written under a temporary name and renamed into place, 
 whole or not at all; the stage file is replaced atomically; every write holds an exclusive
 lock. Nothing is unpickled: artifacts are ONNX and JSON, verified by SHA-256 on every load.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -72,8 +73,10 @@ def check_version_id(version) -> str:
     if not isinstance(version, str) or VERSION_ID.fullmatch(version) is None:
         from features.text import show
 
-        raise ModelNotFound(f"{show(version)} is not a version id (v followed by four or "
-                            "more digits, e.g. v0001); `relapse-risk registry list` shows them")
+        raise ModelNotFound(
+            f"{show(version)} is not a version id (v followed by four or "
+            "more digits, e.g. v0001); `relapse-risk registry list` shows them"
+        )
     return version
 
 
@@ -98,9 +101,11 @@ def default_file_mode() -> int:
     except ValueError:
         mode = -1
     if not 0 <= mode <= 0o777 or mode & 0o400 == 0 or mode & 0o022:
-        raise RegistryError(f"{FILE_MODE_ENV} must be an octal file mode the owner can read and "
-                            f"only the owner write, such as 0600, 0640 or 0644; got "
-                            f"{text[:20]!r}")
+        raise RegistryError(
+            f"{FILE_MODE_ENV} must be an octal file mode the owner can read and "
+            f"only the owner write, such as 0600, 0640 or 0644; got "
+            f"{text[:20]!r}"
+        )
     return mode
 
 
@@ -126,13 +131,13 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _publish_directory(staging_parent: Path, target: Path, files: dict[str, bytes],
-                       file_mode: int = DEFAULT_FILE_MODE) -> None:
+def _publish_directory(
+    staging_parent: Path, target: Path, files: dict[str, bytes], file_mode: int = DEFAULT_FILE_MODE
+) -> None:
     """Write `files` under a temporary directory, fsync, and rename it to `target`: the
     directory appears whole or not at all (callers hold the registry's lock). Files get
     `file_mode`, directories `dir_mode_for(file_mode)`, whatever the umask."""
-    staging = Path(tempfile.mkdtemp(dir=staging_parent,
-                                    prefix=f"{STAGING_PREFIX}{target.name}-"))
+    staging = Path(tempfile.mkdtemp(dir=staging_parent, prefix=f"{STAGING_PREFIX}{target.name}-"))
     try:
         for name, data in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -198,17 +203,23 @@ class Registry:
         """Remove what a killed writer left (its staging directory, a half-written stage
         file) and say so. Called under the lock: every live writer holds it while its
         temporary files exist, so any found now belong to a writer that died."""
-        found = sorted(p for p in self.root.iterdir()
-                       if p.name.startswith((STAGING_PREFIX, ".stages-", PARTIAL_PREFIX)))
+        found = sorted(
+            p
+            for p in self.root.iterdir()
+            if p.name.startswith((STAGING_PREFIX, ".stages-", PARTIAL_PREFIX))
+        )
         for path in found:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
         if found:
-            warnings.warn(f"removed {len(found)} temporary item(s) left in {self.root} by an "
-                          f"interrupted write: {', '.join(p.name for p in found)}",
-                          LeftoverWarning, stacklevel=4)
+            warnings.warn(
+                f"removed {len(found)} temporary item(s) left in {self.root} by an "
+                f"interrupted write: {', '.join(p.name for p in found)}",
+                LeftoverWarning,
+                stacklevel=4,
+            )
         return [p.name for p in found]
 
     def _read_stages(self) -> dict:
@@ -220,13 +231,17 @@ class Registry:
             raise IntegrityError(f"{self._stage_file} is not valid JSON: {exc}") from exc
 
     def _write_stages(self, stages: dict) -> None:
-        write_bytes(self._stage_file, json.dumps(stages, indent=2, sort_keys=True).encode(),
-                    mode=self.file_mode)
+        write_bytes(
+            self._stage_file,
+            json.dumps(stages, indent=2, sort_keys=True).encode(),
+            mode=self.file_mode,
+        )
         os.chmod(self._stage_file, self.file_mode)  # whatever the umask
 
     # -- writing -----------------------------------------------------------------------
-    def register(self, artifacts: dict[str, bytes], metadata: dict,
-                 files: dict[str, bytes] | None = None) -> str:
+    def register(
+        self, artifacts: dict[str, bytes], metadata: dict, files: dict[str, bytes] | None = None
+    ) -> str:
         """Add a version as a candidate and return its id.
 
         Parameters
@@ -244,15 +259,24 @@ class Registry:
             number = 1 + max((int(n[1:]) for n in existing if n[1:].isdigit()), default=0)
             version = f"v{number:04d}"
             hashes = {name: _sha256(data) for name, data in {**artifacts, **files}.items()}
-            full = {**metadata, "version": version,
-                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "artifacts": {n: hashes[n] for n in artifacts},
-                    "files": {n: hashes[n] for n in files}}
+            full = {
+                **metadata,
+                "version": version,
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "artifacts": {n: hashes[n] for n in artifacts},
+                "files": {n: hashes[n] for n in files},
+            }
             full["integrity"] = _digest(full)
-            _publish_directory(self.root, self._versions / version, {
-                **artifacts, **files,
-                "metadata.json": json.dumps(full, indent=2, sort_keys=True).encode()},
-                self.file_mode)
+            _publish_directory(
+                self.root,
+                self._versions / version,
+                {
+                    **artifacts,
+                    **files,
+                    "metadata.json": json.dumps(full, indent=2, sort_keys=True).encode(),
+                },
+                self.file_mode,
+            )
             stages = self._read_stages()
             stages["stages"][version] = CANDIDATE
             stages["history"].append(self._event("register", version))
@@ -261,8 +285,12 @@ class Registry:
 
     @staticmethod
     def _event(action: str, version: str, previous: str | None = None) -> dict:
-        return {"action": action, "version": version, "previous_production": previous,
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        return {
+            "action": action,
+            "version": version,
+            "previous_production": previous,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
 
     def promote(self, version: str, expected_production: str | None = None) -> str | None:
         """Make `version` production (verified first); the previous one is archived.
@@ -276,8 +304,10 @@ class Registry:
             stages = self._read_stages()
             previous = stages["production"]
             if expected_production is not None and previous != expected_production:
-                raise RegistryError(f"production changed to {previous} while the challenger "
-                                    f"was gated against {expected_production}; not promoting")
+                raise RegistryError(
+                    f"production changed to {previous} while the challenger "
+                    f"was gated against {expected_production}; not promoting"
+                )
             if previous == version:
                 return previous
             if previous is not None:
@@ -324,19 +354,37 @@ class Registry:
         loaded = self.load(version)
         target = Path(target)
         if (target / "stages.json").exists() or (target / "versions").exists():
-            raise RegistryError(f"{target} already holds a registry; export into an empty "
-                                "directory")
+            raise RegistryError(
+                f"{target} already holds a registry; export into an empty directory"
+            )
         copy = Registry(target, self.file_mode)
         with copy._locked():
-            _publish_directory(target, copy._versions / loaded.version, {
-                name: (loaded.path / name).read_bytes()
-                for name in [*loaded.metadata["artifacts"], *loaded.metadata["files"],
-                             "metadata.json"]}, self.file_mode)
-            copy._write_stages({
-                "production": loaded.version, "stages": {loaded.version: PRODUCTION},
-                "production_stack": [loaded.version],
-                "history": [{**self._event("export", loaded.version),
-                             "from_registry": str(self.root.resolve())}]})
+            _publish_directory(
+                target,
+                copy._versions / loaded.version,
+                {
+                    name: (loaded.path / name).read_bytes()
+                    for name in [
+                        *loaded.metadata["artifacts"],
+                        *loaded.metadata["files"],
+                        "metadata.json",
+                    ]
+                },
+                self.file_mode,
+            )
+            copy._write_stages(
+                {
+                    "production": loaded.version,
+                    "stages": {loaded.version: PRODUCTION},
+                    "production_stack": [loaded.version],
+                    "history": [
+                        {
+                            **self._event("export", loaded.version),
+                            "from_registry": str(self.root.resolve()),
+                        }
+                    ],
+                }
+            )
         copy.load(loaded.version)  # what was written is what was verified
         return copy
 
@@ -354,9 +402,15 @@ class Registry:
                 meta = json.loads(meta_path.read_text())
             except (OSError, json.JSONDecodeError):
                 meta = {}
-            rows.append({"version": version, "stage": stages["stages"][version],
-                         "created": meta.get("created"), "champion": meta.get("champions"),
-                         "parent": meta.get("parent_version")})
+            rows.append(
+                {
+                    "version": version,
+                    "stage": stages["stages"][version],
+                    "created": meta.get("created"),
+                    "champion": meta.get("champions"),
+                    "parent": meta.get("parent_version"),
+                }
+            )
         return rows
 
     def load(self, version: str | None = None) -> LoadedVersion:
@@ -372,8 +426,9 @@ class Registry:
         if version is None:
             version = self.production()
             if version is None:
-                raise ModelNotFound(f"no production model in {self.root}; run "
-                                    "`relapse-risk train` first")
+                raise ModelNotFound(
+                    f"no production model in {self.root}; run `relapse-risk train` first"
+                )
         path = self._versions / check_version_id(version)
         try:
             metadata = json.loads((path / "metadata.json").read_text())
@@ -390,8 +445,10 @@ class Registry:
             except FileNotFoundError as exc:
                 raise IntegrityError(f"{version}: artifact {name} is missing") from exc
             if _sha256(data) != expected:
-                raise IntegrityError(f"{version}: artifact {name} does not match its SHA-256 "
-                                     "(truncated or modified); refusing to load it")
+                raise IntegrityError(
+                    f"{version}: artifact {name} does not match its SHA-256 "
+                    "(truncated or modified); refusing to load it"
+                )
             artifacts[name] = data
         return LoadedVersion(version, metadata, artifacts, path)
 

@@ -3,6 +3,7 @@
 This is the hand-off from the registry to serving and batch scoring: it takes validated rows
 (from `features.validate`), encodes them with `features.encode` and runs the ONNX graphs only.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,12 @@ CURE_COLUMN = "cure_probability"
 DYNAMIC_COLUMNS = (*CONDITIONAL_COLUMNS, CURE_GIVEN_EVENT_FREE)
 
 _SCORE_OUTPUTS = ("risk", "log_hazard", "relapse", "nrm", CURE_COLUMN)
-_CURVES = {"event_free_curve": "event_free", "relapse_curve": "relapse", "nrm_curve": "nrm",
-           "relapse_cumhaz_curve": "relapse_cumhaz"}
+_CURVES = {
+    "event_free_curve": "event_free",
+    "relapse_curve": "relapse",
+    "nrm_curve": "nrm",
+    "relapse_cumhaz_curve": "relapse_cumhaz",
+}
 # The calculator's curve: event-free survival every half month to 30 months.
 CURVE_MONTHS = tuple(m / 2 for m in range(61))
 # At progression: probability of death (any cause) by 3, 6 and 12 months from progression,
@@ -56,8 +61,10 @@ DEATH_COLUMNS = horizon_columns("death", PROGRESSION_HORIZONS_MONTHS)
 PROGRESSION_NUMBER_COLUMNS = (*DEATH_COLUMNS, "median_os_months", "pcpi_points")
 PROGRESSION_COLUMNS = (*PROGRESSION_NUMBER_COLUMNS, "pcpi_group")
 PROGRESSION_CURVE_MONTHS = tuple(m / 2 for m in range(49))
-NO_PROGRESSION_MODEL = ("it was trained before the progression landmark existed (no model "
-                        "of survival after progression)")
+NO_PROGRESSION_MODEL = (
+    "it was trained before the progression landmark existed (no model "
+    "of survival after progression)"
+)
 
 
 class NoProgressionModel(RegistryError):
@@ -78,8 +85,9 @@ def _session(data: bytes, bulk: bool = False) -> ort.InferenceSession:
 
         # Contributions are not written by batch scoring: prune their tree ensemble.
         proto = onnx.load_from_string(data)
-        wanted = [o.name for o in proto.graph.output
-                  if o.name in _SCORE_OUTPUTS or o.name in _CURVES]
+        wanted = [
+            o.name for o in proto.graph.output if o.name in _SCORE_OUTPUTS or o.name in _CURVES
+        ]
         data = Extractor(proto).extract_model(["features"], wanted).SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
@@ -114,23 +122,25 @@ class LandmarkModel:
             self.order = [canonical_order.index(n) for n in self.feature_names]
         # Each encoded column's predictor, by position, for summing contributions.
         self.predictors = list(dict.fromkeys(self.sources[n] for n in self.feature_names))
-        self._predictor_of = np.asarray([self.predictors.index(self.sources[n])
-                                         for n in self.feature_names], dtype=np.intp)
+        self._predictor_of = np.asarray(
+            [self.predictors.index(self.sources[n]) for n in self.feature_names], dtype=np.intp
+        )
 
     def run(self, X: pd.DataFrame, with_contributions: bool = False) -> dict[str, np.ndarray]:
-        return self.run_array(X[self.feature_names].to_numpy(dtype=np.float32),
-                              with_contributions)
+        return self.run_array(X[self.feature_names].to_numpy(dtype=np.float32), with_contributions)
 
-    def run_array(self, features: np.ndarray, with_contributions: bool = False
-                  ) -> dict[str, np.ndarray]:
+    def run_array(
+        self, features: np.ndarray, with_contributions: bool = False
+    ) -> dict[str, np.ndarray]:
         names = self.outputs if with_contributions else self.score_outputs
         return dict(zip(names, self.session.run(names, {"features": features})))
 
     def by_predictor(self, per_feature) -> dict[str, float]:
         """Sum the encoded columns' contributions into one per canonical predictor (in
         float64, column by column in the graph's order)."""
-        summed = np.bincount(self._predictor_of, weights=per_feature,
-                             minlength=len(self.predictors))
+        summed = np.bincount(
+            self._predictor_of, weights=per_feature, minlength=len(self.predictors)
+        )
         return dict(zip(self.predictors, summed.tolist()))
 
     # The three methods below let evaluation treat a served model like a fitted one.
@@ -145,25 +155,30 @@ class LandmarkModel:
         result = self.run(X)
         risk = result["risk"].astype(float)
         missing = np.full(risk.shape, np.nan)
-        return {"risk": risk, "relapse": result.get("relapse", missing).astype(float),
-                "nrm": result.get("nrm", missing).astype(float)}
+        return {
+            "risk": risk,
+            "relapse": result.get("relapse", missing).astype(float),
+            "nrm": result.get("nrm", missing).astype(float),
+        }
 
-    def curves(self, features: np.ndarray, result: dict | None = None
-               ) -> dict[str, np.ndarray]:
+    def curves(self, features: np.ndarray, result: dict | None = None) -> dict[str, np.ndarray]:
         """The graph's curves (two-cause versions), keyed as `model_registry.curves` reads;
         from `result` (a run's outputs) when it holds them, else from a run."""
         names = [*_CURVES, *([CURE_COLUMN] if self.has_cure else [])]
         if result is None or any(n not in result for n in names):
             result = dict(zip(names, self.session.run(names, {"features": features})))
         return {key: result[name].astype(float) for name, key in _CURVES.items()} | (
-            {CURE_COLUMN: result[CURE_COLUMN][:, 0].astype(float)} if self.has_cure else {})
+            {CURE_COLUMN: result[CURE_COLUMN][:, 0].astype(float)} if self.has_cure else {}
+        )
 
-    def dynamic(self, features: np.ndarray, event_free_months: np.ndarray,
-                result: dict | None = None) -> dict[str, np.ndarray]:
+    def dynamic(
+        self, features: np.ndarray, event_free_months: np.ndarray, result: dict | None = None
+    ) -> dict[str, np.ndarray]:
         """Risks for patients still event-free at `event_free_months` (two-cause only)."""
         curves = self.curves(features, result)
-        return conditional_risks(curves, event_free_months, self.curve_step_months,
-                                 curves.get(CURE_COLUMN))
+        return conditional_risks(
+            curves, event_free_months, self.curve_step_months, curves.get(CURE_COLUMN)
+        )
 
     def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
         if self.has_curves:
@@ -201,36 +216,42 @@ class ScoringModel:
                 raise RegistryError(f"{loaded.version} has no model for the {landmark} landmark")
             baseline = info.get("baseline")
             self.landmarks[landmark] = LandmarkModel(
-                landmark=landmark, family=info["family"], feature_names=info["feature_names"],
+                landmark=landmark,
+                family=info["family"],
+                feature_names=info["feature_names"],
                 thresholds_12m=tuple(info["risk_group_thresholds_12m"]),
-                baseline_months=None if baseline is None else np.asarray(baseline["months"],
-                                                                          float),
-                baseline_cumhaz=None if baseline is None else np.asarray(baseline["cumhaz"],
-                                                                         float),
+                baseline_months=None if baseline is None else np.asarray(baseline["months"], float),
+                baseline_cumhaz=None if baseline is None else np.asarray(baseline["cumhaz"], float),
                 session=_session(loaded.artifacts[info["artifact"]], bulk),
                 sources=feature_sources(landmark),
-                curve_step_months=(info.get("curve_grid") or {}).get("step_months"))
+                curve_step_months=(info.get("curve_grid") or {}).get("step_months"),
+            )
         # The progression landmark (versions trained before it have none, and say why).
         info = loaded.metadata.get("progression") or {"absent": NO_PROGRESSION_MODEL}
         self.progression_absent = info.get("absent")
         if self.progression_absent is None:
             self.landmarks[PROGRESSION] = LandmarkModel(
-                landmark=PROGRESSION, family=info["family"],
+                landmark=PROGRESSION,
+                family=info["family"],
                 feature_names=info["feature_names"],
                 thresholds_12m=tuple(info["risk_group_thresholds_6m"]),
                 baseline_months=np.asarray(info["baseline"]["months"], float),
                 baseline_cumhaz=np.asarray(info["baseline"]["cumhaz"], float),
                 session=_session(loaded.artifacts[info["artifact"]], bulk),
-                sources=feature_sources(PROGRESSION))
+                sources=feature_sources(PROGRESSION),
+            )
             self.population_os = info["population_os"]
 
     def _check_progression(self) -> None:
         if PROGRESSION not in self.landmarks:
-            raise NoProgressionModel(f"model version {self.version} cannot score at "
-                                     f"progression: {self.progression_absent}")
+            raise NoProgressionModel(
+                f"model version {self.version} cannot score at "
+                f"progression: {self.progression_absent}"
+            )
 
-    def score(self, frame: pd.DataFrame, landmark: str = AUTO,
-              with_contributions: bool = True) -> pd.DataFrame:
+    def score(
+        self, frame: pd.DataFrame, landmark: str = AUTO, with_contributions: bool = True
+    ) -> pd.DataFrame:
         """Risk at 6/12/24 months, risk group, landmark and missing predictors per row.
 
         Parameters
@@ -261,11 +282,16 @@ class ScoringModel:
         else:
             require_landmark(landmark, LANDMARK_CHOICES)
         at_progression = bool((chosen == PROGRESSION).any())
-        dynamic = (EVENT_FREE_MONTHS in frame.columns
-                   and bool(frame[EVENT_FREE_MONTHS].notna().any()))
-        numeric = [*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN,
-                   *(DYNAMIC_COLUMNS if dynamic else ()),
-                   *(PROGRESSION_NUMBER_COLUMNS if at_progression else ())]
+        dynamic = EVENT_FREE_MONTHS in frame.columns and bool(
+            frame[EVENT_FREE_MONTHS].notna().any()
+        )
+        numeric = [
+            *HORIZON_COLUMNS,
+            *CAUSE_COLUMNS,
+            CURE_COLUMN,
+            *(DYNAMIC_COLUMNS if dynamic else ()),
+            *(PROGRESSION_NUMBER_COLUMNS if at_progression else ()),
+        ]
         # Filled as arrays and made a frame once: cell-wise .iloc assignment into an object
         # frame cost more than the encoding.
         n = len(frame)
@@ -284,8 +310,9 @@ class ScoringModel:
             result = model.run_array(features, with_contributions)
             risk = result["risk"].astype(float)
             if name == PROGRESSION:
-                self._fill_progression(numbers, pcpi_groups, risk_group, landmarks, rows, part,
-                                       model, result, risk)
+                self._fill_progression(
+                    numbers, pcpi_groups, risk_group, landmarks, rows, part, model, result, risk
+                )
                 missing_lists[rows] = _as_object_array(missing_predictors(part, name))
                 if with_contributions and "contributions" in result:
                     for r, values in zip(rows, result["contributions"]):
@@ -307,26 +334,41 @@ class ScoringModel:
                     for i, col in enumerate(columns):
                         numbers[col][rows] = values[:, i]
             low, high = model.thresholds_12m
-            risk_group[rows] = np.where(risk[:, 1] < low, "low",
-                                        np.where(risk[:, 1] < high, "intermediate", "high"))
+            risk_group[rows] = np.where(
+                risk[:, 1] < low, "low", np.where(risk[:, 1] < high, "intermediate", "high")
+            )
             landmarks[rows] = name
             missing_lists[rows] = _as_object_array(missing_predictors(part, name))
             if with_contributions and "contributions" in result:
                 for r, values in zip(rows, result["contributions"]):
                     contributions[r] = model.by_predictor(values)
-        out = pd.DataFrame({**numbers, **({"pcpi_group": pcpi_groups} if at_progression else {}),
-                            "risk_group": risk_group, "landmark": landmarks,
-                            "missing_predictors": missing_lists,
-                            "model_version": np.full(n, self.version, dtype=object)},
-                           index=frame.index)
+        out = pd.DataFrame(
+            {
+                **numbers,
+                **({"pcpi_group": pcpi_groups} if at_progression else {}),
+                "risk_group": risk_group,
+                "landmark": landmarks,
+                "missing_predictors": missing_lists,
+                "model_version": np.full(n, self.version, dtype=object),
+            },
+            index=frame.index,
+        )
         if with_contributions:
             out["contributions"] = contributions
         return out
 
     @staticmethod
-    def _fill_progression(numbers: dict, pcpi_groups: np.ndarray, risk_group: np.ndarray,
-                          landmarks: np.ndarray, rows: np.ndarray, part: pd.DataFrame,
-                          model: LandmarkModel, result: dict, risk: np.ndarray) -> None:
+    def _fill_progression(
+        numbers: dict,
+        pcpi_groups: np.ndarray,
+        risk_group: np.ndarray,
+        landmarks: np.ndarray,
+        rows: np.ndarray,
+        part: pd.DataFrame,
+        model: LandmarkModel,
+        result: dict,
+        risk: np.ndarray,
+    ) -> None:
         """Death by 3/6/12 months, median OS, risk group (by the 6-month risk) and PC-PI."""
         for i, col in enumerate(DEATH_COLUMNS):
             numbers[col][rows] = risk[:, i]
@@ -336,8 +378,9 @@ class ScoringModel:
         numbers["pcpi_points"][rows] = points
         pcpi_groups[rows] = pcpi.group(points)
         low, high = model.thresholds_12m
-        risk_group[rows] = np.where(risk[:, 1] < low, "low",
-                                    np.where(risk[:, 1] < high, "intermediate", "high"))
+        risk_group[rows] = np.where(
+            risk[:, 1] < low, "low", np.where(risk[:, 1] < high, "intermediate", "high")
+        )
         landmarks[rows] = PROGRESSION
 
     def _score_progression_record(self, record: dict, with_contributions: bool) -> dict:
@@ -351,23 +394,36 @@ class ScoringModel:
         survival = _os_curves(model, result["log_hazard"][:, 0].astype(float))
         median = float(_median(survival)[0])
         low, high = model.thresholds_12m
-        out = {**dict(zip(DEATH_COLUMNS, death)),
-               "median_os_months": None if median != median else median,
-               "risk_group": "low" if death[1] < low else "intermediate" if death[1] < high
-               else "high", "landmark": PROGRESSION,
-               "missing_predictors": missing_in_record(record, PROGRESSION),
-               "model_version": self.version, "pcpi": pcpi.score_record(record)}
+        out = {
+            **dict(zip(DEATH_COLUMNS, death)),
+            "median_os_months": None if median != median else median,
+            "risk_group": "low"
+            if death[1] < low
+            else "intermediate"
+            if death[1] < high
+            else "high",
+            "landmark": PROGRESSION,
+            "missing_predictors": missing_in_record(record, PROGRESSION),
+            "model_version": self.version,
+            "pcpi": pcpi.score_record(record),
+        }
         out.update({k: None for k in (*HORIZON_COLUMNS, *CAUSE_COLUMNS, CURE_COLUMN)})
         if with_contributions:
-            out["contributions"] = (model.by_predictor(result["contributions"][0])
-                                    if "contributions" in result else None)
-            out["os_curve"] = {"months": list(PROGRESSION_CURVE_MONTHS),
-                               "alive": [round(float(v), 6) for v in survival[0]],
-                               "population_alive": self.population_os["alive"]}
+            out["contributions"] = (
+                model.by_predictor(result["contributions"][0])
+                if "contributions" in result
+                else None
+            )
+            out["os_curve"] = {
+                "months": list(PROGRESSION_CURVE_MONTHS),
+                "alive": [round(float(v), 6) for v in survival[0]],
+                "population_alive": self.population_os["alive"],
+            }
         return out
 
-    def score_record(self, record: dict, landmark: str = AUTO,
-                     with_contributions: bool = True) -> dict:
+    def score_record(
+        self, record: dict, landmark: str = AUTO, with_contributions: bool = True
+    ) -> dict:
         """Score one typed record (from `features.validate.check_record`) without pandas.
 
         Returns a dict with the same fields as a row of `score`; at progression, death by
@@ -395,23 +451,31 @@ class ScoringModel:
         for cause, columns in (("relapse", RELAPSE_COLUMNS), ("nrm", NRM_COLUMNS)):
             values = result[cause][0].tolist() if cause in result else [None] * len(columns)
             causes.update(zip(columns, values))
-        out = {**dict(zip(HORIZON_COLUMNS, risk)), **causes,
-               "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high
-               else "high",
-               "landmark": landmark,
-               "missing_predictors": missing_in_record(record, landmark),
-               "model_version": self.version}
-        out[CURE_COLUMN] = (float(result[CURE_COLUMN][0, 0]) if CURE_COLUMN in result
-                            else None)
+        out = {
+            **dict(zip(HORIZON_COLUMNS, risk)),
+            **causes,
+            "risk_group": "low" if risk[1] < low else "intermediate" if risk[1] < high else "high",
+            "landmark": landmark,
+            "missing_predictors": missing_in_record(record, landmark),
+            "model_version": self.version,
+        }
+        out[CURE_COLUMN] = float(result[CURE_COLUMN][0, 0]) if CURE_COLUMN in result else None
         event_free = record.get(EVENT_FREE_MONTHS)
         if not is_missing(event_free):
-            values = (model.dynamic(features, np.asarray([event_free], float), result)
-                      if model.has_curves else {})
-            out.update({col: float(values[col][0]) if col in values else None
-                        for col in DYNAMIC_COLUMNS})
+            values = (
+                model.dynamic(features, np.asarray([event_free], float), result)
+                if model.has_curves
+                else {}
+            )
+            out.update(
+                {col: float(values[col][0]) if col in values else None for col in DYNAMIC_COLUMNS}
+            )
         if with_contributions:
-            out["contributions"] = (model.by_predictor(result["contributions"][0])
-                                    if "contributions" in result else None)
+            out["contributions"] = (
+                model.by_predictor(result["contributions"][0])
+                if "contributions" in result
+                else None
+            )
             out["curve"] = self._curve(model, features, result)
         return out
 
@@ -447,5 +511,6 @@ def _median(survival: np.ndarray) -> np.ndarray:
     """First month on the curve at which survival is at or below one half (NaN: not
     reached within it)."""
     below = survival <= 0.5
-    return np.where(below.any(axis=1),
-                    np.asarray(PROGRESSION_CURVE_MONTHS)[np.argmax(below, axis=1)], np.nan)
+    return np.where(
+        below.any(axis=1), np.asarray(PROGRESSION_CURVE_MONTHS)[np.argmax(below, axis=1)], np.nan
+    )

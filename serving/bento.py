@@ -5,6 +5,7 @@ integrity digest included) into BentoML's model store as a one-version registry,
 bento names it under MODEL_ALIAS. The service then loads it through `Registry.load`, so the
 same integrity check runs whether the model comes from a shared registry or from the bento.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -38,26 +39,32 @@ def store_model(registry: Registry, version: str | None = None) -> bentoml.Model
         return bentoml.models.get(tag)
     except NotFound:
         pass
-    with bentoml.models.create(tag, labels={"registry_version": loaded.version},
-                               metadata={"integrity": loaded.metadata["integrity"],
-                                         "registry": str(registry.root.resolve())}) as model:
+    with bentoml.models.create(
+        tag,
+        labels={"registry_version": loaded.version},
+        metadata={
+            "integrity": loaded.metadata["integrity"],
+            "registry": str(registry.root.resolve()),
+        },
+    ) as model:
         registry.export_version(loaded.version, model.path)
     return model
 
 
-def build_bento(registry: Registry | None = None, version: str | None = None,
-                with_model: bool = True) -> tuple[bentoml.Bento, bentoml.Model | None]:
+def build_bento(
+    registry: Registry | None = None, version: str | None = None, with_model: bool = True
+) -> tuple[bentoml.Bento, bentoml.Model | None]:
     """`bentoml build` from the project's bentofile.yaml, with the runtime packages pinned to
     the versions installed here and, when `with_model`, the registry version inside."""
     config = yaml.safe_load((PROJECT_ROOT / "bentofile.yaml").read_text())
-    config["python"]["packages"] = [f"{name}=={metadata.version(name)}"
-                                    for name in RUNTIME_PACKAGES]
+    config["python"]["packages"] = [
+        f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES
+    ]
     model = None
     if with_model:
         model = store_model(registry or Registry(), version)
         config["models"] = [{"tag": str(model.tag), "alias": MODEL_ALIAS}]
-        config.setdefault("labels", {})["registry_version"] = model.info.labels[
-            "registry_version"]
+        config.setdefault("labels", {})["registry_version"] = model.info.labels["registry_version"]
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="bentofile-") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
         handle.flush()

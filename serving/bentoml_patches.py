@@ -11,6 +11,7 @@ The replacement is the same middleware with its timer cancelled once the request
 BentoML builds its middleware list in each worker, importing the class from the module at
 that moment, so replacing the module attribute is enough.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,13 +38,13 @@ class TimeoutMiddleware(_Original):
         task = asyncio.ensure_future(self.app(scope, receive, _send))
         try:
             await asyncio.wait((waiter, task), return_when=asyncio.FIRST_COMPLETED)
-            timed_out = (waiter.done() and not waiter.cancelled()
-                         and waiter.exception() is not None)
+            timed_out = waiter.done() and not waiter.cancelled() and waiter.exception() is not None
             if timed_out:  # no response started within the timeout
                 if task.cancel():
                     await JSONResponse(
                         {"error": f"Not able to process the request in {self.timeout} seconds"},
-                        status_code=504)(scope, receive, send)
+                        status_code=504,
+                    )(scope, receive, send)
                 return
             await task
         finally:

@@ -3,6 +3,7 @@
 The form is built in the browser from the feature schema embedded in the page at start-up
 (never re-typed in HTML); the page calls the service's own /model and /score and nothing else.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,23 +18,43 @@ from features.salvage import load_salvage
 from features.schema import FIELDS, LANDMARKS, PROGRESSION, RESEARCH_USE_NOTICE
 
 # Everything the page loads comes from this service; the browser enforces it.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                           "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
-                           "base-uri 'none'; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 
 
 def page_schema() -> dict:
     """The fields the form shows, straight from `features.schema`."""
-    fields = [{"name": f.name, "kind": f.kind, "role": f.role, "description": f.description,
-               "unit": f.unit, "minimum": f.minimum, "maximum": f.maximum,
-               "categories": list(f.categories), "landmark": f.landmark,
-               "valid": f.describe_range()}
-              for f in FIELDS if f.role != "outcome"]
-    return {"fields": fields, "landmarks": list(LANDMARKS), "progression": PROGRESSION,
-            "notice": RESEARCH_USE_NOTICE, "salvage": load_salvage(),
-            "pcpi": {"factors": [{"name": n, "rule": r} for n, r, _ in pcpi.FACTORS],
-                     "assumption": pcpi.ASSUMPTION}}
+    fields = [
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "role": f.role,
+            "description": f.description,
+            "unit": f.unit,
+            "minimum": f.minimum,
+            "maximum": f.maximum,
+            "categories": list(f.categories),
+            "landmark": f.landmark,
+            "valid": f.describe_range(),
+        }
+        for f in FIELDS
+        if f.role != "outcome"
+    ]
+    return {
+        "fields": fields,
+        "landmarks": list(LANDMARKS),
+        "progression": PROGRESSION,
+        "notice": RESEARCH_USE_NOTICE,
+        "salvage": load_salvage(),
+        "pcpi": {
+            "factors": [{"name": n, "rule": r} for n, r, _ in pcpi.FACTORS],
+            "assumption": pcpi.ASSUMPTION,
+        },
+    }
 
 
 def _read(name: str) -> bytes:
@@ -46,9 +67,12 @@ def build_app() -> Starlette:
     schema = json.dumps(page_schema()).replace("</", "<\\/")
     page = _read("calculator.html").decode().replace("__SCHEMA_JSON__", schema).encode()
     assets = {name: _read(name) for name in ASSETS}
-    headers = {"content-security-policy": CONTENT_SECURITY_POLICY,
-               "x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
-               "cache-control": "no-cache"}
+    headers = {
+        "content-security-policy": CONTENT_SECURITY_POLICY,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "cache-control": "no-cache",
+    }
 
     async def index(request):
         return Response(page, media_type="text/html; charset=utf-8", headers=headers)

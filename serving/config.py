@@ -3,6 +3,7 @@
 The model comes from $RELAPSE_RISK_REGISTRY when it is set (a shared registry, followed for
 promotions), else from the model the bento carries (see `serving.bento`), else ./registry.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,36 +109,50 @@ def _api_keys(keys_file: Path) -> tuple[str, ...]:
         try:
             text = keys_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the API keys file {keys_file} cannot be read "
-                              f"({getattr(exc, 'strerror', None) or type(exc).__name__})"
-                              ) from None
+            raise ConfigError(
+                f"the API keys file {keys_file} cannot be read "
+                f"({getattr(exc, 'strerror', None) or type(exc).__name__})"
+            ) from None
         keys = [line.strip() for line in text.splitlines()]
         keys = [k for k in keys if k and not k.startswith("#")]
         if not keys:
-            raise ConfigError(f"the API keys file {keys_file} holds no key (only comments or "
-                              "blank lines): add one key per line, or remove the file to have "
-                              "one generated")
+            raise ConfigError(
+                f"the API keys file {keys_file} holds no key (only comments or "
+                "blank lines): add one key per line, or remove the file to have "
+                "one generated"
+            )
         mode = stat.S_IMODE(keys_file.stat().st_mode)
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.warn(f"the API keys file {keys_file} is readable by other users (mode "
-                          f"{mode:04o}): anyone on this machine who can read it can score "
-                          f"patients; chmod 600 {keys_file}", KeyWarning, stacklevel=3)
+            warnings.warn(
+                f"the API keys file {keys_file} is readable by other users (mode "
+                f"{mode:04o}): anyone on this machine who can read it can score "
+                f"patients; chmod 600 {keys_file}",
+                KeyWarning,
+                stacklevel=3,
+            )
         return _checked(tuple(keys), str(keys_file))
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
     fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(f"# relapse-risk API keys, one per line\n{key}\n")
-    print(f"relapse-risk: no API key was configured, so one was generated and stored in "
-          f"{keys_file} (readable only by you). Send it as:\n"
-          f"  curl -H \"Authorization: Bearer $(tail -n1 {keys_file})\" ...", flush=True)
+    print(
+        f"relapse-risk: no API key was configured, so one was generated and stored in "
+        f"{keys_file} (readable only by you). Send it as:\n"
+        f'  curl -H "Authorization: Bearer $(tail -n1 {keys_file})" ...',
+        flush=True,
+    )
     return (key,)
 
 
 def _checked(keys: tuple[str, ...], where: str) -> tuple[str, ...]:
     short = sum(len(k) < MIN_KEY_LENGTH for k in keys)
     if short:
-        warnings.warn(f"{short} API key(s) in {where} shorter than {MIN_KEY_LENGTH} characters "
-                      "can be guessed by trying; a generated key has 43 (python -c 'import "
-                      "secrets; print(secrets.token_urlsafe(32))')", KeyWarning, stacklevel=4)
+        warnings.warn(
+            f"{short} API key(s) in {where} shorter than {MIN_KEY_LENGTH} characters "
+            "can be guessed by trying; a generated key has 43 (python -c 'import "
+            "secrets; print(secrets.token_urlsafe(32))')",
+            KeyWarning,
+            stacklevel=4,
+        )
     return keys

@@ -4,6 +4,7 @@ BentoML logs pydantic tracebacks (with input values) and raw bodies on malformed
 guard answers those cases itself, before BentoML sees them, so no patient value is logged and
 no malformed input reaches a 5xx. It logs method, path, status and latency only.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,18 @@ from serving.openapi import amend
 logger = logging.getLogger("relapse_risk.access")
 
 # /schema.json is what BentoML's clients read first; like /docs.json it holds no data.
-OPEN_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json",
-              "/docs", "/", "/app", "/favicon.ico"}
+OPEN_PATHS = {
+    "/livez",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs.json",
+    "/schema.json",
+    "/docs",
+    "/",
+    "/app",
+    "/favicon.ico",
+}
 # The calculator page and its assets carry no data; it asks for the key itself.
 OPEN_PREFIXES = ("/docs", "/app/")
 JSON_SHAPES = {"/score": ("patient", dict), "/score_batch": ("patients", list)}
@@ -96,8 +107,13 @@ class Guard:
         finally:
             # The path is the client's text (%0A decodes to a newline): escaped, so it cannot
             # forge a log line or carry a NUL into the log.
-            logger.info("%s %s %s %.1fms", escape(scope.get("method", ""), 16), escape(path),
-                        status_seen["status"], (time.perf_counter() - start) * 1000)
+            logger.info(
+                "%s %s %s %.1fms",
+                escape(scope.get("method", ""), 16),
+                escape(path),
+                status_seen["status"],
+                (time.perf_counter() - start) * 1000,
+            )
 
     def _check_auth(self, scope):
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
@@ -106,8 +122,9 @@ class Guard:
         for key in self.settings.api_keys:  # compare with every key: constant time per key
             ok |= hmac.compare_digest(token.encode(), key.encode())
         if scheme.lower() != "bearer" or not ok:
-            return _body(401, {"error": "missing or invalid API key; send "
-                                        "'Authorization: Bearer <key>'"})
+            return _body(
+                401, {"error": "missing or invalid API key; send 'Authorization: Bearer <key>'"}
+            )
         return None
 
     def _with_deadline(self, scope, receive):
@@ -142,10 +159,8 @@ class Guard:
         limit = self.settings.max_csv_bytes
         headers = dict(scope.get("headers", []))
         content_type = headers.get(b"content-type", b"").lower()
-        if not (content_type.startswith(b"multipart/form-data") and b"boundary=" in
-                content_type):
-            return _body(415, {"error": "upload the CSV as multipart/form-data (field 'file')"
-                               })
+        if not (content_type.startswith(b"multipart/form-data") and b"boundary=" in content_type):
+            return _body(415, {"error": "upload the CSV as multipart/form-data (field 'file')"})
         declared = headers.get(b"content-length")
         if declared is None or not declared.isdigit():
             return _body(411, {"error": "send the upload with a Content-Length header"})
@@ -164,8 +179,9 @@ class Guard:
             message = await receive()
             if message["type"] == "http.disconnect":
                 if TIMED_OUT_KEY in scope.get("state", {}):
-                    return _body(408, {"error": body_timeout_message(
-                        self.settings.body_timeout_seconds)}), None
+                    return _body(
+                        408, {"error": body_timeout_message(self.settings.body_timeout_seconds)}
+                    ), None
                 return _body(400, {"error": "client disconnected"}), None
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -208,21 +224,30 @@ class Guard:
         except ValueError as exc:
             return _body(400, {"error": f"the body is not valid JSON: {_position(exc)}"}), None
         except RecursionError:
-            return _body(400, {"error": "the body is nested too deeply to be a patient or a "
-                                        "batch (arrays or objects about a thousand levels "
-                                        "deep)"}), None
+            return _body(
+                400,
+                {
+                    "error": "the body is nested too deeply to be a patient or a "
+                    "batch (arrays or objects about a thousand levels "
+                    "deep)"
+                },
+            ), None
         key, kind = JSON_SHAPES[path]
         if not isinstance(data, dict) or set(data) != {key}:
-            return _body(422, {"error": f"the body must be a JSON object with one field, "
-                                        f"'{key}'", "errors": []}), None
+            return _body(
+                422,
+                {"error": f"the body must be a JSON object with one field, '{key}'", "errors": []},
+            ), None
         if not isinstance(data[key], kind):
             what = "an object" if kind is dict else "an array"
             return _body(422, {"error": f"'{key}' must be {what}", "errors": []}), None
         if kind is list:
             limit = self.settings.max_batch
             if len(data[key]) > limit:
-                return _body(413, {"error": f"at most {limit} patients per batch request; "
-                                            f"got {len(data[key])}"}), None
+                return _body(
+                    413,
+                    {"error": f"at most {limit} patients per batch request; got {len(data[key])}"},
+                ), None
         return None, data
 
     async def _spec_response(self, scope, receive, send):
@@ -244,9 +269,16 @@ class Guard:
 
     @staticmethod
     async def _respond(send, status: int, body: bytes):
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -1,6 +1,7 @@
 """The served OpenAPI document, completed: BentoML documents 200/400/404/500 only and drops
 nullability from response models; the guard and the service answer more than that. `amend`
 adds what the service really does, so clients (and schemathesis) can hold it to its word."""
+
 from __future__ import annotations
 
 import copy
@@ -11,14 +12,24 @@ ERROR_BODY = {
     "required": ["error", "notice"],
     "properties": {
         "error": {"type": "string", "description": "what is wrong, in one sentence"},
-        "errors": {"type": "array", "description": "one item per invalid field, all at once",
-                   "items": {"$ref": "#/components/schemas/ItemError"}},
+        "errors": {
+            "type": "array",
+            "description": "one item per invalid field, all at once",
+            "items": {"$ref": "#/components/schemas/ItemError"},
+        },
         "notice": {"type": "string", "description": "the research-use notice"},
     },
 }
-ITEM_ERROR = {"type": "object", "title": "ItemError", "required": ["field", "value", "error"],
-              "properties": {"field": {"type": "string"}, "value": {"type": "string"},
-                             "error": {"type": "string"}}}
+ITEM_ERROR = {
+    "type": "object",
+    "title": "ItemError",
+    "required": ["field", "value", "error"],
+    "properties": {
+        "field": {"type": "string"},
+        "value": {"type": "string"},
+        "error": {"type": "string"},
+    },
+}
 
 _COMMON = {
     "400": "the body is not valid JSON (NaN and Infinity included) or the upload is malformed",
@@ -51,8 +62,10 @@ def amend(spec: dict) -> dict:
             continue
         responses = operation.setdefault("responses", {})
         for code, description in codes.items():
-            responses[code] = {"description": description,
-                               "content": {"application/json": {"schema": error_ref}}}
+            responses[code] = {
+                "description": description,
+                "content": {"application/json": {"schema": error_ref}},
+            }
         request = operation.get("requestBody", {})
         if path in CLOSED_BODIES:
             request["required"] = True

@@ -5,6 +5,7 @@ model from `model_registry/`. A background thread follows the registry's product
 so promoting or rolling back switches the served model without a restart; requests in
 flight keep the model they started with.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,9 +85,13 @@ class CsvInput(bentoml.IODescriptor):
     landmark: str = AUTO
     # The name of a mapping stored in the registry (`relapse-risk mapping add`): the upload
     # is then a registry export read through it. Without one, a CSV of canonical columns.
-    mapping: str | None = Field(None, description=(
-        "the name of a mapping stored in the service's registry (`relapse-risk mapping add`); "
-        "the upload is then a registry export read through it"))
+    mapping: str | None = Field(
+        None,
+        description=(
+            "the name of a mapping stored in the service's registry (`relapse-risk mapping add`); "
+            "the upload is then a registry export read through it"
+        ),
+    )
 
     @classmethod
     async def from_http_request(cls, request, serde):
@@ -95,11 +100,19 @@ class CsvInput(bentoml.IODescriptor):
         except Exception as exc:  # noqa: BLE001 - a malformed upload is the client's error
             timed_out = request.scope.get("state", {}).get(TIMED_OUT_KEY)
             if timed_out is not None:
-                return cls.model_construct(file=UploadError(
-                    body_timeout_message(timed_out), 408), landmark=AUTO, mapping=None)
-            return cls.model_construct(file=UploadError(
-                f"the upload could not be read as multipart/form-data with a 'file' field "
-                f"({type(exc).__name__})"), landmark=AUTO, mapping=None)
+                return cls.model_construct(
+                    file=UploadError(body_timeout_message(timed_out), 408),
+                    landmark=AUTO,
+                    mapping=None,
+                )
+            return cls.model_construct(
+                file=UploadError(
+                    f"the upload could not be read as multipart/form-data with a 'file' field "
+                    f"({type(exc).__name__})"
+                ),
+                landmark=AUTO,
+                mapping=None,
+            )
 
 
 class ScoreInput(_Unvalidated):
@@ -111,8 +124,9 @@ class BatchInput(_Unvalidated):
 
 
 def _error_response(status: int, error: str, errors: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "errors": errors or [], "notice": RESEARCH_USE_NOTICE},
-                        status_code=status)
+    return JSONResponse(
+        {"error": error, "errors": errors or [], "notice": RESEARCH_USE_NOTICE}, status_code=status
+    )
 
 
 def _landmark_and_record(patient: Any) -> tuple[str, dict]:
@@ -128,8 +142,9 @@ def _shown(value: str, limit: int = 200) -> str:
 
 
 def _field_errors(exc: Exception) -> list[dict]:
-    return [{"field": e.field, "value": e.value, "error": e.error}
-            for e in getattr(exc, "errors", [])]
+    return [
+        {"field": e.field, "value": e.value, "error": e.error} for e in getattr(exc, "errors", [])
+    ]
 
 
 def _configure_logging() -> None:
@@ -140,8 +155,9 @@ def _configure_logging() -> None:
     root = logging.getLogger("relapse_risk")
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] "
-                                               "%(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(levelname)s] [%(name)s] %(message)s")
+        )
         root.addHandler(handler)
         # RELAPSE_RISK_LOG_LEVEL=DEBUG for more; no level logs a body, identifier or value.
         root.setLevel(os.environ.get("RELAPSE_RISK_LOG_LEVEL", "INFO").upper())
@@ -179,8 +195,9 @@ class RelapseRisk:
         self._stage_mtime = None
         self._reload()
         self._stop = threading.Event()
-        threading.Thread(target=self._follow_registry, name="registry-follower",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._follow_registry, name="registry-follower", daemon=True
+        ).start()
 
     # -- model lifecycle -------------------------------------------------------------------
     def _reload(self) -> None:
@@ -198,9 +215,15 @@ class RelapseRisk:
             return
         previous = self.model.version if self.model else None
         self.model = model  # one reference swap: requests in flight keep their model
-        logger.info("serving model %s (was %s) from %s %s", model.version, previous,
-                    "the model the bento carries at" if self.settings.model_source == "bento"
-                    else "the registry at", self.registry.root)
+        logger.info(
+            "serving model %s (was %s) from %s %s",
+            model.version,
+            previous,
+            "the model the bento carries at"
+            if self.settings.model_source == "bento"
+            else "the registry at",
+            self.registry.root,
+        )
 
     def _follow_registry(self) -> None:
         stage_file = self.registry.root / "stages.json"
@@ -225,16 +248,21 @@ class RelapseRisk:
         if result["landmark"] == PROGRESSION:
             return _progression_score(typed, result, low, high)
         return Score(
-            patient_id=typed["patient_id"], risk_6m=result["risk_6m"],
-            risk_12m=result["risk_12m"], risk_24m=result["risk_24m"],
+            patient_id=typed["patient_id"],
+            risk_6m=result["risk_6m"],
+            risk_12m=result["risk_12m"],
+            risk_24m=result["risk_24m"],
             **{column: result[column] for column in CAUSE_COLUMNS},
             cure_probability=result["cure_probability"],
             **{column: result.get(column) for column in DYNAMIC_COLUMNS},
             curve=Curve(**result["curve"]),
             risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high]),
             contributions=result["contributions"] or {},
-            missing_predictors=result["missing_predictors"], landmark=result["landmark"],
-            model_version=result["model_version"], notice=RESEARCH_USE_NOTICE)
+            missing_predictors=result["missing_predictors"],
+            landmark=result["landmark"],
+            model_version=result["model_version"],
+            notice=RESEARCH_USE_NOTICE,
+        )
 
     @bentoml.api(input_spec=ScoreInput, route="/score")
     async def score(self, patient: Patient) -> Score:
@@ -247,8 +275,9 @@ class RelapseRisk:
         except SchemaError as exc:
             return _error_response(422, "invalid patient", _field_errors(exc))
         except NoProgressionModel as exc:
-            return _error_response(422, str(exc), [{"field": "landmark", "value": PROGRESSION,
-                                                    "error": str(exc)}])
+            return _error_response(
+                422, str(exc), [{"field": "landmark", "value": PROGRESSION, "error": str(exc)}]
+            )
         except Exception as exc:  # noqa: BLE001 - never a traceback with patient data
             logger.error("scoring failed: %s", type(exc).__name__)
             return _error_response(500, "scoring failed; see the server log")
@@ -265,26 +294,57 @@ class RelapseRisk:
                 items.append(BatchItem(index=index, score=self._score_one(model, patient)))
                 scored += 1
             except SchemaError as exc:
-                items.append(BatchItem(index=index, errors=[
-                    ItemError(field=e.field, value=e.value, error=e.error) for e in exc.errors]))
+                items.append(
+                    BatchItem(
+                        index=index,
+                        errors=[
+                            ItemError(field=e.field, value=e.value, error=e.error)
+                            for e in exc.errors
+                        ],
+                    )
+                )
             except NoProgressionModel as exc:
-                items.append(BatchItem(index=index, errors=[
-                    ItemError(field="landmark", value=PROGRESSION, error=str(exc))]))
+                items.append(
+                    BatchItem(
+                        index=index,
+                        errors=[ItemError(field="landmark", value=PROGRESSION, error=str(exc))],
+                    )
+                )
             except Exception as exc:  # noqa: BLE001 - one item never fails the batch; no values
                 logger.error("scoring a batch item failed: %s", type(exc).__name__)
-                items.append(BatchItem(index=index, errors=[ItemError(
-                    field="patient", value="", error="could not be scored; see the server log")]))
-        return BatchResult(results=items, scored=scored, rejected=len(items) - scored,
-                           model_version=model.version, notice=RESEARCH_USE_NOTICE)
+                items.append(
+                    BatchItem(
+                        index=index,
+                        errors=[
+                            ItemError(
+                                field="patient",
+                                value="",
+                                error="could not be scored; see the server log",
+                            )
+                        ],
+                    )
+                )
+        return BatchResult(
+            results=items,
+            scored=scored,
+            rejected=len(items) - scored,
+            model_version=model.version,
+            notice=RESEARCH_USE_NOTICE,
+        )
 
     @bentoml.api(route="/score_csv", input_spec=CsvInput)
-    def score_csv(self, file: Annotated[Path, ContentType("text/csv")],
-                  landmark: str = AUTO, mapping: str | None = None,
-                  ctx: bentoml.Context = None) -> Path:
+    def score_csv(
+        self,
+        file: Annotated[Path, ContentType("text/csv")],
+        landmark: str = AUTO,
+        mapping: str | None = None,
+        ctx: bentoml.Context = None,
+    ) -> Path:
         """Score an uploaded CSV with the batch scorer; a zip of scored.csv, errors.csv (one
         line per problem) and summary.json comes back. `mapping` names a mapping stored in
         the registry (`relapse-risk mapping add`): the upload is then a registry export read
         through it; without it, the CSV's columns are the canonical ones."""
+
         def error(status: int, message: str, errors: list | None = None) -> JSONResponse:
             ctx.response.status_code = status  # BentoML applies the context's status
             return _error_response(status, message, errors)
@@ -292,8 +352,11 @@ class RelapseRisk:
         if isinstance(file, UploadError):
             return error(file.status, str(file))
         if not isinstance(file, Path) or not file.exists():
-            return error(422, "invalid request", [{"field": "file", "value": "",
-                                                    "error": "a CSV file is required"}])
+            return error(
+                422,
+                "invalid request",
+                [{"field": "file", "value": "", "error": "a CSV file is required"}],
+            )
         model = self.bulk_model()
         if model is None:
             return error(503, "no production model is loaded yet")
@@ -305,30 +368,50 @@ class RelapseRisk:
         if mapping is not None:
             stored = self._stored_mapping(mapping)
             if isinstance(stored, str):
-                return error(422, "invalid request", [{"field": "mapping", "value": _shown(
-                    mapping), "error": stored}])
+                return error(
+                    422,
+                    "invalid request",
+                    [{"field": "mapping", "value": _shown(mapping), "error": stored}],
+                )
         work = Path(ctx.temp_dir)
         scored = work / "scored.csv"
         try:
             # Messages name "the upload", never this server's temporary path.
-            summary = batch_score_csv(file, scored, model, landmark=landmark, name="the upload",
-                                      mapping=stored.mapping if stored else None)
+            summary = batch_score_csv(
+                file,
+                scored,
+                model,
+                landmark=landmark,
+                name="the upload",
+                mapping=stored.mapping if stored else None,
+            )
         except (InputFileError, SchemaError) as exc:
             errors = getattr(exc, "errors", [])
-            return error(422, str(exc) if not errors else "invalid CSV header",
-                         _field_errors(exc))
+            return error(422, str(exc) if not errors else "invalid CSV header", _field_errors(exc))
         except MappingError as exc:  # the upload lacks a column the named mapping reads
-            return error(422, f"the upload does not fit mapping {stored.name!r}", [
-                {"field": "file", "value": "", "error": problem} for problem in exc.problems])
+            return error(
+                422,
+                f"the upload does not fit mapping {stored.name!r}",
+                [{"field": "file", "value": "", "error": problem} for problem in exc.problems],
+            )
         archive = work / "scored.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.write(scored, "scored.csv")
             zf.write(errors_path_for(scored), "errors.csv")
-            zf.writestr("summary.json", json.dumps({
-                "rows_read": summary.rows_read, "scored": summary.scored,
-                "rejected": summary.rejected, "model_version": model.version,
-                "mapping": stored.record if stored else None,
-                "passed_through": summary.passed_through, "notice": RESEARCH_USE_NOTICE}))
+            zf.writestr(
+                "summary.json",
+                json.dumps(
+                    {
+                        "rows_read": summary.rows_read,
+                        "scored": summary.scored,
+                        "rejected": summary.rejected,
+                        "model_version": model.version,
+                        "mapping": stored.record if stored else None,
+                        "passed_through": summary.passed_through,
+                        "notice": RESEARCH_USE_NOTICE,
+                    }
+                ),
+            )
         return archive
 
     def _stored_mapping(self, name: str) -> StoredMapping | str:
@@ -339,10 +422,14 @@ class RelapseRisk:
         except MappingNotFound as exc:
             return str(exc)
         except RegistryError as exc:  # damaged: reported, never a 5xx or a traceback
-            logger.error("a stored mapping was asked for and failed its checks "
-                         "(`relapse-risk mapping list` names it)")
-            return (f"the stored mapping failed its checks and is not used ({exc}); its "
-                    "keeper can store a good copy under a new name")
+            logger.error(
+                "a stored mapping was asked for and failed its checks "
+                "(`relapse-risk mapping list` names it)"
+            )
+            return (
+                f"the stored mapping failed its checks and is not used ({exc}); its "
+                "keeper can store a good copy under a new name"
+            )
 
     def bulk_model(self) -> ScoringModel | None:
         """The production model with bulk sessions (built once per version, on first use)."""
@@ -362,20 +449,48 @@ class RelapseRisk:
             return _error_response(503, "no production model is loaded yet")
         meta = model.describe()
         card = self.registry.file(model.version, "model_card.md").decode()
-        landmarks = {lm: {k: info[k] for k in ("family", "champion_reason", "feature_names",
-                                              "horizons_months", "risk_group_thresholds_12m",
-                                              "metrics", "contributions", "population_pfs",
-                                              "baseline")}
-                     for lm, info in meta["landmarks"].items()}
+        landmarks = {
+            lm: {
+                k: info[k]
+                for k in (
+                    "family",
+                    "champion_reason",
+                    "feature_names",
+                    "horizons_months",
+                    "risk_group_thresholds_12m",
+                    "metrics",
+                    "contributions",
+                    "population_pfs",
+                    "baseline",
+                )
+            }
+            for lm, info in meta["landmarks"].items()
+        }
         progression = meta.get("progression") or {"absent": model.progression_absent}
         if "absent" not in progression:
-            progression = {k: progression[k] for k in (
-                "family", "champion_reason", "feature_names", "horizons_months",
-                "risk_group_thresholds_6m", "metrics", "pcpi_comparison", "population_os")}
-        return {"model_version": model.version, "created": meta["created"],
-                "schema_version": meta["schema_version"], "cohort": meta["cohort"],
-                "landmarks": landmarks, "progression": progression, "model_card": card,
-                "notice": RESEARCH_USE_NOTICE}
+            progression = {
+                k: progression[k]
+                for k in (
+                    "family",
+                    "champion_reason",
+                    "feature_names",
+                    "horizons_months",
+                    "risk_group_thresholds_6m",
+                    "metrics",
+                    "pcpi_comparison",
+                    "population_os",
+                )
+            }
+        return {
+            "model_version": model.version,
+            "created": meta["created"],
+            "schema_version": meta["schema_version"],
+            "cohort": meta["cohort"],
+            "landmarks": landmarks,
+            "progression": progression,
+            "model_card": card,
+            "notice": RESEARCH_USE_NOTICE,
+        }
 
 
 def _progression_score(typed: dict, result: dict, low: float, high: float) -> Score:
@@ -384,14 +499,20 @@ def _progression_score(typed: dict, result: dict, low: float, high: float) -> Sc
     return Score(
         patient_id=typed["patient_id"],
         **{k: result[k] for k in ("death_3m", "death_6m", "death_12m", "median_os_months")},
-        pcpi_points=pc["points"], pcpi_group=pc["group"],
+        pcpi_points=pc["points"],
+        pcpi_group=pc["group"],
         pcpi_unknown_factors=pc["unknown_factors"],
-        os_curve=OsCurve(**result["os_curve"]), curve=Curve(months=[], event_free=[]),
-        risk_group=RiskGroup(name=result["risk_group"], thresholds_12m=[low, high],
-                             horizon_months=6.0),
+        os_curve=OsCurve(**result["os_curve"]),
+        curve=Curve(months=[], event_free=[]),
+        risk_group=RiskGroup(
+            name=result["risk_group"], thresholds_12m=[low, high], horizon_months=6.0
+        ),
         contributions=result["contributions"] or {},
-        missing_predictors=result["missing_predictors"], landmark=PROGRESSION,
-        model_version=result["model_version"], notice=RESEARCH_USE_NOTICE)
+        missing_predictors=result["missing_predictors"],
+        landmark=PROGRESSION,
+        model_version=result["model_version"],
+        notice=RESEARCH_USE_NOTICE,
+    )
 
 
 RelapseRisk.add_asgi_middleware(Guard, settings_loader=load_settings)

@@ -3,6 +3,7 @@
 Cox models with the published covariate sets, Kaplan-Meier medians and survival, proportions
 and medians; every estimate comes with a 95% CI and a pass/fail against the evidence table.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -85,8 +86,9 @@ def _km_survival(durations, events, at: float) -> Estimate:
     return Estimate(value, float(row.iloc[0]), float(row.iloc[1]), len(durations))
 
 
-def cox_breslow(x: np.ndarray, durations: np.ndarray, events: np.ndarray,
-                max_iter: int = 25) -> np.ndarray:
+def cox_breslow(
+    x: np.ndarray, durations: np.ndarray, events: np.ndarray, max_iter: int = 25
+) -> np.ndarray:
     """Cox coefficients by Newton-Raphson on the Breslow partial likelihood (no SEs).
 
     Only for the generator fit, which needs hundreds of fits; calibration reports use
@@ -137,10 +139,16 @@ class CohortStatistics:
         c = self.cohort
         cols = {
             "prior_lines": c["prior_lines"],
-            "bridging": np.where(c["bridging_therapy"].isna(), np.nan,
-                                 (c["bridging_therapy"] != "none").astype(float)),
-            "ldh_elevated": np.where(c["ldh_u_l"].isna() | c["ldh_uln_u_l"].isna(), np.nan,
-                                     (c["ldh_u_l"] > c["ldh_uln_u_l"]).astype(float)),
+            "bridging": np.where(
+                c["bridging_therapy"].isna(),
+                np.nan,
+                (c["bridging_therapy"] != "none").astype(float),
+            ),
+            "ldh_elevated": np.where(
+                c["ldh_u_l"].isna() | c["ldh_uln_u_l"].isna(),
+                np.nan,
+                (c["ldh_u_l"] > c["ldh_uln_u_l"]).astype(float),
+            ),
             "ipi": c["ipi"],
             "age_years": c["age_years"],
             "stage": c["stage"],
@@ -150,39 +158,62 @@ class CohortStatistics:
     def _cox(self, design: pd.DataFrame, durations, events) -> pd.DataFrame:
         data = design.assign(_t=durations, _e=events).dropna()
         if self.fast:
-            beta = cox_breslow(data[design.columns].to_numpy(float), data["_t"].to_numpy(float),
-                               data["_e"].to_numpy(float))
-            return pd.DataFrame({"hr": np.exp(beta), "low": np.nan, "high": np.nan,
-                                 "n": len(data)}, index=design.columns)
+            beta = cox_breslow(
+                data[design.columns].to_numpy(float),
+                data["_t"].to_numpy(float),
+                data["_e"].to_numpy(float),
+            )
+            return pd.DataFrame(
+                {"hr": np.exp(beta), "low": np.nan, "high": np.nan, "n": len(data)},
+                index=design.columns,
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = CoxPHFitter().fit(data, duration_col="_t", event_col="_e")
         summary = fit.summary
-        return pd.DataFrame({"hr": summary["exp(coef)"],
-                             "low": summary["exp(coef) lower 95%"],
-                             "high": summary["exp(coef) upper 95%"], "n": len(data)})
+        return pd.DataFrame(
+            {
+                "hr": summary["exp(coef)"],
+                "low": summary["exp(coef) lower 95%"],
+                "high": summary["exp(coef) upper 95%"],
+                "n": len(data),
+            }
+        )
 
     @cached_property
     def cox_pfs(self) -> pd.DataFrame:
-        return self._cox(self._design(["prior_lines", "bridging", "ldh_elevated", "ipi"]),
-                         self.pfs_t, self.pfs_e)
+        return self._cox(
+            self._design(["prior_lines", "bridging", "ldh_elevated", "ipi"]), self.pfs_t, self.pfs_e
+        )
 
     @cached_property
     def cox_os(self) -> pd.DataFrame:
-        return self._cox(self._design(["prior_lines", "bridging", "ldh_elevated", "ipi"]),
-                         self.os_t, self.os_e)
+        return self._cox(
+            self._design(["prior_lines", "bridging", "ldh_elevated", "ipi"]), self.os_t, self.os_e
+        )
 
     @cached_property
     def cox_pfs_age_stage(self) -> pd.DataFrame:
-        return self._cox(self._design(["prior_lines", "bridging", "ldh_elevated", "ipi",
-                                       "age_years", "stage"]), self.pfs_t, self.pfs_e)
+        return self._cox(
+            self._design(["prior_lines", "bridging", "ldh_elevated", "ipi", "age_years", "stage"]),
+            self.pfs_t,
+            self.pfs_e,
+        )
 
     @cached_property
     def cox_bridging_type(self) -> pd.DataFrame:
         design = self._design(["prior_lines", "ldh_elevated", "ipi"])
         bt = self.cohort["bridging_therapy"].to_numpy(object)
-        for name in ("chemotherapy", "imid", "radiotherapy", "polatuzumab_br", "btk_inhibitor",
-                     "steroids", "anti_cd20", "other"):
+        for name in (
+            "chemotherapy",
+            "imid",
+            "radiotherapy",
+            "polatuzumab_br",
+            "btk_inhibitor",
+            "steroids",
+            "anti_cd20",
+            "other",
+        ):
             design[f"bt_{name}"] = (bt == name).astype(float)
         return self._cox(design, self.pfs_t, self.pfs_e)
 
@@ -215,10 +246,14 @@ class CohortStatistics:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             aj = AalenJohansenFitter(seed=0, calculate_variance=not self.fast).fit(
-                self.pfs_t, cause, event_of_interest=2)
+                self.pfs_t, cause, event_of_interest=2
+            )
         times = aj.cumulative_density_.index.to_numpy(float)
-        ci = (aj.confidence_interval_.to_numpy(float).T if not self.fast
-              else np.full((2, len(times)), np.nan))
+        ci = (
+            aj.confidence_interval_.to_numpy(float).T
+            if not self.fast
+            else np.full((2, len(times)), np.nan)
+        )
         return times, aj.cumulative_density_.iloc[:, 0].to_numpy(float), ci
 
     def nrm_at(self, months: float) -> Estimate:
@@ -232,9 +267,12 @@ class CohortStatistics:
     def cox_nrm(self) -> pd.DataFrame:
         """Cause-specific Cox model of non-relapse mortality (progression censors)."""
         c = self.cohort
-        design = pd.DataFrame({
-            "age_65": np.asarray(c["age_years"] >= 65, float),
-            "ecog_2": np.where(c["ecog"].isna(), np.nan, (c["ecog"] >= 2).astype(float))})
+        design = pd.DataFrame(
+            {
+                "age_65": np.asarray(c["age_years"] >= 65, float),
+                "ecog_2": np.where(c["ecog"].isna(), np.nan, (c["ecog"] >= 2).astype(float)),
+            }
+        )
         death = (self.pfs_e == 1) & (c[PFS_EVENT_TYPE].to_numpy(object) == "death")
         return self._cox(design, self.pfs_t, death.astype(float))
 
@@ -245,8 +283,10 @@ class CohortStatistics:
     def post_progression(self, who: np.ndarray) -> Estimate:
         c = self.cohort
         progressed = c["_progressed"].to_numpy(bool) & who
-        return _km_median(c["_post_progression_months"].to_numpy(float)[progressed],
-                          c["_post_progression_event"].to_numpy(float)[progressed])
+        return _km_median(
+            c["_post_progression_months"].to_numpy(float)[progressed],
+            c["_post_progression_event"].to_numpy(float)[progressed],
+        )
 
     @cached_property
     def after_failure(self) -> dict[str, np.ndarray]:
@@ -257,14 +297,16 @@ class CohortStatistics:
         f = c.loc[who]
         score = pcpi.score(f)
         return {
-            "frame": f, "os_t": (f[OS_MONTHS] - f[PFS_MONTHS]).to_numpy(float),
+            "frame": f,
+            "os_t": (f[OS_MONTHS] - f[PFS_MONTHS]).to_numpy(float),
             "os_e": f[OS_EVENT].to_numpy(float),
             "pfs2_t": f["_pfs2_months"].to_numpy(float),
             "pfs2_e": f["_pfs2_event"].to_numpy(float),
             "treated": f["_treated_after_failure"].to_numpy(bool),
             "responder": np.isin(f["best_response"].to_numpy(object), ["CR", "PR"]),
             "months": f[PFS_MONTHS].to_numpy(float),
-            "pcpi": score, "pcpi_group": pcpi.group(score),
+            "pcpi": score,
+            "pcpi_group": pcpi.group(score),
         }
 
     def _failure_km(self, who: np.ndarray, statistic, outcome: str = "os") -> Estimate:
@@ -283,17 +325,22 @@ class CohortStatistics:
         if self.fast:
             return Estimate(float(value), n=int(known.sum()))
         rng = np.random.default_rng(0)
-        draws = [concordance_index(t[i], -s[i], e[i])
-                 for i in (rng.integers(0, len(t), len(t)) for _ in range(200))]
+        draws = [
+            concordance_index(t[i], -s[i], e[i])
+            for i in (rng.integers(0, len(t), len(t)) for _ in range(200))
+        ]
         lo, hi = np.quantile(draws, [0.025, 0.975])
         return Estimate(float(value), float(lo), float(hi), int(known.sum()))
 
     def failure_cox(self) -> pd.DataFrame:
         a, f = self.after_failure, self.after_failure["frame"]
         ldh = (f["ldh_at_progression_u_l"] / f["ldh_uln_at_progression_u_l"]).to_numpy(float)
-        design = pd.DataFrame({"failure_by_d30": (a["months"] <= 30 / 30.4375).astype(float),
-                               "ldh_above_uln": np.where(np.isnan(ldh), np.nan,
-                                                         (ldh > 1).astype(float))})
+        design = pd.DataFrame(
+            {
+                "failure_by_d30": (a["months"] <= 30 / 30.4375).astype(float),
+                "ldh_above_uln": np.where(np.isnan(ldh), np.nan, (ldh > 1).astype(float)),
+            }
+        )
         return self._cox(design, a["os_t"], a["os_e"])
 
     def _failure_estimates(self) -> dict:
@@ -305,36 +352,44 @@ class CohortStatistics:
         day = 1 / 30.4375
         table = {
             "mc514_treated_pfs_from_progression": lambda: self._failure_km(
-                a["treated"], _km_median, "pfs2"),
-            "mc514_treated_os_from_progression": lambda: self._failure_km(a["treated"],
-                                                                          _km_median),
-            "mc514_refractory_share_of_failures": lambda: _proportion(~a["responder"],
-                                                                      all_failures),
+                a["treated"], _km_median, "pfs2"
+            ),
+            "mc514_treated_os_from_progression": lambda: self._failure_km(a["treated"], _km_median),
+            "mc514_refractory_share_of_failures": lambda: _proportion(
+                ~a["responder"], all_failures
+            ),
             "mc514_treated_refractory": lambda: _proportion(a["treated"], ~a["responder"]),
             "mc514_treated_relapsed": lambda: _proportion(a["treated"], a["responder"]),
             "descart_failure_os_12m": lambda: self._failure_km(
-                all_failures, lambda t, e: _km_survival(t, e, 12.0)),
+                all_failures, lambda t, e: _km_survival(t, e, 12.0)
+            ),
             "descart_failure_pfs_12m": lambda: self._failure_km(
-                all_failures, lambda t, e: _km_survival(t, e, 12.0), "pfs2"),
+                all_failures, lambda t, e: _km_survival(t, e, 12.0), "pfs2"
+            ),
             "descart_failure_by_d30": lambda: _proportion(months <= 30 * day, all_failures),
             "descart_failure_d31_90": lambda: _proportion(
-                (months > 30 * day) & (months <= 90 * day), all_failures),
+                (months > 30 * day) & (months <= 90 * day), all_failures
+            ),
             "descart_failure_after_d90": lambda: _proportion(months > 90 * day, all_failures),
             "descart_failure_early_hr": lambda: self._hr(self.failure_cox(), "failure_by_d30"),
             "descart_failure_ldh": lambda: self._hr(self.failure_cox(), "ldh_above_uln"),
             "pcpi_c": self.pcpi_concordance,
             "review_cd19_negative_relapse": lambda: _proportion(cd19 == "negative", cd19_known),
-            "cd20_cd19_negative_or_low": lambda: _proportion(np.isin(cd19, ["negative", "low"]),
-                                                             cd19_known),
+            "cd20_cd19_negative_or_low": lambda: _proportion(
+                np.isin(cd19, ["negative", "low"]), cd19_known
+            ),
             "spiegel_cd19_negative_or_low": lambda: _proportion(
-                np.isin(cd19, ["negative", "low"]), cd19_known),
+                np.isin(cd19, ["negative", "low"]), cd19_known
+            ),
         }
         for name in pcpi.GROUP_NAMES:
             key = name.replace("-", "_")
-            table[f"pcpi_share_{key}"] = (
-                lambda name=name: _proportion(a["pcpi_group"] == name, known))
-            table[f"pcpi_median_{key}"] = (
-                lambda name=name: self._failure_km(a["pcpi_group"] == name, _km_median))
+            table[f"pcpi_share_{key}"] = lambda name=name: _proportion(
+                a["pcpi_group"] == name, known
+            )
+            table[f"pcpi_median_{key}"] = lambda name=name: self._failure_km(
+                a["pcpi_group"] == name, _km_median
+            )
         return table
 
     def estimate(self, ev: Evidence) -> Estimate | None:
@@ -355,8 +410,7 @@ class CohortStatistics:
             "mc514_cr": lambda: _proportion(cr, all_),
             "mc514_bridging": lambda: _proportion(bridged, all_),
             "mc514_os_after_progression": lambda: self.post_progression(all_),
-            "mc514_refractory_os_from_progression": lambda: self.post_progression(
-                ~self.responder),
+            "mc514_refractory_os_from_progression": lambda: self.post_progression(~self.responder),
             "mc514_relapsed_os_from_progression": lambda: self.post_progression(self.responder),
             "mc514_prior_lines_1": lambda: _proportion(lines == 1, all_),
             "mc514_prior_lines_2": lambda: _proportion(lines == 2, all_),
@@ -371,9 +425,11 @@ class CohortStatistics:
             "mc514_ecog01": lambda: _proportion(c["ecog"].isin([0, 1]).to_numpy(), all_),
             "mc514_age_median": lambda: _median(c["age_years"].to_numpy(float)),
             "mc514_bt_median_ipi": lambda: Estimate(
-                float(c.loc[bridged, "ipi"].median() - c.loc[~bridged, "ipi"].median())),
+                float(c.loc[bridged, "ipi"].median() - c.loc[~bridged, "ipi"].median())
+            ),
             "mc514_bt_median_ldh": lambda: Estimate(
-                float(np.nanmedian(ldh_ratio[bridged]) / np.nanmedian(ldh_ratio[~bridged]))),
+                float(np.nanmedian(ldh_ratio[bridged]) / np.nanmedian(ldh_ratio[~bridged]))
+            ),
             "mc514_hr_pfs_lines": lambda: self._hr(self.cox_pfs, "prior_lines"),
             "mc514_hr_pfs_bridging": lambda: self._hr(self.cox_pfs, "bridging"),
             "mc514_hr_pfs_ldh": lambda: self._hr(self.cox_pfs, "ldh_elevated"),
@@ -386,10 +442,10 @@ class CohortStatistics:
             "review_tmtv_early_resistance": self.first_month_tmtv,
             "review_tp53_cr_altered": lambda: _proportion(cr, tp53 == "altered"),
             "review_tp53_cr_wild_type": lambda: _proportion(cr, tp53 == "wild_type"),
-            "review_ctdna_d28_detectable": lambda: self._landmark_km(
-                "detectable", _km_median),
+            "review_ctdna_d28_detectable": lambda: self._landmark_km("detectable", _km_median),
             "review_ctdna_d28_undetectable": lambda: self._landmark_km(
-                "undetectable", lambda t, e: _km_survival(t, e, 24.0)),
+                "undetectable", lambda t, e: _km_survival(t, e, 24.0)
+            ),
             "review_cmax_responders": lambda: _median(cmax[self.responder]),
             "review_cmax_non_responders": lambda: _median(cmax[~self.responder]),
             "review_early_cart_efs": lambda: self._km_at(lines <= 2, 12.0),
@@ -401,16 +457,24 @@ class CohortStatistics:
             "infection_hr_age65": lambda: self._hr(self.cox_nrm, "age_65"),
             "infection_hr_ecog2": lambda: self._hr(self.cox_nrm, "ecog_2"),
         }
-        for name in ("chemotherapy", "imid", "radiotherapy", "polatuzumab_br", "btk_inhibitor",
-                     "steroids"):
-            table[f"mc514_hr_pfs_bt_{name}"] = (
-                lambda name=name: self._hr(self.cox_bridging_type, f"bt_{name}"))
+        for name in (
+            "chemotherapy",
+            "imid",
+            "radiotherapy",
+            "polatuzumab_br",
+            "btk_inhibitor",
+            "steroids",
+        ):
+            table[f"mc514_hr_pfs_bt_{name}"] = lambda name=name: self._hr(
+                self.cox_bridging_type, f"bt_{name}"
+            )
         table.update(self._failure_estimates())
         if ev.method is None:
             return None
         if ev.id not in table:
-            warnings.warn(f"no simulated counterpart for evidence {ev.id}", CalibrationWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"no simulated counterpart for evidence {ev.id}", CalibrationWarning, stacklevel=2
+            )
             return None
         return table[ev.id]()
 
@@ -425,10 +489,12 @@ class CohortStatistics:
         stage = self.cohort["stage"].to_numpy(float)
         known = ~np.isnan(stage) & ((self.pfs_t >= 12) | (self.pfs_e == 1))
         event = (self.pfs_e == 1) & (self.pfs_t <= 12)
-        table = np.array([[np.sum(known & (stage == 4) & event),
-                           np.sum(known & (stage == 4) & ~event)],
-                          [np.sum(known & (stage < 4) & event),
-                           np.sum(known & (stage < 4) & ~event)]])
+        table = np.array(
+            [
+                [np.sum(known & (stage == 4) & event), np.sum(known & (stage == 4) & ~event)],
+                [np.sum(known & (stage < 4) & event), np.sum(known & (stage < 4) & ~event)],
+            ]
+        )
         res = stats.contingency.odds_ratio(table)
         ci = res.confidence_interval()
         return Estimate(float(res.statistic), float(ci.low), float(ci.high), int(known.sum()))
@@ -440,11 +506,13 @@ def passes(ev: Evidence, est: Estimate | None) -> bool | None:
         return None
     lo, hi = ev.acceptance_interval()
     return bool(np.isfinite(est.value) and lo <= est.value <= hi) or (
-        "above" in ev.check and est.value > ev.check["above"])
+        "above" in ev.check and est.value > ev.check["above"]
+    )
 
 
-def calibration_rows(cohort: pd.DataFrame, evidence: dict[str, Evidence] | None = None
-                     ) -> list[Row]:
+def calibration_rows(
+    cohort: pd.DataFrame, evidence: dict[str, Evidence] | None = None
+) -> list[Row]:
     """Estimate and check every evidence entry that has a simulation method."""
     evidence = evidence if evidence is not None else load_evidence()
     statistics = CohortStatistics(cohort)
@@ -463,22 +531,43 @@ def uses_log_scale(ev: Evidence) -> bool:
 
 def format_table(rows: list[Row], markdown: bool = False) -> str:
     """The calibration table: figure, published value and CI, simulated value and CI, result."""
+
     def num(x) -> str:
         if x is None or not np.isfinite(x):
             return "n.r." if x is not None and np.isinf(x) else "-"
         return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
 
-    header = ["figure", "source", "published (95% CI)", "tolerance", "simulated (95% CI)",
-              "n", "result"]
+    header = [
+        "figure",
+        "source",
+        "published (95% CI)",
+        "tolerance",
+        "simulated (95% CI)",
+        "n",
+        "result",
+    ]
     lines = []
     for r in rows:
         ev, est = r.evidence, r.estimate
         pub = num(ev.value) + (f" ({num(ev.ci[0])}-{num(ev.ci[1])})" if ev.ci else "")
-        sim = "-" if est is None else num(est.value) + (
-            f" ({num(est.low)}-{num(est.high)})" if np.isfinite(est.low) else "")
+        sim = (
+            "-"
+            if est is None
+            else num(est.value)
+            + (f" ({num(est.low)}-{num(est.high)})" if np.isfinite(est.low) else "")
+        )
         result = {True: "pass", False: "FAIL", None: "info"}[r.passed]
-        lines.append([ev.quantity, ev.source, pub, ev.describe_check(), sim,
-                      str(est.n) if est and est.n else "", result])
+        lines.append(
+            [
+                ev.quantity,
+                ev.source,
+                pub,
+                ev.describe_check(),
+                sim,
+                str(est.n) if est and est.n else "",
+                result,
+            ]
+        )
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(x.replace("|", "/") for x in line) + " |" for line in lines]
@@ -486,5 +575,7 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     widths[0] = min(widths[0], 58)
     fmt = "  ".join(f"{{:{w}.{w}}}" if i == 0 else f"{{:{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-                     + [fmt.format(*line) for line in lines])
+    return "\n".join(
+        [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+        + [fmt.format(*line) for line in lines]
+    )

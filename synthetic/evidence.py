@@ -2,6 +2,7 @@
 
 Loaded from `synthetic/data/evidence.json`; calibration and the generator fit read it here.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,11 +73,19 @@ def load_evidence() -> dict[str, Evidence]:
     for item in raw["entries"]:
         try:
             ev = Evidence(
-                id=item["id"], source=item["source"], quantity=item["quantity"],
-                value=item["value"], ci=tuple(item["ci"]) if item["ci"] else None,
-                unit=item["unit"], endpoint=item["endpoint"], population=item["population"],
-                covariates=tuple(item["covariates"]), method=item["method"],
-                check=item["check"], required=bool(item["required"]))
+                id=item["id"],
+                source=item["source"],
+                quantity=item["quantity"],
+                value=item["value"],
+                ci=tuple(item["ci"]) if item["ci"] else None,
+                unit=item["unit"],
+                endpoint=item["endpoint"],
+                population=item["population"],
+                covariates=tuple(item["covariates"]),
+                method=item["method"],
+                check=item["check"],
+                required=bool(item["required"]),
+            )
         except KeyError as exc:
             raise EvidenceError(f"evidence entry {item.get('id')!r} lacks {exc}") from exc
         if ev.source not in raw["sources"]:
@@ -85,4 +94,3 @@ def load_evidence() -> dict[str, Evidence]:
             ev.acceptance_interval()
         entries[ev.id] = ev
     return entries
-

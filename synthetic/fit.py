@@ -4,6 +4,7 @@ Simulate with common random numbers, refit every required figure with its own me
 move the parameters by damped Gauss-Newton steps (finite-difference Jacobian, refreshed by
 Broyden updates) until each figure sits well inside its tolerance.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,11 +20,18 @@ from synthetic.generator import GeneratorParams, simulate
 
 # How each free parameter is kept in range while the optimiser moves freely.
 _TRANSFORMS = {
-    "tp53_altered_prevalence": "logit", "salvage_fraction": "logit",
+    "tp53_altered_prevalence": "logit",
+    "salvage_fraction": "logit",
     "stage_burden_weight": "logit",
-    "time_scale": "log", "post_progression_scale": "log", "response_cmax": "log",
-    "response_tp53": "log", "bridging_burden": "log", "extranodal_burden": "log",
-    "nrm_early_rate_per_month": "log", "nrm_late_rate": "log", "nrm_late_shape": "log",
+    "time_scale": "log",
+    "post_progression_scale": "log",
+    "response_cmax": "log",
+    "response_tp53": "log",
+    "bridging_burden": "log",
+    "extranodal_burden": "log",
+    "nrm_early_rate_per_month": "log",
+    "nrm_late_rate": "log",
+    "nrm_late_shape": "log",
 }
 # Figures outside the required set still pull, more gently.
 _OPTIONAL_WEIGHT = 0.3
@@ -46,8 +54,9 @@ def _to_free(name: str, value: float) -> float:
 
 def _from_free(name: str, value: float) -> float:
     kind = _TRANSFORMS.get(name)
-    return float(special.expit(value) if kind == "logit" else np.exp(value) if kind == "log"
-                 else value)
+    return float(
+        special.expit(value) if kind == "logit" else np.exp(value) if kind == "log" else value
+    )
 
 
 def residual(ev: Evidence, value: float) -> float:
@@ -70,17 +79,30 @@ def residual(ev: Evidence, value: float) -> float:
 # their own least-squares refit of the parameters after progression (see the parameter
 # file's fit report), checked by `calibrate`, and left out here, where their small subgroups
 # would add sampling noise to every step of the fit of the other parameters.
-_FITTED_SEPARATELY = ("OS from progression", "PFS from progression", "treatment after failure",
-                      "CD19 at progression")
+_FITTED_SEPARATELY = (
+    "OS from progression",
+    "PFS from progression",
+    "treatment after failure",
+    "CD19 at progression",
+)
 
 
 def _targets(evidence: dict[str, Evidence]) -> list[Evidence]:
-    return [ev for ev in evidence.values() if ev.method and ev.check
-            and (ev.required or ev.endpoint not in _FITTED_SEPARATELY)]
+    return [
+        ev
+        for ev in evidence.values()
+        if ev.method and ev.check and (ev.required or ev.endpoint not in _FITTED_SEPARATELY)
+    ]
 
 
-def fit_params(start: GeneratorParams, *, n: int = 60_000, seed: int = 20240101,
-               max_evaluations: int = 400, progress: bool = True) -> FitResult:
+def fit_params(
+    start: GeneratorParams,
+    *,
+    n: int = 60_000,
+    seed: int = 20240101,
+    max_evaluations: int = 400,
+    progress: bool = True,
+) -> FitResult:
     """Fit the parameters listed in `start.fitted`.
 
     Parameters
@@ -102,8 +124,7 @@ def fit_params(start: GeneratorParams, *, n: int = 60_000, seed: int = 20240101,
     names = list(start.fitted)
     weights = np.array([1.0 if ev.required else _OPTIONAL_WEIGHT for ev in targets])
     required = np.array([ev.required for ev in targets])
-    bar = tqdm(total=max_evaluations, desc="fitting generator", disable=not progress,
-               unit="sim")
+    bar = tqdm(total=max_evaluations, desc="fitting generator", disable=not progress, unit="sim")
     count = 0
 
     def params_at(x: np.ndarray) -> GeneratorParams:
@@ -147,10 +168,12 @@ def fit_params(start: GeneratorParams, *, n: int = 60_000, seed: int = 20240101,
     bar.close()
     report = {
         "fitted_on": dt.date.today().isoformat(),
-        "n": n, "seed": seed, "simulations": count,
-        "residuals_in_tolerance_units": {ev.id: round(float(v), 4)
-                                         for ev, v in zip(targets, r)},
+        "n": n,
+        "seed": seed,
+        "simulations": count,
+        "residuals_in_tolerance_units": {ev.id: round(float(v), 4) for ev, v in zip(targets, r)},
     }
     ids = [e.id for e in targets]
-    return FitResult(params_at(x).with_fitted({}, report), dict(zip(ids, r)),
-                     dict(zip(ids, r_start)), count)
+    return FitResult(
+        params_at(x).with_fitted({}, report), dict(zip(ids, r)), dict(zip(ids, r_start)), count
+    )

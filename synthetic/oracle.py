@@ -21,6 +21,7 @@ against its risks measures what the model misses.
 Numerical error: the cumulative incidences integrate piecewise-constant hazards on a grid of
 `STEP_MONTHS`; halving the step moves them by less than 1e-5 (tested).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,15 +48,20 @@ def _grid(step: float) -> np.ndarray:
 
 def _response_probabilities(m: np.ndarray, p: GeneratorParams) -> np.ndarray:
     """P(CR), P(PR), P(SD), P(PD) given the response score's mean m (logistic noise)."""
-    at_least = [special.expit(m - p.value("cr_threshold")),
-                special.expit(m - p.value("or_threshold")),
-                special.expit(m - p.value("or_threshold") + p.value("sd_width"))]
-    return np.stack([at_least[0], at_least[1] - at_least[0], at_least[2] - at_least[1],
-                     1 - at_least[2]], axis=-1)
+    at_least = [
+        special.expit(m - p.value("cr_threshold")),
+        special.expit(m - p.value("or_threshold")),
+        special.expit(m - p.value("or_threshold") + p.value("sd_width")),
+    ]
+    return np.stack(
+        [at_least[0], at_least[1] - at_least[0], at_least[2] - at_least[1], 1 - at_least[2]],
+        axis=-1,
+    )
 
 
-def _group_incidences(risk: np.ndarray, nrm_lhr: np.ndarray, grid: np.ndarray,
-                      p: GeneratorParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group_incidences(
+    risk: np.ndarray, nrm_lhr: np.ndarray, grid: np.ndarray, p: GeneratorParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per response group (and for the cured): cumulative incidences of progression and of
     non-relapse death at every grid point, and progression-free survival.
 
@@ -85,12 +91,16 @@ def _component_weights(risk, tp53, z_cmax, p: GeneratorParams) -> np.ndarray:
     """Prior probability of each component (CR, PR, SD, PD not cured, cured), shape (n, 5),
     given the CAR-T peak's standard-normal score z_cmax, shape (n,) or (n, q)."""
     v = p.value
-    mean = (-risk[:, None] + v("response_cmax") * np.atleast_2d(z_cmax.T).T
-            - v("response_tp53") * tp53[:, None])
+    mean = (
+        -risk[:, None]
+        + v("response_cmax") * np.atleast_2d(z_cmax.T).T
+        - v("response_tp53") * tp53[:, None]
+    )
     groups = _response_probabilities(mean, p)  # (n, q, 4)
     cure_logit = v("cure_logit") - v("cure_risk") * risk
-    cure = np.stack([special.expit(cure_logit),
-                     special.expit(cure_logit - v("cure_pr_penalty"))], axis=-1)[:, None, :]
+    cure = np.stack(
+        [special.expit(cure_logit), special.expit(cure_logit - v("cure_pr_penalty"))], axis=-1
+    )[:, None, :]
     not_cured = groups.copy()
     not_cured[..., :2] *= 1 - cure
     cured = (groups[..., :2] * cure).sum(axis=-1, keepdims=True)
@@ -100,15 +110,27 @@ def _component_weights(risk, tp53, z_cmax, p: GeneratorParams) -> np.ndarray:
 def _ctdna_likelihood(detectable: np.ndarray, p: GeneratorParams) -> np.ndarray:
     """P(observed ctDNA | component), shape (n, 5)."""
     v = p.value
-    logits = v("ctdna_logit") + np.array([v("ctdna_relapsing"), v("ctdna_relapsing"),
-                                          v("ctdna_non_responder"), v("ctdna_non_responder"),
-                                          0.0])
+    logits = v("ctdna_logit") + np.array(
+        [
+            v("ctdna_relapsing"),
+            v("ctdna_relapsing"),
+            v("ctdna_non_responder"),
+            v("ctdna_non_responder"),
+            0.0,
+        ]
+    )
     prob = special.expit(logits)[None, :]
     return np.where(detectable[:, None], prob, 1 - prob)
 
 
-def oracle_risks(frame: pd.DataFrame, landmark: str, params: GeneratorParams | None = None,
-                 *, step: float = STEP_MONTHS, chunk: int = 2000) -> pd.DataFrame:
+def oracle_risks(
+    frame: pd.DataFrame,
+    landmark: str,
+    params: GeneratorParams | None = None,
+    *,
+    step: float = STEP_MONTHS,
+    chunk: int = 2000,
+) -> pd.DataFrame:
     """True cumulative incidences at 6/12/24 months for rows of `simulate`'s output.
 
     Parameters
@@ -139,29 +161,41 @@ def oracle_risks(frame: pd.DataFrame, landmark: str, params: GeneratorParams | N
     node_weights = node_weights / node_weights.sum()
     parts = []
     for start in range(0, len(frame), chunk):
-        rows = frame.iloc[start:start + chunk]
+        rows = frame.iloc[start : start + chunk]
         risk = rows["_risk"].to_numpy(float)
         tp53 = rows["_tp53_altered"].to_numpy(bool).astype(float)
-        relapse, nrm, survival = _group_incidences(risk, rows["_nrm_log_hr"].to_numpy(float),
-                                                   grid, p)
+        relapse, nrm, survival = _group_incidences(
+            risk, rows["_nrm_log_hr"].to_numpy(float), grid, p
+        )
         if landmark == INFUSION:
             z = np.broadcast_to(nodes, (len(rows), QUADRATURE_NODES))
-            weights = (_component_weights(risk, tp53, z, p)
-                       * node_weights[None, :, None]).sum(axis=1)
+            weights = (_component_weights(risk, tp53, z, p) * node_weights[None, :, None]).sum(
+                axis=1
+            )
             rel = np.einsum("nc,nch->nh", weights, relapse[..., at])
             dead = np.einsum("nc,nch->nh", weights, nrm[..., at])
         else:
             prior = _component_weights(risk, tp53, rows["_z_cmax"].to_numpy(float), p)[:, 0]
             joint = prior * _ctdna_likelihood(rows["_ctdna_detectable"].to_numpy(bool), p)
             alive = np.einsum("nc,nc->n", joint, survival[..., d28])
-            rel = np.einsum("nc,nch->nh", joint,
-                            relapse[..., at] - relapse[..., d28, None]) / alive[:, None]
-            dead = np.einsum("nc,nch->nh", joint,
-                             nrm[..., at] - nrm[..., d28, None]) / alive[:, None]
-        parts.append(pd.DataFrame(
-            np.column_stack([rel, dead, rel + dead]), index=rows.index,
-            columns=[f"{kind}_{int(h)}m" for kind in ("relapse", "nrm", "risk")
-                     for h in HORIZONS_MONTHS]))
+            rel = (
+                np.einsum("nc,nch->nh", joint, relapse[..., at] - relapse[..., d28, None])
+                / alive[:, None]
+            )
+            dead = (
+                np.einsum("nc,nch->nh", joint, nrm[..., at] - nrm[..., d28, None]) / alive[:, None]
+            )
+        parts.append(
+            pd.DataFrame(
+                np.column_stack([rel, dead, rel + dead]),
+                index=rows.index,
+                columns=[
+                    f"{kind}_{int(h)}m"
+                    for kind in ("relapse", "nrm", "risk")
+                    for h in HORIZONS_MONTHS
+                ],
+            )
+        )
     return pd.concat(parts)
 
 
@@ -185,10 +219,22 @@ class AttainableOracle:
     what the approximation adds (`approximation_error`).
     """
 
-    def __init__(self, landmark: str, params: GeneratorParams | None = None, *,
-                 n: int = ATTAINABLE_SAMPLE, seed: int = 20261201, missing: bool = True):
+    def __init__(
+        self,
+        landmark: str,
+        params: GeneratorParams | None = None,
+        *,
+        n: int = ATTAINABLE_SAMPLE,
+        seed: int = 20261201,
+        missing: bool = True,
+    ):
         self.landmark, self.params, self.n, self.seed, self.missing = (
-            landmark, params, n, seed, missing)
+            landmark,
+            params,
+            n,
+            seed,
+            missing,
+        )
 
     def fit(self) -> AttainableOracle:
         import xgboost as xgb
@@ -202,17 +248,26 @@ class AttainableOracle:
         self.models_ = {}
         for h in HORIZONS_MONTHS:
             target = truth[f"risk_{int(h)}m"].to_numpy(float)
-            model = xgb.XGBRegressor(n_estimators=400, max_depth=6, learning_rate=0.05,
-                                     subsample=0.8, min_child_weight=50, tree_method="hist",
-                                     n_jobs=2, random_state=0)
+            model = xgb.XGBRegressor(
+                n_estimators=400,
+                max_depth=6,
+                learning_rate=0.05,
+                subsample=0.8,
+                min_child_weight=50,
+                tree_method="hist",
+                n_jobs=2,
+                random_state=0,
+            )
             self.models_[h] = model.fit(X.to_numpy(np.float32), target)
         return self
 
     def risks(self, X: pd.DataFrame) -> pd.DataFrame:
         """risk_6m, risk_12m, risk_24m of patients with encoded observed predictors `X`."""
         x = X[self.feature_names_].to_numpy(np.float32)
-        return pd.DataFrame({f"risk_{int(h)}m": np.clip(m.predict(x), 0.0, 1.0)
-                             for h, m in self.models_.items()}, index=X.index)
+        return pd.DataFrame(
+            {f"risk_{int(h)}m": np.clip(m.predict(x), 0.0, 1.0) for h, m in self.models_.items()},
+            index=X.index,
+        )
 
 
 def _observed_cohort(n, seed, params, landmark, missing) -> pd.DataFrame:

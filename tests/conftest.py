@@ -49,10 +49,15 @@ def trained(tmp_path_factory, small_cohort):
 def copy_version():
     """copy_version(source, version, target) registers a copy of a version in another
     registry (a new version there, same artifacts) and returns its name."""
+
     def copy(source, version, target):
         loaded = source.load(version)
-        meta = {k: v for k, v in loaded.metadata.items()
-                if k not in ("version", "created", "artifacts", "files", "integrity")}
+        meta = {
+            k: v
+            for k, v in loaded.metadata.items()
+            if k not in ("version", "created", "artifacts", "files", "integrity")
+        }
         files = {n: source.file(version, n) for n in loaded.metadata["files"]}
         return target.register(loaded.artifacts, meta, files)
+
     return copy

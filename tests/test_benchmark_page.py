@@ -1,5 +1,6 @@
 """The benchmark page is rendered from the benchmark record, never typed: the committed page
 equals the rendering of `benchmarks/results.json`, and its figures follow the file."""
+
 import copy
 import json
 import sys
@@ -40,7 +41,8 @@ def test_every_recorded_figure_is_on_the_page():
             assert cells[3] == f"{f['ratio']:.2f}"
     for key, value in RESULTS["serving"]["notes"].items():
         assert f"{{{{ serving.notes.{key} }}}}" not in page and (
-            key not in TEMPLATE or value in page)
+            key not in TEMPLATE or value in page
+        )
 
 
 def test_a_changed_record_changes_the_page():

@@ -22,9 +22,12 @@ def test_synth_rejects_bad_options(tmp_path):
     assert "--n" in result.output
 
 
-CHOICES = [("train", "--strategy", "STRATEGIES"), ("retrain", "--strategy", "STRATEGIES"),
-           ("recalibrate", "--method", "RECALIBRATION_METHODS"),
-           ("score", "--landmark", "LANDMARK_CHOICES")]
+CHOICES = [
+    ("train", "--strategy", "STRATEGIES"),
+    ("retrain", "--strategy", "STRATEGIES"),
+    ("recalibrate", "--method", "RECALIBRATION_METHODS"),
+    ("score", "--landmark", "LANDMARK_CHOICES"),
+]
 
 
 @pytest.mark.parametrize("command,option,vocabulary", CHOICES)
@@ -63,8 +66,13 @@ def test_the_version_is_defined_once():
 
 
 # Where each command's code is: the module named after it (`import` is a keyword).
-COMMAND_MODULES = {"synth": "generator", "calibrate": "generator",
-                   "fit-generator": "generator", "import": "importing", "bento": "serve"}
+COMMAND_MODULES = {
+    "synth": "generator",
+    "calibrate": "generator",
+    "fit-generator": "generator",
+    "import": "importing",
+    "bento": "serve",
+}
 
 
 def test_each_command_lives_in_the_module_named_after_it():
@@ -75,6 +83,9 @@ def test_each_command_lives_in_the_module_named_after_it():
     group = typer.main.get_command(cli.app)
     for name, command in group.commands.items():
         module = COMMAND_MODULES.get(name, name)
-        callback = (command.callback if command.callback is not None
-                    else next(iter(command.commands.values())).callback)
+        callback = (
+            command.callback
+            if command.callback is not None
+            else next(iter(command.commands.values())).callback
+        )
         assert callback.__module__ == f"relapse_risk.cli.{module}", (name, callback.__module__)

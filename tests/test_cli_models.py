@@ -1,4 +1,5 @@
 """The model commands end to end: train, registry list/show/promote/rollback, evaluate."""
+
 import json
 
 from typer.testing import CliRunner
@@ -12,8 +13,9 @@ def test_train_registry_and_evaluate_commands(tmp_path):
     first = runner.invoke(app, ["train", "--n", "2000", "--registry", reg, "--strategy", "holdout"])
     assert first.exit_code == 0, first.output
     assert "registered and promoted v0001" in first.output
-    second = runner.invoke(app, ["train", "--n", "2000", "--seed", "9", "--registry", reg,
-                                  "--strategy", "holdout"])
+    second = runner.invoke(
+        app, ["train", "--n", "2000", "--seed", "9", "--registry", reg, "--strategy", "holdout"]
+    )
     assert "registered v0002 as a candidate" in second.output
     listing = runner.invoke(app, ["registry", "list", "--registry", reg])
     assert "v0001  production" in listing.output and "v0002  candidate" in listing.output
@@ -25,9 +27,22 @@ def test_train_registry_and_evaluate_commands(tmp_path):
     missing = runner.invoke(app, ["registry", "promote", "v0099", "--registry", reg])
     assert missing.exit_code == 2 and "no version 'v0099'" in missing.output
     out = tmp_path / "eval"
-    ev = runner.invoke(app, ["evaluate", "--registry", reg, "--n", "2000", "--repeats", "0",
-                             "--attainable-n", "2000",
-                             "--out", str(out)])
+    ev = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--registry",
+            reg,
+            "--n",
+            "2000",
+            "--repeats",
+            "0",
+            "--attainable-n",
+            "2000",
+            "--out",
+            str(out),
+        ],
+    )
     assert ev.exit_code == 0, ev.output
     report = json.loads((out / "evaluation.json").read_text())
     assert set(report["held-out"]) == {"infusion", "day28"}
@@ -37,7 +52,8 @@ def test_train_registry_and_evaluate_commands(tmp_path):
 def test_train_rejects_a_cohort_without_outcomes(tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("age_years,prior_lines\n60,2\n")
-    result = CliRunner().invoke(app, ["train", "--cohort", str(path), "--registry",
-                                      str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        app, ["train", "--cohort", str(path), "--registry", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2
     assert "pfs_months: required outcome column is missing" in result.output

@@ -1,5 +1,6 @@
 """The docs cannot quietly rot: the README stays a front door, every page it links exists,
 and every `relapse-risk` command a page shows is a command (and option) the CLI has."""
+
 import re
 from pathlib import Path
 
@@ -10,8 +11,10 @@ from relapse_risk.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"relapse-risk ((?:[a-z][a-z-]*)(?: (?:list|show|promote|rollback|add|"
-                     r"build|draft|check))?)((?: [^\n`|#]*)?)")
+COMMAND = re.compile(
+    r"relapse-risk ((?:[a-z][a-z-]*)(?: (?:list|show|promote|rollback|add|"
+    r"build|draft|check))?)((?: [^\n`|#]*)?)"
+)
 
 
 def test_the_readme_is_a_front_door():

@@ -26,6 +26,7 @@ Everything here also runs on a stack of bootstrap resamples at once (weights of 
 (resamples, patients), the resample counts times the IPCW weights of that resample): the gate
 reads 2,000 resamples of 5,000 patients in seconds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,10 +55,17 @@ def cloglog(risk: np.ndarray) -> np.ndarray:
     return np.log(-np.log1p(-risk))
 
 
-def fit_cloglog(x: np.ndarray, label: np.ndarray, weight: np.ndarray, *,
-                offset: np.ndarray | None = None, slope: float | None = None,
-                start: tuple[float, float] = (0.0, 1.0), iterations: int = 50,
-                tolerance: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
+def fit_cloglog(
+    x: np.ndarray,
+    label: np.ndarray,
+    weight: np.ndarray,
+    *,
+    offset: np.ndarray | None = None,
+    slope: float | None = None,
+    start: tuple[float, float] = (0.0, 1.0),
+    iterations: int = 50,
+    tolerance: float = 1e-7,
+) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) of P(y = 1) = 1 - exp(-(exp(a + b x) + offset)) by weighted maximum likelihood.
 
     Parameters
@@ -89,8 +97,13 @@ def fit_cloglog(x: np.ndarray, label: np.ndarray, weight: np.ndarray, *,
         shared = np.ptp(a) == 0 and np.ptp(b) == 0
         # Every copy at the same (a, b) (the first step from a common start): the per-patient
         # terms are computed once and summed per copy by a matrix product.
-        score, info = _newton_terms(a[:1, None] + b[:1, None] * x[None, :] if shared
-                                    else a[:, None] + b[:, None] * x[None, :], y, off)
+        score, info = _newton_terms(
+            a[:1, None] + b[:1, None] * x[None, :]
+            if shared
+            else a[:, None] + b[:, None] * x[None, :],
+            y,
+            off,
+        )
         if shared:
             s = w @ (score[0][:, None] * design[:, :2])
             i = w @ (info[0][:, None] * design)
@@ -100,8 +113,13 @@ def fit_cloglog(x: np.ndarray, label: np.ndarray, weight: np.ndarray, *,
             i = np.stack([wi.sum(1), (wi * x).sum(1), (wi * x * x).sum(1)], 1)
         if slope is None:
             det = np.maximum(i[:, 0] * i[:, 2] - i[:, 1] ** 2, 1e-300)
-            step = np.stack([(i[:, 2] * s[:, 0] - i[:, 1] * s[:, 1]) / det,
-                             (i[:, 0] * s[:, 1] - i[:, 1] * s[:, 0]) / det], 1)
+            step = np.stack(
+                [
+                    (i[:, 2] * s[:, 0] - i[:, 1] * s[:, 1]) / det,
+                    (i[:, 0] * s[:, 1] - i[:, 1] * s[:, 0]) / det,
+                ],
+                1,
+            )
         else:
             step = (s[:, 0] / np.maximum(i[:, 0], 1e-300))[:, None]
         step = np.clip(step, -1.0, 1.0)
@@ -115,8 +133,9 @@ def fit_cloglog(x: np.ndarray, label: np.ndarray, weight: np.ndarray, *,
     return a, b
 
 
-def _newton_terms(eta: np.ndarray, y: np.ndarray, offset: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _newton_terms(
+    eta: np.ndarray, y: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per patient: d loglik / d eta and Newton's observed information -d2 loglik / d eta2.
 
     The observed information converges quadratically (the link is not canonical, so Fisher
@@ -130,16 +149,21 @@ def _newton_terms(eta: np.ndarray, y: np.ndarray, offset: np.ndarray
     return score, info
 
 
-def calibration_slope_intercept(risk: np.ndarray, time, event,
-                                horizon: float = CALIBRATION_HORIZON,
-                                weights: tuple | None = None) -> tuple[float, float]:
+def calibration_slope_intercept(
+    risk: np.ndarray,
+    time,
+    event,
+    horizon: float = CALIBRATION_HORIZON,
+    weights: tuple | None = None,
+) -> tuple[float, float]:
     """Calibration slope b and intercept a (with b = 1) of a predicted risk by `horizon`, on
     the complementary log-log scale with IPCW (module docstring). 1 and 0 when calibrated.
 
     `weights`: `censoring_weights(time, event, horizon)` when already computed.
     """
-    known, label, weight = weights or censoring_weights(np.asarray(time, float),
-                                                        np.asarray(event), horizon)
+    known, label, weight = weights or censoring_weights(
+        np.asarray(time, float), np.asarray(event), horizon
+    )
     x = cloglog(risk)[known]
     y, w = label[known], weight[known]
     _, slope = fit_cloglog(x, y, w)
@@ -183,8 +207,13 @@ class CensoringKM:
         return self.after_[:, k] if k >= 0 else np.ones(len(self.after_))
 
 
-def horizon_figures(risks: dict[str, np.ndarray], time: np.ndarray, event: np.ndarray,
-                    counts: np.ndarray, horizons=HORIZONS_MONTHS) -> dict[str, dict]:
+def horizon_figures(
+    risks: dict[str, np.ndarray],
+    time: np.ndarray,
+    event: np.ndarray,
+    counts: np.ndarray,
+    horizons=HORIZONS_MONTHS,
+) -> dict[str, dict]:
     """Per model and horizon, on B resamples at once: the IPCW Brier score, observed (IPCW,
     equal to 1 - Kaplan-Meier), expected (mean predicted), observed/expected, and the
     calibration slope and intercept of this module.
@@ -213,11 +242,17 @@ def horizon_figures(risks: dict[str, np.ndarray], time: np.ndarray, event: np.nd
             p = np.asarray(risk, float)[:, j]
             f = out[name]
             if not usable:
-                for k in ("brier", "observed", "expected", "observed_expected",
-                          "calibration_slope", "calibration_intercept"):
+                for k in (
+                    "brier",
+                    "observed",
+                    "expected",
+                    "observed_expected",
+                    "calibration_slope",
+                    "calibration_intercept",
+                ):
                     f[f"{k}_{tag}"] = np.full(len(counts), np.nan)
                 continue
-            f[f"brier_{tag}"] = (w * np.where(case, (1 - p) ** 2, p ** 2)).sum(axis=1) / total
+            f[f"brier_{tag}"] = (w * np.where(case, (1 - p) ** 2, p**2)).sum(axis=1) / total
             expected = (counts * p).sum(axis=1) / total
             f[f"observed_{tag}"], f[f"expected_{tag}"] = observed, expected
             f[f"observed_expected_{tag}"] = observed / expected
@@ -229,15 +264,20 @@ def horizon_figures(risks: dict[str, np.ndarray], time: np.ndarray, event: np.nd
             # Two Newton steps from there: the first shared by every resample (a matrix
             # product), the second leaves an error of order 1e-5, far below the Monte Carlo
             # error of any interval read from a few thousand resamples.
-            f[f"calibration_slope_{tag}"] = fit_cloglog(x, case, w, start=(a0, b0),
-                                                        iterations=2)[1]
-            f[f"calibration_intercept_{tag}"] = fit_cloglog(x, case, w, slope=1.0,
-                                                            start=(c0, 1.0), iterations=2)[0]
+            f[f"calibration_slope_{tag}"] = fit_cloglog(x, case, w, start=(a0, b0), iterations=2)[1]
+            f[f"calibration_intercept_{tag}"] = fit_cloglog(
+                x, case, w, slope=1.0, start=(c0, 1.0), iterations=2
+            )[0]
     return out
 
 
-def ipcw_weights(time: np.ndarray, event: np.ndarray, counts: np.ndarray, horizon: float,
-                 km: CensoringKM | None = None) -> tuple[np.ndarray, np.ndarray]:
+def ipcw_weights(
+    time: np.ndarray,
+    event: np.ndarray,
+    counts: np.ndarray,
+    horizon: float,
+    km: CensoringKM | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(label, weights): "event by `horizon`" and, per copy (row of `counts`), its count
     times its IPCW weight (0 for patients censored before the horizon)."""
     km = km or CensoringKM(time, event, counts)
@@ -247,10 +287,18 @@ def ipcw_weights(time: np.ndarray, event: np.ndarray, counts: np.ndarray, horizo
     return case.astype(float), w
 
 
-def fit_horizons(x: np.ndarray, time: np.ndarray, event: np.ndarray, *,
-                 offset: np.ndarray | None = None, slope: float | None = None,
-                 counts: np.ndarray | None = None, horizons=HORIZONS_MONTHS,
-                 start: tuple[float, float] = (0.0, 1.0), iterations: int = 50):
+def fit_horizons(
+    x: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    *,
+    offset: np.ndarray | None = None,
+    slope: float | None = None,
+    counts: np.ndarray | None = None,
+    horizons=HORIZONS_MONTHS,
+    start: tuple[float, float] = (0.0, 1.0),
+    iterations: int = 50,
+):
     """One (a, b) for all `horizons` at once: `fit_cloglog` on the horizons' IPCW
     likelihoods stacked, each horizon's weights summing to one (each counts alike), so the
     update is what calibrates the model over the curve rather than at one point of it.
@@ -272,7 +320,13 @@ def fit_horizons(x: np.ndarray, time: np.ndarray, event: np.ndarray, *,
         ws.append(w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300))
         offs.append(np.zeros(len(time)) if offset is None else offset[:, j])
     weights = np.hstack(ws)
-    a, b = fit_cloglog(np.concatenate(xs), np.concatenate(ys),
-                       weights[0] if counts is None else weights, offset=np.concatenate(offs),
-                       slope=slope, start=start, iterations=iterations)
+    a, b = fit_cloglog(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        weights[0] if counts is None else weights,
+        offset=np.concatenate(offs),
+        slope=slope,
+        start=start,
+        iterations=iterations,
+    )
     return a, b

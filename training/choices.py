@@ -11,7 +11,7 @@ RECALIBRATION_METHODS = ("intercept", "slope", "horizons", "auto")
 
 
 def resolve_strategy(strategy: str, n_patients: int) -> str:
-    """"holdout" or "resampling": "auto" takes resampling below `RESAMPLING_BELOW_N`."""
+    """ "holdout" or "resampling": "auto" takes resampling below `RESAMPLING_BELOW_N`."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if strategy == "auto":

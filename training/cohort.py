@@ -1,4 +1,5 @@
 """Training cohorts: the default synthetic one, or a CSV validated by the feature layer."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,16 +58,22 @@ def synthetic_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Cohort:
     """A cohort from the calibrated generator (deterministic in n and seed)."""
     raw = canonical(simulate(n, seed))
     result = validate_frame(raw, require_outcomes=True, nan_is_missing=True)
-    description = {"source": "synthetic", "n": n, "seed": seed,
-                   "generator_params_version": load_params().version,
-                   "hash_version": HASH_VERSION}
+    description = {
+        "source": "synthetic",
+        "n": n,
+        "seed": seed,
+        "generator_params_version": load_params().version,
+        "hash_version": HASH_VERSION,
+    }
     description["sha256"] = frame_hash(result.frame)
-    return Cohort(_keyed(result.frame, f"synthetic-{seed}-{n}"), description, result.errors,
-                  result.n_rows)
+    return Cohort(
+        _keyed(result.frame, f"synthetic-{seed}-{n}"), description, result.errors, result.n_rows
+    )
 
 
-def read_cohort(path: str | Path, mapping: Mapping | None = None,
-                keep: tuple[str, ...] = ()) -> Cohort:
+def read_cohort(
+    path: str | Path, mapping: Mapping | None = None, keep: tuple[str, ...] = ()
+) -> Cohort:
     """Read and validate a cohort CSV (outcomes required); rejected rows are reported.
 
     `mapping`: a registry export's own columns, codes, units and dates (`features.mapping`).
@@ -74,19 +81,30 @@ def read_cohort(path: str | Path, mapping: Mapping | None = None,
     validate by).
     """
     path = Path(path)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                      compression="infer")
+    raw = pd.read_csv(
+        path, dtype=str, keep_default_na=False, encoding="utf-8-sig", compression="infer"
+    )
     return cohort_from_rows(raw, path, mapping, keep)
 
 
-def cohort_from_rows(raw: pd.DataFrame, path: Path, mapping: Mapping | None = None,
-                     keep: tuple[str, ...] = ()) -> Cohort:
+def cohort_from_rows(
+    raw: pd.DataFrame, path: Path, mapping: Mapping | None = None, keep: tuple[str, ...] = ()
+) -> Cohort:
     """Validated rows of a file already read (`raw`: canonical cells, or an export's own
     columns through `mapping`), described and keyed as `read_cohort` does."""
     absent = [c for c in keep if c not in raw.columns]
     if absent:
-        raise SchemaError([FieldError(None, c, "", "no such column in the file (columns: "
-                                      f"{', '.join(map(str, raw.columns))})") for c in absent])
+        raise SchemaError(
+            [
+                FieldError(
+                    None,
+                    c,
+                    "",
+                    f"no such column in the file (columns: {', '.join(map(str, raw.columns))})",
+                )
+                for c in absent
+            ]
+        )
     kept = raw[list(keep)]
     raw = raw.drop(columns=list(keep))
     if mapping is None:
@@ -95,13 +113,21 @@ def cohort_from_rows(raw: pd.DataFrame, path: Path, mapping: Mapping | None = No
         result = apply_mapping(raw, mapping, require_outcomes=True)
     for column in keep:
         result.frame[column] = kept.loc[result.frame.index, column]
-    description = {"source": "file", "path": str(path), "n": int(result.n_valid),
-                   "hash_version": HASH_VERSION}
+    description = {
+        "source": "file",
+        "path": str(path),
+        "n": int(result.n_valid),
+        "hash_version": HASH_VERSION,
+    }
     if mapping is not None:
         description["mapping"] = mapping.source
     description["sha256"] = frame_hash(result.frame)
-    return Cohort(_keyed(result.frame, f"file-{description['sha256'][:12]}"), description,
-                  result.errors, result.n_rows)
+    return Cohort(
+        _keyed(result.frame, f"file-{description['sha256'][:12]}"),
+        description,
+        result.errors,
+        result.n_rows,
+    )
 
 
 def stored_cohort(store: CohortStore, ids: list[str]) -> Cohort:
@@ -111,16 +137,35 @@ def stored_cohort(store: CohortStore, ids: list[str]) -> Cohort:
         stored = store.load(cohort_id)
         result = validate_frame(stored.frame, require_outcomes=True, nan_is_missing=True)
         if len(result.errors):
-            raise SchemaError([FieldError(None, "cohort", cohort_id, "stored rows no longer "
-                                          f"pass the current schema: {result.errors.iloc[0]}")])
+            raise SchemaError(
+                [
+                    FieldError(
+                        None,
+                        "cohort",
+                        cohort_id,
+                        f"stored rows no longer pass the current schema: {result.errors.iloc[0]}",
+                    )
+                ]
+            )
         frames.append(result.frame)
-        parts.append({"id": cohort_id, "name": stored.record["name"],
-                      "content_sha256": stored.record["content_sha256"]})
+        parts.append(
+            {
+                "id": cohort_id,
+                "name": stored.record["name"],
+                "content_sha256": stored.record["content_sha256"],
+            }
+        )
     frame = pd.concat(frames) if len(frames) > 1 else frames[0]
-    description = {"source": "store", "cohorts": parts, "n": int(len(frame)),
-                   "hash_version": HASH_VERSION, "sha256": frame_hash(frame)}
-    return Cohort(frame, description, pd.DataFrame(columns=["row", "field", "value", "error"]),
-                  len(frame))
+    description = {
+        "source": "store",
+        "cohorts": parts,
+        "n": int(len(frame)),
+        "hash_version": HASH_VERSION,
+        "sha256": frame_hash(frame),
+    }
+    return Cohort(
+        frame, description, pd.DataFrame(columns=["row", "field", "value", "error"]), len(frame)
+    )
 
 
 def combine(a: Cohort, b: Cohort) -> Cohort:
@@ -128,9 +173,13 @@ def combine(a: Cohort, b: Cohort) -> Cohort:
     frame = pd.concat([a.frame, b.frame])
     if frame.index.has_duplicates:
         raise ValueError("the same rows twice in one training set (a cohort added twice?)")
-    description = {"source": "combined", "parts": [a.description, b.description],
-                   "n": int(len(frame)), "hash_version": HASH_VERSION,
-                   "sha256": frame_hash(frame)}
+    description = {
+        "source": "combined",
+        "parts": [a.description, b.description],
+        "n": int(len(frame)),
+        "hash_version": HASH_VERSION,
+        "sha256": frame_hash(frame),
+    }
     errors = pd.concat([a.errors, b.errors], ignore_index=True)
     return Cohort(frame, description, errors, a.n_read + b.n_read)
 
@@ -140,7 +189,7 @@ def landmark_mask(frame: pd.DataFrame, landmark: str) -> np.ndarray:
     event-free (time stays measured from infusion)."""
     if landmark == INFUSION:
         return np.ones(len(frame), bool)
-    return (frame[PFS_MONTHS].to_numpy(float) > DAY28_MONTHS)
+    return frame[PFS_MONTHS].to_numpy(float) > DAY28_MONTHS
 
 
 def store_cohort(store: CohortStore, cohort: Cohort, name: str) -> tuple[str, bool]:
@@ -149,11 +198,16 @@ def store_cohort(store: CohortStore, cohort: Cohort, name: str) -> tuple[str, bo
 
     columns = [c for c in COLUMNS if c in cohort.frame.columns]
     source = cohort.description.get("path")
-    return store.add(cohort.frame[columns], name=name,
-                     source=Path(source).name if source else cohort.description["source"],
-                     content_sha256=frame_hash(cohort.frame), rows_read=cohort.n_read,
-                     rows_rejected=cohort.n_read - len(cohort.frame),
-                     schema_version=SCHEMA_VERSION, mapping=cohort.description.get("mapping"))
+    return store.add(
+        cohort.frame[columns],
+        name=name,
+        source=Path(source).name if source else cohort.description["source"],
+        content_sha256=frame_hash(cohort.frame),
+        rows_read=cohort.n_read,
+        rows_rejected=cohort.n_read - len(cohort.frame),
+        schema_version=SCHEMA_VERSION,
+        mapping=cohort.description.get("mapping"),
+    )
 
 
 def is_cohort_id(text: str) -> bool:
@@ -178,9 +232,11 @@ def cohort_from_description(description: dict, store: CohortStore | None = None)
     else:
         raise RegistryError(f"unknown cohort source {source!r} in the production metadata")
     if frame_hash(cohort.frame, description.get("hash_version", 1)) != description["sha256"]:
-        raise RegistryError("the production model's training cohort cannot be rebuilt "
-                            f"identically ({source}: content hash differs); retrain from a "
-                            "full cohort with `relapse-risk train --cohort` instead")
+        raise RegistryError(
+            "the production model's training cohort cannot be rebuilt "
+            f"identically ({source}: content hash differs); retrain from a "
+            "full cohort with `relapse-risk train --cohort` instead"
+        )
     return cohort
 
 
@@ -191,9 +247,13 @@ def describe_lineage(description: dict) -> list[str]:
     if source == "combined":
         return [line for part in description["parts"] for line in describe_lineage(part)]
     if source == "store":
-        return [f"cohort {c['id']} {c['name']!r} (sha256 {c['content_sha256'][:12]})"
-                for c in description["cohorts"]]
+        return [
+            f"cohort {c['id']} {c['name']!r} (sha256 {c['content_sha256'][:12]})"
+            for c in description["cohorts"]
+        ]
     if source == "synthetic":
         return [f"synthetic n={description['n']} seed={description['seed']}"]
-    return [f"{source} {description.get('path', '')} n={description.get('n')} (sha256 "
-            f"{description.get('sha256', '')[:12]}; not in the cohort store)"]
+    return [
+        f"{source} {description.get('path', '')} n={description.get('n')} (sha256 "
+        f"{description.get('sha256', '')[:12]}; not in the cohort store)"
+    ]

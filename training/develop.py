@@ -23,6 +23,7 @@ censoring, as in the relapse model itself) and the model is the two-cause model
 family is not a candidate here: its EM fit inside every one of the bootstrap's repetitions of
 the whole strategy would cost minutes a resample; it competes in the hold-out strategy.
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,8 +75,9 @@ def partial_log_likelihood(lp: np.ndarray, time: np.ndarray, event: np.ndarray) 
     return float(np.sum(lp_sorted[died] - suffix[first[died]]))
 
 
-def _folds(event: np.ndarray, groups: np.ndarray | None, seed: int
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
+def _folds(
+    event: np.ndarray, groups: np.ndarray | None, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified folds; copies of one patient (a bootstrap resample's duplicates, same
     `groups` value) stay in one fold, or trees memorise them and win every comparison."""
     if groups is None:
@@ -102,16 +104,27 @@ class Choice:
     reason: str
 
     def as_dict(self) -> dict:
-        return {"strategy": "resampling", "folds": FOLDS, "penalty_grid": list(PENALTY_GRID),
-                "cv_partial_loglik": self.cv_partial_loglik, "penalty": self.penalty,
-                "cv_harrell_c": self.cv_harrell_c,
-                "xgb_minus_ridge_c": self.c_difference,
-                "xgb_minus_ridge_c_ci95": list(self.c_difference_ci),
-                "family": self.family, "reason": self.reason}
+        return {
+            "strategy": "resampling",
+            "folds": FOLDS,
+            "penalty_grid": list(PENALTY_GRID),
+            "cv_partial_loglik": self.cv_partial_loglik,
+            "penalty": self.penalty,
+            "cv_harrell_c": self.cv_harrell_c,
+            "xgb_minus_ridge_c": self.c_difference,
+            "xgb_minus_ridge_c_ci95": list(self.c_difference_ci),
+            "family": self.family,
+            "reason": self.reason,
+        }
 
 
-def choose(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int,
-           groups: np.ndarray | None = None) -> Choice:
+def choose(
+    X: pd.DataFrame,
+    time: np.ndarray,
+    event: np.ndarray,
+    seed: int,
+    groups: np.ndarray | None = None,
+) -> Choice:
     """Steps 1 and 2: the ridge penalty by cross-validated partial likelihood, then trees
     against that model on the same folds (`groups`: patient of each row, when repeated)."""
     folds = _folds(event, groups, seed)
@@ -127,8 +140,9 @@ def choose(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int,
                 full[k] = -np.inf
             lp = model.linear_predictor(X)
             # Verweij-van Houwelingen: what fold k adds to the full-data likelihood.
-            full[k] += (partial_log_likelihood(lp, time, event)
-                        - partial_log_likelihood(lp[train], time[train], event[train]))
+            full[k] += partial_log_likelihood(lp, time, event) - partial_log_likelihood(
+                lp[train], time[train], event[train]
+            )
             fold_lp.setdefault(k, []).append(lp)
     best = int(np.argmax(full))
     ridge_c, xgb_c = [], []
@@ -144,17 +158,26 @@ def choose(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, seed: int,
     lo, hi = float(diff.mean() - half), float(diff.mean() + half)
     if lo > 0:
         family = "xgb_cox"
-        reason = (f"trees' held-out Harrell C exceeds the ridge Cox model's by "
-                  f"{diff.mean():+.4f} (95% CI {lo:+.4f} to {hi:+.4f})")
+        reason = (
+            f"trees' held-out Harrell C exceeds the ridge Cox model's by "
+            f"{diff.mean():+.4f} (95% CI {lo:+.4f} to {hi:+.4f})"
+        )
     else:
         family = "cox_ridge"
-        reason = (f"trees do not earn their place: held-out Harrell C difference "
-                  f"{diff.mean():+.4f} (95% CI {lo:+.4f} to {hi:+.4f}) shows no gain; "
-                  f"ridge penalty {PENALTY_GRID[best]:g} by cross-validated partial likelihood")
-    return Choice(family, float(PENALTY_GRID[best]),
-                  [float(v) if np.isfinite(v) else None for v in full],
-                  {"cox_ridge": float(np.mean(ridge_c)), "xgb_cox": float(np.mean(xgb_c))},
-                  float(diff.mean()), (lo, hi), reason)
+        reason = (
+            f"trees do not earn their place: held-out Harrell C difference "
+            f"{diff.mean():+.4f} (95% CI {lo:+.4f} to {hi:+.4f}) shows no gain; "
+            f"ridge penalty {PENALTY_GRID[best]:g} by cross-validated partial likelihood"
+        )
+    return Choice(
+        family,
+        float(PENALTY_GRID[best]),
+        [float(v) if np.isfinite(v) else None for v in full],
+        {"cox_ridge": float(np.mean(ridge_c)), "xgb_cox": float(np.mean(xgb_c))},
+        float(diff.mean()),
+        (lo, hi),
+        reason,
+    )
 
 
 def _choice_events(event: np.ndarray, kind: np.ndarray | None) -> np.ndarray:
@@ -169,8 +192,9 @@ def fit_choice(choice: Choice, X, time, event, seed: int, kind: np.ndarray | Non
     """The chosen model refitted on all of (X, time, event): with event types `kind`, the
     two-cause model whose relapse part is the chosen family."""
     if kind is not None:
-        return TwoCauseModel.fit(relapse_family(choice.family, seed, penalty=choice.penalty),
-                                 X, time, event, kind)
+        return TwoCauseModel.fit(
+            relapse_family(choice.family, seed, penalty=choice.penalty), X, time, event, kind
+        )
     if choice.family == "xgb_cox":
         return XGBCox(random_state=seed).fit(X, time, event)
     return CoxRidge(alpha=choice.penalty).fit(X, time, event)
@@ -180,8 +204,10 @@ def performance(model: RiskModel, X, time, event, weights=None) -> dict[str, flo
     """The two figures whose optimism is estimated: Harrell's C and the 12-month slope."""
     risk = model.predict_risk(X)[:, _I12]
     slope, _ = calibration_slope_intercept(risk, time, event, weights=weights)
-    return {"harrell_c": _harrell(model.linear_predictor(X), time, event),
-            "calibration_slope_12m": slope}
+    return {
+        "harrell_c": _harrell(model.linear_predictor(X), time, event),
+        "calibration_slope_12m": slope,
+    }
 
 
 def _resample_optimism(X, time, event, seed: int, rng_seed, kind=None) -> dict[str, float]:
@@ -196,27 +222,53 @@ def _resample_optimism(X, time, event, seed: int, rng_seed, kind=None) -> dict[s
     return {k: apparent[k] - test[k] for k in apparent}
 
 
-def optimism(X: pd.DataFrame, time: np.ndarray, event: np.ndarray, apparent: dict, *,
-             bootstrap: int, seed: int, progress: bool = False, label: str = "",
-             n_jobs: int = 2, kind: np.ndarray | None = None) -> dict:
+def optimism(
+    X: pd.DataFrame,
+    time: np.ndarray,
+    event: np.ndarray,
+    apparent: dict,
+    *,
+    bootstrap: int,
+    seed: int,
+    progress: bool = False,
+    label: str = "",
+    n_jobs: int = 2,
+    kind: np.ndarray | None = None,
+) -> dict:
     """Step 3: Harrell's bootstrap optimism of each figure in `apparent`."""
     seeds = np.random.SeedSequence(seed).spawn(bootstrap)
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_resample_optimism)(X, time, event, seed, s, kind) for s in seeds)
-    draws = list(tqdm(jobs, total=bootstrap, desc=f"{label}: optimism bootstrap",
-                      disable=not progress, unit="resample"))
+        delayed(_resample_optimism)(X, time, event, seed, s, kind) for s in seeds
+    )
+    draws = list(
+        tqdm(
+            jobs,
+            total=bootstrap,
+            desc=f"{label}: optimism bootstrap",
+            disable=not progress,
+            unit="resample",
+        )
+    )
     out = {"bootstrap": bootstrap, "method": "Harrell's bootstrap (whole strategy repeated)"}
     for key, value in apparent.items():
         o = np.array([d[key] for d in draws])
-        out[key] = {"apparent": float(value), "optimism": float(o.mean()),
-                    "corrected": float(value - o.mean()),
-                    "optimism_se": float(o.std(ddof=1) / np.sqrt(len(o))) if len(o) > 1
-                    else None}
+        out[key] = {
+            "apparent": float(value),
+            "optimism": float(o.mean()),
+            "corrected": float(value - o.mean()),
+            "optimism_se": float(o.std(ddof=1) / np.sqrt(len(o))) if len(o) > 1 else None,
+        }
     return out
 
 
-def shrunk_model(model, factor: float, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-                 kind: np.ndarray | None = None):
+def shrunk_model(
+    model,
+    factor: float,
+    X: pd.DataFrame,
+    time: np.ndarray,
+    event: np.ndarray,
+    kind: np.ndarray | None = None,
+):
     """Uniform shrinkage (van Houwelingen and Le Cessie, Stat Med 1990): the ridge Cox
     model's linear predictor times `factor` (the optimism-corrected calibration slope), and
     its baseline re-estimated with the shrunk predictor as offset so that the average risk is
@@ -229,8 +281,9 @@ def shrunk_model(model, factor: float, X: pd.DataFrame, time: np.ndarray, event:
     out = copy.deepcopy(relapse)
     out.coef_ = relapse.coef_ * factor
     events = event if kind is None else cause_events(event, kind)[0].astype(float)
-    out._fit_baseline(out._standardise(X) @ out.coef_, np.asarray(time, float),
-                      np.asarray(events), out.anchored)
+    out._fit_baseline(
+        out._standardise(X) @ out.coef_, np.asarray(time, float), np.asarray(events), out.anchored
+    )
     return TwoCauseModel(out, model.nrm) if isinstance(model, TwoCauseModel) else out
 
 
@@ -243,12 +296,19 @@ def check_size(time: np.ndarray, event: np.ndarray, landmark: str) -> None:
             f"a model needs at least {10 * FOLDS} events ({FOLDS}-fold cross-validation with "
             "10 events a fold). Pool cohorts (`relapse-risk retrain`), or validate and "
             "recalibrate an existing model on this cohort instead (`relapse-risk validate`, "
-            "`relapse-risk recalibrate`)")
+            "`relapse-risk recalibrate`)"
+        )
 
 
-def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
-                     bootstrap: int = DEFAULT_BOOTSTRAP, progress: bool = False,
-                     shrink: bool = True) -> LandmarkFit:
+def develop_landmark(
+    cohort: Cohort,
+    landmark: str,
+    *,
+    seed: int = 0,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    progress: bool = False,
+    shrink: bool = True,
+) -> LandmarkFit:
     """Choose, fit on every patient of the landmark, and measure with optimism correction;
     with `shrink`, shrink a ridge Cox model by its optimism-corrected calibration slope when
     that is below `SHRINK_BELOW` (`shrunk_model`; recorded in `development["shrinkage"]`).
@@ -266,32 +326,62 @@ def develop_landmark(cohort: Cohort, landmark: str, *, seed: int = 0,
     model = fit_choice(choice, X, time, event, seed, kind)
     apparent = performance(model, X, time, event)
     development = choice.as_dict()
-    development["optimism"] = optimism(X.reset_index(drop=True), time, event, apparent,
-                                       bootstrap=bootstrap, seed=seed, progress=progress,
-                                       label=landmark, kind=kind)
+    development["optimism"] = optimism(
+        X.reset_index(drop=True),
+        time,
+        event,
+        apparent,
+        bootstrap=bootstrap,
+        seed=seed,
+        progress=progress,
+        label=landmark,
+        kind=kind,
+    )
     factor = development["optimism"]["calibration_slope_12m"]["corrected"]
-    shrinkage = {"factor": float(factor), "applied": False,
-                 "method": "uniform shrinkage of the linear predictor by the optimism-corrected "
-                           "12-month calibration slope, baseline re-estimated"}
+    shrinkage = {
+        "factor": float(factor),
+        "applied": False,
+        "method": "uniform shrinkage of the linear predictor by the optimism-corrected "
+        "12-month calibration slope, baseline re-estimated",
+    }
     if shrink and factor < SHRINK_BELOW:
         shrunk = shrunk_model(model, factor, X, time, event, kind)
         if shrunk is None:
             shrinkage["reason"] = f"not applied: {choice.family} has no linear predictor to scale"
         else:
-            shrinkage.update({"applied": True, "reason": (
-                f"optimism-corrected slope {factor:.2f} < {SHRINK_BELOW}: predictions were too "
-                "extreme for a cohort this size"),
-                "apparent_before": performance(model, X, time, event),
-                "apparent_after": performance(shrunk, X, time, event)})
+            shrinkage.update(
+                {
+                    "applied": True,
+                    "reason": (
+                        f"optimism-corrected slope {factor:.2f} < {SHRINK_BELOW}: predictions "
+                        "were too extreme for a cohort this size"
+                    ),
+                    "apparent_before": performance(model, X, time, event),
+                    "apparent_after": performance(shrunk, X, time, event),
+                }
+            )
             model = shrunk
     else:
-        shrinkage["reason"] = (f"not needed: optimism-corrected slope {factor:.2f}" if shrink
-                               else "not asked for")
+        shrinkage["reason"] = (
+            f"not needed: optimism-corrected slope {factor:.2f}" if shrink else "not asked for"
+        )
     development["shrinkage"] = shrinkage
     metrics = {choice.family: evaluate(model, X, time, event, time, event)}
     risk = model.predict_risk(X)[:, _I12]
     thresholds = tuple(float(q) for q in np.quantile(risk, [1 / 3, 2 / 3]))
-    return LandmarkFit(landmark, {choice.family: model}, metrics, choice.family, choice.reason,
-                       len(frame), 0, X, time, event, thresholds, development,
-                       causes_reason=causes_reason,
-                       event_type_test=event_types(frame))
+    return LandmarkFit(
+        landmark,
+        {choice.family: model},
+        metrics,
+        choice.family,
+        choice.reason,
+        len(frame),
+        0,
+        X,
+        time,
+        event,
+        thresholds,
+        development,
+        causes_reason=causes_reason,
+        event_type_test=event_types(frame),
+    )

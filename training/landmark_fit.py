@@ -1,6 +1,7 @@
 """What developing one landmark's model produces (`LandmarkFit`), whichever strategy made it
 (the hold-out of `training.train` or the resampling of `training.develop`), and whether the
 cohort supports the two-cause outcome model (`typed_events`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,23 +41,29 @@ def typed_events(frame: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     """The PFS events' causes when the two-cause model can be fitted on `frame`, else None
     and why (never a guess about untyped events)."""
     event = frame[PFS_EVENT].to_numpy(float) == 1
-    kind = (frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame.columns
-            else np.full(len(frame), None, dtype=object))
+    kind = (
+        frame[PFS_EVENT_TYPE].to_numpy(object)
+        if PFS_EVENT_TYPE in frame.columns
+        else np.full(len(frame), None, dtype=object)
+    )
     untyped = int((event & pd.isna(kind)).sum())
     if untyped:
-        return None, (f"{untyped} of {int(event.sum())} PFS events have no pfs_event_type "
-                      "(progression or death): relapse and non-relapse mortality cannot be "
-                      "told apart, so scores carry the PFS risk only")
+        return None, (
+            f"{untyped} of {int(event.sum())} PFS events have no pfs_event_type "
+            "(progression or death): relapse and non-relapse mortality cannot be "
+            "told apart, so scores carry the PFS risk only"
+        )
     progressions = int((event & (kind == "progression")).sum())
     deaths = int((event & (kind == "death")).sum())
     if min(progressions, deaths) < MIN_CAUSE_EVENTS:
-        return None, (f"{progressions} progressions and {deaths} deaths without progression: "
-                      f"a model of each cause needs at least {MIN_CAUSE_EVENTS} events of it, "
-                      "so scores carry the PFS risk only")
+        return None, (
+            f"{progressions} progressions and {deaths} deaths without progression: "
+            f"a model of each cause needs at least {MIN_CAUSE_EVENTS} events of it, "
+            "so scores carry the PFS risk only"
+        )
     return kind, None
 
 
 def event_types(frame: pd.DataFrame) -> np.ndarray | None:
     """The pfs_event_type column (None when the cohort has none)."""
-    return (frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame.columns
-            else None)
+    return frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame.columns else None

@@ -4,6 +4,7 @@ Discrimination and Brier scores come from scikit-survival; Kaplan-Meier of PFS f
 scikit-survival (held equal to lifelines' by a test), of censoring from lifelines. Calibration
 (slope and intercept on the complementary log-log scale) is `training.calibration`'s.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -49,8 +50,13 @@ def observed_risk(time, event, horizon: float) -> float:
     return float(1 - survival[i]) if i >= 0 else 0.0
 
 
-def net_benefit(risk: np.ndarray, time, event, thresholds=NET_BENEFIT_THRESHOLDS,
-                horizon: float = CALIBRATION_HORIZON) -> dict[str, list[float]]:
+def net_benefit(
+    risk: np.ndarray,
+    time,
+    event,
+    thresholds=NET_BENEFIT_THRESHOLDS,
+    horizon: float = CALIBRATION_HORIZON,
+) -> dict[str, list[float]]:
     """Decision-curve net benefit at a horizon (Kaplan-Meier within the flagged group).
 
     NB(pt) = P(flag) * [(1 - S_flag(h)) - S_flag(h) * pt / (1 - pt)]; "treat all" flags all.
@@ -87,7 +93,8 @@ def evaluate(model: RiskModel, X, time, event, train_time, train_event) -> dict:
     tau = min(24.0, float(np.max(train_time)) - 1e-6)
     keep = time < float(np.max(train_time))
     out = {
-        "n": int(len(time)), "events": int(event.sum()),
+        "n": int(len(time)),
+        "events": int(event.sum()),
         "harrell_c": float(concordance_index_censored(event == 1, time, lp)[0]),
         "uno_c": float(concordance_index_ipcw(y_train, y_test[keep], lp[keep], tau=tau)[0]),
     }
@@ -95,16 +102,21 @@ def evaluate(model: RiskModel, X, time, event, train_time, train_event) -> dict:
         auc, _ = cumulative_dynamic_auc(y_train, y_test[keep], risk[keep, i], times=[h])
         out[f"auc_{int(h)}m"] = float(auc[0])
     # Only grid times inside the follow-up (a day-28 cohort's first time can pass 1 month).
-    grid = IBS_GRID_MONTHS[(IBS_GRID_MONTHS >= time[keep].min())
-                           & (IBS_GRID_MONTHS < min(time[keep].max(), tau))]
+    grid = IBS_GRID_MONTHS[
+        (IBS_GRID_MONTHS >= time[keep].min()) & (IBS_GRID_MONTHS < min(time[keep].max(), tau))
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out["integrated_brier"] = float(integrated_brier_score(
-            y_train, y_test[keep], model.predict_survival(X[keep], grid), grid))
+        out["integrated_brier"] = float(
+            integrated_brier_score(
+                y_train, y_test[keep], model.predict_survival(X[keep], grid), grid
+            )
+        )
     i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
     # The 12-month IPCW Brier score: what families are chosen by (the oracle minimises it).
-    out["brier_12m"] = float(brier_score(y_train, y_test[keep], 1 - risk[keep, i12],
-                                         [CALIBRATION_HORIZON])[1][0])
+    out["brier_12m"] = float(
+        brier_score(y_train, y_test[keep], 1 - risk[keep, i12], [CALIBRATION_HORIZON])[1][0]
+    )
     slope, intercept = calibration_slope_intercept(risk[:, i12], time, event)
     out["calibration_slope_12m"] = slope
     out["calibration_intercept_12m"] = intercept
@@ -123,8 +135,9 @@ def cause_codes(event, event_type) -> np.ndarray:
     return np.where(np.asarray(event) == 1, np.where(kind == "death", 2, 1), 0)
 
 
-def aalen_johansen(time, codes: np.ndarray, cause: int, horizons=HORIZONS_MONTHS
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def aalen_johansen(
+    time, codes: np.ndarray, cause: int, horizons=HORIZONS_MONTHS
+) -> tuple[np.ndarray, np.ndarray]:
     """Aalen-Johansen cumulative incidence of `cause` at the horizons, and its standard error
     (lifelines; 0 with SE 0 when the cause never occurs)."""
     time = np.asarray(time, float)
@@ -144,8 +157,9 @@ def aalen_johansen(time, codes: np.ndarray, cause: int, horizons=HORIZONS_MONTHS
     return at, se
 
 
-def competing_concordance(marker: np.ndarray, time: np.ndarray, codes: np.ndarray,
-                          cause: int, chunk: int = 512) -> float | None:
+def competing_concordance(
+    marker: np.ndarray, time: np.ndarray, codes: np.ndarray, cause: int, chunk: int = 512
+) -> float | None:
     """Wolbers et al.'s concordance for a competing-risks cumulative incidence (Epidemiology
     2009): a pair is comparable when i has the cause at T_i and j is still free of it then
     (T_j > T_i, or j had the other cause by T_i); concordant when marker_i > marker_j (ties
@@ -158,12 +172,13 @@ def competing_concordance(marker: np.ndarray, time: np.ndarray, codes: np.ndarra
     other = (codes != cause) & (codes != 0)
     concordant = comparable = 0.0
     for start in range(0, cases.size, chunk):
-        i = cases[start:start + chunk]
+        i = cases[start : start + chunk]
         ti, mi = time[i][:, None], marker[i][:, None]
         ok = (time[None, :] > ti) | (other[None, :] & (time[None, :] <= ti))
         comparable += ok.sum()
-        concordant += ((marker[None, :] < mi) & ok).sum() + 0.5 * ((marker[None, :] == mi)
-                                                                    & ok).sum()
+        concordant += ((marker[None, :] < mi) & ok).sum() + 0.5 * (
+            (marker[None, :] == mi) & ok
+        ).sum()
     return float(concordant / comparable) if comparable else None
 
 
@@ -183,7 +198,6 @@ def cause_metrics(causes: dict[str, np.ndarray], time, event, event_type) -> dic
             "concordance": competing_concordance(causes[name][:, i12], time, codes, code),
             **{f"observed_{int(h)}m": float(o) for h, o in zip(HORIZONS_MONTHS, observed)},
             **{f"observed_se_{int(h)}m": float(s) for h, s in zip(HORIZONS_MONTHS, se)},
-            **{f"mean_predicted_{int(h)}m": float(p) for h, p in zip(HORIZONS_MONTHS,
-                                                                     predicted)},
+            **{f"mean_predicted_{int(h)}m": float(p) for h, p in zip(HORIZONS_MONTHS, predicted)},
         }
     return out

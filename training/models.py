@@ -4,6 +4,7 @@
 `XGBCox` is gradient-boosted trees with the Cox objective. Both give the probability of a PFS
 event by each horizon, a linear predictor (log relative hazard) and per-feature contributions.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -37,15 +38,18 @@ class RiskModel(Protocol):
         """A ranking score, shape (n,): higher means more risk."""
         ...
 
+
 # The baseline is held on this grid (months): every horizon, the incidence grid's quarter
 # months and the half-month grid of the curves the service draws are on it.
 BASELINE_STEP_MONTHS = 0.25
-BASELINE_TIMES_MONTHS = np.round(np.arange(BASELINE_STEP_MONTHS, 36.0 + 1e-9,
-                                           BASELINE_STEP_MONTHS), 2)
+BASELINE_TIMES_MONTHS = np.round(
+    np.arange(BASELINE_STEP_MONTHS, 36.0 + 1e-9, BASELINE_STEP_MONTHS), 2
+)
 
 
-def anchored_baseline(lp: np.ndarray, time: np.ndarray, event: np.ndarray,
-                      times: np.ndarray = BASELINE_TIMES_MONTHS) -> np.ndarray:
+def anchored_baseline(
+    lp: np.ndarray, time: np.ndarray, event: np.ndarray, times: np.ndarray = BASELINE_TIMES_MONTHS
+) -> np.ndarray:
     """Baseline cumulative hazard H0(t) at `times` such that the patients' mean predicted
     risk, mean(1 - exp(-H0(t) exp(lp))), equals the Kaplan-Meier risk 1 - S(t) of the same
     patients at every t.
@@ -88,8 +92,9 @@ class BreslowRisk:
     the training patients' mean risk is their Kaplan-Meier risk at every time
     (`anchored_baseline`)."""
 
-    def _fit_baseline(self, lp: np.ndarray, time: np.ndarray, event: np.ndarray,
-                      anchored: bool = True) -> None:
+    def _fit_baseline(
+        self, lp: np.ndarray, time: np.ndarray, event: np.ndarray, anchored: bool = True
+    ) -> None:
         if anchored:
             self.baseline_times_ = BASELINE_TIMES_MONTHS
             self.baseline_cumhaz_ = anchored_baseline(lp, time, event, BASELINE_TIMES_MONTHS)
@@ -106,8 +111,10 @@ class BreslowRisk:
 
     def cumulative_hazard(self, X: pd.DataFrame, times) -> np.ndarray:
         """H(t | x) = H0(t) exp(lp(x)) at each of `times`, shape (n, len(times))."""
-        return (np.exp(self.linear_predictor(X))[:, None]
-                * self.cumulative_baseline_hazard(times)[None, :])
+        return (
+            np.exp(self.linear_predictor(X))[:, None]
+            * self.cumulative_baseline_hazard(times)[None, :]
+        )
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of a PFS event by 6, 12 and 24 months, shape (n, 3)."""
@@ -150,8 +157,9 @@ class CoxRidge(BreslowRisk, BaseEstimator):
         model = CoxPHSurvivalAnalysis(alpha=self.alpha, ties="breslow")
         model.fit(z, _survival(time, event))
         self.coef_ = np.asarray(model.coef_, dtype=float)
-        self._fit_baseline(z @ self.coef_, np.asarray(time, float), np.asarray(event),
-                           self.anchored)
+        self._fit_baseline(
+            z @ self.coef_, np.asarray(time, float), np.asarray(event), self.anchored
+        )
         return self
 
     def _standardise(self, X: pd.DataFrame) -> np.ndarray:
@@ -170,9 +178,16 @@ class XGBCox(BreslowRisk, BaseEstimator):
 
     family = "xgb_cox"
 
-    def __init__(self, n_estimators: int = 300, max_depth: int = 3, learning_rate: float = 0.05,
-                 subsample: float = 0.8, min_child_weight: float = 20.0, random_state: int = 0,
-                 anchored: bool = True):
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        max_depth: int = 3,
+        learning_rate: float = 0.05,
+        subsample: float = 0.8,
+        min_child_weight: float = 20.0,
+        random_state: int = 0,
+        anchored: bool = True,
+    ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -187,10 +202,17 @@ class XGBCox(BreslowRisk, BaseEstimator):
         # XGBoost's Cox objective reads censoring from the sign of the label.
         label = np.where(np.asarray(event) == 1, time, -time)
         self.model_ = xgb.XGBRegressor(
-            objective="survival:cox", tree_method="hist", n_estimators=self.n_estimators,
-            max_depth=self.max_depth, learning_rate=self.learning_rate,
-            subsample=self.subsample, min_child_weight=self.min_child_weight,
-            random_state=self.random_state, n_jobs=2, base_score=1.0)
+            objective="survival:cox",
+            tree_method="hist",
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            subsample=self.subsample,
+            min_child_weight=self.min_child_weight,
+            random_state=self.random_state,
+            n_jobs=2,
+            base_score=1.0,
+        )
         self.model_.fit(X[self.feature_names_].to_numpy(dtype=np.float32), label)
         self._fit_baseline(self.linear_predictor(X), time, np.asarray(event), self.anchored)
         return self
@@ -207,8 +229,9 @@ class XGBCox(BreslowRisk, BaseEstimator):
 
         The same attribution the ONNX export computes in-graph (XGBoost's approx_contribs).
         """
-        contribs = self.model_.get_booster().predict(self._matrix(X), pred_contribs=True,
-                                                     approx_contribs=True)
+        contribs = self.model_.get_booster().predict(
+            self._matrix(X), pred_contribs=True, approx_contribs=True
+        )
         return np.asarray(contribs[:, :-1], dtype=float)
 
 
@@ -231,7 +254,8 @@ def cause_events(event: np.ndarray, event_type: np.ndarray) -> tuple[np.ndarray,
         raise ValueError(
             f"{int(progression.sum())} progressions and {int(death.sum())} deaths without "
             "progression: models of the two causes need pfs_event_type on the cohort and "
-            "at least a few events of each")
+            "at least a few events of each"
+        )
     return progression, death
 
 
@@ -245,48 +269,76 @@ class CauseModels:
         self.relapse, self.nrm = relapse, nrm
 
     @classmethod
-    def fit(cls, X: pd.DataFrame, time: np.ndarray, event: np.ndarray, event_type: np.ndarray,
-            penalty: float = CAUSE_PENALTY) -> CauseModels:
+    def fit(
+        cls,
+        X: pd.DataFrame,
+        time: np.ndarray,
+        event: np.ndarray,
+        event_type: np.ndarray,
+        penalty: float = CAUSE_PENALTY,
+    ) -> CauseModels:
         progression, death = cause_events(event, event_type)
-        return cls(CoxRidge(alpha=penalty, anchored=False).fit(X, time, progression.astype(float)),
-                   CoxRidge(alpha=penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
-                                                               death.astype(float)))
+        return cls(
+            CoxRidge(alpha=penalty, anchored=False).fit(X, time, progression.astype(float)),
+            CoxRidge(alpha=penalty, anchored=False).fit(
+                X[list(NRM_FEATURES)], time, death.astype(float)
+            ),
+        )
 
     def grid(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each cause's linear predictor and baseline cumulative hazard on the grid."""
-        return {f"{name}_{part}": value for name, model in (("relapse", self.relapse),
-                                                             ("nrm", self.nrm))
-                for part, value in (("lp", model.linear_predictor(X)),
-                                    ("cumhaz", model.cumulative_baseline_hazard(CIF_GRID_MONTHS)))}
+        return {
+            f"{name}_{part}": value
+            for name, model in (("relapse", self.relapse), ("nrm", self.nrm))
+            for part, value in (
+                ("lp", model.linear_predictor(X)),
+                ("cumhaz", model.cumulative_baseline_hazard(CIF_GRID_MONTHS)),
+            )
+        }
 
     def describe(self) -> dict:
         """Both models as JSON-able metadata (enough to rebuild them: `from_metadata`)."""
+
         def one(m: CoxRidge) -> dict:
-            return {"features": list(m.feature_names_), "penalty": m.alpha,
-                    "mean": m.mean_.tolist(), "scale": m.scale_.tolist(),
-                    "coef": m.coef_.tolist(), "hazard_ratio_per_sd": np.exp(m.coef_).tolist(),
-                    "grid_months": CIF_GRID_MONTHS.tolist(),
-                    "cumhaz": m.cumulative_baseline_hazard(CIF_GRID_MONTHS).tolist()}
+            return {
+                "features": list(m.feature_names_),
+                "penalty": m.alpha,
+                "mean": m.mean_.tolist(),
+                "scale": m.scale_.tolist(),
+                "coef": m.coef_.tolist(),
+                "hazard_ratio_per_sd": np.exp(m.coef_).tolist(),
+                "grid_months": CIF_GRID_MONTHS.tolist(),
+                "cumhaz": m.cumulative_baseline_hazard(CIF_GRID_MONTHS).tolist(),
+            }
+
         return {"relapse": one(self.relapse), "nrm": one(self.nrm)}
 
     @classmethod
     def from_metadata(cls, info: dict) -> CauseModels:
         """The models `describe` recorded (their baselines on the grid)."""
+
         def one(d: dict) -> CoxRidge:
             model = CoxRidge(alpha=d["penalty"], anchored=False)
             model.feature_names_ = list(d["features"])
-            model.mean_, model.scale_, model.coef_ = (np.asarray(d[k], float)
-                                                      for k in ("mean", "scale", "coef"))
+            model.mean_, model.scale_, model.coef_ = (
+                np.asarray(d[k], float) for k in ("mean", "scale", "coef")
+            )
             model.baseline_times_ = np.asarray(d["grid_months"], float)
             model.baseline_cumhaz_ = np.asarray(d["cumhaz"], float)
             model.horizon_cumhaz_ = model.cumulative_baseline_hazard(HORIZONS_MONTHS)
             return model
+
         return cls(one(info["relapse"]), one(info["nrm"]))
 
 
-def nrm_incidence(pfs_lp: np.ndarray, pfs_cumhaz: np.ndarray, relapse_lp: np.ndarray,
-                  relapse_cumhaz: np.ndarray, nrm_lp: np.ndarray, nrm_cumhaz: np.ndarray
-                  ) -> np.ndarray:
+def nrm_incidence(
+    pfs_lp: np.ndarray,
+    pfs_cumhaz: np.ndarray,
+    relapse_lp: np.ndarray,
+    relapse_cumhaz: np.ndarray,
+    nrm_lp: np.ndarray,
+    nrm_cumhaz: np.ndarray,
+) -> np.ndarray:
     """Cumulative incidence of non-relapse death at the horizons, shape (n, 3).
 
     The PFS model gives the events of each step of `CIF_GRID_MONTHS`; the two cause-specific
@@ -321,7 +373,9 @@ class CompetingRisks:
     def predict_causes(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """risk, relapse and nrm at 6/12/24 months, each shape (n, 3)."""
         risk = self.pfs.predict_risk(X)
-        nrm = nrm_incidence(self.pfs.linear_predictor(X),
-                            self.pfs.cumulative_baseline_hazard(CIF_GRID_MONTHS),
-                            **self.causes.grid(X))
+        nrm = nrm_incidence(
+            self.pfs.linear_predictor(X),
+            self.pfs.cumulative_baseline_hazard(CIF_GRID_MONTHS),
+            **self.causes.grid(X),
+        )
         return {"risk": risk, "relapse": np.maximum(risk - nrm, 0.0), "nrm": nrm}

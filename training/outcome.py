@@ -22,6 +22,7 @@ the full likelihood, not an independence assumption):
 The NRM hazard is a ridge Cox model of age and ECOG (the predictors the literature links to
 it); it acts on every patient, cured of the lymphoma or not.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,8 +54,9 @@ def _risk_set_sums(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Sum over the risk set of the rows `first` points at (rows sorted by time; `first`: the
     first row of each row's tied time): the total less what came before."""
     prefix = np.cumsum(values, axis=0)
-    before = np.where((first > 0).reshape(-1, *([1] * (values.ndim - 1))),
-                      prefix[np.maximum(first - 1, 0)], 0.0)
+    before = np.where(
+        (first > 0).reshape(-1, *([1] * (values.ndim - 1))), prefix[np.maximum(first - 1, 0)], 0.0
+    )
     return prefix[-1] - before
 
 
@@ -88,8 +90,13 @@ class MixtureCure(BaseEstimator):
 
     family = "cure"
 
-    def __init__(self, alpha_incidence: float = 1.0, alpha_latency: float = 1.0,
-                 max_iter: int = 500, tol: float = 1e-4):
+    def __init__(
+        self,
+        alpha_incidence: float = 1.0,
+        alpha_latency: float = 1.0,
+        max_iter: int = 500,
+        tol: float = 1e-4,
+    ):
         self.alpha_incidence = alpha_incidence
         self.alpha_latency = alpha_latency
         self.max_iter = max_iter
@@ -106,8 +113,9 @@ class MixtureCure(BaseEstimator):
             grad = np.concatenate([[np.sum(w - p)], z.T @ (w - p) - alpha * theta[1:]])
             return -(ll - 0.5 * alpha * theta[1:] @ theta[1:]), -grad
 
-        return minimize(loss, start, jac=True, method="L-BFGS-B",
-                        options={"maxiter": M_STEP_ITERATIONS}).x
+        return minimize(
+            loss, start, jac=True, method="L-BFGS-B", options={"maxiter": M_STEP_ITERATIONS}
+        ).x
 
     def _latency_step(self, zs, ds, ws, first, start):
         alpha = self.alpha_latency
@@ -126,8 +134,9 @@ class MixtureCure(BaseEstimator):
 
         # Generalised EM: a few warm-started steps per M-step are enough for the likelihood
         # to rise; EM's convergence test decides when to stop.
-        return minimize(loss, start, jac=True, method="L-BFGS-B",
-                        options={"maxiter": M_STEP_ITERATIONS}).x
+        return minimize(
+            loss, start, jac=True, method="L-BFGS-B", options={"maxiter": M_STEP_ITERATIONS}
+        ).x
 
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> MixtureCure:
         self.feature_names_ = list(X.columns)
@@ -156,8 +165,9 @@ class MixtureCure(BaseEstimator):
             s_u = np.exp(-h0 * np.exp(z @ b))
             s_u = np.where(time > self.tail_months_, 0.0, s_u)
             p_uncured = expit(theta[0] + z @ theta[1:])
-            new = np.where(died, 1.0, p_uncured * s_u
-                           / np.maximum(1 - p_uncured + p_uncured * s_u, 1e-300))
+            new = np.where(
+                died, 1.0, p_uncured * s_u / np.maximum(1 - p_uncured + p_uncured * s_u, 1e-300)
+            )
             moved = float(np.max(np.abs(new - w)))
             w = new
             if moved < self.tol:
@@ -200,8 +210,9 @@ class MixtureCure(BaseEstimator):
     def cumulative_hazard(self, X: pd.DataFrame, times) -> np.ndarray:
         """H(t | x) = -log(pi + (1 - pi) S_u(t | x)), shape (n, len(times))."""
         cure = self.cure_probability(X)[:, None]
-        s_u = np.exp(-np.exp(self.latency_predictor(X))[:, None]
-                     * self.latency_baseline(times)[None, :])
+        s_u = np.exp(
+            -np.exp(self.latency_predictor(X))[:, None] * self.latency_baseline(times)[None, :]
+        )
         return -np.log(cure + (1 - cure) * s_u)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
@@ -222,8 +233,9 @@ def relapse_family(name: str, seed: int = 0, penalty: float = 1.0):
     raise ValueError(f"relapse family must be one of {RELAPSE_FAMILIES}, got {name!r}")
 
 
-def cumulative_incidences(relapse_cumhaz: np.ndarray, nrm_cumhaz: np.ndarray
-                          ) -> dict[str, np.ndarray]:
+def cumulative_incidences(
+    relapse_cumhaz: np.ndarray, nrm_cumhaz: np.ndarray
+) -> dict[str, np.ndarray]:
     """Cumulative incidences of both causes and event-free survival on the grid the
     cumulative hazards are given on (each shape (n, G), G >= 2)."""
     survival = np.exp(-(relapse_cumhaz + nrm_cumhaz))
@@ -233,9 +245,11 @@ def cumulative_incidences(relapse_cumhaz: np.ndarray, nrm_cumhaz: np.ndarray
     share = np.divide(d_relapse, d_total, out=np.zeros_like(d_total), where=d_total > 0)
     relapse_steps = events * share
     zero = np.zeros((len(survival), 1))
-    return {"relapse": np.concatenate([zero, np.cumsum(relapse_steps, axis=1)], axis=1),
-            "nrm": np.concatenate([zero, np.cumsum(events - relapse_steps, axis=1)], axis=1),
-            "event_free": survival}
+    return {
+        "relapse": np.concatenate([zero, np.cumsum(relapse_steps, axis=1)], axis=1),
+        "nrm": np.concatenate([zero, np.cumsum(events - relapse_steps, axis=1)], axis=1),
+        "event_free": survival,
+    }
 
 
 class CurveRisk:
@@ -277,14 +291,22 @@ class TwoCauseModel(CurveRisk):
         self.family = relapse.family
 
     @classmethod
-    def fit(cls, relapse, X: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-            event_type: np.ndarray, nrm_penalty: float = NRM_PENALTY) -> TwoCauseModel:
+    def fit(
+        cls,
+        relapse,
+        X: pd.DataFrame,
+        time: np.ndarray,
+        event: np.ndarray,
+        event_type: np.ndarray,
+        nrm_penalty: float = NRM_PENALTY,
+    ) -> TwoCauseModel:
         """Fit `relapse` (unfitted, from `relapse_family`) and the NRM model."""
         progression, death = cause_events(event, event_type)
         time = np.asarray(time, float)
         relapse.fit(X, time, progression.astype(float))
-        nrm = CoxRidge(alpha=nrm_penalty, anchored=False).fit(X[list(NRM_FEATURES)], time,
-                                                              death.astype(float))
+        nrm = CoxRidge(alpha=nrm_penalty, anchored=False).fit(
+            X[list(NRM_FEATURES)], time, death.astype(float)
+        )
         return cls(relapse, nrm)
 
     @property
@@ -307,27 +329,40 @@ class TwoCauseModel(CurveRisk):
     def conditional(self, X: pd.DataFrame, event_free_months) -> dict[str, np.ndarray]:
         """Risks for patients still event-free at `event_free_months`
         (`model_registry.curves.conditional_risks`)."""
-        return conditional_risks(self.curves(X), event_free_months, GRID_STEP_MONTHS,
-                                 self.cure_probability(X))
+        return conditional_risks(
+            self.curves(X), event_free_months, GRID_STEP_MONTHS, self.cure_probability(X)
+        )
 
     def describe(self) -> dict:
         """The relapse and NRM parts as JSON-able metadata."""
+
         def cox(m: CoxRidge) -> dict:
-            return {"features": list(m.feature_names_), "penalty": m.alpha,
-                    "coef": m.coef_.tolist(), "hazard_ratio_per_sd": np.exp(m.coef_).tolist()}
+            return {
+                "features": list(m.feature_names_),
+                "penalty": m.alpha,
+                "coef": m.coef_.tolist(),
+                "hazard_ratio_per_sd": np.exp(m.coef_).tolist(),
+            }
 
         relapse: dict = {"family": self.family}
         if isinstance(self.relapse, CoxRidge):
             relapse.update(cox(self.relapse))
         elif self.has_cure:
             r = self.relapse
-            relapse.update({
-                "features": list(r.feature_names_),
-                "penalty": {"incidence": r.alpha_incidence, "latency": r.alpha_latency},
-                "uncured_intercept": r.uncured_intercept_,
-                "uncured_odds_ratio_per_sd": np.exp(r.uncured_coef_).tolist(),
-                "latency_hazard_ratio_per_sd": np.exp(r.latency_coef_).tolist(),
-                "zero_tail_months": r.tail_months_, "em_iterations": r.n_iter_,
-                "em_converged": bool(r.converged_)})
-        return {"relapse": relapse, "nrm": cox(self.nrm), "grid_months": [
-            float(GRID_MONTHS[0]), float(GRID_MONTHS[-1]), GRID_STEP_MONTHS]}
+            relapse.update(
+                {
+                    "features": list(r.feature_names_),
+                    "penalty": {"incidence": r.alpha_incidence, "latency": r.alpha_latency},
+                    "uncured_intercept": r.uncured_intercept_,
+                    "uncured_odds_ratio_per_sd": np.exp(r.uncured_coef_).tolist(),
+                    "latency_hazard_ratio_per_sd": np.exp(r.latency_coef_).tolist(),
+                    "zero_tail_months": r.tail_months_,
+                    "em_iterations": r.n_iter_,
+                    "em_converged": bool(r.converged_),
+                }
+            )
+        return {
+            "relapse": relapse,
+            "nrm": cox(self.nrm),
+            "grid_months": [float(GRID_MONTHS[0]), float(GRID_MONTHS[-1]), GRID_STEP_MONTHS],
+        }

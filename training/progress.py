@@ -1,6 +1,7 @@
 """Stages of the long jobs (`train --cohort`, `retrain`, `validate`, `recalibrate`): a
 progress bar per stage on a terminal, a line per stage otherwise, and at the end what took
 the time. The jobs take a `Stages` from their caller and are silent without one."""
+
 from __future__ import annotations
 
 import sys
@@ -52,11 +53,10 @@ class Stages:
         """The whole job's time and its longest stages."""
         total = time.perf_counter() - self._start
         top = sorted(self.timings, key=lambda kv: -kv[1])[:4]
-        parts = ", ".join(f"{name} {took:.1f} s ({100 * took / max(total, 1e-9):.0f}%)"
-                          for name, took in top)
+        parts = ", ".join(
+            f"{name} {took:.1f} s ({100 * took / max(total, 1e-9):.0f}%)" for name, took in top
+        )
         return f"{total:.1f} s in all; longest: {parts}" if parts else f"{total:.1f} s in all"
 
     def finish(self) -> None:
         self._say(self.summary())
-
-

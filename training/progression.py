@@ -11,6 +11,7 @@ progression is 5.5 months in the 13-centre study and PC-PI's high-risk groups di
 months, so 24 months (the PFS horizon) is past nearly every death and 3 months separates the
 groups that matter; 12 months matches DESCAR-T's published 1-year OS.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,17 +52,24 @@ def progression_cohort(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, n
     progression to death or censoring and the death indicator."""
     kind = frame[PFS_EVENT_TYPE].to_numpy(object) if PFS_EVENT_TYPE in frame else None
     if kind is None:
-        raise ProgressionDataError("the cohort has no pfs_event_type: progressions cannot be "
-                                   "told from deaths, so there is no progression landmark")
-    who = ((frame[PFS_EVENT].to_numpy(float) == 1) & (kind == "progression")
-           & frame[OS_MONTHS].notna().to_numpy() & frame[OS_EVENT].notna().to_numpy())
+        raise ProgressionDataError(
+            "the cohort has no pfs_event_type: progressions cannot be "
+            "told from deaths, so there is no progression landmark"
+        )
+    who = (
+        (frame[PFS_EVENT].to_numpy(float) == 1)
+        & (kind == "progression")
+        & frame[OS_MONTHS].notna().to_numpy()
+        & frame[OS_EVENT].notna().to_numpy()
+    )
     part = frame.loc[who]
     time = np.maximum((part[OS_MONTHS] - part[PFS_MONTHS]).to_numpy(float), MIN_MONTHS)
     event = part[OS_EVENT].to_numpy(float)
     if event.sum() < MIN_EVENTS:
         raise ProgressionDataError(
             f"{len(part)} progressions with {int(event.sum())} deaths after them; the "
-            f"progression model needs at least {MIN_EVENTS} deaths")
+            f"progression model needs at least {MIN_EVENTS} deaths"
+        )
     return part, time, event
 
 
@@ -84,8 +92,9 @@ def harrell_c(time, event, risk) -> float:
     return float(concordance_index(time, -np.asarray(risk, float), event))
 
 
-def paired_c_bootstrap(time, event, scores: dict[str, np.ndarray], seed: int = 0,
-                       n: int = BOOTSTRAP) -> dict:
+def paired_c_bootstrap(
+    time, event, scores: dict[str, np.ndarray], seed: int = 0, n: int = BOOTSTRAP
+) -> dict:
     """Harrell's C of each score on the same patients, with percentile 95% intervals from
     one paired bootstrap, and the first score minus each other one (paired, same resamples).
     """
@@ -97,18 +106,22 @@ def paired_c_bootstrap(time, event, scores: dict[str, np.ndarray], seed: int = 0
         i = rng.integers(0, len(time), len(time))
         for k in names:
             draws[k].append(harrell_c(time[i], event[i], scores[k][i]))
-    out = {k: {"c": point[k], "ci95": np.quantile(draws[k], [0.025, 0.975]).tolist()}
-           for k in names}
+    out = {
+        k: {"c": point[k], "ci95": np.quantile(draws[k], [0.025, 0.975]).tolist()} for k in names
+    }
     first = names[0]
     for k in names[1:]:
         diff = np.subtract(draws[first], draws[k])
-        out[f"{first}_minus_{k}"] = {"difference": point[first] - point[k],
-                                     "ci95": np.quantile(diff, [0.025, 0.975]).tolist()}
+        out[f"{first}_minus_{k}"] = {
+            "difference": point[first] - point[k],
+            "ci95": np.quantile(diff, [0.025, 0.975]).tolist(),
+        }
     return out
 
 
-def calibration_at(predicted_death: np.ndarray, time, event, horizon: float,
-                   groups: int = 5) -> dict:
+def calibration_at(
+    predicted_death: np.ndarray, time, event, horizon: float, groups: int = 5
+) -> dict:
     """Observed (Kaplan-Meier) vs mean predicted death by `horizon` in quantile groups of
     the prediction, with each group's 95% interval, and calibration-in-the-large."""
     from lifelines import KaplanMeierFitter
@@ -124,17 +137,25 @@ def calibration_at(predicted_death: np.ndarray, time, event, horizon: float,
         s = float(km.survival_function_at_times(horizon).iloc[0])
         ci = km.confidence_interval_survival_function_
         band = ci[ci.index <= horizon].iloc[-1]
-        rows.append({"n": int(m.sum()), "predicted": float(predicted_death[m].mean()),
-                     "observed": 1 - s, "observed_ci95": [1 - float(band.iloc[1]),
-                                                          1 - float(band.iloc[0])]})
+        rows.append(
+            {
+                "n": int(m.sum()),
+                "predicted": float(predicted_death[m].mean()),
+                "observed": 1 - s,
+                "observed_ci95": [1 - float(band.iloc[1]), 1 - float(band.iloc[0])],
+            }
+        )
     km = KaplanMeierFitter().fit(time, event)
     observed = 1 - float(km.survival_function_at_times(horizon).iloc[0])
-    return {"horizon_months": horizon, "groups": rows, "observed_overall": observed,
-            "predicted_overall": float(np.mean(predicted_death))}
+    return {
+        "horizon_months": horizon,
+        "groups": rows,
+        "observed_overall": observed,
+        "predicted_overall": float(np.mean(predicted_death)),
+    }
 
 
-def pcpi_death_risk(points_train, time_train, event_train, points, horizon: float
-                    ) -> np.ndarray:
+def pcpi_death_risk(points_train, time_train, event_train, points, horizon: float) -> np.ndarray:
     """PC-PI as a risk: each group's Kaplan-Meier death risk by `horizon` on the training
     patients (the index's published groups carry no absolute risks of their own)."""
     from lifelines import KaplanMeierFitter
@@ -171,8 +192,11 @@ def _km_os(time, event) -> dict:
 
     km = KaplanMeierFitter().fit(time, event)
     surv = km.survival_function_at_times(CURVE_MONTHS).to_numpy()
-    return {"months": list(CURVE_MONTHS), "alive": [round(float(s), 5) for s in surv],
-            "median_months": float(km.median_survival_time_)}
+    return {
+        "months": list(CURVE_MONTHS),
+        "alive": [round(float(s), 5) for s in surv],
+        "median_months": float(km.median_survival_time_),
+    }
 
 
 def fit_progression(cohort_frame: pd.DataFrame, seed: int = 0) -> ProgressionFit:
@@ -183,8 +207,9 @@ def fit_progression(cohort_frame: pd.DataFrame, seed: int = 0) -> ProgressionFit
 
     part, time, event = progression_cohort(cohort_frame)
     X = encode(part, PROGRESSION)
-    idx_train, idx_test = train_test_split(np.arange(len(part)), test_size=0.2,
-                                           random_state=seed, stratify=event)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(part)), test_size=0.2, random_state=seed, stratify=event
+    )
     families = {"cox_ridge": CoxRidge(alpha=1.0), "xgb_cox": XGBCox(random_state=seed)}
     fitted, metrics = {}, {}
     for name, model in families.items():
@@ -195,18 +220,26 @@ def fit_progression(cohort_frame: pd.DataFrame, seed: int = 0) -> ProgressionFit
     best = max(fitted, key=lambda m: metrics[m]["harrell_c"])
     gap = metrics[best]["harrell_c"] - metrics["cox_ridge"]["harrell_c"]
     if best != "cox_ridge" and gap < TIE_MARGIN:
-        champion, reason = "cox_ridge", (f"xgb_cox leads held-out Harrell's C by {gap:.4f} < "
-                                         f"{TIE_MARGIN}: the transparent model is preferred")
+        champion, reason = (
+            "cox_ridge",
+            (
+                f"xgb_cox leads held-out Harrell's C by {gap:.4f} < "
+                f"{TIE_MARGIN}: the transparent model is preferred"
+            ),
+        )
     else:
-        champion, reason = best, (f"highest held-out Harrell's C "
-                                  f"({metrics[best]['harrell_c']:.4f}; margin {gap:+.4f})")
+        champion, reason = (
+            best,
+            (f"highest held-out Harrell's C ({metrics[best]['harrell_c']:.4f}; margin {gap:+.4f})"),
+        )
     model = fitted[champion]
     points = pcpi.score(part)
     known = ~np.isnan(points[idx_test])
     test = idx_test[known]
     lp = model.linear_predictor(X.iloc[test])
-    comparison = paired_c_bootstrap(time[test], event[test],
-                                    {"model": lp, "pcpi": points[test]}, seed=seed)
+    comparison = paired_c_bootstrap(
+        time[test], event[test], {"model": lp, "pcpi": points[test]}, seed=seed
+    )
     risk = model.predict_risk(X.iloc[test])
     train_known = idx_train[~np.isnan(points[idx_train])]
     comparison["n_test_pcpi_known"] = int(known.sum())
@@ -214,15 +247,34 @@ def fit_progression(cohort_frame: pd.DataFrame, seed: int = 0) -> ProgressionFit
     comparison["calibration"] = {
         f"{int(h)}m": {
             "model": calibration_at(risk[:, i], time[test], event[test], h),
-            "pcpi": calibration_at(pcpi_death_risk(points[train_known], time[train_known],
-                                                   event[train_known], points[test], h),
-                                   time[test], event[test], h, groups=4)}
-        for i, h in enumerate(PROGRESSION_HORIZONS_MONTHS)}
+            "pcpi": calibration_at(
+                pcpi_death_risk(
+                    points[train_known], time[train_known], event[train_known], points[test], h
+                ),
+                time[test],
+                event[test],
+                h,
+                groups=4,
+            ),
+        }
+        for i, h in enumerate(PROGRESSION_HORIZONS_MONTHS)
+    }
     train_risk = model.predict_risk(X.iloc[idx_train])[:, 1]
     thresholds = tuple(float(q) for q in np.quantile(train_risk, [1 / 3, 2 / 3]))
-    return ProgressionFit(fitted, metrics, champion, reason, len(idx_train), len(idx_test),
-                          X.iloc[idx_test], time[idx_test], event[idx_test], thresholds,
-                          comparison, _km_os(time, event))
+    return ProgressionFit(
+        fitted,
+        metrics,
+        champion,
+        reason,
+        len(idx_train),
+        len(idx_test),
+        X.iloc[idx_test],
+        time[idx_test],
+        event[idx_test],
+        thresholds,
+        comparison,
+        _km_os(time, event),
+    )
 
 
 def progression_metadata(fit: ProgressionFit, artifact: str, parity: float) -> dict:
@@ -230,15 +282,22 @@ def progression_metadata(fit: ProgressionFit, artifact: str, parity: float) -> d
     model = fit.models[fit.champion]
     grid = np.asarray(CURVE_MONTHS)
     return {
-        "family": fit.champion, "champion_reason": fit.reason, "artifact": artifact,
+        "family": fit.champion,
+        "champion_reason": fit.reason,
+        "artifact": artifact,
         "feature_names": list(model.feature_names_),
         "outcome": "os_from_progression",
         "horizons_months": list(PROGRESSION_HORIZONS_MONTHS),
         "risk_group_thresholds_6m": list(fit.thresholds_6m),
-        "baseline": {"months": grid.tolist(),
-                     "cumhaz": model.cumulative_baseline_hazard(grid).tolist()},
+        "baseline": {
+            "months": grid.tolist(),
+            "cumhaz": model.cumulative_baseline_hazard(grid).tolist(),
+        },
         "population_os": fit.population_os,
-        "onnx_parity_max_abs": parity, "n_train": fit.n_train, "n_test": fit.n_test,
-        "metrics": fit.metrics, "pcpi_comparison": fit.comparison,
+        "onnx_parity_max_abs": parity,
+        "n_train": fit.n_train,
+        "n_test": fit.n_test,
+        "metrics": fit.metrics,
+        "pcpi_comparison": fit.comparison,
         "development": {"strategy": "holdout", "test_fraction": 0.2},
     }

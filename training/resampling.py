@@ -1,6 +1,7 @@
 """Resampling loops that scale out: each resample is drawn from its own seed (seed, b), and
 the loop runs through joblib, so the same seed gives the same figures on one core, on local
 workers or on a Dask cluster (`scheduler`)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -16,15 +17,24 @@ def resample_indices(n: int, seed: int, b: int) -> np.ndarray:
     return np.random.default_rng([seed, b]).integers(0, n, n)
 
 
-def run_resamples(fn, n_boot: int, *, seed: int, args: tuple = (), n_jobs: int = 1,
-                  progress: bool = False, desc: str = "bootstrap") -> list:
+def run_resamples(
+    fn,
+    n_boot: int,
+    *,
+    seed: int,
+    args: tuple = (),
+    n_jobs: int = 1,
+    progress: bool = False,
+    desc: str = "bootstrap",
+) -> list:
     """[fn(b, seed, *args) for b in range(n_boot)], in order, through joblib with `n_jobs`
     workers (or the backend of an enclosing `scheduler`), with a progress bar."""
     if n_jobs == 1:
         jobs = (fn(b, seed, *args) for b in range(n_boot))
     else:
         jobs = Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")(
-            delayed(fn)(b, seed, *args) for b in range(n_boot))
+            delayed(fn)(b, seed, *args) for b in range(n_boot)
+        )
     return list(tqdm(jobs, total=n_boot, desc=desc, disable=not progress, unit="resample"))
 
 

@@ -11,6 +11,7 @@ example of the paper and of pmsampsize's documentation by a test.
    max R2cs = 1 - exp(2 lnL0 / n) and lnL0 / n = (E/n) ln(E/n) - E/n, E/n = rate x follow-up;
 3. the overall risk at the time point estimated within 0.05 (exponential rate, 95% interval).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,9 +53,16 @@ def max_r2_cs(rate: float, mean_follow_up: float) -> float:
     return 1 - math.exp(2 * log_lik_null)
 
 
-def minimum_sample_size(parameters: int, rate: float, timepoint: float, mean_follow_up: float,
-                        r2_cs: float | None = None, shrinkage: float = 0.9,
-                        r2_difference: float = 0.05, risk_margin: float = 0.05) -> SampleSize:
+def minimum_sample_size(
+    parameters: int,
+    rate: float,
+    timepoint: float,
+    mean_follow_up: float,
+    r2_cs: float | None = None,
+    shrinkage: float = 0.9,
+    r2_difference: float = 0.05,
+    risk_margin: float = 0.05,
+) -> SampleSize:
     """Riley et al.'s criteria for a time-to-event outcome.
 
     Parameters
@@ -67,8 +75,9 @@ def minimum_sample_size(parameters: int, rate: float, timepoint: float, mean_fol
     top = max_r2_cs(rate, mean_follow_up)
     r2 = DEFAULT_R2_SHARE_OF_MAX * top if r2_cs is None else r2_cs
     if not 0 < r2 < min(top, shrinkage):
-        raise ValueError(f"anticipated Cox-Snell R2 must be in (0, {min(top, shrinkage):.3f}), "
-                         f"got {r2}")
+        raise ValueError(
+            f"anticipated Cox-Snell R2 must be in (0, {min(top, shrinkage):.3f}), got {r2}"
+        )
     n1 = _n_for_shrinkage(parameters, r2, shrinkage)
     small_optimism = r2 / (r2 + r2_difference * top)
     n2 = _n_for_shrinkage(parameters, r2, small_optimism)
@@ -76,8 +85,10 @@ def minimum_sample_size(parameters: int, rate: float, timepoint: float, mean_fol
 
     def margin(n: int) -> float:
         se = math.sqrt(rate / (mean_follow_up * n))
-        return max(1 - math.exp(-(rate + 1.96 * se) * timepoint) - risk,
-                   risk - (1 - math.exp(-(rate - 1.96 * se) * timepoint)))
+        return max(
+            1 - math.exp(-(rate + 1.96 * se) * timepoint) - risk,
+            risk - (1 - math.exp(-(rate - 1.96 * se) * timepoint)),
+        )
 
     n3 = 1
     while margin(n3) > risk_margin:
@@ -89,8 +100,13 @@ def minimum_sample_size(parameters: int, rate: float, timepoint: float, mean_fol
     return SampleSize(parameters, r2, top, n1, n2, n3, n, events, events / parameters)
 
 
-def cohort_sample_size(time: np.ndarray, event: np.ndarray, parameters: int,
-                       timepoint: float = 12.0, r2_cs: float | None = None) -> SampleSize:
+def cohort_sample_size(
+    time: np.ndarray,
+    event: np.ndarray,
+    parameters: int,
+    timepoint: float = 12.0,
+    r2_cs: float | None = None,
+) -> SampleSize:
     """The criteria for a cohort's own event rate and follow-up (months)."""
     time, event = np.asarray(time, float), np.asarray(event, float)
     rate = event.sum() / time.sum()
@@ -107,20 +123,29 @@ def assess_cohort(frame) -> dict[str, tuple[int, SampleSize]]:
     out = {}
     for lm in LANDMARKS:
         part = frame.loc[landmark_mask(frame, lm)]
-        out[lm] = (len(part), cohort_sample_size(part[PFS_MONTHS].to_numpy(float),
-                                                 part[PFS_EVENT].to_numpy(float),
-                                                 len(feature_names(lm))))
+        out[lm] = (
+            len(part),
+            cohort_sample_size(
+                part[PFS_MONTHS].to_numpy(float),
+                part[PFS_EVENT].to_numpy(float),
+                len(feature_names(lm)),
+            ),
+        )
     return out
 
 
 def advice(landmark: str, n: int, size: SampleSize) -> str:
     """One line per landmark: the requirement, and what to do when the cohort falls short."""
-    head = (f"{landmark}: {n} patients; Riley et al.'s minimum for {size.parameters} candidate "
-            f"parameters at an anticipated Cox-Snell R2 of {size.r2_cs:.3f} is "
-            f"{size.n_required} ({size.events_required:.0f} events)")
+    head = (
+        f"{landmark}: {n} patients; Riley et al.'s minimum for {size.parameters} candidate "
+        f"parameters at an anticipated Cox-Snell R2 of {size.r2_cs:.3f} is "
+        f"{size.n_required} ({size.events_required:.0f} events)"
+    )
     if n >= size.n_required:
         return head + ": large enough"
-    return (head + ": too small to develop a model of this size reliably (expect the optimism "
-            "correction to show overfitting). Pool cohorts (`relapse-risk retrain`), develop "
-            "fewer parameters, or validate and recalibrate an existing model on these patients "
-            "(`relapse-risk validate`, `relapse-risk recalibrate`)")
+    return (
+        head + ": too small to develop a model of this size reliably (expect the optimism "
+        "correction to show overfitting). Pool cohorts (`relapse-risk retrain`), develop "
+        "fewer parameters, or validate and recalibrate an existing model on these patients "
+        "(`relapse-risk validate`, `relapse-risk recalibrate`)"
+    )

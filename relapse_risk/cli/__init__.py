@@ -10,6 +10,7 @@ rows were rejected (they are in the errors file); 2 bad input or usage, or a reg
 cannot give what was asked; 3 an output could not be written; 4 a stored cohort or mapping
 is damaged (reported and skipped).
 """
+
 from __future__ import annotations
 
 import typer
@@ -33,8 +34,12 @@ from relapse_risk.cli.common import EXIT_CHECK_FAILED, EXIT_DAMAGED, EXIT_INPUT,
 __all__ = ["EXIT_CHECK_FAILED", "EXIT_DAMAGED", "EXIT_INPUT", "EXIT_OUTPUT", "app", "main"]
 
 # Plain (click) help: flags show no `<bool>`, and choices are listed as [a|b|c].
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Relapse/progression risk after CD19 CAR-T (research use only).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Relapse/progression risk after CD19 CAR-T (research use only).",
+)
 
 # Single commands, in the order of the data flow.
 app.command()(generator.synth)

@@ -1,5 +1,6 @@
 """What every command shares: the common options, the exit-status convention, one-line
 errors, atomic outputs and reading a cohort argument."""
+
 from __future__ import annotations
 
 import enum
@@ -36,20 +37,37 @@ def generator_params(path: Path | None):
     except EvidenceError as exc:
         fail(str(exc), EXIT_INPUT)
     if params.filled_from_defaults:
-        typer.echo(f"note: {path} is from an older generator; "
-                   f"{len(params.filled_from_defaults)} parameters it lacks are the shipped "
-                   f"ones: {', '.join(params.filled_from_defaults)}", err=True)
+        typer.echo(
+            f"note: {path} is from an older generator; "
+            f"{len(params.filled_from_defaults)} parameters it lacks are the shipped "
+            f"ones: {', '.join(params.filled_from_defaults)}",
+            err=True,
+        )
     return params
 
 
-RegistryOption = Annotated[Path | None, typer.Option(
-    "--registry", help="Registry directory (default: $RELAPSE_RISK_REGISTRY or ./registry).")]
-MappingOption = Annotated[Path | None, typer.Option(
-    "--mapping", help="Mapping file (YAML) from a registry export's own columns, codes, units "
-                      "and dates to the canonical columns (see examples/).")]
-WorkersOption = Annotated[int | None, typer.Option(
-    min=1, help="Processes that score (or map) chunks beside the reading and writing "
-                "(default: the CPUs this process may use; 1: a thread).")]
+RegistryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry", help="Registry directory (default: $RELAPSE_RISK_REGISTRY or ./registry)."
+    ),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="Mapping file (YAML) from a registry export's own columns, codes, units "
+        "and dates to the canonical columns (see examples/).",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Processes that score (or map) chunks beside the reading and writing "
+        "(default: the CPUs this process may use; 1: a thread).",
+    ),
+]
 
 
 def workers_or_default(workers: int | None) -> int:
@@ -70,8 +88,13 @@ def mapping_file(path: Path | None):
         fail(str(exc), 2)
 
 
-def read_cohort_arg(path: Path, mapping_path: Path | None, registry: Path | None = None,
-                 store_as: str | None = None, keep: tuple[str, ...] = ()):
+def read_cohort_arg(
+    path: Path,
+    mapping_path: Path | None,
+    registry: Path | None = None,
+    store_as: str | None = None,
+    keep: tuple[str, ...] = (),
+):
     """A cohort with outcomes: a stored cohort id (`cNNNN`), or a canonical CSV or registry
     export (through a mapping). With `store_as`, a file is first added to the registry's
     cohort store and read back from it, so the model records where its rows came from."""
@@ -86,21 +109,25 @@ def read_cohort_arg(path: Path, mapping_path: Path | None, registry: Path | None
     try:
         if is_cohort_id(str(path)) and not path.exists():
             if keep:
-                fail(f"a stored cohort keeps the canonical columns only: give the file to "
-                      f"keep {', '.join(keep)}", EXIT_INPUT)
+                fail(
+                    f"a stored cohort keeps the canonical columns only: give the file to "
+                    f"keep {', '.join(keep)}",
+                    EXIT_INPUT,
+                )
             return stored_cohort(store, [str(path)])
         mapping = mapping_file(mapping_path)
-        data = (_read_export_cohort(path, mapping, keep)
-                or read_cohort(path, mapping, keep))
-    except (SchemaError, MappingError, RegistryError, FileNotFoundError,
-            ExportFileError) as exc:
+        data = _read_export_cohort(path, mapping, keep) or read_cohort(path, mapping, keep)
+    except (SchemaError, MappingError, RegistryError, FileNotFoundError, ExportFileError) as exc:
         fail(str(exc), 2)
     report_rejected(data.errors, data.n_read, path)
     if store_as is None:
         return data
     cohort_id, created = store_cohort(store, data, store_as)
-    typer.echo(f"cohort {'stored as' if created else 'already stored as'} {cohort_id} "
-               f"({len(data.frame)} rows)", err=True)
+    typer.echo(
+        f"cohort {'stored as' if created else 'already stored as'} {cohort_id} "
+        f"({len(data.frame)} rows)",
+        err=True,
+    )
     return stored_cohort(store, [cohort_id])
 
 
@@ -121,11 +148,21 @@ def _read_export_cohort(path: Path, mapping, keep: tuple[str, ...] = ()):
     return cohort_from_rows(raw if mapping is not None else as_text(raw), path, mapping, keep)
 
 
-JobsOption = Annotated[int, typer.Option(
-    "--jobs", min=1, help="Local worker processes for the bootstrap (same results for any "
-                          "number: each resample has its own seed).")]
-SchedulerOption = Annotated[str | None, typer.Option(
-    help="Dask scheduler address (tcp://host:8786) to run the bootstrap on a cluster.")]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        min=1,
+        help="Local worker processes for the bootstrap (same results for any "
+        "number: each resample has its own seed).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler address (tcp://host:8786) to run the bootstrap on a cluster."
+    ),
+]
 
 
 # Exit status, the same for every command (README, "Conventions"): 0 done; 1 done, but a
@@ -165,8 +202,11 @@ def output_error(exc: OSError, out: Path):
     """An OSError while writing OUT (its temporary files are already removed): one line."""
     if exc.filename is None or Path(exc.filename).parent.resolve() != out.parent.resolve():
         raise exc
-    fail(f"cannot write {out}: {exc.strerror or type(exc).__name__} (the previous files, "
-          "if any, are unchanged)", EXIT_OUTPUT)
+    fail(
+        f"cannot write {out}: {exc.strerror or type(exc).__name__} (the previous files, "
+        "if any, are unchanged)",
+        EXIT_OUTPUT,
+    )
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -186,8 +226,7 @@ def output_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        fail(f"cannot create the folder {out}: {exc.strerror or type(exc).__name__}",
-              EXIT_OUTPUT)
+        fail(f"cannot create the folder {out}: {exc.strerror or type(exc).__name__}", EXIT_OUTPUT)
 
 
 def report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> None:
@@ -195,6 +234,8 @@ def report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> No
     if len(errors):
         errors_path = Path(str(source) + ".errors.csv")
         write_output(errors_path, errors.to_csv(index=False).encode())
-        typer.echo(f"{errors['row'].nunique()} of {n_read} {what} rejected and not used; see "
-                   f"{errors_path}", err=True)
-
+        typer.echo(
+            f"{errors['row'].nunique()} of {n_read} {what} rejected and not used; see "
+            f"{errors_path}",
+            err=True,
+        )

@@ -1,4 +1,5 @@
 """`synth`, `calibrate` and `fit-generator`: the synthetic cohorts and their check."""
+
 from __future__ import annotations
 
 import sys
@@ -19,9 +20,12 @@ def synth(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 1,
     out: Annotated[Path, typer.Option(help="Output CSV (canonical columns and outcomes).")] = Path(
-        "cohort.csv"),
-    complete: Annotated[bool, typer.Option(
-        "--complete", help="Keep every predictor (no registry-like missingness).")] = False,
+        "cohort.csv"
+    ),
+    complete: Annotated[
+        bool,
+        typer.Option("--complete", help="Keep every predictor (no registry-like missingness)."),
+    ] = False,
     params: Annotated[Path | None, typer.Option(help="Generator parameter file.")] = None,
 ) -> None:
     """Generate a synthetic cohort."""
@@ -48,8 +52,10 @@ def calibrate(
     typer.echo(format_table(rows, markdown=markdown))
     failed = [r.evidence.id for r in rows if r.passed is False]
     checked = sum(r.passed is not None for r in rows)
-    typer.echo(f"\n{checked - len(failed)} of {checked} checks passed (n = {n}, seed = {seed})"
-               + (f"; failed: {', '.join(failed)}" if failed else ""))
+    typer.echo(
+        f"\n{checked - len(failed)} of {checked} checks passed (n = {n}, seed = {seed})"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -59,16 +65,23 @@ def fit_generator(
     max_simulations: Annotated[int, typer.Option(help="Budget of simulations.")] = 400,
     params: Annotated[Path | None, typer.Option(help="Starting parameter file.")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the fitted parameters.")] = Path(
-        "synthetic/data/generator_params.json"),
+        "synthetic/data/generator_params.json"
+    ),
 ) -> None:
     """Refit the generator's free parameters to the evidence table."""
     from synthetic.fit import fit_params
     from synthetic.generator import load_params
 
-    result = fit_params(load_params(params), n=n, seed=seed, max_evaluations=max_simulations,
-                        progress=sys.stderr.isatty())
+    result = fit_params(
+        load_params(params),
+        n=n,
+        seed=seed,
+        max_evaluations=max_simulations,
+        progress=sys.stderr.isatty(),
+    )
     write_output(out, result.params.to_json().encode())
     worst = max(result.residuals.items(), key=lambda kv: abs(kv[1]))
-    typer.echo(f"wrote {out} after {result.evaluations} simulations; largest residual "
-               f"{worst[1]:+.2f} tolerance units ({worst[0]})")
-
+    typer.echo(
+        f"wrote {out} after {result.evaluations} simulations; largest residual "
+        f"{worst[1]:+.2f} tolerance units ({worst[0]})"
+    )

@@ -1,4 +1,5 @@
 """`mapping draft | check | add | list | show`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,13 @@ from relapse_risk.cli.common import (
     fail,
 )
 
-app = typer.Typer(no_args_is_help=True,
-                          help="Draft a mapping for an export, check one before importing, "
-                               "store one for the service.")
-SheetOption = Annotated[str | None, typer.Option(
-    help="Workbook sheet: a name or a 0-based index (default: the first).")]
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Draft a mapping for an export, check one before importing, store one for the service.",
+)
+SheetOption = Annotated[
+    str | None, typer.Option(help="Workbook sheet: a name or a 0-based index (default: the first).")
+]
 
 
 def _open_for_mapping(export_path: Path, mapping, sheet: str | None):
@@ -35,10 +38,10 @@ def _open_for_mapping(export_path: Path, mapping, sheet: str | None):
 
 @app.command("draft")
 def mapping_draft(
-    export: Annotated[Path, typer.Argument(help="The registry export (any file `import` "
-                                                "reads).")],
-    out: Annotated[Path | None, typer.Option(help="Where to write the draft (default: "
-                                                  "print it).")] = None,
+    export: Annotated[Path, typer.Argument(help="The registry export (any file `import` reads).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the draft (default: print it).")
+    ] = None,
     sheet: SheetOption = None,
 ) -> None:
     """Write a first mapping for an export: columns matched by name and content, codes, units,
@@ -54,8 +57,9 @@ def mapping_draft(
         fail(str(exc), 2)
     import pandas as pd
 
-    text = draft_mapping(opened, frame if frame is not None else pd.DataFrame(
-        columns=opened.header))
+    text = draft_mapping(
+        opened, frame if frame is not None else pd.DataFrame(columns=opened.header)
+    )
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -65,8 +69,11 @@ def mapping_draft(
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
     confirm = text.count("\n  - ")
-    typer.echo(f"wrote {out}: {confirm} guesses to confirm (listed under `confirm:`); then "
-               f"`relapse-risk mapping check {out} {export}`", err=True)
+    typer.echo(
+        f"wrote {out}: {confirm} guesses to confirm (listed under `confirm:`); then "
+        f"`relapse-risk mapping check {out} {export}`",
+        err=True,
+    )
 
 
 @app.command("check")
@@ -98,10 +105,14 @@ def mapping_check(
 
 @app.command("add")
 def mapping_add(
-    mapping: Annotated[Path, typer.Argument(help="Mapping file (YAML), every guess "
-                                                 "confirmed.")],
-    name: Annotated[str, typer.Option(help="The name the service's /score_csv takes it by: "
-                                           "lower-case letters, digits, '.', '_', '-'.")],
+    mapping: Annotated[Path, typer.Argument(help="Mapping file (YAML), every guess confirmed.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="The name the service's /score_csv takes it by: "
+            "lower-case letters, digits, '.', '_', '-'."
+        ),
+    ],
     registry: RegistryOption = None,
 ) -> None:
     """Validate a mapping and store it in the registry under NAME (hashed, immutable), for
@@ -115,13 +126,14 @@ def mapping_add(
     except OSError as exc:
         fail(f"{mapping}: cannot be read ({exc.strerror or type(exc).__name__})", 2)
     try:
-        record, created = MappingStore(Registry(registry)).add(data, name=name,
-                                                              source=mapping.name)
+        record, created = MappingStore(Registry(registry)).add(data, name=name, source=mapping.name)
     except (MappingError, RegistryError) as exc:
         fail(str(exc), 2)
     verb = "stored" if created else "already stored (same file)"
-    typer.echo(f"mapping {record['name']} {verb}: {len(record['fields'])} fields, sha256 "
-               f"{record['file_sha256'][:12]}")
+    typer.echo(
+        f"mapping {record['name']} {verb}: {len(record['fields'])} fields, sha256 "
+        f"{record['file_sha256'][:12]}"
+    )
 
 
 @app.command("list")
@@ -138,16 +150,20 @@ def mapping_list(registry: RegistryOption = None) -> None:
     if not records and not problems:
         typer.echo("no stored mappings; `relapse-risk mapping add FILE --name NAME` stores one")
     for r in records:  # sources are the user's text: escaped
-        typer.echo(f"{r['name']:24}  {len(r['fields']):3} fields  {escape(r['added'])}  "
-                   f"{escape(r['source'])}  sha256 {escape(r['file_sha256'][:12])}")
+        typer.echo(
+            f"{r['name']:24}  {len(r['fields']):3} fields  {escape(r['added'])}  "
+            f"{escape(r['source'])}  sha256 {escape(r['file_sha256'][:12])}"
+        )
     for problem in problems:
         typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
     raise typer.Exit(EXIT_DAMAGED if problems else 0)
 
 
 @app.command("show")
-def mapping_show(name: Annotated[str, typer.Argument(help="The stored mapping's name.")],
-                 registry: RegistryOption = None) -> None:
+def mapping_show(
+    name: Annotated[str, typer.Argument(help="The stored mapping's name.")],
+    registry: RegistryOption = None,
+) -> None:
     """A stored mapping's record and file (verified)."""
     import json
 
@@ -161,4 +177,3 @@ def mapping_show(name: Annotated[str, typer.Argument(help="The stored mapping's 
     typer.echo(f"mapping {stored.name} (integrity verified)")
     typer.echo(json.dumps(stored.record, indent=2, sort_keys=True))
     typer.echo(stored.text, nl=not stored.text.endswith("\n"))
-

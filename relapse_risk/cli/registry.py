@@ -1,4 +1,5 @@
 """`registry list | show | promote | rollback`."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -23,13 +24,17 @@ def registry_list(registry: RegistryOption = None) -> None:
         typer.echo("the registry is empty; run `relapse-risk train`")
     for r in rows:
         champions = ", ".join(f"{k}={v}" for k, v in (r["champion"] or {}).items())
-        typer.echo(f"{r['version']}  {r['stage']:10}  {r['created'] or '?':25}  {champions}"
-                   + (f"  parent {r['parent']}" if r["parent"] else ""))
+        typer.echo(
+            f"{r['version']}  {r['stage']:10}  {r['created'] or '?':25}  {champions}"
+            + (f"  parent {r['parent']}" if r["parent"] else "")
+        )
 
 
 @app.command("show")
-def registry_show(version: Annotated[str | None, typer.Argument(
-        help="Version (default: production).")] = None, registry: RegistryOption = None) -> None:
+def registry_show(
+    version: Annotated[str | None, typer.Argument(help="Version (default: production).")] = None,
+    registry: RegistryOption = None,
+) -> None:
     """Verified metadata and model card of a version."""
     from model_registry.registry import Registry, RegistryError
     from training.cohort import describe_lineage
@@ -42,16 +47,22 @@ def registry_show(version: Annotated[str | None, typer.Argument(
         fail(str(exc), 2)
     meta = loaded.metadata
     typer.echo(f"version {loaded.version} (integrity verified)")
-    typer.echo(f"created {meta['created']}; schema {meta['schema_version']}; parent "
-               f"{meta.get('parent_version')}")
+    typer.echo(
+        f"created {meta['created']}; schema {meta['schema_version']}; parent "
+        f"{meta.get('parent_version')}"
+    )
     typer.echo("trained on: " + "; ".join(describe_lineage(meta["cohort"])))
     for update in updates_along(reg, loaded):
-        typer.echo(f"updated ({update['version']}, {update['method']}) on: "
-                   + "; ".join(describe_lineage(update["cohort"])))
+        typer.echo(
+            f"updated ({update['version']}, {update['method']}) on: "
+            + "; ".join(describe_lineage(update["cohort"]))
+        )
     for lm, info in meta["landmarks"].items():
         m = info["metrics"][info["family"]]
-        typer.echo(f"  {lm}: {info['family']}  Uno C {m['uno_c']:.3f}  AUC12 "
-                   f"{m['auc_12m']:.3f}  ONNX parity {info['onnx_parity_max_abs']:.1e}")
+        typer.echo(
+            f"  {lm}: {info['family']}  Uno C {m['uno_c']:.3f}  AUC12 "
+            f"{m['auc_12m']:.3f}  ONNX parity {info['onnx_parity_max_abs']:.1e}"
+        )
     typer.echo("")
     typer.echo(reg.file(loaded.version, "model_card.md").decode())
 
@@ -78,4 +89,3 @@ def registry_rollback(registry: RegistryOption = None) -> None:
     except RegistryError as exc:
         fail(str(exc), 2)
     typer.echo(f"rolled back: {version} is production")
-

@@ -1,4 +1,5 @@
 """`retrain`: a challenger on an added cohort, through the gate."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,11 +23,16 @@ def retrain(
     registry: RegistryOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
     mapping: MappingOption = None,
-    bootstrap: Annotated[int, typer.Option(
-        min=20, help="Paired bootstrap resamples for the gate's intervals.")] = 1000,
-    strategy: Annotated[Strategy, typer.Option(
-        help="How the challenger is developed: holdout, resampling, or auto (resampling "
-             "below 5,000 patients, as train does).")] = Strategy.auto,
+    bootstrap: Annotated[
+        int, typer.Option(min=20, help="Paired bootstrap resamples for the gate's intervals.")
+    ] = 1000,
+    strategy: Annotated[
+        Strategy,
+        typer.Option(
+            help="How the challenger is developed: holdout, resampling, or auto (resampling "
+            "below 5,000 patients, as train does)."
+        ),
+    ] = Strategy.auto,
 ) -> None:
     """Add a cohort, train a challenger, promote it only if it is shown no worse than
     production (paired bootstrap intervals on patients neither was trained on)."""
@@ -43,24 +49,36 @@ def retrain(
 
         data = read_cohort_arg(cohort, mapping, registry)
         new_cohort, created = store_cohort(CohortStore(Registry(registry)), data, cohort.stem)
-        typer.echo(f"cohort {'stored as' if created else 'already stored as'} {new_cohort}",
-                   err=True)
+        typer.echo(
+            f"cohort {'stored as' if created else 'already stored as'} {new_cohort}", err=True
+        )
     from training.develop import DevelopmentError
     from training.progress import Stages
 
     stages = Stages("retrain")
     try:
-        result = run(new_cohort, Registry(registry), seed=seed, progress=stages.bars,
-                     mapping=mapping_file(mapping), n_boot=bootstrap, strategy=strategy.value,
-                     stages=stages)
-    except (SchemaError, RegistryError, MappingError, FileNotFoundError,
-            DevelopmentError) as exc:
+        result = run(
+            new_cohort,
+            Registry(registry),
+            seed=seed,
+            progress=stages.bars,
+            mapping=mapping_file(mapping),
+            n_boot=bootstrap,
+            strategy=strategy.value,
+            stages=stages,
+        )
+    except (SchemaError, RegistryError, MappingError, FileNotFoundError, DevelopmentError) as exc:
         fail(str(exc), 2)
     report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")
     typer.echo(result.decision.table())
-    typer.echo(f"challenger {result.challenger} " + (
-        f"promoted (was {result.champion})" if result.promoted else
-        f"registered as a candidate; production stays {result.champion}"))
+    typer.echo(
+        f"challenger {result.challenger} "
+        + (
+            f"promoted (was {result.champion})"
+            if result.promoted
+            else f"registered as a candidate; production stays {result.champion}"
+        )
+    )
 
 
 def _needs_reader(path: Path, mapping_path: Path | None) -> bool:
@@ -72,4 +90,3 @@ def _needs_reader(path: Path, mapping_path: Path | None) -> bool:
         return not open_export(path, mapping.file if mapping is not None else None).fast
     except ExportFileError as exc:
         fail(str(exc), 2)
-

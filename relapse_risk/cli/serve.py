@@ -1,4 +1,5 @@
 """`serve` and `bento build`: the service."""
+
 from __future__ import annotations
 
 import sys
@@ -40,11 +41,23 @@ def serve(
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     os.environ.setdefault(DEFAULT_ROOT_ENV, str(reg.root.resolve()))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"web calculator: http://{shown}:{port}/app/  (REST: POST /score, see /docs)",
-               err=True)
-    os.execv(sys.executable, [sys.executable, "-m", "bentoml", "serve",
-                              "serving.service:RelapseRisk", "--host", host, "--port", str(port)])
-
+    typer.echo(
+        f"web calculator: http://{shown}:{port}/app/  (REST: POST /score, see /docs)", err=True
+    )
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:RelapseRisk",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+    )
 
 
 bento_app = typer.Typer(no_args_is_help=True, help="Package the service as a bento.")
@@ -52,11 +65,16 @@ bento_app = typer.Typer(no_args_is_help=True, help="Package the service as a ben
 
 @bento_app.command("build")
 def bento_build(
-    version: Annotated[str | None, typer.Option(
-        help="Registry version to put inside (default: production).")] = None,
-    with_model: Annotated[bool, typer.Option(
-        "--with-model/--without-model",
-        help="Carry the model inside the bento, or read it from $RELAPSE_RISK_REGISTRY.")] = True,
+    version: Annotated[
+        str | None, typer.Option(help="Registry version to put inside (default: production).")
+    ] = None,
+    with_model: Annotated[
+        bool,
+        typer.Option(
+            "--with-model/--without-model",
+            help="Carry the model inside the bento, or read it from $RELAPSE_RISK_REGISTRY.",
+        ),
+    ] = True,
     registry: RegistryOption = None,
 ) -> None:
     """Build a bento of the service (serving code and runtime packages only)."""
@@ -71,9 +89,15 @@ def bento_build(
     except RegistryError as exc:
         fail(str(exc), 2)
     if model is not None:
-        typer.echo(f"model {model.tag} (registry version {model.info.labels['registry_version']}) "
-                   "stored in BentoML's model store and carried by the bento")
-    typer.echo(f"built bento {bento.tag}\n  serve it:  bentoml serve {bento.tag}"
-               + ("" if model is not None else
-                  "  (with RELAPSE_RISK_REGISTRY set to the registry to serve from)"))
-
+        typer.echo(
+            f"model {model.tag} (registry version {model.info.labels['registry_version']}) "
+            "stored in BentoML's model store and carried by the bento"
+        )
+    typer.echo(
+        f"built bento {bento.tag}\n  serve it:  bentoml serve {bento.tag}"
+        + (
+            ""
+            if model is not None
+            else "  (with RELAPSE_RISK_REGISTRY set to the registry to serve from)"
+        )
+    )

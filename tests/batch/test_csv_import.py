@@ -1,4 +1,5 @@
 """The import's canonical file is written as the canonical table's to_csv would write it."""
+
 import io
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def test_canonical_text_writes_what_canonical_table_to_csv_would():
     frame.iloc[3, frame.columns.get_loc("patient_id")] = 'SYN, "quoted"'
     ours = io.StringIO()
     write_rows(ours, canonical_text(frame, columns))
-    expected = canonical_table(frame, columns).to_csv(header=False, index=False,
-                                                      lineterminator="\n")
+    expected = canonical_table(frame, columns).to_csv(
+        header=False, index=False, lineterminator="\n"
+    )
     assert len(frame) > 10 and ours.getvalue() == expected
 
 
@@ -38,9 +40,15 @@ def test_worker_processes_write_the_same_files_as_the_thread(tmp_path):
     outputs = {}
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.csv"
-        summary = import_csv(EXAMPLES / "registry_export.csv", out, mapping, chunk_rows=100,
-                             workers=workers)
-        outputs[workers] = (out.read_bytes(), errors_path_for(out).read_bytes(),
-                            summary.rows_read, summary.scored, summary.rejected)
+        summary = import_csv(
+            EXAMPLES / "registry_export.csv", out, mapping, chunk_rows=100, workers=workers
+        )
+        outputs[workers] = (
+            out.read_bytes(),
+            errors_path_for(out).read_bytes(),
+            summary.rows_read,
+            summary.scored,
+            summary.rejected,
+        )
     assert outputs[1][2] == 300 and outputs[1][4] > 0
     assert outputs[2] == outputs[1]

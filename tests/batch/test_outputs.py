@@ -1,5 +1,6 @@
 """Nothing lost on disk: an output never overwrites an input, appears whole or not at all,
 and a failed or killed run leaves the previous files as they were."""
+
 import os
 import signal
 import subprocess
@@ -30,17 +31,29 @@ def _files(tmp_path):
     return src, ident
 
 
-@pytest.mark.parametrize("args", [
-    ["import", "{src}", "--mapping", "{map}", "--out", "{src}"],
-    ["import", "{src}", "--mapping", "{map}", "--out", "{dir}/./same.csv"],
-    ["import", "{src}", "--mapping", "{map}", "--out", "{dir}/link.csv"],
-    ["import", "{errsrc}", "--mapping", "{map}", "--out", "{dir}/f.csv"],
-    ["import", "{src}", "--mapping", "{map}", "--out", "{map}"],
-    ["score", "{src}", "--out", "{src}"],
-    ["score", "{errsrc}", "--out", "{dir}/f.csv"],
-    ["score", "{src}", "--mapping", "{map}", "--out", "{map}"],
-], ids=["import-same", "import-dot", "import-symlink", "import-via-error-file",
-        "import-over-mapping", "score-same", "score-via-error-file", "score-over-mapping"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["import", "{src}", "--mapping", "{map}", "--out", "{src}"],
+        ["import", "{src}", "--mapping", "{map}", "--out", "{dir}/./same.csv"],
+        ["import", "{src}", "--mapping", "{map}", "--out", "{dir}/link.csv"],
+        ["import", "{errsrc}", "--mapping", "{map}", "--out", "{dir}/f.csv"],
+        ["import", "{src}", "--mapping", "{map}", "--out", "{map}"],
+        ["score", "{src}", "--out", "{src}"],
+        ["score", "{errsrc}", "--out", "{dir}/f.csv"],
+        ["score", "{src}", "--mapping", "{map}", "--out", "{map}"],
+    ],
+    ids=[
+        "import-same",
+        "import-dot",
+        "import-symlink",
+        "import-via-error-file",
+        "import-over-mapping",
+        "score-same",
+        "score-via-error-file",
+        "score-over-mapping",
+    ],
+)
 def test_an_output_that_is_an_input_is_refused_before_reading(tmp_path, args):
     src, ident = _files(tmp_path)
     errsrc = tmp_path / "f.errors.csv"
@@ -51,8 +64,7 @@ def test_an_output_that_is_an_input_is_refused_before_reading(tmp_path, args):
     extra = ["--registry", str(tmp_path / "reg")] if argv[0] == "score" else []
     result = CliRunner().invoke(app, argv + ["--quiet", *extra])
     assert result.exit_code == 2, result.output
-    assert "is the same file as" in result.output and "nothing was read or written" in \
-        result.output
+    assert "is the same file as" in result.output and "nothing was read or written" in result.output
     assert {p: p.read_bytes() for p in before} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
 
@@ -86,13 +98,38 @@ def test_a_failed_run_leaves_the_previous_files_untouched(tmp_path, trained):
     # the same for scoring, through the command line (exit 2, nothing replaced)
     scored = tmp_path / "scored.csv"
     runner = CliRunner()
-    ok = runner.invoke(app, ["score", str(EXPORT), "--mapping", str(MAPPING), "--out",
-                             str(scored), "--quiet", "--registry", str(registry.root)])
+    ok = runner.invoke(
+        app,
+        [
+            "score",
+            str(EXPORT),
+            "--mapping",
+            str(MAPPING),
+            "--out",
+            str(scored),
+            "--quiet",
+            "--registry",
+            str(registry.root),
+        ],
+    )
     assert ok.exit_code == 1, ok.output
     before = scored.read_bytes()
-    failed = runner.invoke(app, ["score", str(_bad_late_row(tmp_path, 450)), "--mapping",
-                                 str(MAPPING), "--out", str(scored), "--quiet", "--chunk-size",
-                                 "100", "--registry", str(registry.root)])
+    failed = runner.invoke(
+        app,
+        [
+            "score",
+            str(_bad_late_row(tmp_path, 450)),
+            "--mapping",
+            str(MAPPING),
+            "--out",
+            str(scored),
+            "--quiet",
+            "--chunk-size",
+            "100",
+            "--registry",
+            str(registry.root),
+        ],
+    )
     assert failed.exit_code == 2, failed.output
     assert scored.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
@@ -116,24 +153,27 @@ def test_a_killed_import_leaves_no_partial_output_under_the_final_name(tmp_path)
     out = tmp_path / "canonical.csv"
     out.write_text("an earlier complete file\n")
     big = _bad_late_row(tmp_path, 600)  # never reached: the process dies after 200 rows
-    proc = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(big), str(out),
-                           str(MAPPING)], cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_IMPORT, str(big), str(out), str(MAPPING)],
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == -signal.SIGKILL
     assert out.read_text() == "an earlier complete file\n"
     assert not errors_path_for(out).exists()
     # What the killed run wrote is under a temporary name only, never taken for the output.
-    assert all(p.name.startswith(PARTIAL_PREFIX) for p in tmp_path.iterdir()
-               if p not in (out, big))
+    assert all(p.name.startswith(PARTIAL_PREFIX) for p in tmp_path.iterdir() if p not in (out, big))
 
 
 def test_an_unwritable_out_is_a_one_line_error(tmp_path):
     src, ident = _files(tmp_path)
     for out in (tmp_path / "missing" / "c.csv", src / "c.csv"):  # no such folder; a file
-        result = CliRunner().invoke(app, ["import", str(src), "--mapping", str(ident),
-                                          "--out", str(out), "--quiet"])
+        result = CliRunner().invoke(
+            app, ["import", str(src), "--mapping", str(ident), "--out", str(out), "--quiet"]
+        )
         assert result.exit_code == EXIT_OUTPUT, result.output
-        assert result.output.startswith("error: cannot write") and \
-            result.output.count("\n") == 1, result.output
+        assert result.output.startswith("error: cannot write") and result.output.count("\n") == 1, (
+            result.output
+        )
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert src.read_text() == CANONICAL
 

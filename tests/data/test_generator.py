@@ -1,4 +1,5 @@
 """Data tests: generated cohorts are valid, deterministic and plausible."""
+
 import hashlib
 
 import numpy as np
@@ -71,11 +72,16 @@ def test_mechanism_links_burden_bridging_and_response(cohort):
 def test_missingness_rates_follow_the_parameter_file(cohort):
     rates = load_params().value("missing_rates")
     n = len(cohort)
-    for column, key in (("tp53_status", "tp53_status"), ("tmtv_ml", "tmtv_ml"),
-                        ("ecog", "ecog"), ("ldh_u_l", "ldh")):
+    for column, key in (
+        ("tp53_status", "tp53_status"),
+        ("tmtv_ml", "tmtv_ml"),
+        ("ecog", "ecog"),
+        ("ldh_u_l", "ldh"),
+    ):
         # 4 binomial SDs at n = 5000 is at most 0.028.
-        assert cohort[column].isna().mean() == pytest.approx(rates[key], abs=4 * np.sqrt(
-            rates[key] * (1 - rates[key]) / n))
+        assert cohort[column].isna().mean() == pytest.approx(
+            rates[key], abs=4 * np.sqrt(rates[key] * (1 - rates[key]) / n)
+        )
 
 
 @pytest.mark.parametrize("n", [0, -3, 2.5])

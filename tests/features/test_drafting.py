@@ -1,5 +1,6 @@
 """`mapping draft` and `mapping check`: a draft marks every guess, is refused until each is
 confirmed, and, once confirmed, imports the shipped example as the hand-written mapping does."""
+
 import re
 import sys
 from pathlib import Path
@@ -36,12 +37,16 @@ def _draft(path: Path) -> str:
 def test_every_guess_is_marked_and_the_draft_is_refused_until_confirmed():
     text = _draft(EXPORT)
     raw = yaml.safe_load(text)
-    with pytest.raises(MappingError, match=r"confirm: \d+ guesses of the draft not yet "
-                                           r"confirmed"):
+    with pytest.raises(
+        MappingError,
+        match=r"confirm: \d+ guesses of the draft not yet "
+        r"confirmed",
+    ):
         parse_mapping(raw)
     # One confirmation per mapped column, date, unit and code list, and the file's dialect.
-    guesses = (len(raw["columns"]) + len(raw["dates"]) + len(raw["units"])
-               + len(raw["values"]) + 1 + 1)  # + missing tokens + file
+    guesses = (
+        len(raw["columns"]) + len(raw["dates"]) + len(raw["units"]) + len(raw["values"]) + 1 + 1
+    )  # + missing tokens + file
     assert len(raw["confirm"]) == guesses
     for section in ("columns", "units", "dates"):
         block = text.split(f"\n{section}:\n", 1)[1].split("\n\n", 1)[0]
@@ -56,8 +61,9 @@ def test_the_confirmed_draft_imports_the_example_as_the_hand_mapping_does(tmp_pa
     hand, drafted = tmp_path / "hand.csv", tmp_path / "drafted.csv"
     runner = CliRunner()
     for mapping, out in ((EXAMPLES / "registry_mapping.yaml", hand), (draft, drafted)):
-        result = runner.invoke(app, ["import", str(EXPORT), "--mapping", str(mapping),
-                                     "--out", str(out), "--quiet"])
+        result = runner.invoke(
+            app, ["import", str(EXPORT), "--mapping", str(mapping), "--out", str(out), "--quiet"]
+        )
         assert result.exit_code == 1, result.output  # the example's planted bad rows
     ours = pd.read_csv(drafted, dtype=str, keep_default_na=False)
     theirs = pd.read_csv(hand, dtype=str, keep_default_na=False)
@@ -100,13 +106,15 @@ def test_mapping_check_reports_what_would_be_rejected_and_writes_nothing(tmp_pat
     check = CliRunner().invoke(app, ["mapping", "check", str(draft), str(EXPORT)])
     assert check.exit_code == 1
     assert re.search(r"rows 300: 298 would be accepted, 2 rejected", check.output)
-    assert "Last contact: is not a date in the declared format %d/%m/%Y (rows 12)" in \
-        check.output
-    assert "not yet confirmed" in check.output and "export columns the mapping does not read: " \
-                                                  "Centre" in check.output
+    assert "Last contact: is not a date in the declared format %d/%m/%Y (rows 12)" in check.output
+    assert (
+        "not yet confirmed" in check.output
+        and "export columns the mapping does not read: Centre" in check.output
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-    refused = CliRunner().invoke(app, ["import", str(EXPORT), "--mapping", str(draft),
-                                       "--out", str(tmp_path / "c.csv")])
+    refused = CliRunner().invoke(
+        app, ["import", str(EXPORT), "--mapping", str(draft), "--out", str(tmp_path / "c.csv")]
+    )
     assert refused.exit_code == 2 and "not yet confirmed" in refused.output
     assert not (tmp_path / "c.csv").exists()
     again = CliRunner().invoke(app, ["mapping", "draft", str(EXPORT), "--out", str(draft)])
@@ -114,8 +122,9 @@ def test_mapping_check_reports_what_would_be_rejected_and_writes_nothing(tmp_pat
 
 
 def test_the_hand_mapping_checks_clean_but_for_the_planted_rows():
-    check = CliRunner().invoke(app, ["mapping", "check", str(EXAMPLES / "registry_mapping.yaml"),
-                                     str(EXPORT)])
+    check = CliRunner().invoke(
+        app, ["mapping", "check", str(EXAMPLES / "registry_mapping.yaml"), str(EXPORT)]
+    )
     assert check.exit_code == 1 and "rows 300: 297 would be accepted, 3 rejected" in check.output
     assert "TP53: code not in the mapping's values for tp53_status" in check.output
     assert "not yet confirmed" not in check.output
@@ -123,7 +132,9 @@ def test_the_hand_mapping_checks_clean_but_for_the_planted_rows():
 
 def test_a_draft_of_an_ambiguous_date_says_so(tmp_path):
     path = tmp_path / "us.csv"
-    path.write_text("Patient ID,ECOG,Infusion date,Date of birth\n"
-                    "a,1,03/04/2021,01/02/1960\nb,0,05/06/2020,07/08/1955\n")
+    path.write_text(
+        "Patient ID,ECOG,Infusion date,Date of birth\n"
+        "a,1,03/04/2021,01/02/1960\nb,0,05/06/2020,07/08/1955\n"
+    )
     text = _draft(path)
     assert "day and month are ambiguous" in text

@@ -1,5 +1,6 @@
 """Inputs that lie: a NUL that cuts a cell, a mapping that feeds one column to two fields or
 says a key twice, a YAML alias bomb, an id that is a path, a patient_id that is a list."""
+
 import time
 from pathlib import Path
 
@@ -22,8 +23,9 @@ IDENTITY = "columns: {patient_id: patient_id, age_years: age_years, ecog: ecog}\
 
 def _nul_csv(tmp_path) -> Path:
     path = tmp_path / "nul.csv"
-    path.write_bytes(b"patient_id,age_years,ecog\nSYN3\x00-0000005,61,1\nP2,4\x00 2,1\n"
-                     b"P3,61,1\nP4,6\x011,0\n")
+    path.write_bytes(
+        b"patient_id,age_years,ecog\nSYN3\x00-0000005,61,1\nP2,4\x00 2,1\nP3,61,1\nP4,6\x011,0\n"
+    )
     return path
 
 
@@ -54,20 +56,26 @@ def test_import_rejects_cells_with_control_characters_row_by_row(tmp_path):
 @pytest.mark.parametrize("value", ["A\x00B", "A\nB", "A\x1bB", "altered\x00"])
 def test_a_json_value_with_a_control_character_is_an_error(value):
     with pytest.raises(SchemaError, match="control character") as info:
-        check_record({"patient_id": value} if not value.startswith("altered") else
-                     {"tp53_status": value})
+        check_record(
+            {"patient_id": value} if not value.startswith("altered") else {"tp53_status": value}
+        )
     assert all(c not in info.value.errors[0].value for c in "\x00\n\x1b")
 
 
-@pytest.mark.parametrize("value, shown", [([1, 2], "[1, 2] (a list)"),
-                                          ({"a": 1}, "{'a': 1} (a dict)"),
-                                          (True, "True (a boolean)"), (1.5, "1.5")])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ([1, 2], "[1, 2] (a list)"),
+        ({"a": 1}, "{'a': 1} (a dict)"),
+        (True, "True (a boolean)"),
+        (1.5, "1.5"),
+    ],
+)
 def test_patient_id_must_be_a_string_or_an_integer(value, shown):
     with pytest.raises(SchemaError, match="patient_id: must be a string or an integer"):
         check_record({"patient_id": value})
     result = validate_frame(pd.DataFrame({"patient_id": [value, "P2", 7]}))
-    assert result.errors[["row", "field", "value"]].values.tolist() == [[1, "patient_id",
-                                                                         shown]]
+    assert result.errors[["row", "field", "value"]].values.tolist() == [[1, "patient_id", shown]]
     assert check_record({"patient_id": 17})["patient_id"] == "17"
 
 
@@ -81,27 +89,34 @@ def test_text_fields_have_a_bounded_length():
 
 
 def test_escape_makes_any_text_one_safe_line():
-    assert escape("GET /livez\n2026-01-01 [INFO] forged\x00\ud800") == \
-        "GET /livez\\x0a2026-01-01 [INFO] forged\\x00\\ud800"
+    assert (
+        escape("GET /livez\n2026-01-01 [INFO] forged\x00\ud800")
+        == "GET /livez\\x0a2026-01-01 [INFO] forged\\x00\\ud800"
+    )
     assert escape("a" * 1000, 10) == "aaaaaaaaaa... (1000 characters)"
 
 
 # -- mapping mistakes ----------------------------------------------------------------------
 def test_one_export_column_feeding_two_fields_is_refused_unless_declared():
-    with pytest.raises(MappingError, match="columns.age_years and columns.ecog read the same "
-                                           "export column 'ecog'"):
+    with pytest.raises(
+        MappingError, match="columns.age_years and columns.ecog read the same export column 'ecog'"
+    ):
         parse_mapping({"columns": {"age_years": "ecog", "ecog": "ecog"}})
-    shared = parse_mapping({"columns": {"age_years": "ecog", "ecog": "ecog"},
-                            "shared_columns": ["ecog"]})
+    shared = parse_mapping(
+        {"columns": {"age_years": "ecog", "ecog": "ecog"}, "shared_columns": ["ecog"]}
+    )
     assert shared.columns == {"age_years": "ecog", "ecog": "ecog"}
     with pytest.raises(MappingError, match="shared_columns: 'Age' is not a column"):
         parse_mapping({"columns": {"age_years": "A"}, "shared_columns": ["Age"]})
 
 
-@pytest.mark.parametrize("text, key", [
-    ("columns: {age_years: A, age_years: B}\n", "age_years"),
-    ("columns: {age_years: A}\ncolumns: {ecog: B}\n", "columns"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("columns: {age_years: A, age_years: B}\n", "age_years"),
+        ("columns: {age_years: A}\ncolumns: {ecog: B}\n", "columns"),
+    ],
+)
 def test_a_key_given_twice_is_an_error(tmp_path, text, key):
     path = tmp_path / "m.yaml"
     path.write_text(text)
@@ -129,39 +144,44 @@ def test_anything_shown_in_a_mapping_message_is_bounded():
     assert len(str(info.value)) < 1000
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.mkdir(), "is a directory, not a mapping file"),
-    (lambda p: p.write_bytes(b"columns: {age_years: \xff}\n"), "is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.mkdir(), "is a directory, not a mapping file"),
+        (lambda p: p.write_bytes(b"columns: {age_years: \xff}\n"), "is not UTF-8 text"),
+    ],
+)
 def test_an_unreadable_mapping_is_a_one_line_error(tmp_path, make, message):
     path = tmp_path / "m.yaml"
     make(path)
     src = tmp_path / "e.csv"
     src.write_text("age_years\n61\n")
-    result = CliRunner().invoke(app, ["import", str(src), "--mapping", str(path), "--out",
-                                      str(tmp_path / "c.csv")])
+    result = CliRunner().invoke(
+        app, ["import", str(src), "--mapping", str(path), "--out", str(tmp_path / "c.csv")]
+    )
     assert result.exit_code == 2 and message in result.output, result.output
     assert result.output.count("\n") == 1 and not isinstance(result.exception, OSError)
 
 
 # -- identifiers -------------------------------------------------------------------------
-@pytest.mark.parametrize("version", ["../../other/versions/v0002", "v0001/../v0002", "/tmp",
-                                     "v1", ""])
+@pytest.mark.parametrize(
+    "version", ["../../other/versions/v0002", "v0001/../v0002", "/tmp", "v1", ""]
+)
 def test_a_version_that_is_not_an_id_is_refused_everywhere(tmp_path, version):
     reg = Registry(tmp_path / "reg")
     (tmp_path / "other" / "versions" / "v0002").mkdir(parents=True)
     for call in (reg.load, reg.promote, lambda v: reg.file(v, "model_card.md")):
         with pytest.raises(ModelNotFound, match="is not a version id"):
             call(version)
-    result = CliRunner().invoke(app, ["registry", "promote", version, "--registry",
-                                      str(reg.root)])
+    result = CliRunner().invoke(app, ["registry", "promote", version, "--registry", str(reg.root)])
     assert result.exit_code == 2 and "is not a version id" in result.output
 
 
 def test_a_forged_production_pointer_is_refused(tmp_path):
     reg = Registry(tmp_path)
     tmp_path.joinpath("stages.json").write_text(
-        '{"production": "../../elsewhere/v0001", "stages": {}, "history": []}')
+        '{"production": "../../elsewhere/v0001", "stages": {}, "history": []}'
+    )
     with pytest.raises(ModelNotFound, match="is not a version id"):
         reg.load()
 

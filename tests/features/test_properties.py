@@ -1,5 +1,6 @@
 """Property-based tests of the feature layer: it never fails with anything but its own error,
 and it accounts for every row; encoding is total and deterministic on what it accepts."""
+
 import math
 import os
 
@@ -14,14 +15,19 @@ from features.validate import check_record, validate_frame
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", 300))
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                         max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.sampled_from(["", " ", "nan", "-inf", "1e999", "0x1F", "٣", "1,5", "altered", "CR"]),
 )
 KEYS = st.one_of(st.sampled_from(COLUMNS), st.text(min_size=1, max_size=10))
-CONFIG = settings(max_examples=EXAMPLES, deadline=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+CONFIG = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @CONFIG
@@ -39,8 +45,7 @@ def test_record_validation_raises_only_its_own_error(record):
 
 
 @CONFIG
-@given(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=6, unique=True),
-       st.data())
+@given(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=6, unique=True), st.data())
 def test_table_validation_accounts_for_every_row(columns, data):
     n = data.draw(st.integers(1, 6))
     rows = [{c: data.draw(JUNK) for c in columns} for _ in range(n)]

@@ -2,6 +2,7 @@
 decimal-comma / Windows-1252 CSV, an Excel workbook and Stata, SPSS and SAS transport files
 imports through one mapping to the same canonical rows; dialects are detected and said; a
 wrong guess is an error that names the likely delimiter."""
+
 import re
 from pathlib import Path
 
@@ -22,8 +23,13 @@ from synthetic.generator import canonical, simulate
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NUMBER_COLUMNS = ("ldh_ukat_l", "ldh_uln_ukat_l", "tmtv_cm3", "car_t_peak_cells_ul")
 INTEGER_COLUMNS = ("ecog_ps", "extranodal_sites", "ipi", "aaipi", "prior_lines")
-DATE_COLUMNS = ("date_of_birth", "infusion_date", "progression_date", "date_of_death",
-                "last_contact")
+DATE_COLUMNS = (
+    "date_of_birth",
+    "infusion_date",
+    "progression_date",
+    "date_of_death",
+    "last_contact",
+)
 STAGES = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
 
@@ -36,8 +42,9 @@ def _safe(name: str) -> str:
 def table():
     """The example export of 400 synthetic patients with names every format accepts, a TP53
     code outside ASCII ("muté") and a centre with accents."""
-    frame = validate_frame(canonical(simulate(400, 11)), require_outcomes=True,
-                           nan_is_missing=True).frame.reset_index(drop=True)
+    frame = validate_frame(
+        canonical(simulate(400, 11)), require_outcomes=True, nan_is_missing=True
+    ).frame.reset_index(drop=True)
     export = registry_export(frame, 11).rename(columns=_safe)
     export["tp53"] = export["tp53"].replace({"mutated": "muté"})
     export["centre"] = np.where(np.arange(len(export)) % 2, "Besançon", "Créteil")
@@ -87,8 +94,9 @@ def _write(kind: str, export: pd.DataFrame, path: Path) -> Path:
         elif kind == "sav":
             pyreadstat.write_sav(typed, str(path), variable_value_labels=labels)
         else:
-            typed["ann_arbor_stage"] = typed["ann_arbor_stage"].map(
-                {v: k for k, v in STAGES.items()}).fillna("")
+            typed["ann_arbor_stage"] = (
+                typed["ann_arbor_stage"].map({v: k for k, v in STAGES.items()}).fillna("")
+            )
             pyreadstat.write_xport(typed, str(path), table_name="EXPORT")
     return path
 
@@ -97,8 +105,9 @@ def _import(path: Path, mapping, tmp_path: Path, chunk_rows: int = 150):
     out = tmp_path / f"{path.name}.canonical.csv"
     summary = import_csv(path, out, mapping, chunk_rows=chunk_rows)
     rows = pd.read_csv(out, dtype=str, keep_default_na=False)
-    errors = pd.read_csv(tmp_path / f"{path.name}.canonical.errors.csv", dtype=str,
-                         keep_default_na=False)
+    errors = pd.read_csv(
+        tmp_path / f"{path.name}.canonical.errors.csv", dtype=str, keep_default_na=False
+    )
     return summary, rows, errors
 
 
@@ -106,8 +115,9 @@ def _import(path: Path, mapping, tmp_path: Path, chunk_rows: int = 150):
 def test_every_format_imports_to_the_same_canonical_rows(tmp_path, table, mapping_raw, kind):
     mapping = parse_mapping(mapping_raw)
     reference = _import(_write("utf8.csv", table, tmp_path / "export.csv"), mapping, tmp_path)
-    summary, rows, errors = _import(_write(kind, table, tmp_path / f"export.{kind}"), mapping,
-                                    tmp_path)
+    summary, rows, errors = _import(
+        _write(kind, table, tmp_path / f"export.{kind}"), mapping, tmp_path
+    )
     ref_summary, ref_rows, ref_errors = reference
     assert (summary.rows_read, summary.scored) == (ref_summary.rows_read, ref_summary.scored)
     assert summary.rows_read == len(table) and summary.scored > 0.9 * len(table)
@@ -118,8 +128,9 @@ def test_every_format_imports_to_the_same_canonical_rows(tmp_path, table, mappin
         ours, theirs = rows[column], ref_rows[column]
         numeric = pd.to_numeric(theirs, errors="coerce")
         if tolerant and numeric.notna().any():
-            np.testing.assert_allclose(pd.to_numeric(ours), numeric, rtol=1e-9, atol=1e-6,
-                                       err_msg=column)
+            np.testing.assert_allclose(
+                pd.to_numeric(ours), numeric, rtol=1e-9, atol=1e-6, err_msg=column
+            )
         else:
             assert ours.tolist() == theirs.tolist(), column
     assert summary.read_as and ("detected" in summary.read_as or kind != "dialect.csv")
@@ -129,8 +140,7 @@ def test_every_format_imports_to_the_same_canonical_rows(tmp_path, table, mappin
 
 def test_the_dialect_is_detected_and_said(tmp_path, table):
     export = open_export(_write("dialect.csv", table, tmp_path / "fr.csv"))
-    assert (export.fmt.delimiter, export.fmt.decimal, export.fmt.encoding) == (";", ",",
-                                                                               "cp1252")
+    assert (export.fmt.delimiter, export.fmt.decimal, export.fmt.encoding) == (";", ",", "cp1252")
     said = export.describe()
     assert "delimiter semicolon" in said and "decimal ','" in said and "cp1252" in said
     assert "detected" in said and not export.fast
@@ -144,41 +154,58 @@ def test_a_declared_dialect_with_thousands_is_read_as_declared(tmp_path, mapping
     # 1234.5 written 1.234,5 (German / French spreadsheets' default)
     for c in NUMBER_COLUMNS:
         numbers = pd.to_numeric(text[c], errors="coerce")
-        text[c] = [("NA" if np.isnan(v) else f"{v:,.4f}".replace(",", "_").replace(
-            ".", ",").replace("_", ".")) for v in numbers]
+        text[c] = [
+            (
+                "NA"
+                if np.isnan(v)
+                else f"{v:,.4f}".replace(",", "_").replace(".", ",").replace("_", ".")
+            )
+            for v in numbers
+        ]
     path = tmp_path / "de.txt"
     text.to_csv(path, index=False, sep="\t", encoding="latin-1")
-    raw = dict(mapping_raw, file={"delimiter": "tab", "decimal": ",", "thousands": ".",
-                                  "encoding": "latin-1"})
+    raw = dict(
+        mapping_raw,
+        file={"delimiter": "tab", "decimal": ",", "thousands": ".", "encoding": "latin-1"},
+    )
     _, rows, _ = _import(path, parse_mapping(raw), tmp_path)
-    _, ref, _ = _import(_write("utf8.csv", table, tmp_path / "en.csv"),
-                        parse_mapping(mapping_raw), tmp_path)
+    _, ref, _ = _import(
+        _write("utf8.csv", table, tmp_path / "en.csv"), parse_mapping(mapping_raw), tmp_path
+    )
     assert rows["tmtv_ml"][:2].tolist() == ["1234.5", "12345.25"]  # read 1.234,5000
-    np.testing.assert_allclose(pd.to_numeric(rows["tmtv_ml"]), pd.to_numeric(ref["tmtv_ml"]),
-                               atol=5e-5)
+    np.testing.assert_allclose(
+        pd.to_numeric(rows["tmtv_ml"]), pd.to_numeric(ref["tmtv_ml"]), atol=5e-5
+    )
 
 
 def test_a_header_read_as_one_column_names_the_likely_delimiter(tmp_path, mapping_raw):
     path = tmp_path / "semi.csv"
     path.write_text("ecog_ps;ipi;tp53\n1;2;wt\n")
-    with pytest.raises(ExportFileError, match=r"read as one column .* the delimiter is likely "
-                                              r"';' \(declare it in the mapping: file: "
-                                              r"\{delimiter: ';'\}\)"):
+    with pytest.raises(
+        ExportFileError,
+        match=r"read as one column .* the delimiter is likely "
+        r"';' \(declare it in the mapping: file: "
+        r"\{delimiter: ';'\}\)",
+    ):
         open_export(path, FileFormat(delimiter=","))
     with pytest.raises(InputFileError, match="likely ';'"):
-        import_csv(path, tmp_path / "o.csv", parse_mapping(dict(
-            mapping_raw, file={"delimiter": ","})))
+        import_csv(
+            path, tmp_path / "o.csv", parse_mapping(dict(mapping_raw, file={"delimiter": ","}))
+        )
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"delimiter": "#"}, "file.delimiter: '#' is not one of"),
-    ({"decimal": ";"}, "file.decimal: ';' is not '.' or ','"),
-    ({"decimal": ",", "delimiter": ","}, "a decimal comma needs another delimiter"),
-    ({"encoding": "klingon"}, "file.encoding: unknown encoding 'klingon'"),
-    ({"thousands": ",", "decimal": ","}, "is also the decimal mark"),
-    ({"sheet": 1.5}, "file.sheet: a sheet name or a 0-based index"),
-    ({"colour": "red"}, "file: unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"delimiter": "#"}, "file.delimiter: '#' is not one of"),
+        ({"decimal": ";"}, "file.decimal: ';' is not '.' or ','"),
+        ({"decimal": ",", "delimiter": ","}, "a decimal comma needs another delimiter"),
+        ({"encoding": "klingon"}, "file.encoding: unknown encoding 'klingon'"),
+        ({"thousands": ",", "decimal": ","}, "is also the decimal mark"),
+        ({"sheet": 1.5}, "file.sheet: a sheet name or a 0-based index"),
+        ({"colour": "red"}, "file: unknown key 'colour'"),
+    ],
+)
 def test_a_bad_file_section_is_refused(mapping_raw, section, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_mapping(dict(mapping_raw, file=section))
@@ -217,8 +244,11 @@ def test_a_sheet_is_chosen_by_name_or_index(tmp_path, table):
     assert first.header == ["notes"] and "the first of 2 sheets" in first.describe()
     assert open_export(path, FileFormat(sheet="data")).header[0] == "patient_id"
     assert open_export(path, FileFormat(sheet=1)).header[0] == "patient_id"
-    with pytest.raises(ExportFileError, match=r"no sheet 'Data' \(the sheets are README, "
-                                              r"data\)"):
+    with pytest.raises(
+        ExportFileError,
+        match=r"no sheet 'Data' \(the sheets are README, "
+        r"data\)",
+    ):
         open_export(path, FileFormat(sheet="Data"))
 
 
@@ -231,8 +261,9 @@ def test_a_workbook_named_csv_is_said_to_be_one(tmp_path, table):
 
 
 def test_whole_number_columns_read_as_codes():
-    frame = typed_cells(pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [1.5, 2.0, np.nan],
-                                      "c": [1.0, "x", " "]}))
+    frame = typed_cells(
+        pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [1.5, 2.0, np.nan], "c": [1.0, "x", " "]})
+    )
     assert str(frame["a"].dtype) == "Int64" and frame["b"].dtype == float
     assert frame["c"].tolist()[:2] == [1, "x"] and pd.isna(frame["c"][2])
 
@@ -265,19 +296,44 @@ def test_cohort_add_stores_the_same_rows_from_any_format(tmp_path, table, mappin
     mapping.write_text(yaml.safe_dump(mapping_raw, allow_unicode=True), encoding="utf-8")
     registry = tmp_path / "registry"
     typed = _write(kind, table, tmp_path / f"export.{kind}")
-    first = CliRunner().invoke(app, ["cohort", "add", str(typed), "--mapping", str(mapping),
-                                     "--name", "typed", "--registry", str(registry)])
+    first = CliRunner().invoke(
+        app,
+        [
+            "cohort",
+            "add",
+            str(typed),
+            "--mapping",
+            str(mapping),
+            "--name",
+            "typed",
+            "--registry",
+            str(registry),
+        ],
+    )
     assert first.exit_code == 0, first.output
     assert f"read {typed}" in first.output and "c0001 stored" in first.output
-    again = CliRunner().invoke(app, ["cohort", "add", str(_write("utf8.csv", table, tmp_path /
-                                                                 "export.csv")),
-                                     "--mapping", str(mapping), "--name", "text",
-                                     "--registry", str(registry)])
+    again = CliRunner().invoke(
+        app,
+        [
+            "cohort",
+            "add",
+            str(_write("utf8.csv", table, tmp_path / "export.csv")),
+            "--mapping",
+            str(mapping),
+            "--name",
+            "text",
+            "--registry",
+            str(registry),
+        ],
+    )
     assert again.exit_code == 0, again.output
     if kind != "xlsx":
         assert "c0001 already stored (same rows)" in again.output
         return
     store = CohortStore(Registry(registry))
-    pd.testing.assert_frame_equal(store.load("c0001").frame.reset_index(drop=True),
-                                  store.load("c0002").frame.reset_index(drop=True),
-                                  check_exact=False, rtol=1e-14)
+    pd.testing.assert_frame_equal(
+        store.load("c0001").frame.reset_index(drop=True),
+        store.load("c0002").frame.reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-14,
+    )

@@ -3,6 +3,7 @@
 Property-based: for any record hypothesis builds, both paths accept or reject it alike, with
 the same (field, value, error) problems, and encode accepted records to the same numbers.
 """
+
 import math
 
 import numpy as np
@@ -17,14 +18,37 @@ from features.schema import FIELDS
 from features.validate import check_record, validate_frame
 
 _ANY = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True,
-                                                             allow_infinity=True),
-    st.sampled_from(["", " ", "3", "2.5", "nan", "inf", "x", "altered", "wild_type", "none",
-                     "chemotherapy", "detectable", "undetectable", "CR", " 4 ", "1e3", "1e999",
-                     "-Infinity", " altered"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 200),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "3",
+            "2.5",
+            "nan",
+            "inf",
+            "x",
+            "altered",
+            "wild_type",
+            "none",
+            "chemotherapy",
+            "detectable",
+            "undetectable",
+            "CR",
+            " 4 ",
+            "1e3",
+            "1e999",
+            "-Infinity",
+            " altered",
+        ]
+    ),
     # Where check_record's inline cases end: floats' exact integers, and beyond float range.
-    st.sampled_from([2 ** 53 - 1, 2 ** 53, -(2 ** 53) + 1, 10 ** 400, -(10 ** 400), 2.0000000001,
-                     -1e-300, 1.5e308]),
+    st.sampled_from(
+        [2**53 - 1, 2**53, -(2**53) + 1, 10**400, -(10**400), 2.0000000001, -1e-300, 1.5e308]
+    ),
     st.integers(),
 )
 
@@ -41,18 +65,24 @@ def _plausible(field):
 
 
 PREDICTORS = [f for f in FIELDS if f.role != "outcome"]
-records = st.fixed_dictionaries({}, optional={
-    f.name: st.one_of(_plausible(f), _plausible(f), _ANY) for f in PREDICTORS})
+records = st.fixed_dictionaries(
+    {}, optional={f.name: st.one_of(_plausible(f), _plausible(f), _ANY) for f in PREDICTORS}
+)
 
 
 def _table_problems(record):
-    result = validate_frame(pd.DataFrame([record], dtype=object) if record else
-                            pd.DataFrame(index=[0]), allow_outcomes=False)
+    result = validate_frame(
+        pd.DataFrame([record], dtype=object) if record else pd.DataFrame(index=[0]),
+        allow_outcomes=False,
+    )
     return result, [(e.field, e.value, e.error) for e in result.error_list()]
 
 
-@settings(max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", 400)),
-          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", 400)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(records)
 def test_record_path_agrees_with_table_path(record):
     result, table_problems = _table_problems(record)
@@ -83,5 +113,7 @@ def test_record_path_agrees_with_table_path(record):
 def test_integers_within_tolerance_are_stored_as_the_integer(given, typed):
     record = {"ecog": given}
     assert check_record(record)["ecog"] == typed
-    assert validate_frame(pd.DataFrame({"ecog": [given]}), nan_is_missing=True).frame[
-        "ecog"].iloc[0] == typed
+    assert (
+        validate_frame(pd.DataFrame({"ecog": [given]}), nan_is_missing=True).frame["ecog"].iloc[0]
+        == typed
+    )

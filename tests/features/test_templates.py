@@ -1,6 +1,7 @@
 """The registry templates in examples/: each mapping imports its fake export with every row
 accepted, the exports are what examples/make_template_exports.py writes, and what a template
 leaves out on purpose stays out (a Karnofsky score is rejected by ecog's range, not read)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -13,13 +14,16 @@ from features.mapping import load_mapping
 from relapse_risk.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-TEMPLATES = [("cibmtr_forms_mapping.yaml", "cibmtr_forms_export.csv"),
-             ("ebmt_med_a_mapping.yaml", "ebmt_med_a_export.xlsx")]
+TEMPLATES = [
+    ("cibmtr_forms_mapping.yaml", "cibmtr_forms_export.csv"),
+    ("ebmt_med_a_mapping.yaml", "ebmt_med_a_export.xlsx"),
+]
 
 
 def _maker():
-    spec = importlib.util.spec_from_file_location("make_template_exports",
-                                                  EXAMPLES / "make_template_exports.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_template_exports", EXAMPLES / "make_template_exports.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,8 +32,18 @@ def _maker():
 @pytest.mark.parametrize("mapping, export", TEMPLATES)
 def test_each_template_imports_its_export_cleanly(tmp_path, mapping, export):
     out = tmp_path / "canonical.csv"
-    result = CliRunner().invoke(app, ["import", str(EXAMPLES / export), "--mapping",
-                                      str(EXAMPLES / mapping), "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            str(EXAMPLES / export),
+            "--mapping",
+            str(EXAMPLES / mapping),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "rows read 40, accepted 40, rejected 0" in result.output
     rows = pd.read_csv(out)
@@ -43,14 +57,16 @@ def test_each_template_imports_its_export_cleanly(tmp_path, mapping, export):
 def test_the_template_exports_are_what_the_script_writes():
     maker = _maker()
     source = maker._source()
-    shipped = pd.read_csv(EXAMPLES / "cibmtr_forms_export.csv", dtype=str,
-                          keep_default_na=False)
+    shipped = pd.read_csv(EXAMPLES / "cibmtr_forms_export.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(shipped, maker.cibmtr_export(source).astype(str))
     workbook = pd.read_excel(EXAMPLES / "ebmt_med_a_export.xlsx", engine="calamine")
     expected = maker.ebmt_export(source)
     assert list(workbook.columns) == list(expected.columns) and len(workbook) == 40
-    pd.testing.assert_series_equal(workbook["Date of cellular therapy"],
-                                   expected["Date of cellular therapy"], check_dtype=False)
+    pd.testing.assert_series_equal(
+        workbook["Date of cellular therapy"],
+        expected["Date of cellular therapy"],
+        check_dtype=False,
+    )
 
 
 def test_a_karnofsky_score_in_the_ebmt_export_is_rejected_not_read_as_ecog(tmp_path):
@@ -59,8 +75,9 @@ def test_a_karnofsky_score_in_the_ebmt_export_is_rejected_not_read_as_ecog(tmp_p
     export.loc[5, ["Performance score system", "Performance score"]] = ["Karnofsky", 80]
     path = tmp_path / "kps.xlsx"
     export.to_excel(path, index=False, sheet_name="MED-A export")
-    summary = import_csv(path, tmp_path / "out.csv",
-                         load_mapping(EXAMPLES / "ebmt_med_a_mapping.yaml"))
+    summary = import_csv(
+        path, tmp_path / "out.csv", load_mapping(EXAMPLES / "ebmt_med_a_mapping.yaml")
+    )
     errors = pd.read_csv(tmp_path / "out.errors.csv")
     assert (summary.scored, summary.rejected) == (39, 1)
     assert errors[["row", "field"]].values.tolist() == [[6, "Performance score (ecog)"]]

@@ -97,11 +97,14 @@ def test_ldh_without_its_upper_limit_is_an_error(valid_record):
         validate_record(record)
 
 
-@pytest.mark.parametrize("change,field,allowed", [
-    ({"ipi": 3}, "ipi", "exactly 4"),
-    ({"aaipi": 3}, "aaipi", "exactly 2"),
-    ({"ipi": 1, "ecog": None}, "ipi", "4 to 5"),
-])
+@pytest.mark.parametrize(
+    "change,field,allowed",
+    [
+        ({"ipi": 3}, "ipi", "exactly 4"),
+        ({"aaipi": 3}, "aaipi", "exactly 2"),
+        ({"ipi": 1, "ecog": None}, "ipi", "4 to 5"),
+    ],
+)
 def test_index_contradicting_its_components(valid_record, change, field, allowed):
     with pytest.raises(SchemaError, match=f"{field}: contradicts its components") as info:
         validate_record(dict(valid_record, **change))
@@ -109,26 +112,33 @@ def test_index_contradicting_its_components(valid_record, change, field, allowed
 
 
 def test_outcome_contradictions():
-    table = pd.DataFrame([
-        {"pfs_months": "10", "pfs_event": "0", "os_months": "5", "os_event": "1"},
-        {"pfs_months": "5", "pfs_event": "0", "os_months": "5", "os_event": "1"},
-        {"pfs_months": "5", "pfs_event": "", "os_months": "", "os_event": ""},
-        {"pfs_months": "5", "pfs_event": "1", "os_months": "9", "os_event": "0"},
-    ])
+    table = pd.DataFrame(
+        [
+            {"pfs_months": "10", "pfs_event": "0", "os_months": "5", "os_event": "1"},
+            {"pfs_months": "5", "pfs_event": "0", "os_months": "5", "os_event": "1"},
+            {"pfs_months": "5", "pfs_event": "", "os_months": "", "os_event": ""},
+            {"pfs_months": "5", "pfs_event": "1", "os_months": "9", "os_event": "0"},
+        ]
+    )
     result = validate_frame(table)
     assert result.error_list()[0].field == "os_months"
     assert [(e.row, e.field) for e in result.error_list()] == [
-        (1, "os_months"), (2, "pfs_event"), (3, "pfs_event")]
+        (1, "os_months"),
+        (2, "pfs_event"),
+        (3, "pfs_event"),
+    ]
     assert list(result.frame.index) == [3]
 
 
 def test_every_row_is_accounted_for(rng):
     n = 500
-    table = pd.DataFrame({
-        "age_years": rng.choice(["55", "x", "", "70", "200"], n),
-        "prior_lines": rng.choice(["1", "2", "0", "", "2.5"], n),
-        "tp53_status": rng.choice(["altered", "wild_type", "", "mutant"], n),
-    })
+    table = pd.DataFrame(
+        {
+            "age_years": rng.choice(["55", "x", "", "70", "200"], n),
+            "prior_lines": rng.choice(["1", "2", "0", "", "2.5"], n),
+            "tp53_status": rng.choice(["altered", "wild_type", "", "mutant"], n),
+        }
+    )
     result = validate_frame(table, first_row=101)
     rejected = set(result.errors.row.astype(int))
     assert len(rejected) + result.n_valid == n
@@ -158,18 +168,18 @@ def test_numbers_float_would_read_but_the_schema_does_not_are_errors(bad):
     rejects: Python's float() reads '1_000' and non-Latin digits."""
     frame = pd.DataFrame({"tmtv_ml": ["12.5", bad, " 4 ", ""]})
     result = validate_frame(frame, nan_is_missing=True)
-    assert [(e.row, e.field, e.value) for e in result.errors.itertuples()] == [
-        (2, "tmtv_ml", bad)]
+    assert [(e.row, e.field, e.value) for e in result.errors.itertuples()] == [(2, "tmtv_ml", bad)]
     assert list(result.frame["tmtv_ml"].loc[[0, 2]]) == [12.5, 4.0]
 
 
-@pytest.mark.parametrize("value", [10 ** 400, "1" + "0" * 400, "1e999", -(10 ** 400)])
+@pytest.mark.parametrize("value", [10**400, "1" + "0" * 400, "1e999", -(10**400)])
 def test_numbers_beyond_float_range_are_out_of_range_not_a_crash(value):
     # A JSON integer too large for a float raised OverflowError (a 500 from the service).
     with pytest.raises(SchemaError, match="tmtv_ml: must be a number") as info:
         validate_record({"tmtv_ml": value})
     assert "NaN and infinity" not in str(info.value)
-    table = validate_frame(pd.DataFrame({"tmtv_ml": pd.Series([value], dtype=object)}),
-                           allow_outcomes=False)
+    table = validate_frame(
+        pd.DataFrame({"tmtv_ml": pd.Series([value], dtype=object)}), allow_outcomes=False
+    )
     assert table.n_valid == 0
     assert table.errors.error.tolist() == [info.value.errors[0].error]

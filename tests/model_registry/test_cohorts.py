@@ -1,5 +1,6 @@
 """The cohort store: immutable, hashed, verified on read, deduplicated; lineage in model
 versions; retraining from the store after the original CSV is gone; gating on unseen rows."""
+
 import json
 
 import pandas as pd
@@ -58,14 +59,27 @@ def test_retraining_rebuilds_from_the_store_after_the_csv_is_deleted(tmp_path):
     runner = CliRunner()
     reg = str(tmp_path / "reg")
     first = _csv(tmp_path, "first", 3000, 2, bad_rows=(3, 10, 400, 2000))
-    trained = runner.invoke(app, ["train", "--cohort", str(first), "--registry", reg,
-                                  "--strategy", "holdout"])
+    trained = runner.invoke(
+        app, ["train", "--cohort", str(first), "--registry", reg, "--strategy", "holdout"]
+    )
     assert trained.exit_code == 0, trained.output
     assert "cohort stored as c0001" in trained.output
     first.unlink()
     second = _csv(tmp_path, "second", 1500, 3)
-    result = runner.invoke(app, ["retrain", "--cohort", str(second), "--registry", reg,
-                                 "--bootstrap", "200", "--strategy", "holdout"])
+    result = runner.invoke(
+        app,
+        [
+            "retrain",
+            "--cohort",
+            str(second),
+            "--registry",
+            reg,
+            "--bootstrap",
+            "200",
+            "--strategy",
+            "holdout",
+        ],
+    )
     assert result.exit_code == 0, result.output
     shown = runner.invoke(app, ["registry", "show", "v0002", "--registry", reg])
     assert "trained on: cohort c0001 'first'" in shown.output
@@ -73,8 +87,7 @@ def test_retraining_rebuilds_from_the_store_after_the_csv_is_deleted(tmp_path):
     listing = runner.invoke(app, ["cohort", "list", "--registry", reg])
     assert "c0001  first" in listing.output and "2996 rows" in listing.output
     again = runner.invoke(app, ["retrain", "--cohort", "c0001", "--registry", reg])
-    assert again.exit_code == 2 and "c0001 is already in production's training data" in \
-        again.output
+    assert again.exit_code == 2 and "c0001 is already in production's training data" in again.output
 
 
 @pytest.mark.parametrize("stored", [True, False], ids=["stored", "file-before-the-store"])
@@ -87,21 +100,33 @@ def test_the_gate_never_validates_on_rows_the_champion_was_trained_on(tmp_path, 
     registry = Registry(tmp_path / "reg")
     first = _csv(tmp_path, "first", 3000, 4, bad_rows=(1, 2, 3, 50, 700))
     if stored:
-        trained = CliRunner().invoke(app, ["train", "--cohort", str(first), "--registry",
-                                           str(registry.root), "--strategy", "holdout"])
+        trained = CliRunner().invoke(
+            app,
+            [
+                "train",
+                "--cohort",
+                str(first),
+                "--registry",
+                str(registry.root),
+                "--strategy",
+                "holdout",
+            ],
+        )
         assert trained.exit_code == 0, trained.output
     else:  # a version trained from a file path, as versions were before the cohort store
         registry.promote(train_version(read_cohort(first), registry)[0])
-    result = retrain(_csv(tmp_path, "second", 1500, 5), registry, seed=3, n_boot=200,
-                     strategy="holdout")
+    result = retrain(
+        _csv(tmp_path, "second", 1500, 5), registry, seed=3, n_boot=200, strategy="holdout"
+    )
     production = registry.load(result.champion)
     base = cohort_from_description(production.metadata["cohort"], CohortStore(registry))
     new = stored_cohort(CohortStore(registry), [result.new_cohort_id]).frame
     everyone = pd.concat([base.frame, new])
     for lm in ("infusion", "day28"):
         frame = base.frame.loc[landmark_mask(base.frame, lm)]
-        train_pos, _ = split_indices(len(frame), frame["pfs_event"].to_numpy(float),
-                                     production.metadata["seed"])
+        train_pos, _ = split_indices(
+            len(frame), frame["pfs_event"].to_numpy(float), production.metadata["seed"]
+        )
         champion_patients = set(frame["patient_id"].iloc[train_pos])
         validated = set(everyone.loc[result.validation_keys[lm], "patient_id"])
         assert validated and not validated & champion_patients, lm

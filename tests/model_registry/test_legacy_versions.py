@@ -2,6 +2,7 @@
 shared out, its baseline in the metadata) still load and score as they did: the same
 numbers, relapse + nrm = risk, no cure probability and no dynamic prediction (null, not a
 guess), and the calculator's curve from the PFS baseline."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,16 +33,21 @@ def legacy(tmp_path_factory):
         artifacts[f"{lm}.onnx"] = to_onnx(model, causes).SerializeToString()
         natives[lm] = CompetingRisks(model, causes)
         landmarks[lm] = {
-            "family": "cox_ridge", "artifact": f"{lm}.onnx",
-            "feature_names": list(model.feature_names_), "horizons_months": [6.0, 12.0, 24.0],
+            "family": "cox_ridge",
+            "artifact": f"{lm}.onnx",
+            "feature_names": list(model.feature_names_),
+            "horizons_months": [6.0, 12.0, 24.0],
             "risk_group_thresholds_12m": [0.4, 0.6],
-            "baseline": {"months": BASELINE_GRID_MONTHS.tolist(),
-                         "cumhaz": model.cumulative_baseline_hazard(BASELINE_GRID_MONTHS)
-                         .tolist()},
-            "cause_models": causes.describe()}
+            "baseline": {
+                "months": BASELINE_GRID_MONTHS.tolist(),
+                "cumhaz": model.cumulative_baseline_hazard(BASELINE_GRID_MONTHS).tolist(),
+            },
+            "cause_models": causes.describe(),
+        }
     registry = Registry(tmp_path_factory.mktemp("legacy"))
-    version = registry.register(artifacts, {"landmarks": landmarks, "notice": "n"},
-                                {"model_card.md": b"legacy"})
+    version = registry.register(
+        artifacts, {"landmarks": landmarks, "notice": "n"}, {"model_card.md": b"legacy"}
+    )
     return ScoringModel(registry.load(version)), natives, cohort
 
 
@@ -50,15 +56,16 @@ def test_a_legacy_version_scores_as_it_did(legacy):
     rows = cohort.iloc[:500]  # validated rows, as scoring receives them
     scored = scoring.score(rows, landmark="infusion")
     native = natives["infusion"].predict_causes(encode(rows, "infusion"))
-    assert np.allclose(scored[["risk_6m", "risk_12m", "risk_24m"]].to_numpy(), native["risk"],
-                       atol=1e-5)
-    assert np.allclose(scored[["nrm_6m", "nrm_12m", "nrm_24m"]].to_numpy(), native["nrm"],
-                       atol=1e-5)
+    assert np.allclose(
+        scored[["risk_6m", "risk_12m", "risk_24m"]].to_numpy(), native["risk"], atol=1e-5
+    )
+    assert np.allclose(
+        scored[["nrm_6m", "nrm_12m", "nrm_24m"]].to_numpy(), native["nrm"], atol=1e-5
+    )
     assert scored["cure_probability"].isna().all()
 
 
-def test_a_legacy_version_gives_no_dynamic_prediction_and_its_baseline_curve(legacy,
-                                                                              valid_record):
+def test_a_legacy_version_gives_no_dynamic_prediction_and_its_baseline_curve(legacy, valid_record):
     scoring, _, _ = legacy
     out = scoring.score_record(check_record({**valid_record, "event_free_months": 12}))
     assert out["cure_probability"] is None
@@ -66,7 +73,9 @@ def test_a_legacy_version_gives_no_dynamic_prediction_and_its_baseline_curve(leg
     curve = out["curve"]
     # The curve is the PFS model's: at 12 months, 1 - risk_12m (float32 in the graph).
     assert curve["event_free"][curve["months"].index(12.0)] == pytest.approx(
-        1 - out["risk_12m"], abs=1e-5)
-    table = scoring.score(validate_frame(pd.DataFrame(
-        [{**valid_record, "event_free_months": 12}]).astype(str)).frame)
+        1 - out["risk_12m"], abs=1e-5
+    )
+    table = scoring.score(
+        validate_frame(pd.DataFrame([{**valid_record, "event_free_months": 12}]).astype(str)).frame
+    )
     assert table[list(DYNAMIC_COLUMNS)].isna().all(axis=None)

@@ -1,5 +1,6 @@
 """The mapping store: validated before storing, immutable, hashed, verified on every read,
 names checked before they become paths, a damaged mapping reported (not a crash)."""
+
 import json
 import stat
 from pathlib import Path
@@ -32,15 +33,17 @@ def test_a_stored_mapping_reads_back_identical_and_verified(store):
     loaded = store.load("example-registry")
     assert loaded.text.encode() == data and loaded.record == record
     expected = load_mapping(EXAMPLE)
-    assert (loaded.mapping.columns, loaded.mapping.values, loaded.mapping.units,
-            loaded.mapping.dates, loaded.mapping.date_format) == (
-        expected.columns, expected.values, expected.units, expected.dates,
-        expected.date_format)
+    assert (
+        loaded.mapping.columns,
+        loaded.mapping.values,
+        loaded.mapping.units,
+        loaded.mapping.dates,
+        loaded.mapping.date_format,
+    ) == (expected.columns, expected.values, expected.units, expected.dates, expected.date_format)
     assert loaded.mapping.source == "mapping example-registry"
     assert [r["name"] for r in store.list()] == ["example-registry"]
     # Owner-only like the rest of the registry.
-    assert stat.S_IMODE((store.root / "example-registry" / "mapping.yaml").stat().st_mode) \
-        == 0o600
+    assert stat.S_IMODE((store.root / "example-registry" / "mapping.yaml").stat().st_mode) == 0o600
 
 
 def test_the_same_file_is_not_stored_twice_and_a_name_never_changes(store):
@@ -60,15 +63,17 @@ def test_a_mapping_is_validated_before_it_is_stored(store):
     with pytest.raises(MappingError, match="unknown canonical field 'age'"):
         store.add(b"columns: {age: Age}\n", name="bad", source="bad.yaml")
     with pytest.raises(MappingError, match="not yet confirmed"):
-        store.add(b"columns: {ecog: ECOG}\nconfirm: [ecog from ECOG]\n", name="draft",
-                  source="draft.yaml")
+        store.add(
+            b"columns: {ecog: ECOG}\nconfirm: [ecog from ECOG]\n", name="draft", source="draft.yaml"
+        )
     with pytest.raises(MappingError, match="not UTF-8"):
         store.add(b"columns: {ecog: \xff}\n", name="latin", source="latin.yaml")
     assert not store.root.exists() or not any(store.root.iterdir())
 
 
-@pytest.mark.parametrize("name", ["../other", "Example", "-x", "a/b", "", "x" * 65, None,
-                                  ".hidden", "ex ample"])
+@pytest.mark.parametrize(
+    "name", ["../other", "Example", "-x", "a/b", "", "x" * 65, None, ".hidden", "ex ample"]
+)
 def test_names_are_checked_before_they_become_paths(store, name):
     with pytest.raises(MappingNotFound, match="is not a mapping name"):
         store.add(EXAMPLE.read_bytes(), name=name, source="m.yaml")
@@ -78,8 +83,11 @@ def test_names_are_checked_before_they_become_paths(store, name):
 
 def test_an_unknown_name_says_what_is_stored(store):
     store.add(EXAMPLE.read_bytes(), name="example", source="m.yaml")
-    with pytest.raises(MappingNotFound, match=r"no stored mapping named 'other' \(stored: "
-                                              r"example;"):
+    with pytest.raises(
+        MappingNotFound,
+        match=r"no stored mapping named 'other' \(stored: "
+        r"example;",
+    ):
         store.load("other")
 
 
@@ -88,7 +96,8 @@ def test_tampering_is_detected_on_every_read_and_the_others_still_listed(store):
     for name in ("edited-file", "edited-record", "truncated-record"):
         store.add(EXAMPLE.read_bytes(), name=name, source="m.yaml")
     (store.root / "edited-file" / "mapping.yaml").write_bytes(
-        EXAMPLE.read_bytes().replace(b'"ECOG PS"', b'"Age"'))
+        EXAMPLE.read_bytes().replace(b'"ECOG PS"', b'"Age"')
+    )
     path = store.root / "edited-record" / "mapping.json"
     record = json.loads(path.read_text())
     record["source"] = "forged.yaml"
@@ -113,15 +122,16 @@ def test_the_cli_adds_lists_and_shows_and_reports_damage(tmp_path):
     reg = str(tmp_path / "reg")
     empty = runner.invoke(app, ["mapping", "list", "--registry", reg])
     assert empty.exit_code == 0 and "no stored mappings" in empty.output
-    added = runner.invoke(app, ["mapping", "add", str(EXAMPLE), "--name", "example",
-                                "--registry", reg])
+    added = runner.invoke(
+        app, ["mapping", "add", str(EXAMPLE), "--name", "example", "--registry", reg]
+    )
     assert added.exit_code == 0, added.output
     assert added.output.startswith("mapping example stored: ")
-    again = runner.invoke(app, ["mapping", "add", str(EXAMPLE), "--name", "example",
-                                "--registry", reg])
+    again = runner.invoke(
+        app, ["mapping", "add", str(EXAMPLE), "--name", "example", "--registry", reg]
+    )
     assert again.exit_code == 0 and "already stored (same file)" in again.output
-    bad = runner.invoke(app, ["mapping", "add", str(EXAMPLE), "--name", "../x",
-                              "--registry", reg])
+    bad = runner.invoke(app, ["mapping", "add", str(EXAMPLE), "--name", "../x", "--registry", reg])
     assert bad.exit_code == 2 and "is not a mapping name" in bad.output
     listed = runner.invoke(app, ["mapping", "list", "--registry", reg])
     assert listed.exit_code == 0 and listed.output.startswith("example ")

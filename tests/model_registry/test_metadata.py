@@ -1,5 +1,6 @@
 """A version's metadata has the shape `model_registry.metadata` declares: what training
 writes is what the readers are typed against."""
+
 from model_registry.metadata import VersionMetadata, shape_problems
 
 
@@ -18,6 +19,8 @@ def test_an_undeclared_or_missing_key_is_reported(trained):
     landmark = next(iter(metadata["landmarks"]))
     metadata["landmarks"] = {landmark: {**metadata["landmarks"][landmark], "extra": 2}}
     assert shape_problems(metadata) == [
-        "metadata: undeclared key 'surprise'", "metadata: missing key 'notice'",
-        f"landmarks.{landmark}: undeclared key 'extra'"]
+        "metadata: undeclared key 'surprise'",
+        "metadata: missing key 'notice'",
+        f"landmarks.{landmark}: undeclared key 'extra'",
+    ]
     assert "notice" in VersionMetadata.__required_keys__

@@ -1,5 +1,6 @@
 """Artifacts are ONNX, JSON, Markdown and PNG only, and loading a version, scoring with it
 and reading a cohort CSV never unpickle anything."""
+
 import pickle
 
 import pytest
@@ -21,8 +22,9 @@ def test_a_version_holds_only_onnx_json_markdown_and_png(trained):
         assert not p.read_bytes().startswith(b"\x80"), f"{p.name} looks like a pickle"
 
 
-def test_loading_scoring_and_reading_cohorts_never_unpickle(trained, small_cohort, tmp_path,
-                                                            monkeypatch):
+def test_loading_scoring_and_reading_cohorts_never_unpickle(
+    trained, small_cohort, tmp_path, monkeypatch
+):
     registry, version, _ = trained
     cohort_csv = tmp_path / "cohort.csv"
     frame = small_cohort.frame
@@ -40,6 +42,7 @@ def test_loading_scoring_and_reading_cohorts_never_unpickle(trained, small_cohor
     monkeypatch.setattr(pickle, "Unpickler", Refused)
     try:
         import joblib
+
         monkeypatch.setattr(joblib, "load", refuse)
     except ImportError:
         pass

@@ -21,8 +21,9 @@ from model_registry.registry import (
 
 
 def _register(root, tag: str) -> str:
-    return Registry(root).register({"model.onnx": tag.encode() * 100},
-                                   {"tag": tag, "landmarks": {}}, {"report.md": b"# r"})
+    return Registry(root).register(
+        {"model.onnx": tag.encode() * 100}, {"tag": tag, "landmarks": {}}, {"report.md": b"# r"}
+    )
 
 
 def test_register_load_and_verify(tmp_path):
@@ -85,8 +86,14 @@ print(version)
 
 
 def test_concurrent_writers_get_distinct_whole_versions(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", REGISTER_SCRIPT, str(tmp_path), f"t{i}"],
-                              stdout=subprocess.PIPE, text=True) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", REGISTER_SCRIPT, str(tmp_path), f"t{i}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
     versions = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert all(p.returncode == 0 for p in procs)
     assert versions == ["v0001", "v0002", "v0003", "v0004"]
@@ -109,13 +116,15 @@ def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
     reg = Registry(tmp_path)
     good = _register(tmp_path, "good")
     reg.promote(good)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     # Wait until the staging directory exists, then kill the writer in the middle.
     deadline = time.time() + 30
-    while time.time() < deadline and not any(p.name.startswith(".staging")
-                                              for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(
+        p.name.startswith(".staging") for p in tmp_path.iterdir()
+    ):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -130,8 +139,11 @@ def test_a_writer_killed_mid_write_leaves_the_registry_consistent(tmp_path):
 def test_export_version_makes_a_one_version_registry_verified_like_the_source(tmp_path):
     source = Registry(tmp_path / "source")
     first = _register(source.root, "a")
-    second = source.register({"model.onnx": b"b" * 100}, {"tag": "b", "landmarks": {}},
-                             {"report.md": b"# r", "plots/km.png": b"png"})
+    second = source.register(
+        {"model.onnx": b"b" * 100},
+        {"tag": "b", "landmarks": {}},
+        {"report.md": b"# r", "plots/km.png": b"png"},
+    )
     source.promote(first)
     copy = source.export_version(second, tmp_path / "copy")
     assert copy.production() == second and [r["version"] for r in copy.list()] == [second]
@@ -165,8 +177,11 @@ def test_a_killed_writers_leftovers_are_removed_on_the_next_write_and_reported(t
     (staging / "rows.parquet").write_bytes(b"patient rows" * 1000)
     (tmp_path / ".staging-v0002-def456").mkdir()
     (tmp_path / ".stages-x1.json").write_text("{")
-    with pytest.warns(LeftoverWarning, match=r"removed 3 temporary item\(s\).*"
-                                             r"\.staging-c0002-abc123"):
+    with pytest.warns(
+        LeftoverWarning,
+        match=r"removed 3 temporary item\(s\).*"
+        r"\.staging-c0002-abc123",
+    ):
         assert _register(tmp_path, "next") == "v0002"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "stages.json", "versions"]
     assert [r["version"] for r in reg.list()] == [good, "v0002"]
@@ -176,8 +191,11 @@ def test_a_killed_writers_leftovers_are_removed_on_the_next_write_and_reported(t
 
 
 def _modes(root):
-    return {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in root.rglob("*")
-            if p.name != ".lock"}
+    return {
+        str(p.relative_to(root)): oct(p.stat().st_mode & 0o777)
+        for p in root.rglob("*")
+        if p.name != ".lock"
+    }
 
 
 def test_the_registry_file_mode_is_a_setting(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """One record scored by the serving path (check_record -> score_record) equals the same
 patient scored by the table path (validate_frame -> score), whatever is missing."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,18 +22,27 @@ def patients(small_cohort):
     rng = np.random.default_rng(7)
     # The PFS landmarks' patients: the fields at progression are left out (tests/training/
     # test_progression.py scores those).
-    frame = small_cohort.frame[[c for c in COLUMNS if c not in OUTCOMES
-                                and c not in PROGRESSION_PREDICTORS
-                                and c in small_cohort.frame]].head(300)
+    frame = small_cohort.frame[
+        [
+            c
+            for c in COLUMNS
+            if c not in OUTCOMES and c not in PROGRESSION_PREDICTORS and c in small_cohort.frame
+        ]
+    ].head(300)
     records = []
     for row in frame.to_dict("records"):
-        record = {k: (None if (isinstance(v, float) and np.isnan(v)) else v)
-                  for k, v in row.items()}
+        record = {
+            k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in row.items()
+        }
         for name in rng.choice(list(record), size=rng.integers(0, 5), replace=False):
             # IPI/aaIPI stay (blanking a component never contradicts them); LDH and its
             # upper limit go together (one without the other is an input error).
-            for blank in {"ldh_u_l": ("ldh_u_l", "ldh_uln_u_l"), "ldh_uln_u_l": ("ldh_u_l",
-                          "ldh_uln_u_l"), "ipi": (), "aaipi": ()}.get(name, (name,)):
+            for blank in {
+                "ldh_u_l": ("ldh_u_l", "ldh_uln_u_l"),
+                "ldh_uln_u_l": ("ldh_u_l", "ldh_uln_u_l"),
+                "ipi": (),
+                "aaipi": (),
+            }.get(name, (name,)):
                 record[blank] = None
         records.append(record)
     return records
@@ -51,8 +61,12 @@ def test_record_and_table_paths_give_the_same_score(model, patients, landmark):
         assert (one["risk_group"], one["landmark"]) == (row["risk_group"], row["landmark"])
         assert one["missing_predictors"] == list(row["missing_predictors"]), i
         assert list(one["contributions"]) == list(row["contributions"])
-        np.testing.assert_allclose(list(one["contributions"].values()),
-                                   list(row["contributions"].values()), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            list(one["contributions"].values()),
+            list(row["contributions"].values()),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 def test_contributions_are_the_graph_columns_summed_per_predictor(model, patients):

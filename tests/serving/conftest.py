@@ -1,5 +1,6 @@
 """A really served instance for HTTP and browser tests: `bentoml serve` in a subprocess on a
 free port, its output in a log file the tests can search."""
+
 import json
 import os
 import socket
@@ -25,15 +26,31 @@ class Server:
     with `bentoml` (another environment's command; default this interpreter's), from
     `cwd`. Without a registry_root, $RELAPSE_RISK_REGISTRY is left unset."""
 
-    def __init__(self, registry_root, tmp, key, extra_env=None, *, bentoml=None,
-                 serve_args=("serving.service:RelapseRisk",), cwd=None, log_name="server.log"):
+    def __init__(
+        self,
+        registry_root,
+        tmp,
+        key,
+        extra_env=None,
+        *,
+        bentoml=None,
+        serve_args=("serving.service:RelapseRisk",),
+        cwd=None,
+        log_name="server.log",
+    ):
         self.key = key
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / log_name
-        env = {**os.environ, "RELAPSE_RISK_API_KEYS": key, "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
-               "RELAPSE_RISK_HOME": str(tmp / "home"), "BENTOML_DO_NOT_TRACK": "True",
-               "BENTOML_HOME": str(tmp / "bentoml"), **(extra_env or {})}
+        env = {
+            **os.environ,
+            "RELAPSE_RISK_API_KEYS": key,
+            "RELAPSE_RISK_RELOAD_SECONDS": "0.2",
+            "RELAPSE_RISK_HOME": str(tmp / "home"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            "BENTOML_HOME": str(tmp / "bentoml"),
+            **(extra_env or {}),
+        }
         env.pop("RELAPSE_RISK_REGISTRY", None)
         if registry_root is not None:
             env["RELAPSE_RISK_REGISTRY"] = str(registry_root)
@@ -41,7 +58,11 @@ class Server:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [*command, "serve", *serve_args, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
         deadline = time.time() + 90
         while time.time() < deadline and self.proc.poll() is None:
             if self.get("/livez")[0] == 200:
@@ -51,8 +72,7 @@ class Server:
 
     def request(self, method, path, body=None, key=DEFAULT, raw=None, headers=None):
         key = self.key if key is DEFAULT else key
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                            else None)
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if key:
@@ -98,4 +118,3 @@ class Server:
 def start_server():
     """Start a server: start_server(registry_root, tmp, key, extra_env=None); stop() it."""
     return Server
-

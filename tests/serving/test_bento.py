@@ -5,6 +5,7 @@ requirements, in a directory outside the repository, and called with BentoML's c
 The venv install takes about half a minute with pip's cache warm (it is, after `make test`'s
 own install); it reaches the package index only for what the cache lacks.
 """
+
 import json
 import os
 import subprocess
@@ -20,12 +21,34 @@ from model_registry.registry import Registry
 
 KEY = "bento-test-key-7"
 ROOT = Path(__file__).resolve().parents[2]
-PATIENT = {"patient_id": "B-1", "age_years": 70, "stage": 3, "prior_lines": 2,
-           "bridging_therapy": "none"}
-PROJECT_PACKAGES = ("features", "synthetic", "training", "model_registry", "batch", "serving",
-                    "relapse_risk")
-TRAINING_STACK = ("scikit-learn", "xgboost", "lifelines", "scikit-survival", "skl2onnx",
-                  "onnxmltools", "matplotlib", "dask", "scipy", "typer")
+PATIENT = {
+    "patient_id": "B-1",
+    "age_years": 70,
+    "stage": 3,
+    "prior_lines": 2,
+    "bridging_therapy": "none",
+}
+PROJECT_PACKAGES = (
+    "features",
+    "synthetic",
+    "training",
+    "model_registry",
+    "batch",
+    "serving",
+    "relapse_risk",
+)
+TRAINING_STACK = (
+    "scikit-learn",
+    "xgboost",
+    "lifelines",
+    "scikit-survival",
+    "skl2onnx",
+    "onnxmltools",
+    "matplotlib",
+    "dask",
+    "scipy",
+    "typer",
+)
 
 
 def _run(command, **kw):
@@ -48,34 +71,69 @@ def built(tmp_path_factory, trained, copy_version):
     name, bento_version = tag.split(":")
     bento_dir = tmp / "bentoml" / "bentos" / name / bento_version
     venv.create(tmp / "venv", with_pip=True)
-    _run([str(tmp / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-          "-r", str(bento_dir / "env" / "python" / "requirements.txt")], timeout=900)
+    _run(
+        [
+            str(tmp / "venv" / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(bento_dir / "env" / "python" / "requirements.txt"),
+        ],
+        timeout=900,
+    )
     outside = tmp / "elsewhere"
     outside.mkdir()
-    return {"tmp": tmp, "tag": tag, "dir": bento_dir, "registry": registry,
-            "bentoml": str(tmp / "venv" / "bin" / "bentoml"), "outside": outside}
+    return {
+        "tmp": tmp,
+        "tag": tag,
+        "dir": bento_dir,
+        "registry": registry,
+        "bentoml": str(tmp / "venv" / "bin" / "bentoml"),
+        "outside": outside,
+    }
 
 
 def _serve(start_server, built, registry_root=None, log_name="server.log"):
     # The fresh venv first on PATH; nothing of the repository's environment on the path.
-    env = {"PATH": f"{built['tmp'] / 'venv' / 'bin'}:/usr/bin:/bin", "PYTHONPATH": "",
-           "VIRTUAL_ENV": str(built["tmp"] / "venv")}
-    return start_server(registry_root, built["tmp"], KEY, env, bentoml=built["bentoml"],
-                        serve_args=(built["tag"],), cwd=built["outside"], log_name=log_name)
+    env = {
+        "PATH": f"{built['tmp'] / 'venv' / 'bin'}:/usr/bin:/bin",
+        "PYTHONPATH": "",
+        "VIRTUAL_ENV": str(built["tmp"] / "venv"),
+    }
+    return start_server(
+        registry_root,
+        built["tmp"],
+        KEY,
+        env,
+        bentoml=built["bentoml"],
+        serve_args=(built["tag"],),
+        cwd=built["outside"],
+        log_name=log_name,
+    )
 
 
 def test_the_bento_holds_the_serving_code_and_runtime_only(built):
-    imported = _run([sys.executable, "-c", (
-        "import sys, serving.service\n"
-        f"print('\\n'.join(m.__file__ for n, m in sys.modules.items() "
-        f"if n.split('.')[0] in {PROJECT_PACKAGES!r}))")], cwd=ROOT,
-        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"})
+    imported = _run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, serving.service\n"
+                f"print('\\n'.join(m.__file__ for n, m in sys.modules.items() "
+                f"if n.split('.')[0] in {PROJECT_PACKAGES!r}))"
+            ),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENTOML_DO_NOT_TRACK": "True"},
+    )
     needed = {str(Path(f).resolve().relative_to(ROOT)) for f in imported.split()}
     src = built["dir"] / "src"
     shipped = {str(p.relative_to(src)) for p in src.rglob("*.py")}
     assert shipped == needed
     assert {p.name for p in (src / "serving" / "static").iterdir()} == {
-        p.name for p in (ROOT / "serving" / "static").iterdir()}
+        p.name for p in (ROOT / "serving" / "static").iterdir()
+    }
     requirements = (built["dir"] / "env" / "python" / "requirements.txt").read_text().split()
     names = {r.split("==")[0].lower() for r in requirements}
     assert names == {"numpy", "pandas", "onnxruntime", "onnx", "bentoml"}, requirements
@@ -111,8 +169,7 @@ def test_the_served_bento_scores_with_the_model_it_carries(start_server, built, 
         server.stop()
 
 
-def test_the_served_bento_follows_a_shared_registry_when_told(start_server, built,
-                                                              copy_version):
+def test_the_served_bento_follows_a_shared_registry_when_told(start_server, built, copy_version):
     registry = built["registry"]
     second = copy_version(registry, "v0001", registry)
     registry.promote(second)
@@ -136,6 +193,7 @@ def test_a_damaged_model_inside_the_bento_is_refused(start_server, built):
         with pytest.raises(RuntimeError, match="server not ready"):
             server.wait_ready(seconds=8)
         assert "v0001: artifact infusion.onnx does not match its SHA-256" in (
-            server.log_path.read_text())
+            server.log_path.read_text()
+        )
     finally:
         server.stop()

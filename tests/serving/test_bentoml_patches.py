@@ -1,5 +1,6 @@
 """The corrected BentoML TimeoutMiddleware: same answers, and no timer left holding a
 finished request."""
+
 import asyncio
 
 from bentoml._internal.server.http import traffic

@@ -4,6 +4,7 @@ their fields, the key is asked once per browser session, nothing is fetched from
 
 Screenshots of both results are written to test-artifacts/ (or $RELAPSE_RISK_TEST_ARTIFACTS).
 """
+
 import math
 import os
 import shutil
@@ -17,27 +18,57 @@ KEY = "calculator-test-key"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RELAPSE_RISK_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 # Chromium as root in a closed network: no sandbox, no background connections.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-HIGH = {"patient_id": "HIGH-1", "age_years": "67", "ecog": "1", "stage": "4",
-        "extranodal_sites": "2", "ldh_u_l": "410", "ldh_uln_u_l": "250", "tmtv_ml": "150",
-        "tp53_status": "altered", "prior_lines": "4", "bridging_therapy": "chemotherapy"}
-LOW = {"patient_id": "LOW-1", "age_years": "45", "ecog": "0", "stage": "2",
-       "extranodal_sites": "0", "ldh_u_l": "180", "ldh_uln_u_l": "250", "tmtv_ml": "12.5",
-       "tp53_status": "wild_type", "prior_lines": "1", "bridging_therapy": "none",
-       "ctdna_d28": "undetectable", "cart_cmax_per_ul": "48"}
+HIGH = {
+    "patient_id": "HIGH-1",
+    "age_years": "67",
+    "ecog": "1",
+    "stage": "4",
+    "extranodal_sites": "2",
+    "ldh_u_l": "410",
+    "ldh_uln_u_l": "250",
+    "tmtv_ml": "150",
+    "tp53_status": "altered",
+    "prior_lines": "4",
+    "bridging_therapy": "chemotherapy",
+}
+LOW = {
+    "patient_id": "LOW-1",
+    "age_years": "45",
+    "ecog": "0",
+    "stage": "2",
+    "extranodal_sites": "0",
+    "ldh_u_l": "180",
+    "ldh_uln_u_l": "250",
+    "tmtv_ml": "12.5",
+    "tp53_status": "wild_type",
+    "prior_lines": "1",
+    "bridging_therapy": "none",
+    "ctdna_d28": "undetectable",
+    "cart_cmax_per_ul": "48",
+}
 CATEGORIES = {f.name for f in FIELDS if f.kind == "category"}
 NUMERIC = {f.name: f.kind for f in FIELDS if f.kind in ("integer", "number")}
 
 
 def _chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
+    path = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not path:
-        pytest.fail("Chromium is needed for the browser tests: `make test` installs Debian's "
-                    "chromium; or set CHROMIUM to a Chromium binary")
+        pytest.fail(
+            "Chromium is needed for the browser tests: `make test` installs Debian's "
+            "chromium; or set CHROMIUM to a Chromium binary"
+        )
     return path
 
 
@@ -108,7 +139,7 @@ def _icon_counts(relapse: float, nrm: float) -> dict[str, int]:
     """Whole patients out of 100 by largest remainder (ties to the earlier outcome)."""
     exact = [100 * relapse, 100 * nrm, 100 * max(0.0, 1 - relapse - nrm)]
     counts = [math.floor(v) for v in exact]
-    for i in sorted(range(3), key=lambda i: (-(exact[i] - counts[i]), i))[:100 - sum(counts)]:
+    for i in sorted(range(3), key=lambda i: (-(exact[i] - counts[i]), i))[: 100 - sum(counts)]:
         counts[i] += 1
     return dict(zip(("relapse", "nrm", "alive"), counts))
 
@@ -144,12 +175,14 @@ def test_the_numbers_shown_equal_the_api_answer(page, served, name, patient, gro
         assert int(page.get_attribute(f"#icons-{kind}", "data-count")) == count
         assert page.locator(f"#icons .icon.{kind}").count() == count
     assert page.inner_text("#risk-group") == group
-    assert page.inner_text("#landmark") == ("day 28" if "ctdna_d28" in patient
-                                            else "infusion (day 0)")
+    assert page.inner_text("#landmark") == (
+        "day 28" if "ctdna_d28" in patient else "infusion (day 0)"
+    )
     assert page.inner_text("#model-version") == api["model_version"]
     assert page.inner_text("#missing") == (", ".join(api["missing_predictors"]) or "none")
     bars = page.eval_on_selector_all(
-        ".contribution", "els => els.map(e => [e.dataset.field, Number(e.dataset.value)])")
+        ".contribution", "els => els.map(e => [e.dataset.field, Number(e.dataset.value)])"
+    )
     assert dict(bars) == api["contributions"]
     assert [abs(v) for _, v in bars] == sorted((abs(v) for _, v in bars), reverse=True)
     assert "research use only" in page.inner_text("#result-notice").lower()
@@ -164,8 +197,9 @@ def test_an_invalid_value_shows_the_services_error_beside_its_field(page, served
     _fill(page, {**HIGH, "prior_lines": "0", "age_years": "sixty"})
     page.click("#submit")
     page.wait_for_selector("#err-prior_lines:not(:empty)")
-    _, api, _ = served.post("/score", {"patient": {**_as_json({**HIGH, "prior_lines": "0"}),
-                                                   "age_years": "sixty"}})
+    _, api, _ = served.post(
+        "/score", {"patient": {**_as_json({**HIGH, "prior_lines": "0"}), "age_years": "sixty"}}
+    )
     expected = {e["field"]: e["error"] for e in api["errors"]}
     assert set(expected) == {"prior_lines", "age_years"}
     for field, error in expected.items():
@@ -185,11 +219,19 @@ def test_the_page_requests_nothing_outside_the_service(page, served):
     page.click("#submit")
     page.wait_for_selector("#result:not([hidden])")
     assert page.requested, "no request was recorded"
-    outside = [u for u in page.requested if not u.startswith(served.url + "/")
-               and not u.startswith("data:")]
+    outside = [
+        u
+        for u in page.requested
+        if not u.startswith(served.url + "/") and not u.startswith("data:")
+    ]
     assert outside == []
-    assert {u.rsplit("/", 1)[-1] for u in page.requested} >= {"", "app.js", "app.css",
-                                                              "model", "score"}
+    assert {u.rsplit("/", 1)[-1] for u in page.requested} >= {
+        "",
+        "app.js",
+        "app.css",
+        "model",
+        "score",
+    }
     policy = served.request("GET", "/app/", key=None)[2]["content-security-policy"]
     assert "connect-src 'self'" in policy and "default-src 'none'" in policy
 
@@ -220,16 +262,21 @@ def test_the_form_comes_from_the_feature_schema(page):
     names = page.eval_on_selector_all("#groups [name]", "els => els.map(e => e.name)")
     inputs = [f for f in FIELDS if f.role != "outcome" and f.landmark != "progression"]
     assert names == [f.name for f in inputs]
-    at_progression = page.eval_on_selector_all("#progression-groups [name]",
-                                               "els => els.map(e => e.name)")
-    assert at_progression == [f.name for f in FIELDS if f.landmark == "progression"
-                              or f.name in ("age_years", "prior_lines")]
+    at_progression = page.eval_on_selector_all(
+        "#progression-groups [name]", "els => els.map(e => e.name)"
+    )
+    assert at_progression == [
+        f.name
+        for f in FIELDS
+        if f.landmark == "progression" or f.name in ("age_years", "prior_lines")
+    ]
     for f in inputs:
         if f.kind in ("integer", "number"):
             assert f.describe_range() in page.inner_text(f"#hint-{f.name}")
         if f.kind == "category":
-            options = page.eval_on_selector_all(f"#f-{f.name} option",
-                                                "els => els.map(e => e.value)")
+            options = page.eval_on_selector_all(
+                f"#f-{f.name} option", "els => els.map(e => e.value)"
+            )
             assert options == ["", *f.categories]  # "" is "unknown"
 
 
@@ -237,8 +284,8 @@ def test_accessible_by_keyboard_and_at_a_phones_width(page, served):
     _enter_key(page)
     page.wait_for_selector("#patient-form:not([hidden])")
     unlabelled = page.eval_on_selector_all(
-        "input, select", "els => els.filter(e => !e.hidden && e.labels.length === 0)"
-                         ".map(e => e.id)")
+        "input, select", "els => els.filter(e => !e.hidden && e.labels.length === 0).map(e => e.id)"
+    )
     assert unlabelled == []
     # Keyboard only: type into the focused field, Tab to the next, Enter submits.
     page.focus("#f-patient_id")
@@ -267,11 +314,17 @@ def test_the_pfs_curve_is_drawn_for_the_patient_and_the_population(page):
         assert ys == sorted(ys)  # a survival curve never rises (SVG y grows downwards)
 
 
-AT_PROGRESSION = {"progression_months": "2.5", "ecog_at_progression": "2",
-                  "ldh_at_progression_u_l": "700", "ldh_uln_at_progression_u_l": "250",
-                  "haemoglobin_at_progression_g_dl": "9.1",
-                  "extranodal_sites_at_progression": "3", "cd19_at_progression": "low",
-                  "age_years": "66", "prior_lines": "3"}
+AT_PROGRESSION = {
+    "progression_months": "2.5",
+    "ecog_at_progression": "2",
+    "ldh_at_progression_u_l": "700",
+    "ldh_uln_at_progression_u_l": "250",
+    "haemoglobin_at_progression_g_dl": "9.1",
+    "extranodal_sites_at_progression": "3",
+    "cd19_at_progression": "low",
+    "age_years": "66",
+    "prior_lines": "3",
+}
 
 
 def test_the_progression_tab_shows_the_apis_survival_pcpi_and_the_evidence(page, served):
@@ -286,15 +339,17 @@ def test_the_progression_tab_shows_the_apis_survival_pcpi_and_the_evidence(page,
             page.fill(f"#pf-{name}", value)
     page.click("#progression-submit")
     page.wait_for_selector("#progression-result:not([hidden])")
-    api = served.post("/score", {"patient": {**_as_json(AT_PROGRESSION),
-                                             "landmark": "progression"}})[1]
+    api = served.post(
+        "/score", {"patient": {**_as_json(AT_PROGRESSION), "landmark": "progression"}}
+    )[1]
     for h in (3, 6, 12):
         assert _shown(page, f"#death-{h}") == pytest.approx(api[f"death_{h}m"], abs=1e-9)
         assert page.inner_text(f"#death-{h}") == _percent(api[f"death_{h}m"])
     assert page.inner_text("#pcpi-group") == api["pcpi_group"] == "high"
     assert page.locator("#os-curve polyline").count() == 2  # patient and population
     contributions = page.eval_on_selector_all(
-        "#progression-contributions .contribution", "els => els.map(e => e.dataset.field)")
+        "#progression-contributions .contribution", "els => els.map(e => e.dataset.field)"
+    )
     assert set(contributions) == set(api["contributions"])
     salvage = page.inner_text("#salvage")
     assert "not a recommendation" in salvage

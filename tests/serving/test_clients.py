@@ -1,5 +1,6 @@
 """BentoML's own clients (SyncHTTPClient, AsyncHTTPClient) on every endpoint, and the
 Prometheus metrics, against a really served instance."""
+
 import asyncio
 import json
 import urllib.request
@@ -13,9 +14,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from model_registry.registry import Registry
 
 KEY = "client-test-key-42"
-PATIENT = {"patient_id": "C-1", "age_years": 66, "ecog": 1, "stage": 4, "extranodal_sites": 2,
-           "ldh_u_l": 410, "ldh_uln_u_l": 250, "tmtv_ml": 120, "tp53_status": "altered",
-           "prior_lines": 3, "bridging_therapy": "chemotherapy"}
+PATIENT = {
+    "patient_id": "C-1",
+    "age_years": 66,
+    "ecog": 1,
+    "stage": 4,
+    "extranodal_sites": 2,
+    "ldh_u_l": 410,
+    "ldh_uln_u_l": 250,
+    "tmtv_ml": 120,
+    "tp53_status": "altered",
+    "prior_lines": 3,
+    "bridging_therapy": "chemotherapy",
+}
 CSV = "patient_id,age_years,prior_lines,tp53_status\nA,60,2,altered\nB,abc,0,wild_type\n"
 ENDPOINTS = {"score", "score_batch", "score_csv", "model_info"}
 
@@ -51,8 +62,9 @@ def _check_batch(batch: dict) -> None:
     ok, bad = batch["results"]
     assert ok["index"] == 0 and ok["errors"] == [] and ok["score"]["patient_id"] == "C-1"
     assert bad["index"] == 1 and bad["score"] is None
-    assert bad["errors"] == [{"field": "prior_lines", "value": "0",
-                              "error": "must be an integer from 1 to 15"}]
+    assert bad["errors"] == [
+        {"field": "prior_lines", "value": "0", "error": "must be an integer from 1 to 15"}
+    ]
 
 
 def _check_archive(path) -> None:
@@ -60,8 +72,10 @@ def _check_archive(path) -> None:
         summary = json.loads(archive.read("summary.json"))
         errors = archive.read("errors.csv").decode().splitlines()
     assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (2, 1, 1)
-    assert errors[1:] == ["2,age_years,abc,must be a number from 0 to 120 years",
-                          "2,prior_lines,0,must be an integer from 1 to 15"]
+    assert errors[1:] == [
+        "2,age_years,abc,must be a number from 0 to 120 years",
+        "2,prior_lines,0,must be an integer from 1 to 15",
+    ]
 
 
 def _error_body(exc: BentoMLException) -> dict:
@@ -78,9 +92,13 @@ def test_sync_client_calls_every_endpoint(server, export_csv):
         info = client.model_info()
         assert info["model_version"] == "v0001" and "Model card" in info["model_card"]
         # at progression: null PFS risks, empty PFS curve, the OS curve and PC-PI decode
-        at_progression = client.score(patient={"progression_months": 2.0,
-                                               "ecog_at_progression": 0,
-                                               "cd19_at_progression": "negative"})
+        at_progression = client.score(
+            patient={
+                "progression_months": 2.0,
+                "ecog_at_progression": 0,
+                "cd19_at_progression": "negative",
+            }
+        )
         assert at_progression["landmark"] == "progression"
         assert at_progression["risk_6m"] is None and at_progression["curve"]["months"] == []
         assert at_progression["pcpi_points"] is None  # three of five factors unknown
@@ -114,11 +132,13 @@ def test_sync_client_scores_an_export_through_a_named_mapping(server):
 
     examples = Path(__file__).resolve().parents[2] / "examples"
     registry = Registry(server.log_path.parent / "registry")
-    MappingStore(registry).add((examples / "registry_mapping.yaml").read_bytes(),
-                               name="example-registry", source="registry_mapping.yaml")
+    MappingStore(registry).add(
+        (examples / "registry_mapping.yaml").read_bytes(),
+        name="example-registry",
+        source="registry_mapping.yaml",
+    )
     with bentoml.SyncHTTPClient(server.url, token=KEY) as client:
-        path = client.score_csv(file=examples / "registry_export.csv",
-                                mapping="example-registry")
+        path = client.score_csv(file=examples / "registry_export.csv", mapping="example-registry")
         with zipfile.ZipFile(path) as archive:
             summary = json.loads(archive.read("summary.json"))
         assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (300, 299, 1)
@@ -135,7 +155,8 @@ def test_async_client_calls_every_endpoint(server, export_csv):
             score, batch, info = await asyncio.gather(
                 client.score(patient=PATIENT),
                 client.score_batch(patients=[PATIENT, {**PATIENT, "prior_lines": 0}]),
-                client.model_info())
+                client.model_info(),
+            )
             # Not concurrently with other calls on this client: BentoML 1.4's async client
             # closes every open upload whenever any of its calls ends (README, clients).
             archive = await client.score_csv(file=export_csv)
@@ -156,9 +177,11 @@ def _request_total(server, endpoint: str, code: str) -> float:
         text = resp.read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if (sample.name == "bentoml_service_request_total"
-                    and sample.labels.get("endpoint") == endpoint
-                    and sample.labels.get("http_response_code") == code):
+            if (
+                sample.name == "bentoml_service_request_total"
+                and sample.labels.get("endpoint") == endpoint
+                and sample.labels.get("http_response_code") == code
+            ):
                 return sample.value
     return 0.0
 

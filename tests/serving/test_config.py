@@ -1,5 +1,6 @@
 """API keys: generated once into a file only its owner can read, never printed; taken from
 the environment or the keys file otherwise."""
+
 import stat
 
 import pytest
@@ -15,8 +16,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def test_first_start_generates_a_key_readable_only_by_its_owner_and_never_prints_it(
-        home, capsys):
+def test_first_start_generates_a_key_readable_only_by_its_owner_and_never_prints_it(home, capsys):
     settings = load_settings()
     (key,) = settings.api_keys
     keys_file = home / "api_keys"
@@ -40,8 +40,7 @@ def test_keys_from_the_environment_or_the_file(home, monkeypatch, tmp_path):
     assert not (home / "api_keys").exists()
 
 
-def test_a_keys_file_with_only_comments_is_a_clear_start_up_error(home, monkeypatch,
-                                                                   tmp_path):
+def test_a_keys_file_with_only_comments_is_a_clear_start_up_error(home, monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
     from relapse_risk.cli import app

@@ -4,6 +4,7 @@ One server for the module, started on an EMPTY registry: the tests run in order 
 model promoted (hot load), scoring, batch, auth, malformed input, hot reload and rollback,
 and finally the logs are searched for the planted identifiers.
 """
+
 import json
 import os
 import subprocess
@@ -20,9 +21,19 @@ from model_registry.registry import Registry
 KEY = "test-key-123456"
 PLANTED = "PLANTED-ID-7f3a"
 # Planted values have three decimals: no access-log latency ("%.1fms") can contain them.
-PATIENT = {"patient_id": PLANTED, "age_years": 66, "ecog": 1, "stage": 4,
-           "extranodal_sites": 2, "ldh_u_l": 410.537, "ldh_uln_u_l": 250, "tmtv_ml": 123.456,
-           "tp53_status": "altered", "prior_lines": 3, "bridging_therapy": "chemotherapy"}
+PATIENT = {
+    "patient_id": PLANTED,
+    "age_years": 66,
+    "ecog": 1,
+    "stage": 4,
+    "extranodal_sites": 2,
+    "ldh_u_l": 410.537,
+    "ldh_uln_u_l": 250,
+    "tmtv_ml": 123.456,
+    "tp53_status": "altered",
+    "prior_lines": 3,
+    "bridging_therapy": "chemotherapy",
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +41,9 @@ def server(tmp_path_factory, start_server):
     tmp = tmp_path_factory.mktemp("served")
     (tmp / "registry").mkdir()
     # Every logger at its most verbose: the log grep below covers all levels.
-    srv = start_server(tmp / "registry", tmp, KEY, {"RELAPSE_RISK_LOG_LEVEL": "DEBUG",
-                                                    "BENTOML_DEBUG": "true"})
+    srv = start_server(
+        tmp / "registry", tmp, KEY, {"RELAPSE_RISK_LOG_LEVEL": "DEBUG", "BENTOML_DEBUG": "true"}
+    )
     yield srv
     srv.stop()
 
@@ -79,14 +91,20 @@ def test_score(server):
     day28 = server.post("/score", {"patient": {**PATIENT, "ctdna_d28": "detectable"}})[1]
     assert day28["landmark"] == "day28" and "cart_cmax_per_ul" in day28["missing_predictors"]
     assert day28["risk_12m"] > body["risk_12m"] - 0.5  # a probability, not an error
-    forced = server.post("/score", {"patient": {**PATIENT, "ctdna_d28": "detectable",
-                                                "landmark": "infusion"}})[1]
+    forced = server.post(
+        "/score", {"patient": {**PATIENT, "ctdna_d28": "detectable", "landmark": "infusion"}}
+    )[1]
     assert forced["landmark"] == "infusion"
 
 
 def test_batch_with_mixed_items(server):
-    patients = [PATIENT, {**PATIENT, "prior_lines": 0}, "not an object",
-                {**PATIENT, "tmtv_ml": None, "foo": 1}, {**PATIENT, "patient_id": "B"}]
+    patients = [
+        PATIENT,
+        {**PATIENT, "prior_lines": 0},
+        "not an object",
+        {**PATIENT, "tmtv_ml": None, "foo": 1},
+        {**PATIENT, "patient_id": "B"},
+    ]
     status, body, _ = server.post("/score_batch", {"patients": patients})
     assert status == 200, body
     assert [r["index"] for r in body["results"]] == [0, 1, 2, 3, 4]
@@ -95,13 +113,21 @@ def test_batch_with_mixed_items(server):
     assert body["results"][3]["errors"][0]["field"] == "foo"
     assert body["results"][4]["score"]["patient_id"] == "B"
     assert body["results"][0]["score"]["risk_12m"] == pytest.approx(
-        server.post("/score", {"patient": PATIENT})[1]["risk_12m"])
+        server.post("/score", {"patient": PATIENT})[1]["risk_12m"]
+    )
 
 
-AT_PROGRESSION = {"patient_id": PLANTED, "age_years": 66, "progression_months": 2.5,
-                  "ecog_at_progression": 2, "ldh_at_progression_u_l": 700,
-                  "ldh_uln_at_progression_u_l": 250, "haemoglobin_at_progression_g_dl": 9.1,
-                  "extranodal_sites_at_progression": 3, "cd19_at_progression": "low"}
+AT_PROGRESSION = {
+    "patient_id": PLANTED,
+    "age_years": 66,
+    "progression_months": 2.5,
+    "ecog_at_progression": 2,
+    "ldh_at_progression_u_l": 700,
+    "ldh_uln_at_progression_u_l": 250,
+    "haemoglobin_at_progression_g_dl": 9.1,
+    "extranodal_sites_at_progression": 3,
+    "cd19_at_progression": "low",
+}
 
 
 def test_score_and_batch_at_progression(server):
@@ -117,8 +143,9 @@ def test_score_and_batch_at_progression(server):
     forced = server.post("/score", {"patient": {**AT_PROGRESSION, "landmark": "infusion"}})[1]
     assert forced["landmark"] == "infusion" and forced["death_6m"] is None
     # malformed input at progression: a 422 naming the field, never a 5xx
-    status, body, _ = server.post("/score", {"patient": {**AT_PROGRESSION,
-                                                         "haemoglobin_at_progression_g_dl": 94}})
+    status, body, _ = server.post(
+        "/score", {"patient": {**AT_PROGRESSION, "haemoglobin_at_progression_g_dl": 94}}
+    )
     assert status == 422 and "haemoglobin_at_progression_g_dl" in json.dumps(body)
     status, body, _ = server.post("/score_batch", {"patients": [AT_PROGRESSION, PATIENT]})
     assert status == 200 and body["scored"] == 2
@@ -136,23 +163,34 @@ def test_scoring_needs_a_valid_key(server, key):
     assert server.get("/livez")[0] == 200  # health stays open
 
 
-@pytest.mark.parametrize("raw,status,fragment", [
-    (b'{"patient": {"age_years": NaN}}', 400, "not valid JSON"),
-    (b'{"patient": {"age_years": Infinity}}', 400, "not valid JSON"),
-    (b'{"patient": {"age_years": 60}', 400, "not valid JSON"),
-    (b"\xff\xfe", 400, "not valid JSON"),
-    (b'{"patient": [1, 2]}', 422, "must be an object"),
-    (b'{"patient": {}, "extra": 1}', 422, "one field"),
-    (b"[]", 422, "one field"),
-    (b'{"patient": {"age_years": "sixty"}}', 422, "invalid patient"),
-    (b'{"patient": {"age_years": true}}', 422, "invalid patient"),
-    (b'{"patient": {"age_years": 1e400}}', 422, "invalid patient"),
-    (b'{"patient": {"age_years": 1' + b"0" * 400 + b'}}', 422, "invalid patient"),  # was a 500
-    (b'{"patient": {"stage": 9, "tp53_status": "mutant", "foo": null}}', 422, "invalid patient"),
-    (b'{"patient": {"landmark": "day90"}}', 422, "invalid patient"),
-    (b'{"patient": {"ipi": 5, "age_years": 30, "stage": 1, "ecog": 0, "extranodal_sites": 0,'
-     b' "ldh_u_l": 100, "ldh_uln_u_l": 200}}', 422, "invalid patient"),
-])
+@pytest.mark.parametrize(
+    "raw,status,fragment",
+    [
+        (b'{"patient": {"age_years": NaN}}', 400, "not valid JSON"),
+        (b'{"patient": {"age_years": Infinity}}', 400, "not valid JSON"),
+        (b'{"patient": {"age_years": 60}', 400, "not valid JSON"),
+        (b"\xff\xfe", 400, "not valid JSON"),
+        (b'{"patient": [1, 2]}', 422, "must be an object"),
+        (b'{"patient": {}, "extra": 1}', 422, "one field"),
+        (b"[]", 422, "one field"),
+        (b'{"patient": {"age_years": "sixty"}}', 422, "invalid patient"),
+        (b'{"patient": {"age_years": true}}', 422, "invalid patient"),
+        (b'{"patient": {"age_years": 1e400}}', 422, "invalid patient"),
+        (b'{"patient": {"age_years": 1' + b"0" * 400 + b"}}", 422, "invalid patient"),  # was a 500
+        (
+            b'{"patient": {"stage": 9, "tp53_status": "mutant", "foo": null}}',
+            422,
+            "invalid patient",
+        ),
+        (b'{"patient": {"landmark": "day90"}}', 422, "invalid patient"),
+        (
+            b'{"patient": {"ipi": 5, "age_years": 30, "stage": 1, "ecog": 0, "extranodal_sites": 0,'
+            b' "ldh_u_l": 100, "ldh_uln_u_l": 200}}',
+            422,
+            "invalid patient",
+        ),
+    ],
+)
 def test_malformed_input_gets_a_4xx_naming_the_problem(server, raw, status, fragment):
     got, body, _ = server.post("/score", raw=raw)
     assert got == status, body
@@ -161,8 +199,9 @@ def test_malformed_input_gets_a_4xx_naming_the_problem(server, raw, status, frag
 
 
 def test_field_errors_name_every_field(server):
-    status, body, _ = server.post("/score", {"patient": {"stage": 9, "tp53_status": "mutant",
-                                                         "foo": 1}})
+    status, body, _ = server.post(
+        "/score", {"patient": {"stage": 9, "tp53_status": "mutant", "foo": 1}}
+    )
     assert status == 422
     assert {e["field"] for e in body["errors"]} == {"stage", "tp53_status", "foo"}
 
@@ -174,8 +213,7 @@ def _status_of_oversize_post(server, path: str, body: bytes, headers: dict) -> i
 
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {KEY}",
-                                                       **headers})
+        conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {KEY}", **headers})
     except (BrokenPipeError, ConnectionResetError):
         pass
     return conn.getresponse().status
@@ -183,8 +221,9 @@ def _status_of_oversize_post(server, path: str, body: bytes, headers: dict) -> i
 
 def test_oversize_bodies_and_batches(server):
     big = b'{"patient": {"patient_id": "' + b"x" * 3_000_000 + b'"}}'
-    assert _status_of_oversize_post(server, "/score", big,
-                                    {"Content-Type": "application/json"}) == 413
+    assert (
+        _status_of_oversize_post(server, "/score", big, {"Content-Type": "application/json"}) == 413
+    )
     status, body, _ = server.post("/score_batch", {"patients": [PATIENT] * 1001})
     assert status == 413 and "at most 1000" in body["error"]
 
@@ -200,15 +239,16 @@ def test_hot_reload_and_rollback(server, registries, copy_version):
     source, version, target = registries
     second = copy_version(source, version, target)
     target.promote(second)
-    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
-        "model_version") == second)
+    assert _wait_for(
+        lambda: server.post("/score", {"patient": PATIENT})[1].get("model_version") == second
+    )
     target.rollback()
-    assert _wait_for(lambda: server.post("/score", {"patient": PATIENT})[1].get(
-        "model_version") == "v0001")
+    assert _wait_for(
+        lambda: server.post("/score", {"patient": PATIENT})[1].get("model_version") == "v0001"
+    )
 
 
-def test_a_tampered_version_is_refused_and_the_current_model_kept(server, registries,
-                                                                 copy_version):
+def test_a_tampered_version_is_refused_and_the_current_model_kept(server, registries, copy_version):
     source, version, target = registries
     bad = copy_version(source, version, target)
     (target.root / "versions" / bad / "infusion.onnx").write_bytes(b"garbage")
@@ -218,8 +258,9 @@ def test_a_tampered_version_is_refused_and_the_current_model_kept(server, regist
     assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
 
 
-def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, registries,
-                                                                   copy_version):
+def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(
+    server, registries, copy_version
+):
     """The registry refuses to promote a damaged version (above); this is the other path: a
     version damaged after it became production. The damage is a valid ONNX graph that
     scores exactly as before (only its doc string differs), so nothing but the service's
@@ -242,8 +283,10 @@ def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, regi
         # The follower has acted once the damaged version's id is in the log (either way).
         assert _wait_for(lambda: damaged in server.log_path.read_text())
         assert server.post("/score", {"patient": PATIENT})[1]["model_version"] == "v0001"
-        assert (f"{damaged}: artifact infusion.onnx does not match its SHA-256"
-                in server.log_path.read_text())
+        assert (
+            f"{damaged}: artifact infusion.onnx does not match its SHA-256"
+            in server.log_path.read_text()
+        )
     finally:
         stage_file.write_text(original)
 
@@ -251,12 +294,16 @@ def test_a_version_damaged_after_promotion_is_refused_on_hot_reload(server, regi
 DEEP = 5000  # arrays this deep: past the JSON decoder's recursion limit
 
 
-@pytest.mark.parametrize("raw", [
-    b"[" * DEEP + b"]" * DEEP,
-    b'{"patient": ' + b"[" * DEEP + b"]" * DEEP + b"}",
-    b'{"patient": {"age_years": ' + b"[" * DEEP + b"]" * DEEP + b"}}",
-    b'{"patients": [' + b"[" * DEEP + b"]" * DEEP + b"]}",
-], ids=["top", "patient", "field", "batch"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * DEEP + b"]" * DEEP,
+        b'{"patient": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+        b'{"patient": {"age_years": ' + b"[" * DEEP + b"]" * DEEP + b"}}",
+        b'{"patients": [' + b"[" * DEEP + b"]" * DEEP + b"]}",
+    ],
+    ids=["top", "patient", "field", "batch"],
+)
 def test_json_nested_too_deep_is_a_400_not_a_500(server, raw):
     path = "/score_batch" if raw.startswith(b'{"patients"') else "/score"
     status, body, headers = server.post(path, raw=raw)
@@ -272,15 +319,19 @@ def test_a_value_nested_900_deep_is_a_422(server):
     assert len(body["errors"][0]["value"]) < 100
 
 
-@pytest.mark.parametrize("patient, field", [
-    ({**PATIENT, "patient_id": "\ud800"}, "patient_id"),
-    ({**PATIENT, "tp53_status": "altered\udfff"}, "tp53_status"),
-    ({**PATIENT, "\ud800": 1}, "\\ud800"),
-    ({**PATIENT, "landmark": "\ud800"}, "landmark"),
-    ({**PATIENT, "patient_id": "A\u0000B"}, "patient_id"),
-])
-def test_lone_surrogates_and_controls_are_422_and_reject_only_their_batch_item(server, patient,
-                                                                                field):
+@pytest.mark.parametrize(
+    "patient, field",
+    [
+        ({**PATIENT, "patient_id": "\ud800"}, "patient_id"),
+        ({**PATIENT, "tp53_status": "altered\udfff"}, "tp53_status"),
+        ({**PATIENT, "\ud800": 1}, "\\ud800"),
+        ({**PATIENT, "landmark": "\ud800"}, "landmark"),
+        ({**PATIENT, "patient_id": "A\u0000B"}, "patient_id"),
+    ],
+)
+def test_lone_surrogates_and_controls_are_422_and_reject_only_their_batch_item(
+    server, patient, field
+):
     raw = json.dumps({"patient": patient}).encode()  # json.dumps writes \ud800 as is
     status, body, _ = server.post("/score", raw=raw)
     assert status == 422, (status, body)
@@ -303,8 +354,11 @@ def test_a_hundred_thousand_unknown_fields_are_refused_after_the_first_fifty(ser
 
 
 def test_a_forged_log_line_or_a_nul_in_the_path_is_escaped(server):
-    for path in ("/livez%0A2026-01-01%20[INFO]%20[forged]%20GET%20/admin%20200",
-                 "/score%00", "/livez%1b[31m"):
+    for path in (
+        "/livez%0A2026-01-01%20[INFO]%20[forged]%20GET%20/admin%20200",
+        "/score%00",
+        "/livez%1b[31m",
+    ):
         server.request("GET", path)
     time.sleep(0.5)
     log = server.log_path.read_text()
@@ -317,33 +371,55 @@ def test_logs_hold_no_patient_data(server):
     server.post("/score", {"patient": {**PATIENT, "age_years": "PLANTED-AGE"}})
     server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'"')
     # Errors too: every kind of rejection, each carrying planted values.
-    for patient in ({**PATIENT, "age_years": 999.25, "patient_id": PLANTED + "\ud800"},
-                    {**PATIENT, "PLANTED-KEY": 1, "tmtv_ml": [[[123.456]]]},
-                    {**PATIENT, "landmark": "PLANTED-LM"}):
+    for patient in (
+        {**PATIENT, "age_years": 999.25, "patient_id": PLANTED + "\ud800"},
+        {**PATIENT, "PLANTED-KEY": 1, "tmtv_ml": [[[123.456]]]},
+        {**PATIENT, "landmark": "PLANTED-LM"},
+    ):
         raw = json.dumps({"patient": patient}).encode()
         server.post("/score", raw=raw)
         server.post("/score_batch", raw=json.dumps({"patients": [patient, PATIENT]}).encode())
-    server.post("/score", raw=b'{"patient": {"patient_id": "' + PLANTED.encode() + b'", "a": ' +
-                b"[" * DEEP + b"]" * DEEP + b"}}")
+    server.post(
+        "/score",
+        raw=b'{"patient": {"patient_id": "'
+        + PLANTED.encode()
+        + b'", "a": '
+        + b"[" * DEEP
+        + b"]" * DEEP
+        + b"}}",
+    )
     time.sleep(0.5)
     log = server.log_path.read_text()
     assert "POST /score 200" in log  # the access line is there...
     assert "POST /score 422" in log and "POST /score_batch 200" in log
-    for planted in (PLANTED, "PLANTED-AGE", "PLANTED-KEY", "PLANTED-LM", "123.456", "410.537",
-                    "999.25", KEY):
+    for planted in (
+        PLANTED,
+        "PLANTED-AGE",
+        "PLANTED-KEY",
+        "PLANTED-LM",
+        "123.456",
+        "410.537",
+        "999.25",
+        KEY,
+    ):
         assert planted not in log  # ...but no identifier, value or key
     assert "Traceback" not in log and " 500 " not in log
 
 
 def _multipart(csv_bytes: bytes, landmark: str | None = None, mapping: str | None = None):
     boundary = "----relapse-risk-test"
-    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-             f"filename=\"export.csv\"\r\nContent-Type: text/csv\r\n\r\n".encode() + csv_bytes
-             + b"\r\n"]
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="export.csv"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        + csv_bytes
+        + b"\r\n"
+    ]
     for name, value in (("landmark", landmark), ("mapping", mapping)):
         if value:
-            parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
-                         f"\r\n\r\n{value}\r\n".encode())
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'
+                f"\r\n\r\n{value}\r\n".encode()
+            )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -352,8 +428,10 @@ def test_score_csv_returns_scored_rows_and_errors(server):
     import io
     import zipfile
 
-    csv_bytes = ("\ufeffpatient_id,age_years,prior_lines,tp53_status\r\n"
-                 "A,60,2,altered\r\nB,abc,0,wild_type\r\n\r\nC,70,3,\r\n").encode()
+    csv_bytes = (
+        "\ufeffpatient_id,age_years,prior_lines,tp53_status\r\n"
+        "A,60,2,altered\r\nB,abc,0,wild_type\r\n\r\nC,70,3,\r\n"
+    ).encode()
     body, headers = _multipart(csv_bytes)
     req = urllib.request.Request(server.url + "/score_csv", data=body, method="POST")
     req.add_header("Authorization", f"Bearer {KEY}")
@@ -367,8 +445,10 @@ def test_score_csv_returns_scored_rows_and_errors(server):
     summary = json.loads(archive.read("summary.json"))
     assert scored[0].startswith("row,patient_id,age_years")
     assert [line.split(",")[0] for line in scored[1:]] == ["1", "3"]
-    assert errors[1:] == ["2,age_years,abc,must be a number from 0 to 120 years",
-                          "2,prior_lines,0,must be an integer from 1 to 15"]
+    assert errors[1:] == [
+        "2,age_years,abc,must be a number from 0 to 120 years",
+        "2,prior_lines,0,must be an integer from 1 to 15",
+    ]
     assert (summary["rows_read"], summary["scored"], summary["rejected"]) == (3, 2, 1)
 
 
@@ -386,7 +466,9 @@ def test_score_csv_rejects_a_cell_cut_by_a_nul(server):
         archive = zipfile.ZipFile(io.BytesIO(resp.read()))
     errors = archive.read("errors.csv").decode().splitlines()
     assert [line.split(",")[:3] for line in errors[1:]] == [
-        ["1", "patient_id", "SYN3\\x00-0000005"], ["2", "age_years", "4\\x00 2"]]
+        ["1", "patient_id", "SYN3\\x00-0000005"],
+        ["2", "age_years", "4\\x00 2"],
+    ]
     assert json.loads(archive.read("summary.json"))["scored"] == 1
 
 
@@ -415,8 +497,7 @@ def _zip(content: bytes) -> dict:
     return {name: archive.read(name) for name in archive.namelist()}
 
 
-def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, registries,
-                                                                   tmp_path):
+def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, registries, tmp_path):
     from batch.csv_scoring import score_csv
     from features.mapping import load_mapping
     from model_registry.mappings import MappingStore
@@ -424,8 +505,9 @@ def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, regis
 
     _, _, target = registries
     mapping_file = EXAMPLES / "registry_mapping.yaml"
-    MappingStore(target).add(mapping_file.read_bytes(), name="example-registry",
-                             source=mapping_file.name)
+    MappingStore(target).add(
+        mapping_file.read_bytes(), name="example-registry", source=mapping_file.name
+    )
     export = (EXAMPLES / "registry_export.csv").read_bytes()
     body, headers = _multipart(export, mapping="example-registry")
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
@@ -440,8 +522,13 @@ def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, regis
     # The same rows, byte for byte, as the batch scorer gives with the mapping file.
     model = ScoringModel(target.load(summary["model_version"]), bulk=True)
     (tmp_path / "export.csv").write_bytes(export)
-    score_csv(tmp_path / "export.csv", tmp_path / "scored.csv", model, name="the upload",
-              mapping=load_mapping(mapping_file))
+    score_csv(
+        tmp_path / "export.csv",
+        tmp_path / "scored.csv",
+        model,
+        name="the upload",
+        mapping=load_mapping(mapping_file),
+    )
     assert scored == (tmp_path / "scored.csv").read_text()
     assert files["errors.csv"].decode() == (tmp_path / "scored.errors.csv").read_text()
     # Without the mapping the same export is refused, not scored as all-unknown.
@@ -451,11 +538,14 @@ def test_score_csv_reads_a_registry_export_through_a_named_mapping(server, regis
     assert b"name it in the request's `mapping` field" in content
 
 
-@pytest.mark.parametrize("name,fragment", [
-    (PLANTED_MAPPING, f"no stored mapping named '{PLANTED_MAPPING}' (stored: "),
-    ("../registry", "is not a mapping name"),
-    ("Example Registry", "is not a mapping name"),
-])
+@pytest.mark.parametrize(
+    "name,fragment",
+    [
+        (PLANTED_MAPPING, f"no stored mapping named '{PLANTED_MAPPING}' (stored: "),
+        ("../registry", "is not a mapping name"),
+        ("Example Registry", "is not a mapping name"),
+    ],
+)
 def test_score_csv_with_an_unknown_mapping_is_a_422_naming_the_field(server, name, fragment):
     body, headers = _multipart((EXAMPLES / "registry_export.csv").read_bytes(), mapping=name)
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
@@ -470,11 +560,11 @@ def test_score_csv_with_a_mapping_the_upload_does_not_fit_names_the_columns(serv
     body, headers = _multipart(b"patient_id,age_years\nA,60\n", mapping="example-registry")
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
     answer = json.loads(content)
-    assert status == 422 and answer["error"] == "the upload does not fit mapping " \
-        "'example-registry'", answer
+    assert (
+        status == 422 and answer["error"] == "the upload does not fit mapping 'example-registry'"
+    ), answer
     assert {e["field"] for e in answer["errors"]} == {"file"}
-    assert any("'ECOG PS' is not a column of the export" in e["error"]
-               for e in answer["errors"])
+    assert any("'ECOG PS' is not a column of the export" in e["error"] for e in answer["errors"])
 
 
 def test_a_damaged_stored_mapping_is_a_422_and_logs_no_request_value(server, registries):
@@ -482,12 +572,14 @@ def test_a_damaged_stored_mapping_is_a_422_and_logs_no_request_value(server, reg
 
     _, _, target = registries
     store = MappingStore(target)
-    store.add((EXAMPLES / "registry_mapping.yaml").read_bytes(), name="damaged-one",
-              source="m.yaml")
+    store.add(
+        (EXAMPLES / "registry_mapping.yaml").read_bytes(), name="damaged-one", source="m.yaml"
+    )
     path = store.root / "damaged-one" / "mapping.yaml"
     path.write_bytes(path.read_bytes().replace(b"ECOG PS", b"ECOG"))
-    body, headers = _multipart((EXAMPLES / "registry_export.csv").read_bytes(),
-                               mapping="damaged-one")
+    body, headers = _multipart(
+        (EXAMPLES / "registry_export.csv").read_bytes(), mapping="damaged-one"
+    )
     status, content, _ = server.request("POST", "/score_csv", raw=body, headers=headers)
     answer = json.loads(content)
     assert status == 422 and answer["errors"][0]["field"] == "mapping", answer
@@ -513,11 +605,27 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(server):
     cli = os.path.join(os.path.dirname(sys.executable), "schemathesis")
     examples = os.environ.get("FUZZ_EXAMPLES", "60")
     result = subprocess.run(
-        [cli, "run", f"{server.url}/docs.json", "-H", f"Authorization: Bearer {KEY}",
-         "--checks", "all", "--exclude-checks",
-         "positive_data_acceptance,negative_data_rejection", "--max-examples", examples,
-         "--seed", "1", "--phases", "examples,coverage,fuzzing"],
-        capture_output=True, text=True, timeout=600)
+        [
+            cli,
+            "run",
+            f"{server.url}/docs.json",
+            "-H",
+            f"Authorization: Bearer {KEY}",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance,negative_data_rejection",
+            "--max-examples",
+            examples,
+            "--seed",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "generated" in result.stdout and " passed" in result.stdout
     assert "Traceback" not in server.log_path.read_text()

@@ -1,6 +1,7 @@
 """Limits, against a served instance started with small, configured limits: body size, batch
 length, CSV size and body timeout, each answered with a 4xx that names the limit; slow or
 oversize uploads hold no memory and do not stop the service answering others."""
+
 import http.client
 import json
 import socket
@@ -10,8 +11,12 @@ import psutil
 import pytest
 
 KEY = "limits-test-key"
-LIMITS = {"RELAPSE_RISK_MAX_BODY_BYTES": "20000", "RELAPSE_RISK_MAX_BATCH": "5",
-          "RELAPSE_RISK_MAX_CSV_BYTES": "100000", "RELAPSE_RISK_BODY_TIMEOUT_SECONDS": "2"}
+LIMITS = {
+    "RELAPSE_RISK_MAX_BODY_BYTES": "20000",
+    "RELAPSE_RISK_MAX_BATCH": "5",
+    "RELAPSE_RISK_MAX_CSV_BYTES": "100000",
+    "RELAPSE_RISK_BODY_TIMEOUT_SECONDS": "2",
+}
 PATIENT = {"age_years": 60, "ecog": 1, "stage": 3, "ldh_u_l": 300, "ldh_uln_u_l": 250}
 BOUNDARY = "limits-boundary"
 
@@ -26,18 +31,29 @@ def server(tmp_path_factory, start_server, trained):
 
 
 def _multipart(payload: bytes) -> bytes:
-    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"in.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode() + payload + (
-        f"\r\n--{BOUNDARY}--\r\n").encode()
+    return (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="in.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + payload
+        + (f"\r\n--{BOUNDARY}--\r\n").encode()
+    )
 
 
 def _headers(path: str, length: int | None) -> bytes:
-    kind = (f"multipart/form-data; boundary={BOUNDARY}" if path == "/score_csv"
-            else "application/json")
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {KEY}",
-             f"Content-Type: {kind}"]
-    lines.append(f"Content-Length: {length}" if length is not None
-                 else "Transfer-Encoding: chunked")
+    kind = (
+        f"multipart/form-data; boundary={BOUNDARY}" if path == "/score_csv" else "application/json"
+    )
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {KEY}",
+        f"Content-Type: {kind}",
+    ]
+    lines.append(
+        f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    )
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -51,8 +67,11 @@ def _answer(sock: socket.socket, seconds: float = 15) -> tuple[int, dict]:
             break
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int([h.split(b":")[1] for h in head.split(b"\r\n")
-                  if h.lower().startswith(b"content-length")][0])
+    length = int(
+        [h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][
+            0
+        ]
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return int(head.split()[1]), json.loads(body)
@@ -72,9 +91,13 @@ def test_body_batch_and_csv_limits_are_configurable_and_answered_413(server):
     assert status == 413 and "larger than 20000 bytes" in body["error"] and body["notice"]
     # Not declared (chunked): counted while it streams in.
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
-    conn.request("POST", "/score", body=iter([big[i:i + 4096] for i in range(0, len(big), 4096)]),
-                 headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
-                 encode_chunked=True)
+    conn.request(
+        "POST",
+        "/score",
+        body=iter([big[i : i + 4096] for i in range(0, len(big), 4096)]),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        encode_chunked=True,
+    )
     resp = conn.getresponse()
     assert resp.status == 413 and b"larger than 20000 bytes" in resp.read()
     status, body, _ = server.post("/score_batch", {"patients": [PATIENT] * 6})
@@ -86,8 +109,12 @@ def test_body_batch_and_csv_limits_are_configurable_and_answered_413(server):
     status, body = _answer(sock)
     assert status == 413 and "larger than 100000 bytes" in body["error"]
     small = _multipart(b"age_years,ecog,stage\n60,1,3\n")
-    status, _, _ = server.request("POST", "/score_csv", raw=small, headers={
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    status, _, _ = server.request(
+        "POST",
+        "/score_csv",
+        raw=small,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
     assert status == 200
 
 
@@ -107,8 +134,9 @@ def test_a_body_that_stalls_gets_408_and_the_service_keeps_answering(server, pat
 
 
 def test_many_stalled_and_oversize_uploads_hold_no_memory(server):
-    worker = max(psutil.Process(server.proc.pid).children(recursive=True),
-                 key=lambda p: p.memory_info().rss)
+    worker = max(
+        psutil.Process(server.proc.pid).children(recursive=True), key=lambda p: p.memory_info().rss
+    )
     before = worker.memory_info().rss
     # Twenty uploads that declare 10 GB (refused unread) and twenty that stall after 50 kB.
     oversize = [_send_partial(server, "/score_csv", 10 * 2**30, b"") for _ in range(20)]

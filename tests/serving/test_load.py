@@ -5,6 +5,7 @@ Warm-up: the worker's RSS rises for about the first 30 s of load and then stays 
 empty BentoML endpoint does the same; `benchmarks/soak.py` shows it), so memory is compared
 from the end of a 40 s warm-up to the end of the run.
 """
+
 import os
 import sys
 from pathlib import Path
@@ -30,7 +31,8 @@ def two_versions(tmp_path_factory, trained, copy_version):
 
 
 def test_load_with_promotions_and_rollbacks_loses_nothing_and_memory_stays_flat(
-        tmp_path_factory, start_server, two_versions):
+    tmp_path_factory, start_server, two_versions
+):
     registry, first, second = two_versions
     server = start_server(registry.root, tmp_path_factory.mktemp("load-server"), KEY)
     flip = [False]
@@ -41,10 +43,16 @@ def test_load_with_promotions_and_rollbacks_loses_nothing_and_memory_stays_flat(
 
     try:
         server.wait_ready()
-        result = soak(server.port, server.proc.pid, KEY,
-                      clients=int(os.environ.get("SOAK_CLIENTS", 4)),
-                      seconds=float(os.environ.get("SOAK_SECONDS", 30)),
-                      warmup=40, swap=swap, swap_every=2)
+        result = soak(
+            server.port,
+            server.proc.pid,
+            KEY,
+            clients=int(os.environ.get("SOAK_CLIENTS", 4)),
+            seconds=float(os.environ.get("SOAK_SECONDS", 30)),
+            warmup=40,
+            swap=swap,
+            swap_every=2,
+        )
     finally:
         server.stop()
     print(result.report())

@@ -1,4 +1,5 @@
 """Calibration: the generator reproduces the evidence table, checked at two sample sizes."""
+
 import json
 
 import numpy as np
@@ -48,7 +49,8 @@ def test_small_cohort_is_consistent_with_every_figure():
         distance = max(lo - value, value - hi, 0.0)
         assert distance <= Z * se, (
             f"{ev.id}: simulated {est.value:.3g} is {distance / se:.1f} SE outside "
-            f"{lo:.3g}-{hi:.3g}")
+            f"{lo:.3g}-{hi:.3g}"
+        )
         checked += 1
     assert checked >= 40
 

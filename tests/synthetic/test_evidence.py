@@ -29,9 +29,14 @@ def test_every_predictor_cites_existing_evidence():
 
 def test_figures_of_the_issue_are_in_the_table():
     evidence = load_evidence()
-    for key, value in {"mc514_hr_pfs_lines": 1.47, "mc514_hr_pfs_bridging": 1.72,
-                       "mc514_hr_pfs_ldh": 1.65, "mc514_hr_pfs_ipi": 1.23,
-                       "mc514_median_pfs": 7.6, "review_cmax_responders": 22.06}.items():
+    for key, value in {
+        "mc514_hr_pfs_lines": 1.47,
+        "mc514_hr_pfs_bridging": 1.72,
+        "mc514_hr_pfs_ldh": 1.65,
+        "mc514_hr_pfs_ipi": 1.23,
+        "mc514_median_pfs": 7.6,
+        "review_cmax_responders": 22.06,
+    }.items():
         assert evidence[key].value == value
 
 
@@ -44,6 +49,7 @@ def test_malformed_parameter_file(tmp_path):
     del raw["fitted"]["time_scale"]
     bad.write_text(json.dumps(raw))
     from synthetic.generator import simulate
+
     # A parameter the file lacks (an older generator's file) is the shipped one, and said so.
     loaded = load_params(bad)
     assert loaded.filled_from_defaults == ("time_scale",)

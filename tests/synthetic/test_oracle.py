@@ -1,4 +1,5 @@
 """The oracle's true risks: calibrated against what the generator then draws, exact enough."""
+
 import numpy as np
 import pytest
 
@@ -6,8 +7,9 @@ from synthetic.generator import DAY28_MONTHS, load_params, simulate
 from synthetic.oracle import oracle_risks
 
 # Nobody censored before 24 months: outcomes by each horizon are then plain proportions.
-UNCENSORED = load_params().with_overrides(follow_up_uniform_months=[100, 100],
-                                          dropout_mean_months=1e9)
+UNCENSORED = load_params().with_overrides(
+    follow_up_uniform_months=[100, 100], dropout_mean_months=1e9
+)
 Z = 3.5  # 18 comparisons per landmark: P(any |z| > 3.5 by chance) is below 1%
 
 
@@ -33,15 +35,18 @@ def test_oracle_risks_match_the_outcomes_the_generator_then_draws(cohort, landma
                 predicted = truth[f"{cause}_{horizon}m"].to_numpy()[who].mean()
                 se = np.sqrt(predicted * (1 - predicted) / who.sum())
                 z = (observed.mean() - predicted) / se
-                assert abs(z) < Z, (f"{landmark}, tertile {group}, {cause} by {horizon} months: "
-                                    f"observed {observed.mean():.4f}, oracle {predicted:.4f}")
+                assert abs(z) < Z, (
+                    f"{landmark}, tertile {group}, {cause} by {horizon} months: "
+                    f"observed {observed.mean():.4f}, oracle {predicted:.4f}"
+                )
 
 
 def test_oracle_risk_is_relapse_plus_nrm_and_grows_with_the_horizon(cohort):
     truth = oracle_risks(cohort.iloc[:500], "infusion", UNCENSORED)
     for h in (6, 12, 24):
-        np.testing.assert_allclose(truth[f"risk_{h}m"], truth[f"relapse_{h}m"]
-                                   + truth[f"nrm_{h}m"], atol=1e-12)
+        np.testing.assert_allclose(
+            truth[f"risk_{h}m"], truth[f"relapse_{h}m"] + truth[f"nrm_{h}m"], atol=1e-12
+        )
     assert (np.diff(truth[["risk_6m", "risk_12m", "risk_24m"]].to_numpy(), axis=1) >= 0).all()
     assert truth.to_numpy().min() >= 0 and truth.to_numpy().max() <= 1
 

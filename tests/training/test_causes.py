@@ -1,5 +1,6 @@
 """Calibration in the large at both landmarks and every horizon, for the PFS risk and for
 each cause against Aalen-Johansen, on a fresh cohort; and the oracle comparison."""
+
 import numpy as np
 import pytest
 from sksurv.nonparametric import kaplan_meier_estimator
@@ -46,8 +47,9 @@ def fitted(cohorts):
 
 @pytest.mark.parametrize("landmark", ["infusion", "day28"])
 @pytest.mark.parametrize("family", ["cox_ridge", "xgb_cox"])
-def test_mean_predicted_risk_equals_the_observed_at_every_horizon(cohorts, fitted, landmark,
-                                                                  family):
+def test_mean_predicted_risk_equals_the_observed_at_every_horizon(
+    cohorts, fitted, landmark, family
+):
     """On a fresh cohort, the mean predicted PFS risk is within Z SEs of Kaplan-Meier and each
     cause's mean incidence within Z SEs of Aalen-Johansen (the SE combines the fresh cohort's
     and the training cohort's, whose estimate the baseline copies); and within 0.02 (the
@@ -57,24 +59,28 @@ def test_mean_predicted_risk_equals_the_observed_at_every_horizon(cohorts, fitte
     t, e = fresh["pfs_months"].to_numpy(), fresh["pfs_event"].to_numpy()
     predicted = model.predict_causes(encode(fresh, landmark))
     codes = cause_codes(e, fresh["pfs_event_type"].to_numpy(object))
-    train_codes = cause_codes(train_part["pfs_event"].to_numpy(),
-                              train_part["pfs_event_type"].to_numpy(object))
+    train_codes = cause_codes(
+        train_part["pfs_event"].to_numpy(), train_part["pfs_event_type"].to_numpy(object)
+    )
     train_t = train_part["pfs_months"].to_numpy()
-    incidence = {code: (aalen_johansen(t, codes, code), aalen_johansen(train_t, train_codes,
-                                                                         code))
-                 for code in (1, 2)}
+    incidence = {
+        code: (aalen_johansen(t, codes, code), aalen_johansen(train_t, train_codes, code))
+        for code in (1, 2)
+    }
     for i, h in enumerate(HORIZONS_MONTHS):
         observed, se = _km_with_se(t, e, h)
         _, se_train = _km_with_se(train_t, train_part["pfs_event"].to_numpy(), h)
         gap = predicted["risk"][:, i].mean() - observed
         assert abs(gap) < min(Z * np.hypot(se, se_train), 0.02), (
-            f"{landmark} {family} risk by {h:g} months: mean predicted - observed = {gap:+.4f}")
+            f"{landmark} {family} risk by {h:g} months: mean predicted - observed = {gap:+.4f}"
+        )
         for code, cause in ((1, "relapse"), (2, "nrm")):
             (aj, aj_se), (_, aj_se_train) = incidence[code]
             gap = predicted[cause][:, i].mean() - aj[i]
             assert abs(gap) < min(Z * np.hypot(aj_se[i], aj_se_train[i]), 0.02), (
                 f"{landmark} {family} {cause} by {h:g} months: mean predicted - "
-                f"Aalen-Johansen = {gap:+.4f}")
+                f"Aalen-Johansen = {gap:+.4f}"
+            )
 
 
 def test_breslow_overpredicts_because_the_hazards_are_not_proportional(cohorts):
@@ -84,15 +90,20 @@ def test_breslow_overpredicts_because_the_hazards_are_not_proportional(cohorts):
     linear predictors whose times truly follow proportional hazards. The anchored baseline
     matches Kaplan-Meier on both."""
     train, _ = cohorts
-    X, t, e = encode(train, "infusion"), train["pfs_months"].to_numpy(), \
-        train["pfs_event"].to_numpy()
+    X, t, e = (
+        encode(train, "infusion"),
+        train["pfs_months"].to_numpy(),
+        train["pfs_event"].to_numpy(),
+    )
     lp = CoxRidge().fit(X, t, e).linear_predictor(X)
     rng = np.random.default_rng(0)
     ph_time = rng.exponential(8.0 * np.exp(-lp))  # PH truth with the same risk spread
     ph_event = (ph_time < 30).astype(float)
     gaps = {}
-    for label, (time, event) in {"generator": (t, e), "proportional": (np.minimum(
-            ph_time, 30), ph_event)}.items():
+    for label, (time, event) in {
+        "generator": (t, e),
+        "proportional": (np.minimum(ph_time, 30), ph_event),
+    }.items():
         observed, _ = _km_with_se(time, event, 6.0)
         breslow = CoxRidge(anchored=False).fit(X, time, event)
         anchored = CoxRidge().fit(X, time, event)

@@ -36,8 +36,9 @@ def test_partial_log_likelihood_equals_lifelines(rng):
     fitted = CoxPHFitter().fit(X.assign(t=time, e=event), "t", "e")
     lp = X.to_numpy() @ fitted.params_.to_numpy()
     # Continuous times (no ties): Breslow's and lifelines' Efron likelihoods coincide.
-    assert partial_log_likelihood(lp, time, event) == pytest.approx(fitted.log_likelihood_,
-                                                                    rel=1e-9)
+    assert partial_log_likelihood(lp, time, event) == pytest.approx(
+        fitted.log_likelihood_, rel=1e-9
+    )
 
 
 def test_ties_share_one_risk_set():
@@ -104,13 +105,19 @@ def test_optimism_correction_tracks_a_fresh_sample():
     factor = o["calibration_slope_12m"]["corrected"]
     assert factor < SHRINK_BELOW
     part = cohort.frame
-    shrunk = shrunk_model(model, factor, encode(part, "infusion"),
-                          part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float),
-                          typed_events(part)[0])
+    shrunk = shrunk_model(
+        model,
+        factor,
+        encode(part, "infusion"),
+        part["pfs_months"].to_numpy(float),
+        part["pfs_event"].to_numpy(float),
+        typed_events(part)[0],
+    )
     after = performance(shrunk, X, time, event)
     slope_se = np.std([d["calibration_slope_12m"] for d in draws], ddof=1)
-    assert abs(after["calibration_slope_12m"] - 1) < abs(truth["calibration_slope_12m"] - 1) \
-        - slope_se, (after, truth)
+    assert (
+        abs(after["calibration_slope_12m"] - 1) < abs(truth["calibration_slope_12m"] - 1) - slope_se
+    ), (after, truth)
     assert after["harrell_c"] == pytest.approx(truth["harrell_c"], abs=0.002)
 
 
@@ -118,8 +125,11 @@ def test_too_few_events_is_a_clear_error():
     cohort = synthetic_cohort(60, 3)
     events = int(cohort.frame["pfs_event"].sum())
     assert events < 50
-    with pytest.raises(DevelopmentError, match=rf"60 patients with {events} PFS events; .* at "
-                                               r"least 50 events .* \(`relapse-risk validate`"):
+    with pytest.raises(
+        DevelopmentError,
+        match=rf"60 patients with {events} PFS events; .* at "
+        r"least 50 events .* \(`relapse-risk validate`",
+    ):
         develop_landmark(cohort, "infusion", bootstrap=2)
 
 

@@ -1,5 +1,6 @@
 """External validation (`relapse-risk validate`): figures against independent
 implementations, miscalibration detected on a shifted population, the report and the CLI."""
+
 import json
 
 import numpy as np
@@ -31,8 +32,9 @@ def _cohort(seed: int, cure_shift: float = 0.0) -> pd.DataFrame:
     worse than their predictors say: fewer durable remissions at the same covariates."""
     p = load_params()
     params = p.with_overrides(cure_logit=p.value("cure_logit") + cure_shift)
-    return validate_frame(canonical(simulate(N, seed, params)), require_outcomes=True,
-                          nan_is_missing=True).frame
+    return validate_frame(
+        canonical(simulate(N, seed, params)), require_outcomes=True, nan_is_missing=True
+    ).frame
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,8 @@ def test_figures_equal_lifelines_where_it_computes_them(scoring):
         assert figures[f"observed_{int(h)}m"] == pytest.approx(1 - km, abs=1e-12)
     assert figures["observed_expected_12m"] == pytest.approx(
         (1 - KaplanMeierFitter().fit(t, e).survival_function_at_times(12.0).iloc[0])
-        / risk[:, 1].mean())
+        / risk[:, 1].mean()
+    )
 
 
 def test_miscalibration_on_a_shifted_population_is_detected(scoring):
@@ -67,8 +70,7 @@ def test_miscalibration_on_a_shifted_population_is_detected(scoring):
     four bootstrap SEs above 1 at n = 800): both intervals exclude them, above."""
     model = scoring.landmarks["infusion"]
     same = validate_landmark(model, _cohort(4242), "infusion", n_boot=60, seed=1).figures
-    shifted = validate_landmark(model, _cohort(4242, -1.0), "infusion", n_boot=60,
-                                seed=1).figures
+    shifted = validate_landmark(model, _cohort(4242, -1.0), "infusion", n_boot=60, seed=1).figures
     oe, intercept = "observed_expected_12m", "calibration_intercept_12m"
     assert same[oe]["low"] < 1 < same[oe]["high"]
     assert same[intercept]["low"] < 0 < same[intercept]["high"]
@@ -82,14 +84,30 @@ def test_miscalibration_on_a_shifted_population_is_detected(scoring):
 
 
 def test_case_mix_standardised_differences():
-    development = pd.DataFrame({"age_years": [50.0, 60.0, 70.0, np.nan],
-                                "bridging_therapy": ["none", "none", "imid", None]})
-    validation = pd.DataFrame({"age_years": [60.0, 70.0, 80.0],
-                               "bridging_therapy": ["imid", "imid", "none"]})
+    development = pd.DataFrame(
+        {
+            "age_years": [50.0, 60.0, 70.0, np.nan],
+            "bridging_therapy": ["none", "none", "imid", None],
+        }
+    )
+    validation = pd.DataFrame(
+        {"age_years": [60.0, 70.0, 80.0], "bridging_therapy": ["imid", "imid", "none"]}
+    )
     for frame in (development, validation):
-        for column in ("ecog", "stage", "extranodal_sites", "ldh_u_l", "ldh_uln_u_l", "ipi",
-                       "aaipi", "tmtv_ml", "tp53_status", "prior_lines", "ctdna_d28",
-                       "cart_cmax_per_ul"):
+        for column in (
+            "ecog",
+            "stage",
+            "extranodal_sites",
+            "ldh_u_l",
+            "ldh_uln_u_l",
+            "ipi",
+            "aaipi",
+            "tmtv_ml",
+            "tp53_status",
+            "prior_lines",
+            "ctdna_d28",
+            "cart_cmax_per_ul",
+        ):
             frame[column] = np.nan
     mix = case_mix(development, validation).set_index("predictor")
     age = mix.loc["age_years (mean)"]
@@ -97,8 +115,9 @@ def test_case_mix_standardised_differences():
     assert age["missing_development"] == 0.25 and age["missing_validation"] == 0
     imid = mix.loc["bridging_therapy = imid"]
     a, b = np.array([0, 0, 1.0]), np.array([1, 1, 0.0])
-    assert imid["smd"] == pytest.approx((b.mean() - a.mean())
-                                        / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2))
+    assert imid["smd"] == pytest.approx(
+        (b.mean() - a.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    )
 
 
 def test_too_few_events_is_a_clear_error(scoring):
@@ -115,15 +134,31 @@ def test_validate_command_writes_the_report(trained, tmp_path):
     with open(path, "a") as handle:  # one invalid row: reported, not used
         handle.write("," * (len(frame.columns) - 1) + "\n")
     out = tmp_path / "report"
-    result = CliRunner().invoke(app, ["validate", "--cohort", str(path), "--registry",
-                                      str(registry.root), "--out", str(out), "--bootstrap",
-                                      "20"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--cohort",
+            str(path),
+            "--registry",
+            str(registry.root),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1 of 401 rows rejected" in result.output
     assert {p.name for p in out.iterdir()} == {
-        "validation.md", "validation.json", "infusion_calibration.png",
-        "day28_calibration.png", "infusion_decision_curve.png", "day28_decision_curve.png",
-        "risk_distribution.png"}
+        "validation.md",
+        "validation.json",
+        "infusion_calibration.png",
+        "day28_calibration.png",
+        "infusion_decision_curve.png",
+        "day28_decision_curve.png",
+        "risk_distribution.png",
+    }
     report = json.loads((out / "validation.json").read_text())  # strict JSON: no NaN
     assert report["version"] == version and report["bootstrap_resamples"] == 20
     infusion = report["landmarks"]["infusion"]
@@ -146,9 +181,22 @@ def test_validate_by_centre_reports_each_group_and_their_spread(trained, tmp_pat
     path = tmp_path / "centres.csv"
     frame.to_csv(path, index=False)
     out = tmp_path / "by"
-    result = CliRunner().invoke(app, ["validate", "--cohort", str(path), "--registry",
-                                      str(registry.root), "--out", str(out), "--bootstrap",
-                                      "40", "--by", "centre"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--cohort",
+            str(path),
+            "--registry",
+            str(registry.root),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "40",
+            "--by",
+            "centre",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "centre tiny: too small to estimate" in result.output
     report = json.loads((out / "validation.json").read_text())
@@ -158,13 +206,30 @@ def test_validate_by_centre_reports_each_group_and_their_spread(trained, tmp_pat
     assert groups[-1]["figures"] is None and "too small" in groups[-1]["reason"]
     pooled = report["by"]["pooled"]["infusion"]["harrell_c"]
     assert pooled["k"] == 4
-    assert pooled["prediction_low"] <= pooled["low"] < pooled["estimate"] < pooled["high"] \
+    assert (
+        pooled["prediction_low"]
+        <= pooled["low"]
+        < pooled["estimate"]
+        < pooled["high"]
         <= pooled["prediction_high"]
+    )
     # The pooled C lies within the range of the centres' own.
     cs = [g["figures"]["harrell_c"]["estimate"] for g in groups[:4]]
     assert min(cs) <= pooled["estimate"] <= max(cs)
     assert "## By centre" in (out / "validation.md").read_text()
     assert (out / "infusion_by_centre_forest.png").read_bytes()[:4] == b"\x89PNG"
-    missing = CliRunner().invoke(app, ["validate", "--cohort", str(path), "--registry",
-                                       str(registry.root), "--out", str(out), "--by", "site"])
+    missing = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--cohort",
+            str(path),
+            "--registry",
+            str(registry.root),
+            "--out",
+            str(out),
+            "--by",
+            "site",
+        ],
+    )
     assert missing.exit_code == 2 and "site" in missing.output

@@ -1,6 +1,7 @@
 """The champion/challenger gate: its rule, its pairing, and its size and power on populations
 whose truth is known (a proportional-hazards model simulated exactly), at 500 and 5,000
 patients."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,7 @@ def _population(n: int, rng, shift: float = 0.0):
 
 def _risk(x, a: float = 0.0):
     """The model (the truth at shift 0), its cumulative hazard scaled by exp(a)."""
-    return np.stack([-np.expm1(-np.exp(a + x - 0.7 + 0.8 * np.log(h / 6))) for h in HORIZONS],
-                    1)
+    return np.stack([-np.expm1(-np.exp(a + x - 0.7 + 0.8 * np.log(h / 6))) for h in HORIZONS], 1)
 
 
 def _intercept_update(x, time, event) -> float:
@@ -42,8 +42,9 @@ def test_figures_on_many_resamples_equal_the_libraries_on_one():
     y = Surv.from_arrays(e == 1, t)
     for j, h in enumerate(HORIZONS):
         tag = f"{int(h)}m"
-        assert f[f"brier_{tag}"][1] == pytest.approx(brier_score(y, y, 1 - risk[:, j], h)[1][0],
-                                                     abs=1e-12)
+        assert f[f"brier_{tag}"][1] == pytest.approx(
+            brier_score(y, y, 1 - risk[:, j], h)[1][0], abs=1e-12
+        )
         assert f[f"observed_{tag}"][0] == pytest.approx(observed_risk(t, e, h), abs=1e-12)
         slope, intercept = calibration_slope_intercept(risk[:, j], t, e, h)
         assert f[f"calibration_slope_{tag}"][0] == pytest.approx(slope, abs=1e-5)
@@ -65,8 +66,15 @@ def test_a_proportional_shift_reads_as_intercept_log_c_and_slope_1_at_every_hori
 
 def test_the_rule():
     def row(challenger, low, high, champion=0.2):
-        return {"champion": champion, "challenger": challenger, "difference": challenger -
-                champion, "low": low, "high": high, "n": 400, "events": 200}
+        return {
+            "champion": champion,
+            "challenger": challenger,
+            "difference": challenger - champion,
+            "low": low,
+            "high": high,
+            "n": 400,
+            "events": 200,
+        }
 
     def landmark(brier=(0.198, -0.006, 0.001), oe=(1.02, 0.9, 1.1), slope=(0.95, 0.7, 1.2)):
         out = {"mean_brier_all": row(*brier)}
@@ -81,10 +89,12 @@ def test_the_rule():
     wide = compare({"infusion": landmark(brier=(0.195, -0.01, 0.004)), "day28": landmark()})
     assert not wide.promote
     assert {(r["landmark"], r["metric"]) for r in wide.rows if not r["ok"]} == {
-        ("infusion", "mean_brier_all")}
+        ("infusion", "mean_brier_all")
+    }
     assert "keep the champion" in wide.table() and "[-0.0100, +0.0040]" in wide.table()
-    assert compare({"infusion": landmark(brier=(0.195, -0.01, 0.004))},
-                   GateTolerances(brier_rise=0.005)).promote
+    assert compare(
+        {"infusion": landmark(brier=(0.195, -0.01, 0.004))}, GateTolerances(brier_rise=0.005)
+    ).promote
     # Shown miscalibrated: the whole interval of the slope lies below 1 / 1.25.
     assert not compare({"infusion": landmark(slope=(0.5, 0.3, 0.7))}).promote
     assert not compare({"infusion": landmark(oe=(1.5, 1.3, 1.7))}).promote
@@ -116,24 +126,31 @@ def test_size_and_power(n):
     x, t, e = _population(n, rng, 0.3)
     a = _intercept_update(x, t, e)
     xc, tc, ec = _population(n, rng, 0.3)
-    assert compare({"lm": paired_comparison(_risk(xc), _risk(xc, a), tc, ec, n_boot=boot,
-                                            seed=1)}).promote
+    assert compare(
+        {"lm": paired_comparison(_risk(xc), _risk(xc, a), tc, ec, n_boot=boot, seed=1)}
+    ).promote
 
     x, t, e = _population(n, rng, 0.0)
     a0 = _intercept_update(x, t, e)
     xc, tc, ec = _population(n, rng, 0.0)
-    decision = compare({"lm": paired_comparison(_risk(xc), _risk(xc, a0), tc, ec,
-                                                n_boot=boot, seed=1)})
+    decision = compare(
+        {"lm": paired_comparison(_risk(xc), _risk(xc, a0), tc, ec, n_boot=boot, seed=1)}
+    )
     if decision.promote:
         xf, tf, ef = _population(20000, np.random.default_rng(99), 0.0)
-        fresh = horizon_figures({"old": _risk(xf), "new": _risk(xf, a0)}, tf, ef,
-                                np.ones((1, len(tf))))
-        mean = {k: np.mean([v[f"brier_{int(h)}m"][0] for h in HORIZONS])
-                for k, v in fresh.items()}
+        fresh = horizon_figures(
+            {"old": _risk(xf), "new": _risk(xf, a0)}, tf, ef, np.ones((1, len(tf)))
+        )
+        mean = {k: np.mean([v[f"brier_{int(h)}m"][0] for h in HORIZONS]) for k, v in fresh.items()}
         assert mean["new"] - mean["old"] <= GateTolerances().brier_rise
 
-    permuted = compare({"lm": paired_comparison(_risk(xc), _risk(rng.permutation(xc)), tc, ec,
-                                                n_boot=boot, seed=1)})
+    permuted = compare(
+        {
+            "lm": paired_comparison(
+                _risk(xc), _risk(rng.permutation(xc)), tc, ec, n_boot=boot, seed=1
+            )
+        }
+    )
     assert not permuted.promote
     failed = {r["metric"] for r in permuted.rows if not r["ok"]}
     assert "mean_brier_all" in failed and "calibration_slope_12m" in failed
@@ -150,7 +167,10 @@ def test_censoring_weights_are_lifelines_kaplan_meier():
     for h in HORIZONS:
         known, label, weight = censoring_weights(t, e, h)
         case, control = (e == 1) & (t <= h), t > h
-        expected = np.where(case, 1 / km.survival_function_at_times(t - 1e-9).to_numpy(),
-                            np.where(control, 1 / km.survival_function_at_times(h).iloc[0], 0))
+        expected = np.where(
+            case,
+            1 / km.survival_function_at_times(t - 1e-9).to_numpy(),
+            np.where(control, 1 / km.survival_function_at_times(h).iloc[0], 0),
+        )
         assert np.array_equal(label, case) and np.array_equal(known, case | control)
         assert np.allclose(weight, expected, rtol=1e-10)

@@ -11,8 +11,13 @@ def exponential_data():
     """Exponential times with known log-hazard 0.7*x1 - 0.4*x2, independent censoring."""
     rng = np.random.default_rng(8)
     n = 4000
-    X = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.binomial(1, 0.4, n).astype(float),
-                      "constant": np.ones(n)})
+    X = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.binomial(1, 0.4, n).astype(float),
+            "constant": np.ones(n),
+        }
+    )
     rate = 0.05 * np.exp(0.7 * X.x1 - 0.4 * X.x2)
     t_event = rng.exponential(1 / rate)
     t_cens = rng.uniform(5, 40, n)

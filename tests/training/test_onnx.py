@@ -39,16 +39,17 @@ def test_onnx_agrees_with_the_fitted_model_on_10000_patients(patients, landmark,
     assert worst <= 1e-5
     names = [o.name for o in session(proto).get_outputs()]
     out = dict(zip(names, session(proto).run(None, {"features": X[check].to_numpy(np.float32)})))
-    np.testing.assert_allclose(out["log_hazard"][:, 0], model.linear_predictor(X[check]),
-                               atol=1e-4)
+    np.testing.assert_allclose(out["log_hazard"][:, 0], model.linear_predictor(X[check]), atol=1e-4)
     for name in ("relapse", "nrm"):
-        np.testing.assert_allclose(out[f"{name}_log_hazard"][:, 0],
-                                   getattr(causes, name).linear_predictor(X[check]), atol=1e-4)
+        np.testing.assert_allclose(
+            out[f"{name}_log_hazard"][:, 0],
+            getattr(causes, name).linear_predictor(X[check]),
+            atol=1e-4,
+        )
     np.testing.assert_allclose(out["relapse"] + out["nrm"], out["risk"], atol=1e-6)
     assert (out["nrm"] > 0).all() and (np.diff(out["nrm"], axis=1) >= 0).all()
     if family == "cox_ridge":
-        np.testing.assert_allclose(out["contributions"], model.contributions(X[check]),
-                                   atol=1e-4)
+        np.testing.assert_allclose(out["contributions"], model.contributions(X[check]), atol=1e-4)
 
 
 def test_the_cause_split_is_exact_for_constant_hazards():
@@ -56,8 +57,9 @@ def test_the_cause_split_is_exact_for_constant_hazards():
     b / (a + b) * (1 - exp(-(a + b) t)) exactly, whatever the grid."""
     a, b = 0.09, 0.006
     lp = np.log(np.array([0.5, 1.0, 3.0]))
-    nrm = nrm_incidence(lp, (a + b) * CIF_GRID_MONTHS, lp, a * CIF_GRID_MONTHS, lp,
-                        b * CIF_GRID_MONTHS)
+    nrm = nrm_incidence(
+        lp, (a + b) * CIF_GRID_MONTHS, lp, a * CIF_GRID_MONTHS, lp, b * CIF_GRID_MONTHS
+    )
     rate = np.exp(lp)[:, None] * (a + b)
     expected = b / (a + b) * -np.expm1(-rate * np.asarray(HORIZONS_MONTHS)[None, :])
     np.testing.assert_allclose(nrm, expected, rtol=1e-12)
@@ -91,6 +93,7 @@ def test_tree_contributions_in_the_graph_equal_xgboost_approx_contribs(patients)
     model = XGBCox(n_estimators=120).fit(X, t, e)
     features = X.to_numpy(np.float32)
     contributions = session(to_onnx(model)).run(["contributions"], {"features": features})[0]
-    reference = model.model_.get_booster().predict(xgb.DMatrix(features), pred_contribs=True,
-                                                   approx_contribs=True)[:, :-1]
+    reference = model.model_.get_booster().predict(
+        xgb.DMatrix(features), pred_contribs=True, approx_contribs=True
+    )[:, :-1]
     np.testing.assert_allclose(contributions, reference, atol=1e-5)

@@ -1,5 +1,6 @@
 """The two-cause outcome model: the integration, the mixture-cure model against lifelines and
 known parameters, dynamic prediction against Aalen-Johansen, and the ONNX graph."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,8 +41,7 @@ def _cure_data(n, rng, coef=(0.8, -0.5), latency=(0.4, 0.3), intercept=-0.2):
     t = 6.0 * (-np.log(rng.random(n)) * np.exp(-x @ np.asarray(latency))) ** (1 / 1.3)
     t = np.where(uncured, t, np.inf)
     follow = rng.uniform(24, 60, n)
-    return (pd.DataFrame(x, columns=["a", "b"]), np.minimum(t, follow),
-            (t <= follow).astype(float))
+    return (pd.DataFrame(x, columns=["a", "b"]), np.minimum(t, follow), (t <= follow).astype(float))
 
 
 def test_the_cure_fraction_matches_lifelines_mixture_cure_fitter():
@@ -72,8 +72,9 @@ def test_the_mixture_cure_model_recovers_known_effects():
     scale = model.scale_
     assert np.allclose(model.uncured_coef_ / scale, [0.8, -0.5], atol=0.08)
     assert np.allclose(model.latency_coef_ / scale, [0.4, 0.3], atol=0.08)
-    assert abs(model.uncured_intercept_ - (-0.2 + model.uncured_coef_ @ (model.mean_ / scale))
-               ) < 0.08
+    assert (
+        abs(model.uncured_intercept_ - (-0.2 + model.uncured_coef_ @ (model.mean_ / scale))) < 0.08
+    )
     # The plateau: past the last event the relapse-free survival is the cure probability.
     tail = model.cumulative_hazard(X.iloc[:5], [model.tail_months_ + 1])[:, 0]
     assert np.allclose(np.exp(-tail), model.cure_probability(X.iloc[:5]))
@@ -92,8 +93,12 @@ def fitted(cohort):
         X = encode(part, lm)
         for family in ("cox_ridge", "cure"):
             out[lm, family] = TwoCauseModel.fit(
-                relapse_family(family), X, part["pfs_months"].to_numpy(float),
-                part["pfs_event"].to_numpy(float), part["pfs_event_type"].to_numpy(object))
+                relapse_family(family),
+                X,
+                part["pfs_months"].to_numpy(float),
+                part["pfs_event"].to_numpy(float),
+                part["pfs_event_type"].to_numpy(object),
+            )
     return out
 
 
@@ -103,13 +108,22 @@ def test_the_graph_reproduces_every_output(cohort, fitted, landmark, family):
     part = cohort.loc[landmark_mask(cohort, landmark)]
     X = encode(part, landmark)
     model = fitted.get((landmark, family)) or TwoCauseModel.fit(
-        relapse_family(family), X.iloc[:3000], part["pfs_months"].to_numpy(float)[:3000],
+        relapse_family(family),
+        X.iloc[:3000],
+        part["pfs_months"].to_numpy(float)[:3000],
         part["pfs_event"].to_numpy(float)[:3000],
-        part["pfs_event_type"].to_numpy(object)[:3000])
+        part["pfs_event_type"].to_numpy(object)[:3000],
+    )
     proto = outcome_to_onnx(model)
     assert check_outcome_parity(model, proto, X) <= 1e-5
-    out = dict(zip(["risk", "relapse", "nrm", "nrm_curve"], session(proto).run(
-        ["risk", "relapse", "nrm", "nrm_curve"], {"features": X.to_numpy(np.float32)})))
+    out = dict(
+        zip(
+            ["risk", "relapse", "nrm", "nrm_curve"],
+            session(proto).run(
+                ["risk", "relapse", "nrm", "nrm_curve"], {"features": X.to_numpy(np.float32)}
+            ),
+        )
+    )
     assert np.allclose(out["relapse"] + out["nrm"], out["risk"], atol=1e-6)
     # No patient's total below what their NRM hazard alone implies.
     nrm_alone = -np.expm1(-model.nrm.cumulative_hazard(X, [6.0, 12.0, 24.0]))
@@ -118,8 +132,9 @@ def test_the_graph_reproduces_every_output(cohort, fitted, landmark, family):
 
 @pytest.mark.parametrize("landmark", ["infusion", "day28"])
 @pytest.mark.parametrize("since", [6.0, 12.0])
-def test_risks_for_patients_still_in_remission_match_aalen_johansen(cohort, fitted, landmark,
-                                                                    since):
+def test_risks_for_patients_still_in_remission_match_aalen_johansen(
+    cohort, fitted, landmark, since
+):
     """Among fresh patients event-free at `since`, the mean predicted incidence of each cause
     over the next 6 and 12 months against Aalen-Johansen from `since` (times shifted).
 
@@ -139,8 +154,9 @@ def test_risks_for_patients_still_in_remission_match_aalen_johansen(cohort, fitt
     codes = cause_codes(still["pfs_event"].to_numpy(), still["pfs_event_type"].to_numpy(object))
     horizons = (6.0, 12.0)
     for code, cause in ((1, "relapse"), (2, "nrm")):
-        observed, se = aalen_johansen(still["pfs_months"].to_numpy(float) - since, codes, code,
-                                      horizons)
+        observed, se = aalen_johansen(
+            still["pfs_months"].to_numpy(float) - since, codes, code, horizons
+        )
         for h, o, s in zip(horizons, observed, se):
             predicted = dynamic[f"{cause}_next_{int(h)}m"].mean()
             tolerance = 3 * s * np.sqrt(1 + len(still) / at_risk)
@@ -160,12 +176,16 @@ def test_dynamic_prediction_at_the_landmark_is_the_unconditional_risk(fitted, co
     causes = model.predict_causes(X)
     assert np.allclose(at_zero["risk_next_6m"], causes["risk"][:, 0], atol=1e-12)
     assert np.allclose(at_zero["relapse_next_12m"], causes["relapse"][:, 1], atol=1e-12)
-    assert np.allclose(at_zero["cure_probability_given_event_free"],
-                       model.cure_probability(X), atol=1e-12)
+    assert np.allclose(
+        at_zero["cure_probability_given_event_free"], model.cure_probability(X), atol=1e-12
+    )
     # Between grid points the curves are interpolated linearly: s = 6.1 is 0.4 of the way
     # from 6 to 6.25.
     curves = model.curves(X)
     i = int(round(6.0 / GRID_STEP_MONTHS))
     expected = 0.6 * curves["event_free"][:, i] + 0.4 * curves["event_free"][:, i + 1]
-    assert np.allclose(value_at(curves["event_free"], np.full(len(part), 6.1), GRID_STEP_MONTHS),
-                       expected, atol=1e-12)
+    assert np.allclose(
+        value_at(curves["event_free"], np.full(len(part), 6.1), GRID_STEP_MONTHS),
+        expected,
+        atol=1e-12,
+    )

@@ -1,5 +1,6 @@
 """The progression landmark's model: OS from progression, against PC-PI on the same held-out
 patients; exported, registered and scored; versions without it still score and say so."""
+
 import dataclasses
 
 import numpy as np
@@ -11,10 +12,16 @@ from synthetic.generator import canonical, simulate
 from training.export.onnx_export import check_parity, to_onnx
 from training.progression import PROGRESSION_HORIZONS_MONTHS, fit_progression, progression_cohort
 
-AT_PROGRESSION = {"progression_months": 2.5, "ecog_at_progression": 2,
-                  "ldh_at_progression_u_l": 700, "ldh_uln_at_progression_u_l": 250,
-                  "haemoglobin_at_progression_g_dl": 9.1, "extranodal_sites_at_progression": 3,
-                  "cd19_at_progression": "positive", "age_years": 66}
+AT_PROGRESSION = {
+    "progression_months": 2.5,
+    "ecog_at_progression": 2,
+    "ldh_at_progression_u_l": 700,
+    "ldh_uln_at_progression_u_l": 250,
+    "haemoglobin_at_progression_g_dl": 9.1,
+    "extranodal_sites_at_progression": 3,
+    "cd19_at_progression": "positive",
+    "age_years": 66,
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,9 @@ def test_outcome_is_os_from_progression_for_progressions_only():
     frame = validate_frame(canonical(simulate(600, 2)), nan_is_missing=True).frame
     part, time, event = progression_cohort(frame)
     assert (part["pfs_event_type"] == "progression").all()
-    np.testing.assert_allclose(time, np.maximum(part["os_months"] - part["pfs_months"],
-                                                0.1 / 30.4375))
+    np.testing.assert_allclose(
+        time, np.maximum(part["os_months"] - part["pfs_months"], 0.1 / 30.4375)
+    )
     assert (event == part["os_event"]).all()
 
 
@@ -61,8 +69,10 @@ def test_model_is_calibrated_in_the_large_and_orders_the_fifths(progression_fit)
 def test_export_matches_the_fitted_model_at_three_six_and_twelve_months(progression_fit):
     _, fit = progression_fit
     model = fit.models[fit.champion]
-    assert np.allclose(model.predict_risk(fit.X_test[:5]),
-                       1 - model.predict_survival(fit.X_test[:5], PROGRESSION_HORIZONS_MONTHS))
+    assert np.allclose(
+        model.predict_risk(fit.X_test[:5]),
+        1 - model.predict_survival(fit.X_test[:5], PROGRESSION_HORIZONS_MONTHS),
+    )
     assert check_parity(model, to_onnx(model), fit.X_test) < 1e-5
 
 
@@ -85,8 +95,9 @@ def test_a_progressing_patient_scores_and_an_older_version_says_it_cannot(traine
     assert row["death_6m"] == pytest.approx(out["death_6m"], abs=1e-6)
     assert row["pcpi_group"] == "high"
     # a version trained before the progression landmark: no "progression" in its metadata
-    old = dataclasses.replace(loaded, metadata={k: v for k, v in loaded.metadata.items()
-                                                if k != "progression"})
+    old = dataclasses.replace(
+        loaded, metadata={k: v for k, v in loaded.metadata.items() if k != "progression"}
+    )
     legacy = ScoringModel(old)
     assert "before the progression landmark" in legacy.progression_absent
     with pytest.raises(NoProgressionModel, match="cannot score at progression"):

@@ -1,5 +1,6 @@
 """Every model evaluation and updating take offers `training.models.RiskModel`: the fitted
 families of each landmark and the served graph `validate` scores through."""
+
 import numpy as np
 
 from features.encode import encode

@@ -1,5 +1,6 @@
 """Model updating (`relapse-risk recalibrate`): the updated ONNX graph, calibration restored on a
 fresh sample of a shifted population, and the registered version with its lineage and gate."""
+
 import json
 
 import numpy as np
@@ -26,16 +27,22 @@ def _shifted(n: int, seed: int) -> pd.DataFrame:
     """A population with fewer durable remissions at the same predictors (cure logit - 1)."""
     p = load_params()
     params = p.with_overrides(cure_logit=p.value("cure_logit") - 1.0)
-    return validate_frame(canonical(simulate(n, seed, params)), require_outcomes=True,
-                          nan_is_missing=True).frame
+    return validate_frame(
+        canonical(simulate(n, seed, params)), require_outcomes=True, nan_is_missing=True
+    ).frame
 
 
 def _figures(model, frame, landmark):
     part = frame.loc[landmark_mask(frame, landmark)]
     X = encode(part, landmark)
-    return point_figures(model.linear_predictor(X), model.predict_risk(X),
-                         model.predict_survival(X, GRID), GRID,
-                         part["pfs_months"].to_numpy(float), part["pfs_event"].to_numpy(float))
+    return point_figures(
+        model.linear_predictor(X),
+        model.predict_risk(X),
+        model.predict_survival(X, GRID),
+        GRID,
+        part["pfs_months"].to_numpy(float),
+        part["pfs_event"].to_numpy(float),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +51,9 @@ def parent(trained):
     return ScoringModel(registry.load(version))
 
 
-def test_the_updated_graph_scales_the_relapse_hazard_and_contributions(trained, parent,
-                                                                       small_cohort):
+def test_the_updated_graph_scales_the_relapse_hazard_and_contributions(
+    trained, parent, small_cohort
+):
     """A two-cause graph's update: H_relapse' = exp(a) H_relapse^b on every grid point, the
     NRM hazard kept, the contributions scaled by b; a = 0, b = 1 changes nothing."""
     registry, version, _ = trained
@@ -63,13 +71,15 @@ def test_the_updated_graph_scales_the_relapse_hazard_and_contributions(trained, 
         expected = np.exp(0.3 + 0.8 * np.log(relapse))
     assert np.allclose(updated["relapse_cumhaz_curve"], expected, rtol=1e-5, atol=1e-7)
     nrm_before = -np.log(original["event_free_curve"].astype(float)) - relapse
-    nrm_after = (-np.log(updated["event_free_curve"].astype(float))
-                 - updated["relapse_cumhaz_curve"].astype(float))
+    nrm_after = -np.log(updated["event_free_curve"].astype(float)) - updated[
+        "relapse_cumhaz_curve"
+    ].astype(float)
     assert np.allclose(nrm_after, nrm_before, atol=1e-5)
     assert np.allclose(updated["contributions"], 0.8 * original["contributions"], atol=1e-6)
     same = recalibrated_outcome_graph(loaded.artifacts["infusion.onnx"], 0.0, 1.0)
-    assert np.allclose(session(same).run(["risk"], {"features": features})[0],
-                       original["risk"], atol=1e-6)
+    assert np.allclose(
+        session(same).run(["risk"], {"features": features})[0], original["risk"], atol=1e-6
+    )
 
 
 def test_recalibration_restores_calibration_on_a_fresh_sample(parent):
@@ -93,7 +103,8 @@ def test_recalibration_restores_calibration_on_a_fresh_sample(parent):
 
 
 def test_on_1000_patients_of_a_worse_population_the_gate_promotes_a_calibrated_update(
-        trained, tmp_path, copy_version):
+    trained, tmp_path, copy_version
+):
     """The issue's done-criterion: a population with fewer durable remissions (cure logit
     - 1); `recalibrate` with its gate's defaults on 1,000 of its patients; the gate promotes the
     update on its own, and on 20,000 fresh patients of that population its mean predicted
@@ -122,8 +133,9 @@ def test_on_1000_patients_of_a_worse_population_the_gate_promotes_a_calibrated_u
 
 
 def test_auto_picks_the_smallest_update_the_data_support(parent):
-    same = validate_frame(canonical(simulate(3000, 61)), require_outcomes=True,
-                          nan_is_missing=True).frame
+    same = validate_frame(
+        canonical(simulate(3000, 61)), require_outcomes=True, nan_is_missing=True
+    ).frame
     u, model = estimate_update(parent.landmarks["infusion"], same, "infusion", "auto")
     assert u.method in ("intercept", "slope") and u.slope_se > 0
     if u.method == "intercept":
@@ -132,8 +144,7 @@ def test_auto_picks_the_smallest_update_the_data_support(parent):
         assert abs(u.slope - 1) > 1.96 * u.slope_se and "differs from 1" in u.reason
 
 
-def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path,
-                                                              copy_version):
+def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path, copy_version):
     source, version, _ = trained
     registry = Registry(tmp_path / "registry")
     parent_version = copy_version(source, version, registry)
@@ -150,11 +161,14 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
     assert meta["recalibration"]["check_rows"]["infusion"] == 1500
     gate = meta["recalibration"]["gate"]
     assert {r["metric"] for r in gate["rows"]} == {
-        f"{m}_{t}" for m in ("brier", "observed_expected", "calibration_slope")
-        for t in ("6m", "12m", "24m")} | {"mean_brier_all"}
+        f"{m}_{t}"
+        for m in ("brier", "observed_expected", "calibration_slope")
+        for t in ("6m", "12m", "24m")
+    } | {"mean_brier_all"}
     assert gate["bootstrap"] == 200 and all(
         r["low"] <= r["challenger" if r["how"] == "challenger" else "difference"] <= r["high"]
-        for r in gate["rows"])
+        for r in gate["rows"]
+    )
     # The rows the update was estimated on are recorded: seen by this version from now on.
     update_rows = json.loads(registry.file(result.version, "update_rows.json"))
     assert len(update_rows) == meta["recalibration"]["update_rows"]
@@ -167,8 +181,12 @@ def test_recalibrate_registers_a_gated_version_with_its_parent(trained, tmp_path
         seen = set(seen_rows(registry, loaded, None, lm))
         eligible = frame.loc[landmark_mask(frame, lm)]
         assert {str(k) for k in eligible.index} <= {str(k) for k in seen}
-    keyed = Cohort(frame.set_axis([str(k) for k in frame.index]), cohort.description,
-                   pd.DataFrame(), len(frame))
+    keyed = Cohort(
+        frame.set_axis([str(k) for k in frame.index]),
+        cohort.description,
+        pd.DataFrame(),
+        len(frame),
+    )
     with pytest.raises(ValidationError, match="already seen by"):
         recalibrate(registry, keyed, version=result.version, n_boot=20, gate_bootstrap=200)
     assert result.promoted == result.decision.promote
@@ -194,18 +212,39 @@ def test_recalibrate_command(trained, tmp_path, copy_version):
     registry.promote(copy_version(source, version, registry))
     path = tmp_path / "shifted.csv"
     p = load_params()
-    canonical(simulate(1200, 81, p.with_overrides(cure_logit=p.value("cure_logit") - 1.0))
-              ).to_csv(path, index=False)
-    result = CliRunner().invoke(app, ["recalibrate", "--cohort", str(path), "--registry",
-                                      str(registry.root), "--bootstrap", "20"])
+    canonical(simulate(1200, 81, p.with_overrides(cure_logit=p.value("cure_logit") - 1.0))).to_csv(
+        path, index=False
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "recalibrate",
+            "--cohort",
+            str(path),
+            "--registry",
+            str(registry.root),
+            "--bootstrap",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "registered v0002 (parent v0001)" in result.output
     from model_registry.metadata import shape_problems
 
     assert shape_problems(registry.load("v0002").metadata) == []
     assert "decision:" in result.output
-    bad = CliRunner().invoke(app, ["recalibrate", "--cohort", str(path), "--registry",
-                                   str(registry.root), "--method", "isotonic"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "recalibrate",
+            "--cohort",
+            str(path),
+            "--registry",
+            str(registry.root),
+            "--method",
+            "isotonic",
+        ],
+    )
     assert bad.exit_code == 2 and "'isotonic' is not one of" in bad.output
 
 

@@ -1,4 +1,5 @@
 """Riley et al.'s minimum sample size against the published worked example."""
+
 import pytest
 
 from training.samplesize import cohort_sample_size, minimum_sample_size

@@ -13,8 +13,15 @@ from training.updating.retrain import retrain
 def test_version_holds_everything_the_registry_promises(trained):
     registry, version, fits = trained
     meta = registry.load(version).metadata
-    for key in ("schema_version", "schema_hash", "cohort", "landmarks", "parent_version",
-                "created", "integrity"):
+    for key in (
+        "schema_version",
+        "schema_hash",
+        "cohort",
+        "landmarks",
+        "parent_version",
+        "created",
+        "integrity",
+    ):
         assert key in meta
     assert meta["cohort"]["source"] == "synthetic" and len(meta["cohort"]["sha256"]) == 64
     assert meta["cohort"]["generator_params_version"] == "1.2.0"
@@ -23,8 +30,13 @@ def test_version_holds_everything_the_registry_promises(trained):
         # The three relapse families of the two-cause model compete; two PFS references.
         assert info["family"] in ("cox_ridge", "xgb_cox", "cure")
         assert info["outcome"] == "two_cause" and "Brier" in info["champion_reason"]
-        assert set(info["metrics"]) == {"cox_ridge", "xgb_cox", "cure", "cox_plain",
-                                        "cox_base_routine"}
+        assert set(info["metrics"]) == {
+            "cox_ridge",
+            "xgb_cox",
+            "cure",
+            "cox_plain",
+            "cox_base_routine",
+        }
         assert info["onnx_parity_max_abs"] <= 1e-5
         low, high = info["risk_group_thresholds_12m"]
         assert 0 < low < high < 1
@@ -90,7 +102,8 @@ def test_retrain_reports_rejected_rows_and_gates(tmp_path, trained, small_cohort
     local.promote(first)
     result = retrain(_new_cohort(tmp_path), local, seed=3, n_boot=40)
     assert list(result.rejected[["row", "field"]].itertuples(index=False, name=None)) == [
-        (3, "age_years")]
+        (3, "age_years")
+    ]
     assert result.n_new_rows == 1500
     assert {r["landmark"] for r in result.decision.rows} == {"infusion", "day28"}
     assert local.load(result.challenger).metadata["parent_version"] == first
@@ -99,19 +112,28 @@ def test_retrain_reports_rejected_rows_and_gates(tmp_path, trained, small_cohort
     assert gate["champion"] == first and gate["promote"] == result.promoted
     assert len(gate["rows"]) == 20 and all(
         r["low"] <= r["challenger" if r["how"] == "challenger" else "difference"] <= r["high"]
-        for r in gate["rows"])
+        for r in gate["rows"]
+    )
     # The family was chosen on rows disjoint from those it was gated on.
     for lm in ("infusion", "day28"):
         assert len(result.validation_keys[lm]) and len(result.selection_keys[lm])
         assert not set(result.validation_keys[lm]) & set(result.selection_keys[lm])
     # An impossible gate leaves production untouched.
-    strict = retrain(_new_cohort(tmp_path, seed=78), local, seed=3, n_boot=40,
-                     tolerances=GateTolerances(brier_rise=-1.0))
+    strict = retrain(
+        _new_cohort(tmp_path, seed=78),
+        local,
+        seed=3,
+        n_boot=40,
+        tolerances=GateTolerances(brier_rise=-1.0),
+    )
     assert not strict.promoted and local.production() == strict.champion
 
 
 def _artifacts(registry, version):
     loaded = registry.load(version)
-    meta = {k: v for k, v in loaded.metadata.items()
-            if k not in ("version", "created", "artifacts", "files", "integrity")}
+    meta = {
+        k: v
+        for k, v in loaded.metadata.items()
+        if k not in ("version", "created", "artifacts", "files", "integrity")
+    }
     return loaded.artifacts, meta

@@ -8,6 +8,7 @@ bootstrap 95% interval; and how the cohort's case-mix differs from the developme
 Metrics come from scikit-survival and lifelines; what they lack (IPCW calibration, the smoothed
 curve, standardised differences) is written here.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -74,9 +75,15 @@ def _surv(time, event):
     return Surv.from_arrays(event=np.asarray(event) == 1, time=np.asarray(time, float))
 
 
-def point_figures(lp: np.ndarray, risk: np.ndarray, survival: np.ndarray, grid: np.ndarray,
-                  time: np.ndarray, event: np.ndarray, weights: dict | None = None
-                  ) -> dict[str, float]:
+def point_figures(
+    lp: np.ndarray,
+    risk: np.ndarray,
+    survival: np.ndarray,
+    grid: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    weights: dict | None = None,
+) -> dict[str, float]:
     """Every scalar figure on one sample (the cohort or a bootstrap resample of it).
 
     Parameters
@@ -102,7 +109,8 @@ def point_figures(lp: np.ndarray, risk: np.ndarray, survival: np.ndarray, grid: 
             _, brier = brier_score(y, y[keep], 1 - risk[keep, i], h)
             out[f"brier_{tag}"] = float(brier[0])
             slope, intercept = calibration_slope_intercept(
-                risk[:, i], time, event, h, (weights or {}).get(h))
+                risk[:, i], time, event, h, (weights or {}).get(h)
+            )
             out[f"calibration_slope_{tag}"], out[f"calibration_intercept_{tag}"] = slope, intercept
         else:
             for name in ("auc", "brier", "calibration_slope", "calibration_intercept"):
@@ -116,9 +124,11 @@ def point_figures(lp: np.ndarray, risk: np.ndarray, survival: np.ndarray, grid: 
     inside = (grid >= time[keep].min()) & (grid < min(float(time[keep].max()), tau))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out["integrated_brier"] = float(integrated_brier_score(
-            y, y[keep], survival[keep][:, inside], grid[inside])) if inside.sum() >= 2 \
+        out["integrated_brier"] = (
+            float(integrated_brier_score(y, y[keep], survival[keep][:, inside], grid[inside]))
+            if inside.sum() >= 2
             else float("nan")
+        )
     return out
 
 
@@ -131,8 +141,10 @@ def smoothed_calibration(risk: np.ndarray, weights: tuple, grid: np.ndarray) -> 
     y, w = label[known], weight[known]
     if len(np.unique(y)) < 2:
         return np.full(len(grid), float(y.mean()) if len(y) else np.nan)
-    smoother = make_pipeline(SplineTransformer(n_knots=5, degree=3, extrapolation="linear"),
-                             LogisticRegression(C=1e4, solver="newton-cholesky", max_iter=100))
+    smoother = make_pipeline(
+        SplineTransformer(n_knots=5, degree=3, extrapolation="linear"),
+        LogisticRegression(C=1e4, solver="newton-cholesky", max_iter=100),
+    )
     smoother.fit(x, y, logisticregression__sample_weight=w)
     return smoother.predict_proba(logit(np.clip(grid, 1e-6, 1 - 1e-6))[:, None])[:, 1]
 
@@ -153,16 +165,24 @@ def _resample(b: int, seed: int, lp, risk, survival, grid, time, event, curve_gr
         return None
     w = {h: censoring_weights(t, e, h) for h in HORIZONS_MONTHS}
     figures = point_figures(lp[idx], risk[idx], survival[idx], grid, t, e, w)
-    curves = {h: smoothed_calibration(risk[idx, i], w[h], curve_grids[h])
-              for i, h in enumerate(HORIZONS_MONTHS)}
+    curves = {
+        h: smoothed_calibration(risk[idx, i], w[h], curve_grids[h])
+        for i, h in enumerate(HORIZONS_MONTHS)
+    }
     i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
     nb = net_benefit(risk[idx, i12], t, e, thresholds=DECISION_THRESHOLDS)["model"]
     return [figures[n] for n in names], curves, nb
 
 
-def validate_landmark(model: RiskModel, frame: pd.DataFrame, landmark: str,
-                      n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, progress: bool = False,
-                      n_jobs: int = 1) -> LandmarkValidation:
+def validate_landmark(
+    model: RiskModel,
+    frame: pd.DataFrame,
+    landmark: str,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    progress: bool = False,
+    n_jobs: int = 1,
+) -> LandmarkValidation:
     """Figures of one landmark's served graph on the landmark's patients of `frame`.
 
     The bootstrap runs through joblib (`n_jobs` workers, or the backend the caller set, e.g.
@@ -175,7 +195,8 @@ def validate_landmark(model: RiskModel, frame: pd.DataFrame, landmark: str,
         raise ValidationError(
             f"{landmark} landmark: {len(part)} patients with {int(event.sum())} events; at "
             f"least {MIN_EVENTS} events are needed to estimate anything (a few hundred "
-            "patients for intervals of useful width)")
+            "patients for intervals of useful width)"
+        )
     X = encode(part, landmark)
     lp = model.linear_predictor(X)
     risk = model.predict_risk(X)
@@ -185,19 +206,28 @@ def validate_landmark(model: RiskModel, frame: pd.DataFrame, landmark: str,
     estimate = point_figures(lp, risk, survival, grid, time, event, weights)
     i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
     decision = net_benefit(risk[:, i12], time, event, thresholds=DECISION_THRESHOLDS)
-    curve_grids = {h: np.linspace(*np.quantile(risk[:, i], _CURVE_RANGE), _CURVE_POINTS)
-                   for i, h in enumerate(HORIZONS_MONTHS)}
-    curves = {h: smoothed_calibration(risk[:, i], weights[h], curve_grids[h])
-              for i, h in enumerate(HORIZONS_MONTHS)}
+    curve_grids = {
+        h: np.linspace(*np.quantile(risk[:, i], _CURVE_RANGE), _CURVE_POINTS)
+        for i, h in enumerate(HORIZONS_MONTHS)
+    }
+    curves = {
+        h: smoothed_calibration(risk[:, i], weights[h], curve_grids[h])
+        for i, h in enumerate(HORIZONS_MONTHS)
+    }
 
     names = list(estimate)
     boot = np.full((n_boot, len(names)), np.nan)
     boot_curves = {h: np.full((n_boot, _CURVE_POINTS), np.nan) for h in HORIZONS_MONTHS}
     boot_nb = np.full((n_boot, len(DECISION_THRESHOLDS)), np.nan)
     draws = run_resamples(
-        _resample, n_boot, seed=seed, n_jobs=n_jobs, progress=progress,
+        _resample,
+        n_boot,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
         desc=f"{landmark}: bootstrap",
-        args=(lp, risk, survival, grid, time, event, curve_grids, names))
+        args=(lp, risk, survival, grid, time, event, curve_grids, names),
+    )
     for b, got in enumerate(draws):
         if got is None:
             continue
@@ -211,26 +241,41 @@ def validate_landmark(model: RiskModel, frame: pd.DataFrame, landmark: str,
     curve_out = {}
     for h in HORIZONS_MONTHS:
         bands = [_interval(boot_curves[h][:, k]) for k in range(_CURVE_POINTS)]
-        curve_out[f"{int(h)}m"] = {"predicted": curve_grids[h].tolist(),
-                                   "observed": curves[h].tolist(),
-                                   "low": [b[0] for b in bands], "high": [b[1] for b in bands]}
+        curve_out[f"{int(h)}m"] = {
+            "predicted": curve_grids[h].tolist(),
+            "observed": curves[h].tolist(),
+            "low": [b[0] for b in bands],
+            "high": [b[1] for b in bands],
+        }
     nb_bands = [_interval(boot_nb[:, k]) for k in range(len(DECISION_THRESHOLDS))]
-    decision = {**decision, "model_low": [b[0] for b in nb_bands],
-                "model_high": [b[1] for b in nb_bands], "treat_none": 0.0}
-    return LandmarkValidation(landmark, len(part), int(event.sum()), figures, curve_out,
-                              decision, risk, time, event)
+    decision = {
+        **decision,
+        "model_low": [b[0] for b in nb_bands],
+        "model_high": [b[1] for b in nb_bands],
+        "treat_none": 0.0,
+    }
+    return LandmarkValidation(
+        landmark, len(part), int(event.sum()), figures, curve_out, decision, risk, time, event
+    )
 
 
-def validate_model(scoring_model, frame: pd.DataFrame, n_boot: int = DEFAULT_BOOTSTRAP,
-                   seed: int = 0, progress: bool = False, n_jobs: int = 1,
-                   stages: Stages | None = None) -> dict[str, LandmarkValidation]:
+def validate_model(
+    scoring_model,
+    frame: pd.DataFrame,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    progress: bool = False,
+    n_jobs: int = 1,
+    stages: Stages | None = None,
+) -> dict[str, LandmarkValidation]:
     """Both landmarks of a `ScoringModel` on a validated cohort with outcomes."""
     stages = stages or Stages("validate", quiet=True)
     out = {}
     for lm in LANDMARKS:
         with stages.stage(f"{lm}: figures and {n_boot} resamples"):
-            out[lm] = validate_landmark(scoring_model.landmarks[lm], frame, lm, n_boot, seed,
-                                        progress, n_jobs)
+            out[lm] = validate_landmark(
+                scoring_model.landmarks[lm], frame, lm, n_boot, seed, progress, n_jobs
+            )
     return out
 
 
@@ -265,22 +310,36 @@ def case_mix(development: pd.DataFrame, validation: pd.DataFrame) -> pd.DataFram
         if f.role != "predictor" or f.name in PROGRESSION_PREDICTORS:
             continue
         dev, val = development[f.name], validation[f.name]
-        missing = {"missing_development": float(dev.isna().mean()),
-                   "missing_validation": float(val.isna().mean())}
+        missing = {
+            "missing_development": float(dev.isna().mean()),
+            "missing_validation": float(val.isna().mean()),
+        }
         if f.kind == "category":
             d, v = dev.dropna(), val.dropna()
             for level in f.categories:
                 a = (d == level).to_numpy(float)
                 b = (v == level).to_numpy(float)
-                rows.append({"predictor": f"{f.name} = {level}", "development": a.mean()
-                             if len(a) else np.nan, "validation": b.mean() if len(b) else np.nan,
-                             "smd": _smd(a, b), **missing})
+                rows.append(
+                    {
+                        "predictor": f"{f.name} = {level}",
+                        "development": a.mean() if len(a) else np.nan,
+                        "validation": b.mean() if len(b) else np.nan,
+                        "smd": _smd(a, b),
+                        **missing,
+                    }
+                )
         else:
             a = dev.dropna().to_numpy(float)
             b = val.dropna().to_numpy(float)
-            rows.append({"predictor": f"{f.name} (mean)", "development": a.mean() if len(a)
-                         else np.nan, "validation": b.mean() if len(b) else np.nan,
-                         "smd": _smd(a, b), **missing})
+            rows.append(
+                {
+                    "predictor": f"{f.name} (mean)",
+                    "development": a.mean() if len(a) else np.nan,
+                    "validation": b.mean() if len(b) else np.nan,
+                    "smd": _smd(a, b),
+                    **missing,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -292,28 +351,36 @@ def risk_distribution(scoring_model, frame: pd.DataFrame) -> dict[str, dict[str,
         part = frame.loc[landmark_mask(frame, lm)]
         risk = scoring_model.landmarks[lm].predict_risk(encode(part, lm))[:, i12]
         q = np.quantile(risk, [0.1, 0.25, 0.5, 0.75, 0.9])
-        out[lm] = {"mean": float(risk.mean()), **{f"q{int(p * 100)}": float(v) for p, v in
-                                                   zip((0.1, 0.25, 0.5, 0.75, 0.9), q)}}
+        out[lm] = {
+            "mean": float(risk.mean()),
+            **{f"q{int(p * 100)}": float(v) for p, v in zip((0.1, 0.25, 0.5, 0.75, 0.9), q)},
+        }
     return out
 
 
-
 # -- report ----------------------------------------------------------------------------------
-_TABLE = [("harrell_c", "Harrell's C"), ("uno_c", "Uno's C"), ("auc_6m", "AUC 6 months"),
-          ("auc_12m", "AUC 12 months"), ("auc_24m", "AUC 24 months"),
-          ("observed_expected_6m", "observed/expected 6 months"),
-          ("observed_expected_12m", "observed/expected 12 months"),
-          ("observed_expected_24m", "observed/expected 24 months"),
-          ("calibration_intercept_6m", "calibration intercept 6 months"),
-          ("calibration_intercept_12m", "calibration intercept 12 months"),
-          ("calibration_intercept_24m", "calibration intercept 24 months"),
-          ("calibration_slope_6m", "calibration slope 6 months"),
-          ("calibration_slope_12m", "calibration slope 12 months"),
-          ("calibration_slope_24m", "calibration slope 24 months"),
-          ("observed_12m", "observed risk 12 months (1 - KM)"),
-          ("expected_12m", "mean predicted risk 12 months"),
-          ("brier_6m", "Brier 6 months"), ("brier_12m", "Brier 12 months"),
-          ("brier_24m", "Brier 24 months"), ("integrated_brier", "integrated Brier (1-24 m)")]
+_TABLE = [
+    ("harrell_c", "Harrell's C"),
+    ("uno_c", "Uno's C"),
+    ("auc_6m", "AUC 6 months"),
+    ("auc_12m", "AUC 12 months"),
+    ("auc_24m", "AUC 24 months"),
+    ("observed_expected_6m", "observed/expected 6 months"),
+    ("observed_expected_12m", "observed/expected 12 months"),
+    ("observed_expected_24m", "observed/expected 24 months"),
+    ("calibration_intercept_6m", "calibration intercept 6 months"),
+    ("calibration_intercept_12m", "calibration intercept 12 months"),
+    ("calibration_intercept_24m", "calibration intercept 24 months"),
+    ("calibration_slope_6m", "calibration slope 6 months"),
+    ("calibration_slope_12m", "calibration slope 12 months"),
+    ("calibration_slope_24m", "calibration slope 24 months"),
+    ("observed_12m", "observed risk 12 months (1 - KM)"),
+    ("expected_12m", "mean predicted risk 12 months"),
+    ("brier_6m", "Brier 6 months"),
+    ("brier_12m", "Brier 12 months"),
+    ("brier_24m", "Brier 24 months"),
+    ("integrated_brier", "integrated Brier (1-24 m)"),
+]
 
 
 def format_figure(figure: dict) -> str:
@@ -324,10 +391,18 @@ def format_figure(figure: dict) -> str:
     return f"{figure['estimate']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
 
 
-def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort: dict,
-                 n_boot: int, mix: pd.DataFrame | None, risks: dict | None,
-                 development_risks: dict | None, notice: str, by_group=None
-                 ) -> dict[str, bytes]:
+def report_files(
+    results: dict[str, LandmarkValidation],
+    *,
+    version: str,
+    cohort: dict,
+    n_boot: int,
+    mix: pd.DataFrame | None,
+    risks: dict | None,
+    development_risks: dict | None,
+    notice: str,
+    by_group=None,
+) -> dict[str, bytes]:
     """validation.md, validation.json and the plots (PNG), by file name."""
     import json
 
@@ -338,54 +413,97 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
     )
 
     files: dict[str, bytes] = {}
-    lines = [f"# External validation of {version}", "", notice, "",
-             f"Cohort: {cohort.get('source', '')} {cohort.get('path', '')} (n = {cohort.get('n')}, "
-             f"sha256 {str(cohort.get('sha256', ''))[:12]}…). Intervals: percentile bootstrap, "
-             f"{n_boot} resamples of patients. Censoring for IPCW figures is estimated on this "
-             "cohort.", ""]
+    lines = [
+        f"# External validation of {version}",
+        "",
+        notice,
+        "",
+        f"Cohort: {cohort.get('source', '')} {cohort.get('path', '')} (n = {cohort.get('n')}, "
+        f"sha256 {str(cohort.get('sha256', ''))[:12]}…). Intervals: percentile bootstrap, "
+        f"{n_boot} resamples of patients. Censoring for IPCW figures is estimated on this "
+        "cohort.",
+        "",
+    ]
     for lm, r in results.items():
         files[f"{lm}_calibration.png"] = plot_external_calibration(r, f"{version}, {lm} landmark")
         files[f"{lm}_decision_curve.png"] = draw_decision_curve(
-            r.decision, f"{version}, {lm} landmark, 12 months")
-        lines += [f"## Landmark: {lm} ({r.n} patients, {r.events} PFS events)", "",
-                  "| figure | estimate [95% CI] |", "|---|---|"]
+            r.decision, f"{version}, {lm} landmark, 12 months"
+        )
+        lines += [
+            f"## Landmark: {lm} ({r.n} patients, {r.events} PFS events)",
+            "",
+            "| figure | estimate [95% CI] |",
+            "|---|---|",
+        ]
         lines += [f"| {label} | {format_figure(r.figures[key])} |" for key, label in _TABLE]
         nb = r.decision
-        lines += ["", "Net benefit at 12 months (model [95% CI] / flag everyone / flag no one):",
-                  "", "| threshold | model | flag everyone | flag no one |", "|---|---|---|---|"]
-        lines += [f"| {t:.2f} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {a:+.3f} | 0 |"
-                  for t, m, lo, hi, a in zip(nb["thresholds"], nb["model"], nb["model_low"],
-                                             nb["model_high"], nb["treat_all"])]
-        lines += ["", f"![calibration]({lm}_calibration.png) "
-                      f"![decision curve]({lm}_decision_curve.png)", ""]
+        lines += [
+            "",
+            "Net benefit at 12 months (model [95% CI] / flag everyone / flag no one):",
+            "",
+            "| threshold | model | flag everyone | flag no one |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t:.2f} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {a:+.3f} | 0 |"
+            for t, m, lo, hi, a in zip(
+                nb["thresholds"], nb["model"], nb["model_low"], nb["model_high"], nb["treat_all"]
+            )
+        ]
+        lines += [
+            "",
+            f"![calibration]({lm}_calibration.png) ![decision curve]({lm}_decision_curve.png)",
+            "",
+        ]
     if risks is not None:
         if development_risks is not None:
             files["risk_distribution.png"] = plot_risk_distributions(
-                results, development_risks, version)
-        lines += ["## Predicted 12-month risk: this cohort against the development cohort", "",
-                  "| landmark | cohort | mean | 10% | 25% | median | 75% | 90% |",
-                  "|---|---|---|---|---|---|---|---|"]
+                results, development_risks, version
+            )
+        lines += [
+            "## Predicted 12-month risk: this cohort against the development cohort",
+            "",
+            "| landmark | cohort | mean | 10% | 25% | median | 75% | 90% |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for lm in risks:
-            for label, dist in (("this cohort", risks[lm]), ("development",
-                                (development_risks or {}).get(lm))):
+            for label, dist in (
+                ("this cohort", risks[lm]),
+                ("development", (development_risks or {}).get(lm)),
+            ):
                 if dist:
-                    lines.append(f"| {lm} | {label} | " + " | ".join(
-                        f"{dist[k]:.3f}" for k in ("mean", "q10", "q25", "q50", "q75", "q90"))
-                        + " |")
+                    lines.append(
+                        f"| {lm} | {label} | "
+                        + " | ".join(
+                            f"{dist[k]:.3f}" for k in ("mean", "q10", "q25", "q50", "q75", "q90")
+                        )
+                        + " |"
+                    )
         if development_risks is not None:
             lines += ["", "![risk distribution](risk_distribution.png)"]
         lines.append("")
     if mix is not None:
         flagged = mix.loc[mix["smd"].abs() > 0.1, "predictor"].tolist()
-        lines += ["## Case-mix against the development cohort", "",
-                  "Standardised mean difference (this cohort minus development; |SMD| > 0.1 is "
-                  "flagged) and missingness per predictor. Differences here explain moves in "
-                  "discrimination and calibration.", "",
-                  "Flagged: " + (", ".join(flagged) if flagged else "none") + ".", "",
-                  mix.to_markdown(index=False, floatfmt=".3f"), ""]
+        lines += [
+            "## Case-mix against the development cohort",
+            "",
+            "Standardised mean difference (this cohort minus development; |SMD| > 0.1 is "
+            "flagged) and missingness per predictor. Differences here explain moves in "
+            "discrimination and calibration.",
+            "",
+            "Flagged: " + (", ".join(flagged) if flagged else "none") + ".",
+            "",
+            mix.to_markdown(index=False, floatfmt=".3f"),
+            "",
+        ]
     else:
-        lines += ["## Case-mix", "", "The development cohort could not be rebuilt (it was not "
-                  "synthetic, or its file has moved or changed), so no comparison is shown.", ""]
+        lines += [
+            "## Case-mix",
+            "",
+            "The development cohort could not be rebuilt (it was not "
+            "synthetic, or its file has moved or changed), so no comparison is shown.",
+            "",
+        ]
     if by_group is not None:
         from training.evaluation.centres import report_section
 
@@ -393,20 +511,45 @@ def report_files(results: dict[str, LandmarkValidation], *, version: str, cohort
         lines += section
         files.update(plots)
     files["validation.md"] = ("\n".join(lines) + "\n").encode()
-    payload = {"version": version, "cohort": cohort, "bootstrap_resamples": n_boot,
-               "notice": notice,
-               "landmarks": {lm: {"n": r.n, "events": r.events, "figures": r.figures,
-                                  "calibration_curves": r.curves, "decision_curve_12m": r.decision}
-                             for lm, r in results.items()},
-               "risk_12m": risks, "development_risk_12m": development_risks,
-               "case_mix": None if mix is None else mix.to_dict(orient="records"),
-               "by": None if by_group is None else {
-                   "column": by_group.column, "pooled": by_group.pooled,
-                   "groups": [{"group": g.group, "landmark": g.landmark, "n": g.n,
-                               "events": g.events, "figures": g.figures, "reason": g.reason}
-                              for g in by_group.groups]}}
-    files["validation.json"] = json.dumps(_finite_or_null(payload), indent=2,
-                                          allow_nan=False).encode()
+    payload = {
+        "version": version,
+        "cohort": cohort,
+        "bootstrap_resamples": n_boot,
+        "notice": notice,
+        "landmarks": {
+            lm: {
+                "n": r.n,
+                "events": r.events,
+                "figures": r.figures,
+                "calibration_curves": r.curves,
+                "decision_curve_12m": r.decision,
+            }
+            for lm, r in results.items()
+        },
+        "risk_12m": risks,
+        "development_risk_12m": development_risks,
+        "case_mix": None if mix is None else mix.to_dict(orient="records"),
+        "by": None
+        if by_group is None
+        else {
+            "column": by_group.column,
+            "pooled": by_group.pooled,
+            "groups": [
+                {
+                    "group": g.group,
+                    "landmark": g.landmark,
+                    "n": g.n,
+                    "events": g.events,
+                    "figures": g.figures,
+                    "reason": g.reason,
+                }
+                for g in by_group.groups
+            ],
+        },
+    }
+    files["validation.json"] = json.dumps(
+        _finite_or_null(payload), indent=2, allow_nan=False
+    ).encode()
     return files
 
 

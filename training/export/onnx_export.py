@@ -7,6 +7,7 @@ relapse and non-relapse mortality (`training.models.CompetingRisks`), it also re
 `relapse` and `nrm` ([n, 3]: cumulative incidences, relapse + nrm = risk) and the causes'
 `relapse_log_hazard` and `nrm_log_hazard` ([n, 1]).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ def _const(name: str, array: np.ndarray) -> TensorProto:
 
 def _risk_nodes(log_hazard: str, horizon_cumhaz: np.ndarray) -> tuple[list, list]:
     """risk = 1 - exp(-H0(t) * exp(log_hazard)) for each horizon."""
-    inits = [_const("horizon_cumhaz", np.asarray(horizon_cumhaz).reshape(1, -1)),
-             _const("one", np.array(1.0))]
+    inits = [
+        _const("horizon_cumhaz", np.asarray(horizon_cumhaz).reshape(1, -1)),
+        _const("one", np.array(1.0)),
+    ]
     nodes = [
         helper.make_node("Exp", [log_hazard], ["relative_hazard"]),
         helper.make_node("Mul", ["relative_hazard", "horizon_cumhaz"], ["cumhaz"]),
@@ -54,11 +57,12 @@ def _risk_nodes(log_hazard: str, horizon_cumhaz: np.ndarray) -> tuple[list, list
 
 def _io(k: int, with_contributions: bool):
     inputs = [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, k])]
-    outputs = [helper.make_tensor_value_info("risk", TensorProto.FLOAT, [None, 3]),
-               helper.make_tensor_value_info("log_hazard", TensorProto.FLOAT, [None, 1])]
+    outputs = [
+        helper.make_tensor_value_info("risk", TensorProto.FLOAT, [None, 3]),
+        helper.make_tensor_value_info("log_hazard", TensorProto.FLOAT, [None, 1]),
+    ]
     if with_contributions:
-        outputs.append(helper.make_tensor_value_info("contributions", TensorProto.FLOAT,
-                                                     [None, k]))
+        outputs.append(helper.make_tensor_value_info("contributions", TensorProto.FLOAT, [None, k]))
     return inputs, outputs
 
 
@@ -71,16 +75,16 @@ def cox_to_onnx(model: CoxRidge) -> onnx.ModelProto:
         helper.make_node("Mul", ["standardised", "coef_row"], ["contributions"]),
         helper.make_node("MatMul", ["standardised", "coef_column"], ["log_hazard"]),
     ]
-    inits = [_const("mean", model.mean_.reshape(1, -1)),
-             _const("scale", model.scale_.reshape(1, -1)),
-             _const("coef_row", model.coef_.reshape(1, -1)),
-             _const("coef_column", model.coef_.reshape(-1, 1))]
+    inits = [
+        _const("mean", model.mean_.reshape(1, -1)),
+        _const("scale", model.scale_.reshape(1, -1)),
+        _const("coef_row", model.coef_.reshape(1, -1)),
+        _const("coef_column", model.coef_.reshape(-1, 1)),
+    ]
     risk_nodes, risk_inits = _risk_nodes("log_hazard", model.horizon_cumhaz_)
     inputs, outputs = _io(k, with_contributions=True)
-    graph = helper.make_graph(nodes + risk_nodes, "cox_ridge", inputs, outputs,
-                              inits + risk_inits)
-    return _finish(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]),
-                   model)
+    graph = helper.make_graph(nodes + risk_nodes, "cox_ridge", inputs, outputs, inits + risk_inits)
+    return _finish(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), model)
 
 
 def _xgb_graph(model: XGBCox, log_hazard: str = "log_hazard") -> onnx.ModelProto:
@@ -90,8 +94,9 @@ def _xgb_graph(model: XGBCox, log_hazard: str = "log_hazard") -> onnx.ModelProto
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     k = len(model.feature_names_)
-    trees = onnxmltools.convert_xgboost(model.model_, initial_types=[
-        ("features", FloatTensorType([None, k]))], target_opset=OPSET)
+    trees = onnxmltools.convert_xgboost(
+        model.model_, initial_types=[("features", FloatTensorType([None, k]))], target_opset=OPSET
+    )
     graph = trees.graph
     tree_output = graph.output[0].name
     # The converter adds base_score in output space; natively the Cox margin starts from
@@ -129,8 +134,10 @@ def _saabas_node(model: XGBCox, trees: onnx.ModelProto, k: int) -> onnx.NodeProt
     approximation TreeSHAP refines); the contributions sum to the margin less its mean.
     """
     source = next(n for n in trees.graph.node if n.op_type == "TreeEnsembleRegressor")
-    dumps = [json.loads(d) for d in model.model_.get_booster().get_dump(
-        dump_format="json", with_stats=True)]
+    dumps = [
+        json.loads(d)
+        for d in model.model_.get_booster().get_dump(dump_format="json", with_stats=True)
+    ]
     target = {"treeids": [], "nodeids": [], "ids": [], "weights": []}
     for tree_id, root in enumerate(dumps):
         for node_id, attribution in _leaf_attributions(root):
@@ -140,13 +147,25 @@ def _saabas_node(model: XGBCox, trees: onnx.ModelProto, k: int) -> onnx.NodeProt
                     target["nodeids"].append(node_id)
                     target["ids"].append(feature)
                     target["weights"].append(float(value))
-    copied = {a.name: helper.get_attribute_value(a) for a in source.attribute
-              if a.name.startswith("nodes_")}
+    copied = {
+        a.name: helper.get_attribute_value(a)
+        for a in source.attribute
+        if a.name.startswith("nodes_")
+    }
     return helper.make_node(
-        "TreeEnsembleRegressor", [source.input[0]], ["contributions"], domain="ai.onnx.ml",
-        n_targets=k, base_values=[0.0] * k, post_transform="NONE",
-        target_treeids=target["treeids"], target_nodeids=target["nodeids"],
-        target_ids=target["ids"], target_weights=target["weights"], **copied)
+        "TreeEnsembleRegressor",
+        [source.input[0]],
+        ["contributions"],
+        domain="ai.onnx.ml",
+        n_targets=k,
+        base_values=[0.0] * k,
+        post_transform="NONE",
+        target_treeids=target["treeids"],
+        target_nodeids=target["nodeids"],
+        target_ids=target["ids"],
+        target_weights=target["weights"],
+        **copied,
+    )
 
 
 def _leaf_attributions(root: dict):
@@ -155,6 +174,7 @@ def _leaf_attributions(root: dict):
     The converter numbers nodes depth-first, the "yes" branch first; expected values are
     cover-weighted means of the leaves below.
     """
+
     def expected(node) -> tuple[float, float]:
         if "leaf" in node:
             return node["leaf"] * node["cover"], node["cover"]
@@ -188,8 +208,9 @@ def _leaf_attributions(root: dict):
 
 def _finish(proto: onnx.ModelProto, model) -> onnx.ModelProto:
     proto.producer_name = "relapse-risk"
-    helper.set_model_props(proto, {"family": model.family,
-                                   "feature_names": json.dumps(model.feature_names_)})
+    helper.set_model_props(
+        proto, {"family": model.family, "feature_names": json.dumps(model.feature_names_)}
+    )
     onnx.checker.check_model(proto)
     return proto
 
@@ -201,22 +222,30 @@ def _linear_nodes(prefix: str, model: CoxRidge, feature_names: list[str]) -> tup
     for j, name in enumerate(model.feature_names_):
         weights[feature_names.index(name), 0] = model.coef_[j] / model.scale_[j]
     offset = float(np.sum(model.coef_ * model.mean_ / model.scale_))
-    inits = [_const(f"cr_{prefix}_weights", weights), _const(f"cr_{prefix}_offset",
-                                                              np.array(offset)),
-             _const(f"cr_{prefix}_cumhaz_step", np.diff(
-                 model.cumulative_baseline_hazard(CIF_GRID_MONTHS)).reshape(1, -1))]
-    nodes = [helper.make_node("MatMul", ["features", f"cr_{prefix}_weights"],
-                              [f"cr_{prefix}_product"]),
-             helper.make_node("Sub", [f"cr_{prefix}_product", f"cr_{prefix}_offset"],
-                              [f"{prefix}_log_hazard"]),
-             helper.make_node("Exp", [f"{prefix}_log_hazard"], [f"cr_{prefix}_relative"]),
-             helper.make_node("Mul", [f"cr_{prefix}_relative", f"cr_{prefix}_cumhaz_step"],
-                              [f"cr_d_{prefix}"])]
+    inits = [
+        _const(f"cr_{prefix}_weights", weights),
+        _const(f"cr_{prefix}_offset", np.array(offset)),
+        _const(
+            f"cr_{prefix}_cumhaz_step",
+            np.diff(model.cumulative_baseline_hazard(CIF_GRID_MONTHS)).reshape(1, -1),
+        ),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["features", f"cr_{prefix}_weights"], [f"cr_{prefix}_product"]),
+        helper.make_node(
+            "Sub", [f"cr_{prefix}_product", f"cr_{prefix}_offset"], [f"{prefix}_log_hazard"]
+        ),
+        helper.make_node("Exp", [f"{prefix}_log_hazard"], [f"cr_{prefix}_relative"]),
+        helper.make_node(
+            "Mul", [f"cr_{prefix}_relative", f"cr_{prefix}_cumhaz_step"], [f"cr_d_{prefix}"]
+        ),
+    ]
     return nodes, inits
 
 
-def _cause_nodes(pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: list[str]
-                 ) -> tuple[list, list]:
+def _cause_nodes(
+    pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: list[str]
+) -> tuple[list, list]:
     """`training.models.nrm_incidence` in-graph: nrm and relapse from `log_hazard` and the
     cause models' linear predictors."""
     steps = len(CIF_GRID_MONTHS) - 1
@@ -225,17 +254,23 @@ def _cause_nodes(pfs_cumhaz: np.ndarray, causes: CauseModels, feature_names: lis
         horizons[:end, h] = 1.0
     relapse_nodes, relapse_inits = _linear_nodes("relapse", causes.relapse, feature_names)
     nrm_nodes, nrm_inits = _linear_nodes("nrm", causes.nrm, feature_names)
-    inits = [*relapse_inits, *nrm_inits, *_grid_inits(pfs_cumhaz),
-             _const("cr_horizons", horizons), _const("cr_tiny", np.array(1e-30)),
-             _const("cr_zero", np.array(0.0)),
-             numpy_helper.from_array(np.array([0], np.int64), "cr_first"),
-             numpy_helper.from_array(np.array([1], np.int64), "cr_second"),
-             numpy_helper.from_array(np.array([-1], np.int64), "cr_last"),
-             numpy_helper.from_array(np.array([len(CIF_GRID_MONTHS)], np.int64), "cr_end"),
-             numpy_helper.from_array(np.array([1], np.int64), "cr_axis")]
+    inits = [
+        *relapse_inits,
+        *nrm_inits,
+        *_grid_inits(pfs_cumhaz),
+        _const("cr_horizons", horizons),
+        _const("cr_tiny", np.array(1e-30)),
+        _const("cr_zero", np.array(0.0)),
+        numpy_helper.from_array(np.array([0], np.int64), "cr_first"),
+        numpy_helper.from_array(np.array([1], np.int64), "cr_second"),
+        numpy_helper.from_array(np.array([-1], np.int64), "cr_last"),
+        numpy_helper.from_array(np.array([len(CIF_GRID_MONTHS)], np.int64), "cr_end"),
+        numpy_helper.from_array(np.array([1], np.int64), "cr_axis"),
+    ]
     node = helper.make_node
     nodes = [
-        *relapse_nodes, *nrm_nodes,
+        *relapse_nodes,
+        *nrm_nodes,
         node("Add", ["cr_d_relapse", "cr_d_nrm"], ["cr_d_causes"]),
         node("Max", ["cr_d_causes", "cr_tiny"], ["cr_d_causes_safe"]),
         node("Div", ["cr_d_nrm", "cr_d_causes_safe"], ["cr_share"]),
@@ -260,16 +295,20 @@ def _grid_inits(pfs_cumhaz: np.ndarray) -> list:
 
 
 def _add_causes(proto: onnx.ModelProto, model, causes: CauseModels) -> onnx.ModelProto:
-    nodes, inits = _cause_nodes(model.cumulative_baseline_hazard(CIF_GRID_MONTHS), causes,
-                                list(model.feature_names_))
+    nodes, inits = _cause_nodes(
+        model.cumulative_baseline_hazard(CIF_GRID_MONTHS), causes, list(model.feature_names_)
+    )
     graph = proto.graph
     graph.node.extend(nodes)
     graph.initializer.extend(inits)
-    graph.output.extend([
-        helper.make_tensor_value_info("relapse", TensorProto.FLOAT, [None, 3]),
-        helper.make_tensor_value_info("nrm", TensorProto.FLOAT, [None, 3]),
-        helper.make_tensor_value_info("relapse_log_hazard", TensorProto.FLOAT, [None, 1]),
-        helper.make_tensor_value_info("nrm_log_hazard", TensorProto.FLOAT, [None, 1])])
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("relapse", TensorProto.FLOAT, [None, 3]),
+            helper.make_tensor_value_info("nrm", TensorProto.FLOAT, [None, 3]),
+            helper.make_tensor_value_info("relapse_log_hazard", TensorProto.FLOAT, [None, 1]),
+            helper.make_tensor_value_info("nrm_log_hazard", TensorProto.FLOAT, [None, 1]),
+        ]
+    )
     onnx.checker.check_model(proto)
     return proto
 
@@ -285,8 +324,9 @@ def to_onnx(model, causes: CauseModels | None = None) -> onnx.ModelProto:
     return proto if causes is None else _add_causes(proto, model, causes)
 
 
-def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray,
-                       grid_cumhaz: np.ndarray | None = None) -> onnx.ModelProto:
+def recalibrated_graph(
+    data: bytes, slope: float, horizon_cumhaz: np.ndarray, grid_cumhaz: np.ndarray | None = None
+) -> onnx.ModelProto:
     """An exported graph updated to a new population without refitting its predictors:
     log_hazard and contributions scaled by `slope`, and the baseline cumulative hazard at the
     horizons replaced (risk = 1 - exp(-H0'(t) * exp(slope * lp))); with causes, the PFS
@@ -300,14 +340,19 @@ def recalibrated_graph(data: bytes, slope: float, horizon_cumhaz: np.ndarray,
             if name in scaled:
                 node.output[i] = f"{name}_before_recalibration"
         nodes.append(node)
-        nodes += [helper.make_node("Mul", [out, "recalibration_slope"],
-                                   [out.removesuffix("_before_recalibration")])
-                  for out in node.output if out.endswith("_before_recalibration")]
+        nodes += [
+            helper.make_node(
+                "Mul", [out, "recalibration_slope"], [out.removesuffix("_before_recalibration")]
+            )
+            for out in node.output
+            if out.endswith("_before_recalibration")
+        ]
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.append(_const("recalibration_slope", np.array(slope)))
-    replaced = {"horizon_cumhaz": _const("horizon_cumhaz",
-                                         np.asarray(horizon_cumhaz).reshape(1, -1))}
+    replaced = {
+        "horizon_cumhaz": _const("horizon_cumhaz", np.asarray(horizon_cumhaz).reshape(1, -1))
+    }
     if grid_cumhaz is not None:
         replaced.update({init.name: init for init in _grid_inits(grid_cumhaz)})
     for i, init in enumerate(graph.initializer):
@@ -322,27 +367,37 @@ def session(proto_or_bytes) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    data = proto_or_bytes if isinstance(proto_or_bytes, bytes) else \
-        proto_or_bytes.SerializeToString()
+    data = (
+        proto_or_bytes if isinstance(proto_or_bytes, bytes) else proto_or_bytes.SerializeToString()
+    )
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def check_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
-                 tolerance: float = PARITY_TOLERANCE, causes: CauseModels | None = None
-                 ) -> float:
+def check_parity(
+    model,
+    proto: onnx.ModelProto,
+    X: pd.DataFrame,
+    tolerance: float = PARITY_TOLERANCE,
+    causes: CauseModels | None = None,
+) -> float:
     """Largest absolute difference between ONNX and the fitted model in risk (and, with the
     cause models, in relapse and nrm); raise past tolerance."""
     features = X[model.feature_names_].to_numpy(dtype=np.float32)
     names = ["risk"] if causes is None else ["risk", "relapse", "nrm"]
     onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
-    native = ({"risk": model.predict_risk(X)} if causes is None
-              else CompetingRisks(model, causes).predict_causes(X))
+    native = (
+        {"risk": model.predict_risk(X)}
+        if causes is None
+        else CompetingRisks(model, causes).predict_causes(X)
+    )
     worst = 0.0
     for name in names:
         gap = float(np.max(np.abs(onnx_out[name] - native[name])))
         if not gap <= tolerance:
-            raise ParityError(f"ONNX {name} differs from the fitted {model.family} model by "
-                              f"{gap:.2e} (tolerance {tolerance:.0e}); do not serve this export")
+            raise ParityError(
+                f"ONNX {name} differs from the fitted {model.family} model by "
+                f"{gap:.2e} (tolerance {tolerance:.0e}); do not serve this export"
+            )
         worst = max(worst, gap)
     return worst
 
@@ -358,23 +413,29 @@ OUTCOME_CURVES = ("event_free_curve", "relapse_curve", "nrm_curve", "relapse_cum
 _ZERO_TAIL_CUMHAZ = 1e30
 
 
-def _standardised_nodes(prefix: str, mean: np.ndarray, scale: np.ndarray
-                        ) -> tuple[list, list, str]:
-    inits = [_const(f"{prefix}_mean", mean.reshape(1, -1)),
-             _const(f"{prefix}_scale", scale.reshape(1, -1))]
-    nodes = [helper.make_node("Sub", ["features", f"{prefix}_mean"], [f"{prefix}_centred"]),
-             helper.make_node("Div", [f"{prefix}_centred", f"{prefix}_scale"],
-                              [f"{prefix}_standardised"])]
+def _standardised_nodes(prefix: str, mean: np.ndarray, scale: np.ndarray) -> tuple[list, list, str]:
+    inits = [
+        _const(f"{prefix}_mean", mean.reshape(1, -1)),
+        _const(f"{prefix}_scale", scale.reshape(1, -1)),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["features", f"{prefix}_mean"], [f"{prefix}_centred"]),
+        helper.make_node(
+            "Div", [f"{prefix}_centred", f"{prefix}_scale"], [f"{prefix}_standardised"]
+        ),
+    ]
     return nodes, inits, f"{prefix}_standardised"
 
 
-def _cumhaz_curve_nodes(prefix: str, log_hazard: str, baseline: np.ndarray
-                        ) -> tuple[list, list]:
+def _cumhaz_curve_nodes(prefix: str, log_hazard: str, baseline: np.ndarray) -> tuple[list, list]:
     """`{prefix}_cumhaz_curve` = exp(log_hazard) * H0 on the grid."""
     inits = [_const(f"{prefix}_baseline_curve", np.asarray(baseline).reshape(1, -1))]
-    nodes = [helper.make_node("Exp", [log_hazard], [f"{prefix}_relative"]),
-             helper.make_node("Mul", [f"{prefix}_relative", f"{prefix}_baseline_curve"],
-                              [f"{prefix}_cumhaz_curve"])]
+    nodes = [
+        helper.make_node("Exp", [log_hazard], [f"{prefix}_relative"]),
+        helper.make_node(
+            "Mul", [f"{prefix}_relative", f"{prefix}_baseline_curve"], [f"{prefix}_cumhaz_curve"]
+        ),
+    ]
     return nodes, inits
 
 
@@ -386,48 +447,59 @@ def _relapse_nodes(relapse, grid: np.ndarray) -> tuple[onnx.ModelProto | None, l
     node = helper.make_node
     if isinstance(relapse, XGBCox):
         trees = _xgb_graph(relapse, "relapse_log_hazard")
-        nodes, inits = _cumhaz_curve_nodes("relapse", "relapse_log_hazard",
-                                           relapse.cumulative_baseline_hazard(grid))
+        nodes, inits = _cumhaz_curve_nodes(
+            "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid)
+        )
         return trees, nodes, inits
     if isinstance(relapse, CoxRidge):
         nodes, inits, z = _standardised_nodes("relapse", relapse.mean_, relapse.scale_)
-        inits += [_const("relapse_coef_row", relapse.coef_.reshape(1, -1)),
-                  _const("relapse_coef_column", relapse.coef_.reshape(-1, 1))]
-        nodes += [node("Mul", [z, "relapse_coef_row"], ["contributions"]),
-                  node("MatMul", [z, "relapse_coef_column"], ["relapse_log_hazard"])]
+        inits += [
+            _const("relapse_coef_row", relapse.coef_.reshape(1, -1)),
+            _const("relapse_coef_column", relapse.coef_.reshape(-1, 1)),
+        ]
+        nodes += [
+            node("Mul", [z, "relapse_coef_row"], ["contributions"]),
+            node("MatMul", [z, "relapse_coef_column"], ["relapse_log_hazard"]),
+        ]
         more_nodes, more_inits = _cumhaz_curve_nodes(
-            "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid))
+            "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid)
+        )
         return None, nodes + more_nodes, inits + more_inits
     if isinstance(relapse, MixtureCure):
         nodes, inits, z = _standardised_nodes("relapse", relapse.mean_, relapse.scale_)
         baseline = np.minimum(relapse.latency_baseline(grid), _ZERO_TAIL_CUMHAZ)
-        inits += [_const("uncured_coef_row", relapse.uncured_coef_.reshape(1, -1)),
-                  _const("uncured_coef_column", relapse.uncured_coef_.reshape(-1, 1)),
-                  _const("uncured_intercept", np.array(relapse.uncured_intercept_)),
-                  _const("latency_coef_column", relapse.latency_coef_.reshape(-1, 1)),
-                  _const("cure_one", np.array(1.0))]
-        nodes += [node("Mul", [z, "uncured_coef_row"], ["contributions"]),
-                  node("MatMul", [z, "uncured_coef_column"], ["uncured_product"]),
-                  node("Add", ["uncured_product", "uncured_intercept"], ["uncured_logit"]),
-                  node("Neg", ["uncured_logit"], ["cure_logit"]),
-                  node("Sigmoid", ["cure_logit"], ["cure_probability"]),
-                  node("Sub", ["cure_one", "cure_probability"], ["uncured_probability"]),
-                  node("MatMul", [z, "latency_coef_column"], ["latency_log_hazard"])]
-        latency_nodes, latency_inits = _cumhaz_curve_nodes("latency", "latency_log_hazard",
-                                                           baseline)
+        inits += [
+            _const("uncured_coef_row", relapse.uncured_coef_.reshape(1, -1)),
+            _const("uncured_coef_column", relapse.uncured_coef_.reshape(-1, 1)),
+            _const("uncured_intercept", np.array(relapse.uncured_intercept_)),
+            _const("latency_coef_column", relapse.latency_coef_.reshape(-1, 1)),
+            _const("cure_one", np.array(1.0)),
+        ]
+        nodes += [
+            node("Mul", [z, "uncured_coef_row"], ["contributions"]),
+            node("MatMul", [z, "uncured_coef_column"], ["uncured_product"]),
+            node("Add", ["uncured_product", "uncured_intercept"], ["uncured_logit"]),
+            node("Neg", ["uncured_logit"], ["cure_logit"]),
+            node("Sigmoid", ["cure_logit"], ["cure_probability"]),
+            node("Sub", ["cure_one", "cure_probability"], ["uncured_probability"]),
+            node("MatMul", [z, "latency_coef_column"], ["latency_log_hazard"]),
+        ]
+        latency_nodes, latency_inits = _cumhaz_curve_nodes(
+            "latency", "latency_log_hazard", baseline
+        )
         nodes += latency_nodes + [
             node("Neg", ["latency_cumhaz_curve"], ["latency_neg_cumhaz"]),
             node("Exp", ["latency_neg_cumhaz"], ["latency_survival"]),
             node("Mul", ["uncured_probability", "latency_survival"], ["uncured_event_free"]),
             node("Add", ["cure_probability", "uncured_event_free"], ["relapse_survival"]),
             node("Log", ["relapse_survival"], ["relapse_log_survival"]),
-            node("Neg", ["relapse_log_survival"], ["relapse_cumhaz_curve"])]
+            node("Neg", ["relapse_log_survival"], ["relapse_cumhaz_curve"]),
+        ]
         return None, nodes, inits + latency_inits
     raise TypeError(f"no ONNX export for a relapse model {type(relapse).__name__}")
 
 
-def _nrm_nodes(nrm: CoxRidge, feature_names: list[str], grid: np.ndarray
-               ) -> tuple[list, list]:
+def _nrm_nodes(nrm: CoxRidge, feature_names: list[str], grid: np.ndarray) -> tuple[list, list]:
     """nrm_cumhaz_curve from `features` (a weight vector over all features, zero off its
     own)."""
     weights = np.zeros((len(feature_names), 1))
@@ -435,34 +507,50 @@ def _nrm_nodes(nrm: CoxRidge, feature_names: list[str], grid: np.ndarray
         weights[feature_names.index(name), 0] = nrm.coef_[j] / nrm.scale_[j]
     offset = float(np.sum(nrm.coef_ * nrm.mean_ / nrm.scale_))
     inits = [_const("nrm_weights", weights), _const("nrm_offset", np.array(offset))]
-    nodes = [helper.make_node("MatMul", ["features", "nrm_weights"], ["nrm_product"]),
-             helper.make_node("Sub", ["nrm_product", "nrm_offset"], ["nrm_log_hazard"])]
-    curve_nodes, curve_inits = _cumhaz_curve_nodes("nrm", "nrm_log_hazard",
-                                                   nrm.cumulative_baseline_hazard(grid))
+    nodes = [
+        helper.make_node("MatMul", ["features", "nrm_weights"], ["nrm_product"]),
+        helper.make_node("Sub", ["nrm_product", "nrm_offset"], ["nrm_log_hazard"]),
+    ]
+    curve_nodes, curve_inits = _cumhaz_curve_nodes(
+        "nrm", "nrm_log_hazard", nrm.cumulative_baseline_hazard(grid)
+    )
     return nodes + curve_nodes, inits + curve_inits
 
 
-def _integration_nodes(grid_size: int, horizon_index: tuple[int, ...], index_12m: int
-                       ) -> tuple[list, list]:
+def _integration_nodes(
+    grid_size: int, horizon_index: tuple[int, ...], index_12m: int
+) -> tuple[list, list]:
     """`training.outcome.cumulative_incidences` in-graph, then the horizons."""
+
     def ints(name, values):
         return numpy_helper.from_array(np.asarray(values, np.int64), name)
 
-    inits = [ints("ig_first", [0]), ints("ig_second", [1]), ints("ig_last", [-1]),
-             ints("ig_end", [grid_size]), ints("ig_axis", [1]), ints("ig_axis_scalar", 1),
-             ints("ig_horizons", list(horizon_index)), ints("ig_12m", [index_12m]),
-             _const("ig_tiny", np.array(1e-30))]
+    inits = [
+        ints("ig_first", [0]),
+        ints("ig_second", [1]),
+        ints("ig_last", [-1]),
+        ints("ig_end", [grid_size]),
+        ints("ig_axis", [1]),
+        ints("ig_axis_scalar", 1),
+        ints("ig_horizons", list(horizon_index)),
+        ints("ig_12m", [index_12m]),
+        _const("ig_tiny", np.array(1e-30)),
+    ]
     node = helper.make_node
 
     def steps(curve: str) -> list:
-        return [node("Slice", [curve, "ig_first", "ig_last", "ig_axis"], [f"{curve}_start"]),
-                node("Slice", [curve, "ig_second", "ig_end", "ig_axis"], [f"{curve}_end"])]
+        return [
+            node("Slice", [curve, "ig_first", "ig_last", "ig_axis"], [f"{curve}_start"]),
+            node("Slice", [curve, "ig_second", "ig_end", "ig_axis"], [f"{curve}_end"]),
+        ]
 
     nodes = [
         node("Add", ["relapse_cumhaz_curve", "nrm_cumhaz_curve"], ["ig_total"]),
         node("Neg", ["ig_total"], ["ig_neg_total"]),
         node("Exp", ["ig_neg_total"], ["event_free_curve"]),
-        *steps("relapse_cumhaz_curve"), *steps("nrm_cumhaz_curve"), *steps("event_free_curve"),
+        *steps("relapse_cumhaz_curve"),
+        *steps("nrm_cumhaz_curve"),
+        *steps("event_free_curve"),
         node("Sub", ["relapse_cumhaz_curve_end", "relapse_cumhaz_curve_start"], ["ig_d_relapse"]),
         node("Sub", ["nrm_cumhaz_curve_end", "nrm_cumhaz_curve_start"], ["ig_d_nrm"]),
         node("Add", ["ig_d_relapse", "ig_d_nrm"], ["ig_d_total"]),
@@ -497,21 +585,27 @@ def outcome_to_onnx(model) -> onnx.ModelProto:
     grid = GRID_MONTHS
     trees, nodes, inits = _relapse_nodes(model.relapse, grid)
     nrm_nodes, nrm_inits = _nrm_nodes(model.nrm, list(model.feature_names_), grid)
-    integration, integration_inits = _integration_nodes(len(grid), HORIZON_INDEX,
-                                                        HORIZON_INDEX[1])
+    integration, integration_inits = _integration_nodes(len(grid), HORIZON_INDEX, HORIZON_INDEX[1])
     tensor = helper.make_tensor_value_info
-    outputs = [tensor("risk", TensorProto.FLOAT, [None, 3]),
-               tensor("log_hazard", TensorProto.FLOAT, [None, 1]),
-               tensor("contributions", TensorProto.FLOAT, [None, k]),
-               tensor("relapse", TensorProto.FLOAT, [None, 3]),
-               tensor("nrm", TensorProto.FLOAT, [None, 3]),
-               *[tensor(c, TensorProto.FLOAT, [None, len(grid)]) for c in OUTCOME_CURVES]]
+    outputs = [
+        tensor("risk", TensorProto.FLOAT, [None, 3]),
+        tensor("log_hazard", TensorProto.FLOAT, [None, 1]),
+        tensor("contributions", TensorProto.FLOAT, [None, k]),
+        tensor("relapse", TensorProto.FLOAT, [None, 3]),
+        tensor("nrm", TensorProto.FLOAT, [None, 3]),
+        *[tensor(c, TensorProto.FLOAT, [None, len(grid)]) for c in OUTCOME_CURVES],
+    ]
     if model.has_cure:
         outputs.append(tensor("cure_probability", TensorProto.FLOAT, [None, 1]))
     if trees is None:
         inputs = [tensor("features", TensorProto.FLOAT, [None, k])]
-        graph = helper.make_graph(nodes + nrm_nodes + integration, f"two_cause_{model.family}",
-                                  inputs, outputs, inits + nrm_inits + integration_inits)
+        graph = helper.make_graph(
+            nodes + nrm_nodes + integration,
+            f"two_cause_{model.family}",
+            inputs,
+            outputs,
+            inits + nrm_inits + integration_inits,
+        )
         proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     else:
         proto = trees
@@ -519,38 +613,62 @@ def outcome_to_onnx(model) -> onnx.ModelProto:
         proto.graph.initializer.extend(inits + nrm_inits + integration_inits)
         proto.graph.output.extend(outputs)
     proto.producer_name = "relapse-risk"
-    helper.set_model_props(proto, {"family": model.family, "outcome": "two_cause",
-                                   "feature_names": json.dumps(model.feature_names_)})
+    helper.set_model_props(
+        proto,
+        {
+            "family": model.family,
+            "outcome": "two_cause",
+            "feature_names": json.dumps(model.feature_names_),
+        },
+    )
     onnx.checker.check_model(proto)
     return proto
 
 
-def check_outcome_parity(model, proto: onnx.ModelProto, X: pd.DataFrame,
-                         tolerance: float = PARITY_TOLERANCE) -> float:
+def check_outcome_parity(
+    model, proto: onnx.ModelProto, X: pd.DataFrame, tolerance: float = PARITY_TOLERANCE
+) -> float:
     """Largest absolute difference between the ONNX graph and the fitted two-cause model over
     every output (risks, curves, cure probability); raise past tolerance."""
     from training.outcome import HORIZON_INDEX
 
     features = X[model.feature_names_].to_numpy(dtype=np.float32)
-    names = ["risk", "relapse", "nrm", "contributions", "event_free_curve", "relapse_curve",
-             "nrm_curve"] + (["cure_probability"] if model.has_cure else [])
+    names = [
+        "risk",
+        "relapse",
+        "nrm",
+        "contributions",
+        "event_free_curve",
+        "relapse_curve",
+        "nrm_curve",
+    ] + (["cure_probability"] if model.has_cure else [])
     onnx_out = dict(zip(names, session(proto).run(names, {"features": features})))
     curves = model.curves(X)
     at = list(HORIZON_INDEX)
-    native = {"risk": curves["relapse"][:, at] + curves["nrm"][:, at],
-              "relapse": curves["relapse"][:, at], "nrm": curves["nrm"][:, at],
-              "contributions": model.contributions(X)}
-    native.update({"event_free_curve": curves["event_free"], "relapse_curve": curves["relapse"],
-                   "nrm_curve": curves["nrm"]})
+    native = {
+        "risk": curves["relapse"][:, at] + curves["nrm"][:, at],
+        "relapse": curves["relapse"][:, at],
+        "nrm": curves["nrm"][:, at],
+        "contributions": model.contributions(X),
+    }
+    native.update(
+        {
+            "event_free_curve": curves["event_free"],
+            "relapse_curve": curves["relapse"],
+            "nrm_curve": curves["nrm"],
+        }
+    )
     if model.has_cure:
         native["cure_probability"] = model.cure_probability(X)[:, None]
     worst = 0.0
     for name in names:
         gap = float(np.max(np.abs(onnx_out[name] - native[name])))
         if not gap <= tolerance:
-            raise ParityError(f"ONNX {name} differs from the fitted {model.family} two-cause "
-                              f"model by {gap:.2e} (tolerance {tolerance:.0e}); do not serve "
-                              "this export")
+            raise ParityError(
+                f"ONNX {name} differs from the fitted {model.family} two-cause "
+                f"model by {gap:.2e} (tolerance {tolerance:.0e}); do not serve "
+                "this export"
+            )
         worst = max(worst, gap)
     return worst
 
@@ -570,17 +688,18 @@ def recalibrated_outcome_graph(data: bytes, intercept, slope: float) -> onnx.Mod
             node("Log", [raw], [f"{out}_log"]),
             node("Mul", [f"{out}_log", "recalibration_slope"], [f"{out}_scaled"]),
             node("Add", [f"{out}_scaled", "recalibration_intercept"], [f"{out}_shifted"]),
-            node("Exp", [f"{out}_shifted"], [out])],
+            node("Exp", [f"{out}_shifted"], [out]),
+        ],
         "cure_probability": lambda raw, out: [
             node("Log", [raw], [f"{out}_log"]),
             node("Neg", [f"{out}_log"], [f"{out}_cumhaz"]),
             node("Log", [f"{out}_cumhaz"], [f"{out}_log_cumhaz"]),
             node("Mul", [f"{out}_log_cumhaz", "recalibration_slope"], [f"{out}_scaled"]),
-            node("Add", [f"{out}_scaled", "recalibration_intercept_end"],
-                 [f"{out}_shifted"]),
+            node("Add", [f"{out}_scaled", "recalibration_intercept_end"], [f"{out}_shifted"]),
             node("Exp", [f"{out}_shifted"], [f"{out}_new_cumhaz"]),
             node("Neg", [f"{out}_new_cumhaz"], [f"{out}_neg"]),
-            node("Exp", [f"{out}_neg"], [out])],
+            node("Exp", [f"{out}_neg"], [out]),
+        ],
         "contributions": lambda raw, out: [node("Mul", [raw, "recalibration_slope"], [out])],
     }
     # Inside the graph the relapse curve's consumers (the integration) take the updated
@@ -600,9 +719,12 @@ def recalibrated_outcome_graph(data: bytes, intercept, slope: float) -> onnx.Mod
         nodes += [n, *added]
     del graph.node[:]
     graph.node.extend(nodes)
-    graph.initializer.extend([
-        _const("recalibration_slope", np.array(slope)),
-        _const("recalibration_intercept", levels if len(levels) > 1 else levels[0]),
-        _const("recalibration_intercept_end", np.array(levels[-1]))])
+    graph.initializer.extend(
+        [
+            _const("recalibration_slope", np.array(slope)),
+            _const("recalibration_intercept", levels if len(levels) > 1 else levels[0]),
+            _const("recalibration_intercept_end", np.array(levels[-1])),
+        ]
+    )
     onnx.checker.check_model(proto)
     return proto

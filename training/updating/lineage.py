@@ -1,6 +1,7 @@
 """Which patients a version has seen: the rows its models were developed on and the rows every
 update along its ancestry was estimated on. A gate judges a version only on patients outside
 them (`retrain`, `recalibrate`), by row key (`cohort id/row`)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ from training.train import split_indices
 UPDATE_ROWS_FILE = "update_rows.json"
 
 
-def development_rows(base: Cohort, landmark: str, seed: int,
-                     strategy: str = "holdout") -> np.ndarray:
+def development_rows(
+    base: Cohort, landmark: str, seed: int, strategy: str = "holdout"
+) -> np.ndarray:
     """Row keys of `base` that a version's model was fitted on at a landmark (all of them
     when it was developed by resampling; the training split of a hold-out otherwise, which
     `split_indices` reproduces)."""
@@ -34,11 +36,18 @@ def updates_along(registry: Registry, loaded) -> list[dict]:
     chain, current = [], loaded
     while "recalibration" in current.metadata:
         info = current.metadata["recalibration"]
-        chain.append({"version": current.version, "cohort": info["cohort"],
-                      "method": ", ".join(f"{lm} {v['recalibration']['method']}"
-                                          for lm, v in current.metadata["landmarks"].items()
-                                          if "recalibration" in v),
-                      "update_rows": _update_rows(registry, current.version)})
+        chain.append(
+            {
+                "version": current.version,
+                "cohort": info["cohort"],
+                "method": ", ".join(
+                    f"{lm} {v['recalibration']['method']}"
+                    for lm, v in current.metadata["landmarks"].items()
+                    if "recalibration" in v
+                ),
+                "update_rows": _update_rows(registry, current.version),
+            }
+        )
         parent = current.metadata.get("parent_version")
         if not parent:
             break
@@ -61,8 +70,18 @@ def seen_rows(registry: Registry, loaded, base: Cohort | None, landmark: str) ->
     rebuilt training cohort; None when it cannot be rebuilt) and the update rows of every
     recalibration along its ancestry."""
     development = loaded.metadata["landmarks"][landmark].get("development", {})
-    seen = [] if base is None else list(development_rows(
-        base, landmark, loaded.metadata.get("seed", 0), development.get("strategy", "holdout")))
+    seen = (
+        []
+        if base is None
+        else list(
+            development_rows(
+                base,
+                landmark,
+                loaded.metadata.get("seed", 0),
+                development.get("strategy", "holdout"),
+            )
+        )
+    )
     for update in updates_along(registry, loaded):
         seen += update["update_rows"] or []
     return np.asarray(seen, dtype=object)

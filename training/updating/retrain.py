@@ -1,5 +1,6 @@
 """Retraining job (`relapse-risk retrain`): add a new cohort, train a challenger, gate it
 against production."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,11 +56,19 @@ class RetrainResult:
 GATE_SHARE = 0.3
 
 
-def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
-            tolerances: GateTolerances = GateTolerances(), progress: bool = False,
-            mapping: Mapping | None = None, n_boot: int = DEFAULT_GATE_BOOTSTRAP,
-            strategy: str = "auto", bootstrap: int = DEFAULT_DEVELOP_BOOTSTRAP,
-            stages: Stages | None = None) -> RetrainResult:
+def retrain(
+    new_cohort: str | Path,
+    registry: Registry,
+    *,
+    seed: int = 0,
+    tolerances: GateTolerances = GateTolerances(),
+    progress: bool = False,
+    mapping: Mapping | None = None,
+    n_boot: int = DEFAULT_GATE_BOOTSTRAP,
+    strategy: str = "auto",
+    bootstrap: int = DEFAULT_DEVELOP_BOOTSTRAP,
+    stages: Stages | None = None,
+) -> RetrainResult:
     """Train a challenger on production's data plus `new_cohort` (read through `mapping` when
     it is a registry export); promote it only if it is shown no worse on patients neither
     model has seen.
@@ -86,8 +95,9 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
         if base.description["source"] == "store":
             ids = [c["id"] for c in base.description["cohorts"]]
             if new_id in ids:
-                raise RegistryError(f"cohort {new_id} is already in production's training "
-                                    f"data ({', '.join(ids)})")
+                raise RegistryError(
+                    f"cohort {new_id} is already in production's training data ({', '.join(ids)})"
+                )
             # One description listing every stored cohort: the lineage of the challenger.
             combined = stored_cohort(store, ids + [new_id])
         else:
@@ -100,20 +110,32 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
         everything_seen = np.concatenate(list(seen.values()))
         unseen = combined.frame.loc[~combined.frame.index.isin(everything_seen)]
         if len(unseen) < 20:
-            raise RegistryError(f"only {len(unseen)} rows of the combined cohort are unseen by "
-                                f"production {production.version}: nothing to gate on")
-        _, held = train_test_split(np.arange(len(unseen)), test_size=GATE_SHARE,
-                                   random_state=seed, stratify=unseen[PFS_EVENT])
+            raise RegistryError(
+                f"only {len(unseen)} rows of the combined cohort are unseen by "
+                f"production {production.version}: nothing to gate on"
+            )
+        _, held = train_test_split(
+            np.arange(len(unseen)),
+            test_size=GATE_SHARE,
+            random_state=seed,
+            stratify=unseen[PFS_EVENT],
+        )
         held_out = unseen.index[held]
-        development = Cohort(combined.frame.drop(index=held_out), combined.description,
-                             combined.errors, combined.n_read)
+        development = Cohort(
+            combined.frame.drop(index=held_out),
+            combined.description,
+            combined.errors,
+            combined.n_read,
+        )
         fits = {}
         for lm in LANDMARKS:
             with stages.stage(f"{lm}: develop by resampling"):
-                fits[lm] = develop_landmark(development, lm, seed=seed, bootstrap=bootstrap,
-                                            progress=progress)
+                fits[lm] = develop_landmark(
+                    development, lm, seed=seed, bootstrap=bootstrap, progress=progress
+                )
             gate_frames[lm] = combined.frame.loc[held_out].loc[
-                landmark_mask(combined.frame.loc[held_out], lm)]
+                landmark_mask(combined.frame.loc[held_out], lm)
+            ]
             selection_keys[lm] = pd.Index([])
         extra["held_out_for_gate"] = int(len(held_out))
     else:
@@ -122,11 +144,15 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             frame = combined.frame.loc[landmark_mask(combined.frame, lm)]
             _, test_pos = split_indices(len(frame), frame[PFS_EVENT].to_numpy(float), seed)
             select_pos, gate_pos = train_test_split(
-                test_pos, test_size=0.5, random_state=seed,
-                stratify=frame[PFS_EVENT].to_numpy()[test_pos])
+                test_pos,
+                test_size=0.5,
+                random_state=seed,
+                stratify=frame[PFS_EVENT].to_numpy()[test_pos],
+            )
             with stages.stage(f"{lm}: fit the families"):
-                fits[lm] = fit_landmark(combined, lm, seed, progress,
-                                        select_on=frame.index[np.sort(select_pos)])
+                fits[lm] = fit_landmark(
+                    combined, lm, seed, progress, select_on=frame.index[np.sort(select_pos)]
+                )
             selection_keys[lm] = frame.index[np.sort(select_pos)]
             gate = frame.iloc[np.sort(gate_pos)]
             gate_frames[lm] = gate.loc[~gate.index.isin(seen[lm])]
@@ -140,21 +166,48 @@ def retrain(new_cohort: str | Path, registry: Registry, *, seed: int = 0,
             # Same patients, same resamples, same censoring estimate, for both.
             comparisons[lm] = paired_comparison(
                 champion_model.landmarks[lm].predict_risk(X),
-                fit.models[fit.champion].predict_risk(X), gate[PFS_MONTHS].to_numpy(float),
-                gate[PFS_EVENT].to_numpy(float), n_boot=n_boot, seed=seed,
-                progress=progress, label=lm)
+                fit.models[fit.champion].predict_risk(X),
+                gate[PFS_MONTHS].to_numpy(float),
+                gate[PFS_EVENT].to_numpy(float),
+                n_boot=n_boot,
+                seed=seed,
+                progress=progress,
+                label=lm,
+            )
     decision = compare(comparisons, tolerances)
     with stages.stage("register the challenger"):
-        version, _ = train_version(combined, registry, seed=seed,
-                                   parent_version=production.version, landmark_fits=fits,
-                                   extra_metadata={"gate": {
-                                       "champion": production.version, "rule": decision.rule,
-                                       "bootstrap": n_boot, "promote": decision.promote,
-                                       "strategy": strategy, "rows": decision.rows, **extra}})
+        version, _ = train_version(
+            combined,
+            registry,
+            seed=seed,
+            parent_version=production.version,
+            landmark_fits=fits,
+            extra_metadata={
+                "gate": {
+                    "champion": production.version,
+                    "rule": decision.rule,
+                    "bootstrap": n_boot,
+                    "promote": decision.promote,
+                    "strategy": strategy,
+                    "rows": decision.rows,
+                    **extra,
+                }
+            },
+        )
     promoted = False
     if decision.promote:
         registry.promote(version, expected_production=production.version)
         promoted = True
     stages.finish()
-    return RetrainResult(version, production.version, decision, promoted, rejected, n_read,
-                         new_id, validation_keys, selection_keys, strategy)
+    return RetrainResult(
+        version,
+        production.version,
+        decision,
+        promoted,
+        rejected,
+        n_read,
+        new_id,
+        validation_keys,
+        selection_keys,
+        strategy,
+    )
