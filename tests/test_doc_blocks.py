@@ -47,6 +47,7 @@ the test's production model is small, the strategy that default picks; each entr
 and each must still match a command the pages show. `PAGE_SETUP` makes input files a page
 describes in words but does not ship.
 """
+
 from __future__ import annotations
 
 import csv
@@ -72,8 +73,11 @@ SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "zsh", "shell-session"}
 COMMAND_WORDS = ("relapse-risk", "make", "curl", "python", ".venv/bin/")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 COMMENT = re.compile(r"^\s*<!--(.*?)-->\s*$")
-MARKER = re.compile(r"^(?P<kind>not run|exits (?P<status>\d+))(?:\s+`(?P<prefix>[^`]+)`)?:"
-                    r"\s*(?P<reason>.*)$", re.S)
+MARKER = re.compile(
+    r"^(?P<kind>not run|exits (?P<status>\d+))(?:\s+`(?P<prefix>[^`]+)`)?:"
+    r"\s*(?P<reason>.*)$",
+    re.S,
+)
 STATUS_FIRST = re.compile(r"^\s*exits? (\d+):")
 STATUS_LAST = re.compile(r"\bexits? (\d+)\s*$")
 SERVICE = re.compile(r"127\.0\.0\.1:(\d+)")
@@ -85,23 +89,31 @@ SMALL_MODEL = ["train", "--n", "2000", "--strategy", "holdout"]
 # (pattern on the command as the page shows it, replacement, why). Only sizes change, and the
 # strategy where the page's default size would have picked it.
 SUBSTITUTIONS: list[tuple[str, str, str]] = [
-    (r"^relapse-risk train(?=\s|$)(?!.*--(?:n|cohort|strategy)\b)",
-     "relapse-risk train --n 2000 --strategy holdout",
-     "the default synthetic cohort is 50,000 patients (minutes to fit); 2,000 keep every step. "
-     "The default size is developed by holdout; `auto` would resample 2,000 (200 bootstrap "
-     "repetitions of the whole development: many minutes), so holdout is kept explicit"),
-    (r"^relapse-risk retrain(?=\s)(?!.*--strategy\b)(.*?)(\s+#.*)?$",
-     r"relapse-risk retrain\1 --strategy holdout\2",
-     "after `make serve` production was trained on 50,000 patients, so production's data plus "
-     "the cohort is over 5,000 and `auto` develops the challenger by holdout; with the test's "
-     "2,000-patient production `auto` would resample (many minutes)"),
-    (r"^relapse-risk validate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
-     r"relapse-risk validate\1 --bootstrap 50\2",
-     "200 bootstrap resamples by default for the intervals; 50 keep every figure"),
-    (r"^relapse-risk recalibrate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
-     r"relapse-risk recalibrate\1 --bootstrap 20 --gate-bootstrap 200\2",
-     "100 resamples for the report's intervals and 1,000 for the gate by default; the smallest "
-     "the command accepts (20 and 200) keep every figure and the gate's decision rule"),
+    (
+        r"^relapse-risk train(?=\s|$)(?!.*--(?:n|cohort|strategy)\b)",
+        "relapse-risk train --n 2000 --strategy holdout",
+        "the default synthetic cohort is 50,000 patients (minutes to fit); 2,000 keep every step. "
+        "The default size is developed by holdout; `auto` would resample 2,000 (200 bootstrap "
+        "repetitions of the whole development: many minutes), so holdout is kept explicit",
+    ),
+    (
+        r"^relapse-risk retrain(?=\s)(?!.*--strategy\b)(.*?)(\s+#.*)?$",
+        r"relapse-risk retrain\1 --strategy holdout\2",
+        "after `make serve` production was trained on 50,000 patients, so production's data plus "
+        "the cohort is over 5,000 and `auto` develops the challenger by holdout; with the test's "
+        "2,000-patient production `auto` would resample (many minutes)",
+    ),
+    (
+        r"^relapse-risk validate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
+        r"relapse-risk validate\1 --bootstrap 50\2",
+        "200 bootstrap resamples by default for the intervals; 50 keep every figure",
+    ),
+    (
+        r"^relapse-risk recalibrate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
+        r"relapse-risk recalibrate\1 --bootstrap 20 --gate-bootstrap 200\2",
+        "100 resamples for the report's intervals and 1,000 for the gate by default; the smallest "
+        "the command accepts (20 and 200) keep every figure and the gate's decision rule",
+    ),
 ]
 
 
@@ -109,8 +121,13 @@ def _make_export(folder: Path, env: dict) -> None:
     """docs/batch.md: "a 2,000-patient synthetic export with one bad age planted" (its
     patient ids SYN5-... are those of seed 5; the bad age is row 2's, as its errors file
     shows)."""
-    subprocess.run([str(BIN / "relapse-risk"), "synth", "--n", "2000", "--seed", "5", "--out",
-                    "export.csv"], cwd=folder, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "relapse-risk"), "synth", "--n", "2000", "--seed", "5", "--out", "export.csv"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     with open(folder / "export.csv", newline="") as f:
         rows = list(csv.reader(f))
     rows[2][rows[0].index("age_years")] = "old"
@@ -155,15 +172,18 @@ def _blocks(page: Path) -> list[Block]:
             continue
         fence, language = m.group(1), m.group(2).lower()
         j = i + 1
-        while j < len(lines) and not (lines[j].strip().startswith(fence[0] * len(fence))
-                                      and not lines[j].strip().strip(fence[0])):
+        while j < len(lines) and not (
+            lines[j].strip().startswith(fence[0] * len(fence))
+            and not lines[j].strip().strip(fence[0])
+        ):
             j += 1
         markers, k = [], i - 1
         while k >= 0 and (c := COMMENT.match(lines[k])):
             markers.insert(0, (k + 1, c.group(1).strip()))
             k -= 1
-        blocks.append(Block(name, i + 1, language,
-                            [(n + 1, lines[n]) for n in range(i + 1, j)], markers))
+        blocks.append(
+            Block(name, i + 1, language, [(n + 1, lines[n]) for n in range(i + 1, j)], markers)
+        )
         i = j + 1
     return blocks
 
@@ -199,7 +219,7 @@ def _complete(text: str) -> tuple[bool, str]:
         elif c == "#" and (i == 0 or text[i - 1] in " \t\n"):
             end = text.find("\n", i)
             if end == -1:
-                return quote is None, text[i + 1:]
+                return quote is None, text[i + 1 :]
             i = end
             continue
         i += 1
@@ -272,22 +292,28 @@ def _plan(block: Block) -> Plan:
             problems.append(f"{block.page}:{line}: a marker needs a reason: <!-- {text} -->")
         if prefix is None:
             if m.group("status") is not None:
-                problems.append(f"{block.page}:{line}: `exits N` needs the command: "
-                                "<!-- exits N `PREFIX`: reason -->")
+                problems.append(
+                    f"{block.page}:{line}: `exits N` needs the command: "
+                    "<!-- exits N `PREFIX`: reason -->"
+                )
             else:
                 skipped = reason
             continue
         matched = [i for i, c in enumerate(commands) if _first_line(c).startswith(prefix)]
         if not matched:
-            problems.append(f"{block.page}:{line}: no command of the block at "
-                            f"{block.where} starts with `{prefix}`")
+            problems.append(
+                f"{block.page}:{line}: no command of the block at "
+                f"{block.where} starts with `{prefix}`"
+            )
         for i in matched:
             if m.group("status") is not None:
                 statuses[i] = int(m.group("status"))
             else:
                 skips[i] = reason
-    plan = [(c, statuses.get(i, c.status if c.status is not None else 0), skips.get(i))
-            for i, c in enumerate(commands)]
+    plan = [
+        (c, statuses.get(i, c.status if c.status is not None else 0), skips.get(i))
+        for i, c in enumerate(commands)
+    ]
     return Plan(block, skipped, plan, problems)
 
 
@@ -310,16 +336,22 @@ def test_every_shell_block_runs_or_says_why_not():
     for plan in _shell_plans():
         problems += plan.problems
         if plan.skipped is None and not any(skip is None for _, _, skip in plan.commands):
-            problems.append(f"{plan.block.where}: no command of this block runs and it has "
-                            "no <!-- not run: REASON --> marker")
+            problems.append(
+                f"{plan.block.where}: no command of this block runs and it has "
+                "no <!-- not run: REASON --> marker"
+            )
         if plan.skipped is None and not plan.commands:
             problems.append(f"{plan.block.where}: a shell block without a command")
     assert not problems, "\n".join(problems)
 
 
 def test_markers_sit_only_on_shell_blocks():
-    stray = [b.where for page in PAGES for b in _blocks(page)
-             if not _is_shell(b) and any(MARKER.match(t) for _, t in b.markers)]
+    stray = [
+        b.where
+        for page in PAGES
+        for b in _blocks(page)
+        if not _is_shell(b) and any(MARKER.match(t) for _, t in b.markers)
+    ]
     assert not stray, stray
 
 
@@ -337,21 +369,34 @@ def test_every_substitution_matches_a_command_that_runs():
 def test_the_parser_reads_the_pages_conventions():
     """The parser itself, on the shapes the pages use (quotes across lines, prompts and
     their output, statuses in comments, markers)."""
-    block = Block("page.md", 3, "bash", list(enumerate([
-        "curl -s -X POST x -H \"a: $(tail -n1 f)\" \\",
-        "  -d '{\"patient\": {\"age\": 1,",
-        "       \"stage\": 4}}'",
-        "relapse-risk mapping check a.yaml b.csv     # exit 1: guesses left",
-        "# rows 40: 40 would be accepted",
-        "relapse-risk mapping add c.yaml --name c       # the draft's, unconfirmed",
-        "# error: c.yaml: confirm: 23 guesses not yet confirmed (...)   exit 2",
-        "relapse-risk evaluate      # the oracle's bound",
-        "$ cat x.errors.csv",
-        "row,field,value,error",
-        "",
-        "relapse-risk registry list",
-    ], start=4)), [(1, "not run `relapse-risk evaluate`: takes minutes"),
-                   (2, "exits 3 `relapse-risk registry`: on purpose")])
+    block = Block(
+        "page.md",
+        3,
+        "bash",
+        list(
+            enumerate(
+                [
+                    'curl -s -X POST x -H "a: $(tail -n1 f)" \\',
+                    '  -d \'{"patient": {"age": 1,',
+                    '       "stage": 4}}\'',
+                    "relapse-risk mapping check a.yaml b.csv     # exit 1: guesses left",
+                    "# rows 40: 40 would be accepted",
+                    "relapse-risk mapping add c.yaml --name c       # the draft's, unconfirmed",
+                    "# error: c.yaml: confirm: 23 guesses not yet confirmed (...)   exit 2",
+                    "relapse-risk evaluate      # the oracle's bound",
+                    "$ cat x.errors.csv",
+                    "row,field,value,error",
+                    "",
+                    "relapse-risk registry list",
+                ],
+                start=4,
+            )
+        ),
+        [
+            (1, "not run `relapse-risk evaluate`: takes minutes"),
+            (2, "exits 3 `relapse-risk registry`: on purpose"),
+        ],
+    )
     plan = _plan(block)
     assert not plan.problems
     got = [(c.line, _first_line(c), status, skip) for c, status, skip in plan.commands]
@@ -365,20 +410,28 @@ def test_the_parser_reads_the_pages_conventions():
     ]
     assert plan.commands[0][0].text.count("\n") == 2
     assert plan.commands[4][0].shown == ["row,field,value,error"]
-    assert _plan(Block("p.md", 1, "bash", [(2, "make x")],
-                       [(0, "not run:")])).problems, "an empty reason is an error"
-    assert _plan(Block("p.md", 1, "bash", [(2, "make x")],
-                       [(0, "exits 1 `curl`: why")])).problems, "a prefix matching nothing"
-    assert _plan(Block("p.md", 1, "bash", [(2, "make x")],
-                       [(0, "skip this")])).problems, "an unknown marker"
-    assert _substitute("relapse-risk train          # 50,000 patients")[0] == \
-        "relapse-risk train --n 2000 --strategy holdout          # 50,000 patients"
+    assert _plan(Block("p.md", 1, "bash", [(2, "make x")], [(0, "not run:")])).problems, (
+        "an empty reason is an error"
+    )
+    assert _plan(
+        Block("p.md", 1, "bash", [(2, "make x")], [(0, "exits 1 `curl`: why")])
+    ).problems, "a prefix matching nothing"
+    assert _plan(Block("p.md", 1, "bash", [(2, "make x")], [(0, "skip this")])).problems, (
+        "an unknown marker"
+    )
+    assert (
+        _substitute("relapse-risk train          # 50,000 patients")[0]
+        == "relapse-risk train --n 2000 --strategy holdout          # 50,000 patients"
+    )
     assert _substitute("relapse-risk train --cohort x.csv")[1] == []
-    assert _substitute("relapse-risk validate --cohort c.csv --out v/   # note")[0] == \
-        "relapse-risk validate --cohort c.csv --out v/ --bootstrap 50   # note"
+    assert (
+        _substitute("relapse-risk validate --cohort c.csv --out v/   # note")[0]
+        == "relapse-risk validate --cohort c.csv --out v/ --bootstrap 50   # note"
+    )
 
 
 # ---- running the pages ----------------------------------------------------------------
+
 
 def _runnable_pages() -> list[str]:
     pages = []
@@ -390,8 +443,11 @@ def _runnable_pages() -> list[str]:
 
 
 def _clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RELAPSE_RISK_", "BENTOML_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RELAPSE_RISK_", "BENTOML_", "PYTHONPATH", "VIRTUAL_ENV"))
+    }
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT)
     env["BENTOML_DO_NOT_TRACK"] = "True"
@@ -402,8 +458,10 @@ def _clean_env() -> dict:
 def console_script() -> Path:
     script = shutil.which("relapse-risk", path=str(BIN))
     if script is None:
-        pytest.skip(f"the relapse-risk console script is not installed beside {sys.executable} "
-                    "(pip install -e .): the pages' commands call it")
+        pytest.skip(
+            f"the relapse-risk console script is not installed beside {sys.executable} "
+            "(pip install -e .): the pages' commands call it"
+        )
     return Path(script)
 
 
@@ -412,8 +470,14 @@ def production_registry(tmp_path_factory, console_script) -> Path:
     """A registry with a small production model, trained once for every page."""
     registry = tmp_path_factory.mktemp("production") / "registry"
     env = _clean_env() | {"RELAPSE_RISK_REGISTRY": str(registry)}
-    done = subprocess.run([str(console_script), *SMALL_MODEL], env=env, capture_output=True,
-                          text=True, cwd=registry.parent, timeout=900)
+    done = subprocess.run(
+        [str(console_script), *SMALL_MODEL],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=registry.parent,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return registry
 
@@ -432,14 +496,26 @@ class _Service:
         self.log = folder.parent / "service.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(BIN / "relapse-risk"), "serve", "--host", "127.0.0.1", "--port",
-                 str(self.port)], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    str(BIN / "relapse-risk"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 180
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
-                                            timeout=5) as answer:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/readyz", timeout=5
+                ) as answer:
                     if answer.status == 200:
                         break
             except OSError:
@@ -469,24 +545,28 @@ def test_the_blocks_of_each_page_run(page, tmp_path, production_registry):
     folder = tmp_path / "page"
     folder.mkdir()
     shutil.copytree(ROOT / "examples", folder / "examples")
-    shutil.copytree(ROOT / "docs", folder / "docs",
-                    ignore=shutil.ignore_patterns("*.png", "reference"))
+    shutil.copytree(
+        ROOT / "docs", folder / "docs", ignore=shutil.ignore_patterns("*.png", "reference")
+    )
     shutil.copytree(production_registry, folder / "registry")
     curl_home = tmp_path / "curl"
     curl_home.mkdir()
     (curl_home / ".curlrc").write_text("fail-with-body\nmax-time = 300\n")
-    env = _clean_env() | {"RELAPSE_RISK_REGISTRY": str(folder / "registry"),
-                          "BENTOML_HOME": str(tmp_path / "bentoml"),
-                          "CURL_HOME": str(curl_home)}
+    env = _clean_env() | {
+        "RELAPSE_RISK_REGISTRY": str(folder / "registry"),
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "CURL_HOME": str(curl_home),
+    }
     plans = [p for p in _shell_plans() if p.block.page == page and p.skipped is None]
-    steps = [(p.block, c, status) for p in plans for c, status, skip in p.commands
-             if skip is None]
+    steps = [(p.block, c, status) for p in plans for c, status, skip in p.commands if skip is None]
     assert steps
     if page in PAGE_SETUP:
         PAGE_SETUP[page](folder, env)
     for program in ("curl", "unzip"):
-        if any(_first_line(c).startswith(program) for _, c, _ in steps) and \
-                shutil.which(program) is None:
+        if (
+            any(_first_line(c).startswith(program) for _, c, _ in steps)
+            and shutil.which(program) is None
+        ):
             pytest.skip(f"{page} runs {program}, which is not installed here")
     ports = {m for _, c, _ in steps for m in SERVICE.findall(c.text)}
     service = _Service(folder, env) if ports else None
@@ -498,17 +578,25 @@ def test_the_blocks_of_each_page_run(page, tmp_path, production_registry):
             for port in ports:
                 text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{service.port}")
             start = time.monotonic()
-            done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + text], cwd=folder,
-                                  env=env, capture_output=True, text=True, timeout=900)
+            done = subprocess.run(
+                ["bash", "-c", "set -euo pipefail\n" + text],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             where = f"{block.page}:{command.line}"
             assert done.returncode == status, (
                 f"{where}: `{_first_line(command)}` exited {done.returncode}, the page implies "
                 f"{status} (ran as: {text!r}, {time.monotonic() - start:.0f} s)\n"
-                f"--- stdout ---\n{_tail(done.stdout)}\n--- stderr ---\n{_tail(done.stderr)}")
+                f"--- stdout ---\n{_tail(done.stdout)}\n--- stderr ---\n{_tail(done.stderr)}"
+            )
             if command.prompt and command.shown and _first_line(command).startswith("cat "):
                 assert done.stdout.splitlines() == command.shown, (
                     f"{where}: the page shows other lines than `{_first_line(command)}` "
-                    f"prints:\n{done.stdout}")
+                    f"prints:\n{done.stdout}"
+                )
     finally:
         if service:
             service.stop()
