@@ -28,6 +28,7 @@ from features.schema import (
 from model_registry.metadata import LandmarkInfo, VersionMetadata
 from model_registry.registry import Registry
 from training.cohort import Cohort, landmark_mask
+from training.develop import DEFAULT_BOOTSTRAP
 from training.export.onnx_export import check_outcome_parity, check_parity, outcome_to_onnx, to_onnx
 from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import evaluate
@@ -274,7 +275,7 @@ def develop_version(
     registry: Registry,
     *,
     strategy: str = "auto",
-    bootstrap: int = 200,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     assess_size: bool = False,
     stages=None,
     say=lambda line: None,

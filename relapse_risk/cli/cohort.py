@@ -9,10 +9,10 @@ import typer
 
 from features.schema import PFS_EVENT, PFS_MONTHS
 from relapse_risk.cli.common import (
-    EXIT_DAMAGED,
     MappingOption,
     RegistryOption,
     fail,
+    list_stored,
     read_cohort_arg,
 )
 
@@ -55,24 +55,19 @@ def cohort_list(registry: RegistryOption = None) -> None:
     """Every stored cohort (verified)."""
     from features.text import escape
     from model_registry.cohorts import CohortStore
-    from model_registry.registry import Registry, RegistryError
+    from model_registry.registry import Registry
 
-    try:
-        records, problems = CohortStore(Registry(registry)).check()
-    except RegistryError as exc:
-        fail(str(exc), 2)
-    if not records and not problems:
-        typer.echo("no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one")
-    for r in records:  # names and sources are the user's text: escaped, one line each
-        typer.echo(
+    list_stored(
+        CohortStore(Registry(registry)),
+        "no stored cohorts; `relapse-risk cohort add FILE --name NAME` stores one",
+        # names and sources are the user's text: escaped, one line each
+        lambda r: (
             f"{r['id']}  {escape(r['name']):24}  {r['rows_accepted']:7} rows  "
             f"(read {r['rows_read']}, rejected {r['rows_rejected']})  "
             f"{escape(r['added'])}  {escape(r['source'])}  "
             f"sha256 {escape(r['content_sha256'][:12])}"
-        )
-    for problem in problems:
-        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
-    raise typer.Exit(EXIT_DAMAGED if problems else 0)
+        ),
+    )
 
 
 @app.command("show")

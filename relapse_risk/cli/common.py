@@ -239,3 +239,23 @@ def report_rejected(errors, n_read: int, source: Path, what: str = "rows") -> No
             f"{errors_path}",
             err=True,
         )
+
+
+def list_stored(store, empty: str, line) -> None:
+    """A store's verified records, `line(record)` each; damaged entries are reported on stderr
+    and skipped, and make the exit status EXIT_DAMAGED. The records' text is the user's, so
+    `line` escapes what it prints."""
+    from features.text import escape
+    from model_registry.registry import RegistryError
+
+    try:
+        records, problems = store.check()
+    except RegistryError as exc:
+        fail(str(exc), 2)
+    if not records and not problems:
+        typer.echo(empty)
+    for record in records:
+        typer.echo(line(record))
+    for problem in problems:
+        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
+    raise typer.Exit(EXIT_DAMAGED if problems else 0)

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from relapse_risk.cli.common import (
-    EXIT_DAMAGED,
     RegistryOption,
     fail,
+    list_stored,
 )
 
 app = typer.Typer(
@@ -141,22 +141,17 @@ def mapping_list(registry: RegistryOption = None) -> None:
     """Every stored mapping (verified)."""
     from features.text import escape
     from model_registry.mappings import MappingStore
-    from model_registry.registry import Registry, RegistryError
+    from model_registry.registry import Registry
 
-    try:
-        records, problems = MappingStore(Registry(registry)).check()
-    except RegistryError as exc:
-        fail(str(exc), 2)
-    if not records and not problems:
-        typer.echo("no stored mappings; `relapse-risk mapping add FILE --name NAME` stores one")
-    for r in records:  # sources are the user's text: escaped
-        typer.echo(
+    list_stored(
+        MappingStore(Registry(registry)),
+        "no stored mappings; `relapse-risk mapping add FILE --name NAME` stores one",
+        # sources are the user's text: escaped
+        lambda r: (
             f"{r['name']:24}  {len(r['fields']):3} fields  {escape(r['added'])}  "
             f"{escape(r['source'])}  sha256 {escape(r['file_sha256'][:12])}"
-        )
-    for problem in problems:
-        typer.echo(f"error: {escape(problem, 500)}; skipped", err=True)
-    raise typer.Exit(EXIT_DAMAGED if problems else 0)
+        ),
+    )
 
 
 @app.command("show")
