@@ -23,8 +23,9 @@ def _free_port() -> int:
 
 class Server:
     """`bentoml serve` of the repository's service, or of `serve_args` (e.g. a bento tag)
-    with `bentoml` (another environment's command; default this interpreter's), from
-    `cwd`. Without a registry_root, $RELAPSE_RISK_REGISTRY is left unset."""
+    with `bentoml` (another environment's command, a path or an argument list; default this
+    interpreter's), from `cwd`. Without a registry_root, $RELAPSE_RISK_REGISTRY is left
+    unset."""
 
     def __init__(
         self,
@@ -54,7 +55,12 @@ class Server:
         env.pop("RELAPSE_RISK_REGISTRY", None)
         if registry_root is not None:
             env["RELAPSE_RISK_REGISTRY"] = str(registry_root)
-        command = [bentoml] if bentoml else [sys.executable, "-m", "bentoml"]
+        if bentoml is None:
+            command = [sys.executable, "-m", "bentoml"]
+        elif isinstance(bentoml, (list, tuple)):
+            command = list(bentoml)
+        else:
+            command = [bentoml]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [*command, "serve", *serve_args, "--host", "127.0.0.1", "--port", str(self.port)],
