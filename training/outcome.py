@@ -8,12 +8,14 @@ so each step's events S(start) - S(end) divide in the proportion of the two incr
 (exact for piecewise-constant hazards). The total, 1 - S, can never fall below what the NRM
 hazard alone implies, 1 - exp(-H_nrm).
 
-The relapse hazard comes from one of three families, all fitted with NRM deaths censoring
+The relapse hazard comes from one of four families, all fitted with NRM deaths censoring
 (the likelihood of cause-specific hazards factorises by cause, so this is the relapse part of
 the full likelihood, not an independence assumption):
 
 - `cox_ridge`: a ridge Cox model with Breslow's baseline;
 - `xgb_cox`: gradient-boosted trees with the Cox objective and Breslow's baseline;
+- `ridge_xgb`: the same trees boosted from the ridge Cox model's linear predictor, which they
+  also take as an input (`training.models.RidgeXGB`), with Breslow's baseline;
 - `cure`: a mixture-cure model (`MixtureCure`): a probability of durable remission, logistic
   in the predictors, and a proportional-hazards latency for the others. Its relapse
   cumulative hazard is H_relapse(t) = -log(pi + (1 - pi) S_u(t)): it levels off at -log(pi),
@@ -32,14 +34,21 @@ from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator
 
 from model_registry.curves import conditional_risks
-from training.models import HORIZONS_MONTHS, NRM_FEATURES, CoxRidge, XGBCox, cause_events
+from training.models import (
+    HORIZONS_MONTHS,
+    NRM_FEATURES,
+    CoxRidge,
+    RidgeXGB,
+    XGBCox,
+    cause_events,
+)
 
 GRID_STEP_MONTHS = 0.25
 # Up to 36 months: risks over the next 12 months for a patient event-free at 24 months.
 GRID_MONTHS = np.round(np.arange(0.0, 36.0 + 1e-9, GRID_STEP_MONTHS), 2)
 HORIZON_INDEX = tuple(int(np.searchsorted(GRID_MONTHS, h)) for h in HORIZONS_MONTHS)
 NRM_PENALTY = 1.0
-RELAPSE_FAMILIES = ("cox_ridge", "xgb_cox", "cure")
+RELAPSE_FAMILIES = ("cox_ridge", "xgb_cox", "ridge_xgb", "cure")
 M_STEP_ITERATIONS = 10
 
 
@@ -228,6 +237,8 @@ def relapse_family(name: str, seed: int = 0, penalty: float = 1.0):
         return CoxRidge(alpha=penalty, anchored=False)
     if name == "xgb_cox":
         return XGBCox(random_state=seed, anchored=False)
+    if name == "ridge_xgb":
+        return RidgeXGB(alpha=penalty, random_state=seed, anchored=False)
     if name == "cure":
         return MixtureCure(alpha_incidence=penalty, alpha_latency=penalty)
     raise ValueError(f"relapse family must be one of {RELAPSE_FAMILIES}, got {name!r}")
@@ -347,6 +358,8 @@ class TwoCauseModel(CurveRisk):
         relapse: dict = {"family": self.family}
         if isinstance(self.relapse, CoxRidge):
             relapse.update(cox(self.relapse))
+        elif isinstance(self.relapse, RidgeXGB):
+            relapse.update({"boosted_from": cox(self.relapse.ridge_)})
         elif self.has_cure:
             r = self.relapse
             relapse.update(

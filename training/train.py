@@ -32,7 +32,7 @@ from training.develop import DEFAULT_BOOTSTRAP
 from training.export.onnx_export import check_outcome_parity, check_parity, outcome_to_onnx, to_onnx
 from training.landmark_fit import LandmarkFit, event_types, typed_events
 from training.metrics import evaluate
-from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
+from training.models import HORIZONS_MONTHS, CoxRidge, RidgeXGB, XGBCox
 from training.outcome import (
     GRID_MONTHS,
     GRID_STEP_MONTHS,
@@ -384,6 +384,11 @@ def _contributions_text(model) -> str:
         return "exact: coefficient x standardised value (log relapse hazard)"
     if isinstance(relapse, XGBCox):
         return "Saabas path attribution (XGBoost approx_contribs) of the log relapse hazard"
+    if isinstance(relapse, RidgeXGB):
+        return (
+            "the ridge Cox terms plus the trees' Saabas path attribution of the log relapse "
+            "hazard (the trees' part on the ridge index shared by the size of each ridge term)"
+        )
     return (
         "exact: coefficient x standardised value, on the log-odds of not being cured "
         "(the mixture-cure model's incidence part)"

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from training.models import HORIZONS_MONTHS, CoxRidge, XGBCox
+from training.models import HORIZONS_MONTHS, CoxRidge, RidgeXGB, XGBCox
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,50 @@ def test_censoring_is_used_not_dropped(exponential_data):
     m = CoxRidge().fit(X, t, e)
     true_risk12 = 1 - np.exp(-0.05 * np.exp(0.7 * X.x1 - 0.4 * X.x2) * 12)
     assert m.predict_risk(X)[:, 1].mean() == pytest.approx(true_risk12.mean(), abs=0.02)
+
+
+def _linear_index_data(n: int, seed: int):
+    """Exponential times whose log hazard is a linear index of twelve predictors (half
+    binary), the shape of the generator's relapse risk."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            **{f"c{j}": rng.normal(size=n) for j in range(6)},
+            **{f"b{j}": rng.binomial(1, 0.4, n).astype(float) for j in range(6)},
+        }
+    )
+    index = X.to_numpy() @ np.linspace(0.15, 0.45, 12)
+    t_event = rng.exponential(1 / (0.05 * np.exp(index)))
+    t_cens = rng.uniform(5, 40, n)
+    return X, np.minimum(t_event, t_cens), (t_event <= t_cens).astype(float), index
+
+
+def test_trees_boosted_from_the_ridge_index_track_a_linear_truth_better_than_trees_alone():
+    """The reason for `RidgeXGB`: trees approximate a linear index of many predictors with
+    many steps. Judged on 20,000 fresh patients (where the sampling error of 1 - r^2 is near
+    0.001), the boosted model's unexplained share of the true index was 0.69 to 0.80 of the
+    trees' over five training samples of 4,000; 0.9 leaves room for a sixth."""
+    X, t, e, _ = _linear_index_data(4000, 21)
+    Xf, _, _, truth = _linear_index_data(20000, 22)
+    boosted = RidgeXGB().fit(X, t, e).linear_predictor(Xf)
+    trees = XGBCox().fit(X, t, e).linear_predictor(Xf)
+    unexplained = {
+        name: 1 - np.corrcoef(lp, truth)[0, 1] ** 2
+        for name, lp in (("boosted", boosted), ("trees", trees))
+    }
+    assert unexplained["boosted"] < 0.9 * unexplained["trees"], unexplained
+
+
+def test_boosted_contributions_add_up_to_the_log_hazard():
+    X, t, e, _ = _linear_index_data(3000, 23)
+    model = RidgeXGB(n_estimators=100).fit(X, t, e)
+    contributions = model.contributions(X.iloc[:500])
+    assert contributions.shape == (500, 12)
+    # The log hazard less the sum of contributions is one constant (the trees' expected
+    # margin), as for XGBoost's own Saabas attribution.
+    rest = model.linear_predictor(X.iloc[:500]) - contributions.sum(axis=1)
+    assert np.ptp(rest) < 1e-4
+    # The ridge part alone is exact: setting the trees aside leaves coefficient x value.
+    np.testing.assert_allclose(
+        model.index(X.iloc[:500]), model.ridge_.linear_predictor(X.iloc[:500]), atol=1e-5
+    )

@@ -103,7 +103,7 @@ def fitted(cohort):
 
 
 @pytest.mark.parametrize("landmark", ["infusion", "day28"])
-@pytest.mark.parametrize("family", ["cox_ridge", "xgb_cox", "cure"])
+@pytest.mark.parametrize("family", ["cox_ridge", "xgb_cox", "ridge_xgb", "cure"])
 def test_the_graph_reproduces_every_output(cohort, fitted, landmark, family):
     part = cohort.loc[landmark_mask(cohort, landmark)]
     X = encode(part, landmark)

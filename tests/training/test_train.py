@@ -27,12 +27,13 @@ def test_version_holds_everything_the_registry_promises(trained):
     assert meta["cohort"]["generator_params_version"] == "1.2.0"
     for lm in ("infusion", "day28"):
         info = meta["landmarks"][lm]
-        # The three relapse families of the two-cause model compete; two PFS references.
-        assert info["family"] in ("cox_ridge", "xgb_cox", "cure")
+        # The four relapse families of the two-cause model compete; two PFS references.
+        assert info["family"] in ("cox_ridge", "xgb_cox", "ridge_xgb", "cure")
         assert info["outcome"] == "two_cause" and "Brier" in info["champion_reason"]
         assert set(info["metrics"]) == {
             "cox_ridge",
             "xgb_cox",
+            "ridge_xgb",
             "cure",
             "cox_plain",
             "cox_base_routine",

@@ -24,6 +24,7 @@ from training.models import (
     CauseModels,
     CompetingRisks,
     CoxRidge,
+    RidgeXGB,
     XGBCox,
 )
 
@@ -87,15 +88,22 @@ def cox_to_onnx(model: CoxRidge) -> onnx.ModelProto:
     return _finish(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]), model)
 
 
-def _xgb_graph(model: XGBCox, log_hazard: str = "log_hazard") -> onnx.ModelProto:
-    """The converted tree ensemble, its offset corrected, giving `log_hazard` (the native
-    margin) and the Saabas `contributions`; no outputs declared yet."""
+def _xgb_graph(
+    model,
+    log_hazard: str = "log_hazard",
+    inputs: str = "features",
+    n_inputs: int | None = None,
+    contributions: str = "contributions",
+) -> onnx.ModelProto:
+    """The converted tree ensemble of `model.model_` on `inputs` ([n, n_inputs], by default
+    the k features), its offset corrected, giving `log_hazard` (the native margin) and the
+    Saabas `contributions` ([n, n_inputs]); no outputs declared yet."""
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    k = len(model.feature_names_)
+    k = n_inputs or len(model.feature_names_)
     trees = onnxmltools.convert_xgboost(
-        model.model_, initial_types=[("features", FloatTensorType([None, k]))], target_opset=OPSET
+        model.model_, initial_types=[(inputs, FloatTensorType([None, k]))], target_opset=OPSET
     )
     graph = trees.graph
     tree_output = graph.output[0].name
@@ -106,7 +114,7 @@ def _xgb_graph(model: XGBCox, log_hazard: str = "log_hazard") -> onnx.ModelProto
     offset = base_score - np.log(base_score)
     graph.initializer.append(_const("margin_offset", np.array(offset)))
     graph.node.append(helper.make_node("Sub", [tree_output, "margin_offset"], [log_hazard]))
-    graph.node.append(_saabas_node(model, trees, k))
+    graph.node.append(_saabas_node(model, trees, k, contributions))
     del graph.output[:]
     if not any(op.domain in ("", "ai.onnx") for op in trees.opset_import):
         trees.opset_import.append(helper.make_opsetid("", OPSET))
@@ -125,7 +133,9 @@ def xgb_to_onnx(model: XGBCox) -> onnx.ModelProto:
     return _finish(trees, model)
 
 
-def _saabas_node(model: XGBCox, trees: onnx.ModelProto, k: int) -> onnx.NodeProto:
+def _saabas_node(
+    model, trees: onnx.ModelProto, k: int, output: str = "contributions"
+) -> onnx.NodeProto:
     """Per-feature contributions as a second tree ensemble (Saabas path attribution).
 
     Along each root-to-leaf path, the change in expected margin at every split is credited
@@ -155,7 +165,7 @@ def _saabas_node(model: XGBCox, trees: onnx.ModelProto, k: int) -> onnx.NodeProt
     return helper.make_node(
         "TreeEnsembleRegressor",
         [source.input[0]],
-        ["contributions"],
+        [output],
         domain="ai.onnx.ml",
         n_targets=k,
         base_values=[0.0] * k,
@@ -451,6 +461,8 @@ def _relapse_nodes(relapse, grid: np.ndarray) -> tuple[onnx.ModelProto | None, l
             "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid)
         )
         return trees, nodes, inits
+    if isinstance(relapse, RidgeXGB):
+        return _ridge_xgb_nodes(relapse, grid)
     if isinstance(relapse, CoxRidge):
         nodes, inits, z = _standardised_nodes("relapse", relapse.mean_, relapse.scale_)
         inits += [
@@ -497,6 +509,82 @@ def _relapse_nodes(relapse, grid: np.ndarray) -> tuple[onnx.ModelProto | None, l
         ]
         return None, nodes, inits + latency_inits
     raise TypeError(f"no ONNX export for a relapse model {type(relapse).__name__}")
+
+
+def _ridge_xgb_nodes(relapse: RidgeXGB, grid: np.ndarray) -> tuple[onnx.ModelProto, list, list]:
+    """`training.models.RidgeXGB` in-graph: the ridge index from `features`, the trees on
+    the features and the index, the index added to their margin, and the contributions."""
+    k = len(relapse.feature_names_)
+    ridge = relapse.ridge_
+    trees = _xgb_graph(
+        relapse, "ridge_xgb_trees", "ridge_xgb_inputs", k + 1, "ridge_xgb_tree_contributions"
+    )
+    node = helper.make_node
+
+    def ints(name, values):
+        return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+    # The index in float64, as `RidgeXGB.index` computes it: the trees split on its float32
+    # value, which must be the native one to the last bit.
+    def doubles(name, values):
+        return numpy_helper.from_array(np.asarray(values, np.float64), name)
+
+    front_inits = [
+        doubles("ridge_mean", ridge.mean_.reshape(1, -1)),
+        doubles("ridge_scale", ridge.scale_.reshape(1, -1)),
+        doubles("ridge_coef_row", ridge.coef_.reshape(1, -1)),
+        doubles("ridge_coef_column", ridge.coef_.reshape(-1, 1)),
+    ]
+    double, single = TensorProto.DOUBLE, TensorProto.FLOAT
+    front = [
+        node("Cast", ["features"], ["ridge_features"], to=double),
+        node("Sub", ["ridge_features", "ridge_mean"], ["ridge_centred"]),
+        node("Div", ["ridge_centred", "ridge_scale"], ["ridge_standardised"]),
+        node("Mul", ["ridge_standardised", "ridge_coef_row"], ["ridge_terms_double"]),
+        node("Cast", ["ridge_terms_double"], ["ridge_terms"], to=single),
+        node("MatMul", ["ridge_standardised", "ridge_coef_column"], ["ridge_index_double"]),
+        node("Cast", ["ridge_index_double"], ["ridge_index"], to=single),
+        node("Concat", ["features", "ridge_index"], ["ridge_xgb_inputs"], axis=1),
+    ]
+    # Before the trees, which read their output.
+    for n in reversed(front):
+        trees.graph.node.insert(0, n)
+    trees.graph.initializer.extend(front_inits)
+    del trees.graph.input[:]
+    trees.graph.input.append(
+        helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, k])
+    )
+    inits = [
+        ints("rx_first", [0]),
+        ints("rx_k", [k]),
+        ints("rx_k1", [k + 1]),
+        ints("rx_axis", [1]),
+        _const("rx_tiny", np.array(1e-30)),
+    ]
+    nodes = [
+        node("Add", ["ridge_xgb_trees", "ridge_index"], ["relapse_log_hazard"]),
+        node(
+            "Slice",
+            ["ridge_xgb_tree_contributions", "rx_first", "rx_k", "rx_axis"],
+            ["rx_feature_parts"],
+        ),
+        node(
+            "Slice",
+            ["ridge_xgb_tree_contributions", "rx_k", "rx_k1", "rx_axis"],
+            ["rx_index_part"],
+        ),
+        node("Abs", ["ridge_terms"], ["rx_size"]),
+        node("ReduceSum", ["rx_size", "rx_axis"], ["rx_size_sum"], keepdims=1),
+        node("Max", ["rx_size_sum", "rx_tiny"], ["rx_size_safe"]),
+        node("Div", ["rx_size", "rx_size_safe"], ["rx_share"]),
+        node("Mul", ["rx_index_part", "rx_share"], ["rx_index_shared"]),
+        node("Add", ["ridge_terms", "rx_feature_parts"], ["rx_direct"]),
+        node("Add", ["rx_direct", "rx_index_shared"], ["contributions"]),
+    ]
+    curve_nodes, curve_inits = _cumhaz_curve_nodes(
+        "relapse", "relapse_log_hazard", relapse.cumulative_baseline_hazard(grid)
+    )
+    return trees, nodes + curve_nodes, inits + curve_inits
 
 
 def _nrm_nodes(nrm: CoxRidge, feature_names: list[str], grid: np.ndarray) -> tuple[list, list]:
