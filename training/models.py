@@ -173,7 +173,35 @@ class CoxRidge(BreslowRisk, BaseEstimator):
         return self._standardise(X) * self.coef_
 
 
-class XGBCox(BreslowRisk, BaseEstimator):
+def _cox_label(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """XGBoost's Cox objective reads censoring from the sign of the label."""
+    return np.where(np.asarray(event) == 1, time, -time)
+
+
+class _CoxBoosted:
+    """What XGBCox and RidgeXGB share: the booster's settings and the margin as the log
+    relative hazard (subclasses say what the trees' inputs are, in `_matrix`)."""
+
+    def _booster(self) -> xgb.XGBRegressor:
+        return xgb.XGBRegressor(
+            objective="survival:cox",
+            tree_method="hist",
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            subsample=self.subsample,
+            min_child_weight=self.min_child_weight,
+            random_state=self.random_state,
+            n_jobs=2,
+            base_score=1.0,
+        )
+
+    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
+        margin = self.model_.get_booster().predict(self._matrix(X), output_margin=True)
+        return np.asarray(margin, dtype=float)
+
+
+class XGBCox(_CoxBoosted, BreslowRisk, BaseEstimator):
     """Gradient-boosted trees with XGBoost's Cox objective and a Breslow baseline."""
 
     family = "xgb_cox"
@@ -199,30 +227,13 @@ class XGBCox(BreslowRisk, BaseEstimator):
     def fit(self, X: pd.DataFrame, time: np.ndarray, event: np.ndarray) -> XGBCox:
         self.feature_names_ = list(X.columns)
         time = np.asarray(time, float)
-        # XGBoost's Cox objective reads censoring from the sign of the label.
-        label = np.where(np.asarray(event) == 1, time, -time)
-        self.model_ = xgb.XGBRegressor(
-            objective="survival:cox",
-            tree_method="hist",
-            n_estimators=self.n_estimators,
-            max_depth=self.max_depth,
-            learning_rate=self.learning_rate,
-            subsample=self.subsample,
-            min_child_weight=self.min_child_weight,
-            random_state=self.random_state,
-            n_jobs=2,
-            base_score=1.0,
-        )
-        self.model_.fit(X[self.feature_names_].to_numpy(dtype=np.float32), label)
+        self.model_ = self._booster()
+        self.model_.fit(X[self.feature_names_].to_numpy(dtype=np.float32), _cox_label(time, event))
         self._fit_baseline(self.linear_predictor(X), time, np.asarray(event), self.anchored)
         return self
 
     def _matrix(self, X: pd.DataFrame) -> xgb.DMatrix:
         return xgb.DMatrix(X[self.feature_names_].to_numpy(dtype=np.float32))
-
-    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
-        margin = self.model_.get_booster().predict(self._matrix(X), output_margin=True)
-        return np.asarray(margin, dtype=float)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Saabas path contributions to the log relative hazard (bias column dropped).
@@ -235,7 +246,7 @@ class XGBCox(BreslowRisk, BaseEstimator):
         return np.asarray(contribs[:, :-1], dtype=float)
 
 
-class RidgeXGB(BreslowRisk, BaseEstimator):
+class RidgeXGB(_CoxBoosted, BreslowRisk, BaseEstimator):
     """Gradient-boosted trees boosted from a ridge Cox model: the ridge model's linear
     predictor is both the trees' starting margin and one more input they may split on.
 
@@ -279,21 +290,9 @@ class RidgeXGB(BreslowRisk, BaseEstimator):
         self.feature_names_ = list(X.columns)
         time = np.asarray(time, float)
         self.ridge_ = CoxRidge(alpha=self.alpha, anchored=False).fit(X, time, event)
-        label = np.where(np.asarray(event) == 1, time, -time)
-        self.model_ = xgb.XGBRegressor(
-            objective="survival:cox",
-            tree_method="hist",
-            n_estimators=self.n_estimators,
-            max_depth=self.max_depth,
-            learning_rate=self.learning_rate,
-            subsample=self.subsample,
-            min_child_weight=self.min_child_weight,
-            random_state=self.random_state,
-            n_jobs=2,
-            base_score=1.0,
-        )
+        self.model_ = self._booster()
         index = self.index(X)
-        self.model_.fit(self._inputs(X, index), label, base_margin=index)
+        self.model_.fit(self._inputs(X, index), _cox_label(time, event), base_margin=index)
         self._fit_baseline(self.linear_predictor(X), time, np.asarray(event), self.anchored)
         return self
 
@@ -315,10 +314,6 @@ class RidgeXGB(BreslowRisk, BaseEstimator):
     def _matrix(self, X: pd.DataFrame) -> xgb.DMatrix:
         index = self.index(X)
         return xgb.DMatrix(self._inputs(X, index), base_margin=index)
-
-    def linear_predictor(self, X: pd.DataFrame) -> np.ndarray:
-        margin = self.model_.get_booster().predict(self._matrix(X), output_margin=True)
-        return np.asarray(margin, dtype=float)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         ridge = self.ridge_.contributions(X)
