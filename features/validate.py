@@ -259,10 +259,14 @@ def _control_cells(series: pd.Series) -> np.ndarray | None:
     return mask if mask.any() else None
 
 
-def _bad_text_type(series: pd.Series) -> np.ndarray | None:
+def _bad_text_type(series: pd.Series, nan_is_missing: bool) -> np.ndarray | None:
     """Cells of a text field that are neither text nor an integer (a list, an object, a
-    boolean), or None when every cell is fine."""
-    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty", "integer"):
+    boolean, a float NaN unless the caller trusts NaN as missing), or None when every cell
+    is fine."""
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("string", "integer") and (nan_is_missing or not series.isna().any()):
+        return None
+    if kind == "empty" and (nan_is_missing or not (series.to_numpy() != series.to_numpy()).any()):
         return None
     mask = np.array(
         [
@@ -270,7 +274,7 @@ def _bad_text_type(series: pd.Series) -> np.ndarray | None:
                 v is None
                 or v is pd.NA
                 or isinstance(v, str)
-                or (isinstance(v, float) and v != v)
+                or (nan_is_missing and isinstance(v, float) and v != v)
                 or (isinstance(v, int | np.integer) and not isinstance(v, _BOOL_TYPES))
             )
             for v in series.to_numpy(dtype=object)
@@ -288,7 +292,10 @@ def _parse_field(
     rejected = None
     for mask, message in (
         (_control_cells(series), CONTROL_MESSAGE),
-        (_bad_text_type(series) if field.kind == "string" else None, TEXT_TYPE_MESSAGE),
+        (
+            _bad_text_type(series, nan_is_missing) if field.kind == "string" else None,
+            TEXT_TYPE_MESSAGE,
+        ),
     ):
         if mask is None:
             continue

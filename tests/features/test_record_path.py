@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from features.encode import encode, encode_record, feature_names
@@ -84,6 +84,9 @@ def _table_problems(record):
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(records)
+# Found by this test: a float NaN in a text field was the ID "nan" in a table, an error in a
+# record; both reject it now (unless the caller trusts NaN as missing).
+@example({"patient_id": float("nan")})
 def test_record_path_agrees_with_table_path(record):
     result, table_problems = _table_problems(record)
     try:
