@@ -211,12 +211,24 @@ class AttainableOracle:
     The full oracle sees values the registry blanked; conditioning on the observed ones means
     integrating the blanked values over their law given the observed ones (blanking is at
     random; one latent burden links the disease-extent measures). That integral is
-    approximated here by regression, not quadrature: gradient-boosted trees (squared error)
-    fitted to the full oracle's risks of `n` fresh simulated patients, on the encoded observed
-    predictors, which estimates the conditional mean. Its approximation error is measured
+    approximated here by regression, not quadrature: gradient-boosted trees fitted to the
+    full oracle's risks of `n` fresh simulated patients, on the encoded observed predictors,
+    with XGBoost's logistic objective (cross-entropy with the risk as a fractional label:
+    additive on the logit scale, where the day-28 plateau and its steep rise need few
+    splits, while its minimiser is still the conditional mean of the risk; a squared error
+    on the logit would estimate the mean logit, 0.03 off the mean risk at day 28 with
+    missing values). The number of trees is chosen by early stopping on a fifth of the
+    simulated patients: with missing values the target is noisy (the blanked values vary
+    given the recorded ones) and about 500 trees suffice; with complete data it is not and
+    the fit runs to 3,000. Measured on 20,000 fresh patients (100,000 to fit): the mean
+    absolute error of the 12-month risk to the full oracle with complete data 0.0037 at
+    infusion and 0.0087 at day 28 (squared error on the risk, 400 trees of depth 6, gave
+    0.0075 and 0.0285), and with missing values the mean squared distance to the full
+    oracle, which the conditional mean minimises, 0.0124 and 0.0423 (0.0125 and 0.0428).
+    Its approximation error is measured
     where the answer is known: with every predictor recorded the attainable oracle is the
     full oracle, so the regression's mean absolute error against it on complete data bounds
-    what the approximation adds (`approximation_error`).
+    what the approximation adds (`benchmarks/oracle_gap.py` prints it).
     """
 
     def __init__(
@@ -246,26 +258,36 @@ class AttainableOracle:
         X = encode(frame, self.landmark)
         self.feature_names_ = list(X.columns)
         self.models_ = {}
+        x = X.to_numpy(np.float32)
+        fit_rows = np.arange(len(x)) % 5 != 0  # every fifth simulated patient stops the fit
         for h in HORIZONS_MONTHS:
             target = truth[f"risk_{int(h)}m"].to_numpy(float)
             model = xgb.XGBRegressor(
-                n_estimators=400,
+                objective="reg:logistic",
+                n_estimators=3000,
+                early_stopping_rounds=50,
+                eval_metric="rmse",
                 max_depth=6,
                 learning_rate=0.05,
                 subsample=0.8,
-                min_child_weight=50,
+                min_child_weight=20,
                 tree_method="hist",
                 n_jobs=2,
                 random_state=0,
             )
-            self.models_[h] = model.fit(X.to_numpy(np.float32), target)
+            self.models_[h] = model.fit(
+                x[fit_rows],
+                target[fit_rows],
+                eval_set=[(x[~fit_rows], target[~fit_rows])],
+                verbose=False,
+            )
         return self
 
     def risks(self, X: pd.DataFrame) -> pd.DataFrame:
         """risk_6m, risk_12m, risk_24m of patients with encoded observed predictors `X`."""
         x = X[self.feature_names_].to_numpy(np.float32)
         return pd.DataFrame(
-            {f"risk_{int(h)}m": np.clip(m.predict(x), 0.0, 1.0) for h, m in self.models_.items()},
+            {f"risk_{int(h)}m": m.predict(x) for h, m in self.models_.items()},
             index=X.index,
         )
 
