@@ -206,6 +206,13 @@ def _cell_text(v, nan_is_missing: bool) -> str:
     return f"{show(v)} (a {type(v).__name__})"  # bounded: a value may be nested 900 deep
 
 
+def _has_float_nan(series: pd.Series, absent: pd.Series | None = None) -> bool:
+    """Whether a missing cell of `series` is a float NaN (not None or pd.NA); `absent`, its
+    `isna()` when already computed. Only the missing cells are looked at one by one."""
+    absent = series.isna() if absent is None else absent
+    return bool(absent.any()) and any(isinstance(v, float) for v in series[absent])
+
+
 def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
     """Every cell as a stripped string ("" = missing), whatever the source types were."""
     if pd.api.types.infer_dtype(series, skipna=False) == "string":
@@ -214,7 +221,7 @@ def _as_text(series: pd.Series, nan_is_missing: bool) -> pd.Series:
     if kind in ("string", "empty"):
         absent = series.isna()
         # A float NaN (JSON allows the literal) is an error unless the caller trusts NaN.
-        if nan_is_missing or not any(isinstance(v, float) for v in series[absent]):
+        if nan_is_missing or not _has_float_nan(series, absent):
             return series.where(~absent, "") if absent.any() else series
     return pd.Series(
         [_cell_text(v, nan_is_missing) for v in series.to_numpy(dtype=object)],
@@ -264,9 +271,7 @@ def _bad_text_type(series: pd.Series, nan_is_missing: bool) -> np.ndarray | None
     boolean, a float NaN unless the caller trusts NaN as missing), or None when every cell
     is fine."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
-    if kind in ("string", "integer") and (nan_is_missing or not series.isna().any()):
-        return None
-    if kind == "empty" and (nan_is_missing or not (series.to_numpy() != series.to_numpy()).any()):
+    if kind in ("string", "empty", "integer") and (nan_is_missing or not _has_float_nan(series)):
         return None
     mask = np.array(
         [

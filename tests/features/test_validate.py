@@ -183,3 +183,20 @@ def test_numbers_beyond_float_range_are_out_of_range_not_a_crash(value):
     )
     assert table.n_valid == 0
     assert table.errors.error.tolist() == [info.value.errors[0].error]
+
+
+def test_a_text_field_tells_a_float_nan_from_none_and_pd_na():
+    """None and pd.NA are missing; a float NaN is an error unless the caller trusts NaN as
+    missing (a column of pd.NA alone once raised instead of validating)."""
+    for cells, errors in (
+        ([pd.NA], 0),
+        ([None, "x"], 0),
+        ([pd.NA, "x"], 0),
+        ([float("nan"), "x"], 1),
+        ([float("nan")], 1),
+    ):
+        frame = pd.DataFrame({"patient_id": cells}, dtype=object)
+        found = validate_frame(frame, allow_outcomes=False).error_list()
+        assert len(found) == errors, (cells, found)
+        assert all(e.error == "must be a string or an integer" for e in found)
+        assert validate_frame(frame, allow_outcomes=False, nan_is_missing=True).error_list() == []
