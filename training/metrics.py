@@ -1,8 +1,11 @@
 """Survival metrics of a fitted model on a cohort: discrimination, calibration, net benefit.
 
-Discrimination and Brier scores come from scikit-survival; Kaplan-Meier of PFS from
-scikit-survival (held equal to lifelines' by a test), of censoring from lifelines. Calibration
-(slope and intercept on the complementary log-log scale) is `training.calibration`'s.
+Harrell's C comes from lifelines (O(n log n): scikit-survival's compares every event with
+every patient, 1.6 s on 20,000 against lifelines' 0.2-0.3 s, and bootstraps call it hundreds
+of times; a test holds the two equal). Uno's C, AUC and Brier scores come from
+scikit-survival; Kaplan-Meier of PFS from scikit-survival (held equal to lifelines' by a
+test), of censoring from lifelines. Calibration (slope and intercept on the complementary
+log-log scale) is `training.calibration`'s.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from lifelines.utils import concordance_index
 from sksurv.metrics import (
     brier_score,
-    concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
@@ -34,6 +37,12 @@ IBS_GRID_MONTHS = np.arange(1.0, max(HORIZONS_MONTHS) + 1e-9, 1.0)
 
 def _surv(time, event):
     return Surv.from_arrays(event=np.asarray(event) == 1, time=np.asarray(time, float))
+
+
+def harrell_c(time, event, risk) -> float:
+    """Harrell's C of `risk` (higher = earlier event) for (time, event): ties in risk count a
+    half; a censored patient whose time equals an event's is counted as outliving it."""
+    return float(concordance_index(time, -np.asarray(risk, float), event))
 
 
 def observed_risk(time, event, horizon: float) -> float:
@@ -95,7 +104,7 @@ def evaluate(model: RiskModel, X, time, event, train_time, train_event) -> dict:
     out = {
         "n": int(len(time)),
         "events": int(event.sum()),
-        "harrell_c": float(concordance_index_censored(event == 1, time, lp)[0]),
+        "harrell_c": harrell_c(time, event, lp),
         "uno_c": float(concordance_index_ipcw(y_train, y_test[keep], lp[keep], tau=tau)[0]),
     }
     for i, h in enumerate(HORIZONS_MONTHS):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from lifelines.utils import concordance_index
 
 from features import pcpi
 from features.encode import encode
@@ -31,6 +30,7 @@ from features.schema import (
     PROGRESSION,
     PROGRESSION_HORIZONS_MONTHS,
 )
+from training.metrics import harrell_c
 from training.models import CoxRidge, XGBCox
 
 # The curve drawn by the calculator: every half month to 24 months from progression.
@@ -86,10 +86,6 @@ def median_months(survival: np.ndarray, months) -> np.ndarray:
     below = np.asarray(survival) <= 0.5
     first = np.argmax(below, axis=1)
     return np.where(below.any(axis=1), np.asarray(months, float)[first], np.nan)
-
-
-def harrell_c(time, event, risk) -> float:
-    return float(concordance_index(time, -np.asarray(risk, float), event))
 
 
 def paired_c_bootstrap(

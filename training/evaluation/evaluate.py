@@ -22,7 +22,7 @@ from features.validate import validate_frame
 from synthetic.generator import canonical, load_params, simulate
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import typed_events
-from training.metrics import cause_metrics, evaluate
+from training.metrics import cause_metrics, evaluate, harrell_c
 from training.models import HORIZONS_MONTHS, RiskModel
 from training.train import ROUTINE_FEATURES, candidate_models, fit_family
 
@@ -83,7 +83,7 @@ def oracle_comparison(
     already computed; `attainable`, the attainable oracle's risks
     (`synthetic.oracle.AttainableOracle`), which the model is also measured against.
     """
-    from sksurv.metrics import brier_score, concordance_index_censored, cumulative_dynamic_auc
+    from sksurv.metrics import brier_score, cumulative_dynamic_auc
     from sksurv.util import Surv
 
     from synthetic.oracle import oracle_risks
@@ -100,7 +100,7 @@ def oracle_comparison(
         _, brier = brier_score(y, y, 1 - risk_12m, [12.0])
         auc, _ = cumulative_dynamic_auc(y, y[keep], risk_12m[keep], times=[12.0])
         return {
-            "harrell_c_12m": float(concordance_index_censored(e == 1, t, risk_12m)[0]),
+            "harrell_c_12m": harrell_c(t, e, risk_12m),
             "auc_12m": float(auc[0]),
             "brier_12m": float(brier[0]),
         }

@@ -22,7 +22,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer
 from sksurv.metrics import (
     brier_score,
-    concordance_index_censored,
     concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
@@ -37,6 +36,7 @@ from training.metrics import (
     IBS_GRID_MONTHS,
     calibration_slope_intercept,
     censoring_weights,
+    harrell_c,
     net_benefit,
     observed_risk,
 )
@@ -96,7 +96,7 @@ def point_figures(
     y = _surv(time, event)
     last = float(time.max())
     out: dict[str, float] = {
-        "harrell_c": float(concordance_index_censored(event == 1, time, lp)[0]),
+        "harrell_c": harrell_c(time, event, lp),
     }
     tau = min(24.0, last - 1e-6)
     keep = time < last  # IPCW needs times inside the follow-up of the censoring estimate
