@@ -32,20 +32,30 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sksurv.metrics import concordance_index_censored
-from tqdm import tqdm
 
 from features.encode import encode
 from features.schema import PFS_EVENT, PFS_MONTHS
 from training.cohort import Cohort, landmark_mask
 from training.landmark_fit import LandmarkFit, event_types, typed_events
-from training.metrics import CALIBRATION_HORIZON, calibration_slope_intercept, evaluate
-from training.models import HORIZONS_MONTHS, CoxRidge, RiskModel, XGBCox, cause_events
+from training.metrics import (
+    CALIBRATION_HORIZON,
+    calibration_slope_intercept,
+    evaluate,
+    harrell_c,
+)
+from training.models import (
+    HORIZONS_MONTHS,
+    CoxRidge,
+    RiskModel,
+    XGBCox,
+    cause_events,
+    partial_log_likelihood,
+)
 from training.outcome import TwoCauseModel, relapse_family
+from training.resampling import resample_indices, run_resamples
 
 # scikit-survival's alpha on standardised predictors: 0.5 * alpha * ||beta||^2 is subtracted
 # from the partial log-likelihood, so its effect is relative to the number of events.
@@ -61,20 +71,6 @@ class DevelopmentError(ValueError):
     """A cohort too small to develop a model on (names the counts and what to do)."""
 
 
-def partial_log_likelihood(lp: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
-    """Cox partial log-likelihood of linear predictors `lp` (Breslow's handling of ties).
-
-    l = sum over events i of [lp_i - log sum_{j: t_j >= t_i} exp(lp_j)].
-    """
-    order = np.argsort(time, kind="stable")
-    t, lp_sorted = np.asarray(time, float)[order], np.asarray(lp, float)[order]
-    # log of the sum of exp(lp) over each suffix (the risk set of the k-th smallest time)
-    suffix = np.logaddexp.accumulate(lp_sorted[::-1])[::-1]
-    first = np.searchsorted(t, t, side="left")
-    died = np.asarray(event)[order] == 1
-    return float(np.sum(lp_sorted[died] - suffix[first[died]]))
-
-
 def _folds(
     event: np.ndarray, groups: np.ndarray | None, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -85,10 +81,6 @@ def _folds(
         return list(splitter.split(np.zeros(len(event)), event))
     splitter = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(event)), event, groups))
-
-
-def _harrell(lp, time, event) -> float:
-    return float(concordance_index_censored(np.asarray(event) == 1, time, lp)[0])
 
 
 @dataclass
@@ -134,7 +126,9 @@ def choose(
         for k, alpha in enumerate(PENALTY_GRID):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                model = CoxRidge(alpha=alpha).fit(X.iloc[train], time[train], event[train])
+                model = CoxRidge(alpha=alpha).fit_coefficients(
+                    X.iloc[train], time[train], event[train]
+                )
             if any(issubclass(w.category, ConvergenceWarning) for w in caught):
                 # Too little penalty for these data (a separated predictor): not a candidate.
                 full[k] = -np.inf
@@ -147,9 +141,9 @@ def choose(
     best = int(np.argmax(full))
     ridge_c, xgb_c = [], []
     for (train, test), lp in zip(folds, fold_lp[best]):
-        ridge_c.append(_harrell(lp[test], time[test], event[test]))
+        ridge_c.append(harrell_c(time[test], event[test], lp[test]))
         trees = XGBCox(random_state=seed).fit(X.iloc[train], time[train], event[train])
-        xgb_c.append(_harrell(trees.linear_predictor(X.iloc[test]), time[test], event[test]))
+        xgb_c.append(harrell_c(time[test], event[test], trees.linear_predictor(X.iloc[test])))
     diff = np.subtract(xgb_c, ridge_c)
     j = len(diff)
     # Nadeau-Bengio: var(mean) = (1/J + n_test/n_train) * s^2.
@@ -205,14 +199,13 @@ def performance(model: RiskModel, X, time, event, weights=None) -> dict[str, flo
     risk = model.predict_risk(X)[:, _I12]
     slope, _ = calibration_slope_intercept(risk, time, event, weights=weights)
     return {
-        "harrell_c": _harrell(model.linear_predictor(X), time, event),
+        "harrell_c": harrell_c(time, event, model.linear_predictor(X)),
         "calibration_slope_12m": slope,
     }
 
 
-def _resample_optimism(X, time, event, seed: int, rng_seed, kind=None) -> dict[str, float]:
-    rng = np.random.default_rng(rng_seed)
-    idx = rng.integers(0, len(time), len(time))
+def _resample_optimism(b: int, seed: int, X, time, event, kind=None) -> dict[str, float]:
+    idx = resample_indices(len(time), seed, b)
     Xb, tb, eb = X.iloc[idx].reset_index(drop=True), time[idx], event[idx]
     kb = None if kind is None else kind[idx]
     choice = choose(Xb, tb, _choice_events(eb, kb), seed, groups=idx)
@@ -232,22 +225,20 @@ def optimism(
     seed: int,
     progress: bool = False,
     label: str = "",
-    n_jobs: int = 2,
+    n_jobs: int = 1,
     kind: np.ndarray | None = None,
 ) -> dict:
-    """Step 3: Harrell's bootstrap optimism of each figure in `apparent`."""
-    seeds = np.random.SeedSequence(seed).spawn(bootstrap)
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_resample_optimism)(X, time, event, seed, s, kind) for s in seeds
-    )
-    draws = list(
-        tqdm(
-            jobs,
-            total=bootstrap,
-            desc=f"{label}: optimism bootstrap",
-            disable=not progress,
-            unit="resample",
-        )
+    """Step 3: Harrell's bootstrap optimism of each figure in `apparent`; the resamples run
+    through `training.resampling.run_resamples` (`n_jobs` workers, or the enclosing
+    `scheduler`'s), each from its own seed, so any number of workers gives the same figures."""
+    draws = run_resamples(
+        _resample_optimism,
+        bootstrap,
+        seed=seed,
+        args=(X, time, event, kind),
+        n_jobs=n_jobs,
+        progress=progress,
+        desc=f"{label}: optimism bootstrap",
     )
     out = {"bootstrap": bootstrap, "method": "Harrell's bootstrap (whole strategy repeated)"}
     for key, value in apparent.items():
@@ -308,10 +299,12 @@ def develop_landmark(
     bootstrap: int = DEFAULT_BOOTSTRAP,
     progress: bool = False,
     shrink: bool = True,
+    n_jobs: int = 1,
 ) -> LandmarkFit:
     """Choose, fit on every patient of the landmark, and measure with optimism correction;
     with `shrink`, shrink a ridge Cox model by its optimism-corrected calibration slope when
     that is below `SHRINK_BELOW` (`shrunk_model`; recorded in `development["shrinkage"]`).
+    The bootstrap runs on `n_jobs` workers (`optimism`).
 
     The figures in `metrics` are apparent (on the development patients themselves); the
     optimism-corrected ones (of the model before shrinkage) are in `development["optimism"]`.
@@ -335,6 +328,7 @@ def develop_landmark(
         seed=seed,
         progress=progress,
         label=landmark,
+        n_jobs=n_jobs,
         kind=kind,
     )
     factor = development["optimism"]["calibration_slope_12m"]["corrected"]

@@ -279,12 +279,14 @@ def develop_version(
     assess_size: bool = False,
     stages=None,
     say=lambda line: None,
+    n_jobs: int = 1,
 ) -> tuple[str, dict]:
     """What `relapse-risk train` does: choose the strategy for the cohort's size
     (`training.choices.resolve_strategy`), develop each PFS landmark by resampling or fit the
     families on a hold-out, then export and register a candidate. With `assess_size`, Riley
     et al.'s minimum sample size is checked per landmark first, said, and recorded. `say`
-    receives the lines a user should read before the long work.
+    receives the lines a user should read before the long work; the optimism bootstrap runs
+    on `n_jobs` workers (or an enclosing `training.resampling.scheduler`'s).
 
     Returns
     -------
@@ -312,7 +314,9 @@ def develop_version(
         fits = {}
         for lm in LANDMARKS:
             with stages.stage(f"{lm}: develop by resampling"):
-                fits[lm] = develop_landmark(cohort, lm, bootstrap=bootstrap, progress=stages.bars)
+                fits[lm] = develop_landmark(
+                    cohort, lm, bootstrap=bootstrap, progress=stages.bars, n_jobs=n_jobs
+                )
     with stages.stage("fit, export and register" if fits is None else "export and register"):
         return train_version(
             cohort, registry, progress=stages.bars, landmark_fits=fits, extra_metadata=extra

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from relapse_risk.cli.common import (
+    JobsOption,
     MappingOption,
     RegistryOption,
+    SchedulerOption,
     Strategy,
     fail,
     mapping_file,
@@ -33,6 +35,8 @@ def retrain(
             "below 5,000 patients, as train does)."
         ),
     ] = Strategy.auto,
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Add a cohort, train a challenger, promote it only if it is shown no worse than
     production (paired bootstrap intervals on patients neither was trained on)."""
@@ -54,19 +58,22 @@ def retrain(
         )
     from training.develop import DevelopmentError
     from training.progress import Stages
+    from training.resampling import scheduler as cluster
 
     stages = Stages("retrain")
     try:
-        result = run(
-            new_cohort,
-            Registry(registry),
-            seed=seed,
-            progress=stages.bars,
-            mapping=mapping_file(mapping),
-            n_boot=bootstrap,
-            strategy=strategy.value,
-            stages=stages,
-        )
+        with cluster(scheduler, jobs) as workers:
+            result = run(
+                new_cohort,
+                Registry(registry),
+                seed=seed,
+                progress=stages.bars,
+                mapping=mapping_file(mapping),
+                n_boot=bootstrap,
+                strategy=strategy.value,
+                stages=stages,
+                n_jobs=workers,
+            )
     except (SchemaError, RegistryError, MappingError, FileNotFoundError, DevelopmentError) as exc:
         fail(str(exc), 2)
     report_rejected(result.rejected, result.n_new_rows, cohort, "new rows")

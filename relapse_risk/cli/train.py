@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from relapse_risk.cli.common import (
+    JobsOption,
     MappingOption,
     RegistryOption,
+    SchedulerOption,
     Strategy,
     fail,
     read_cohort_arg,
@@ -45,12 +47,15 @@ def train(
         typer.Option(min=2, help="Resamples for the optimism correction (resampling strategy)."),
     ] = 200,
     mapping: MappingOption = None,
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Train one model per landmark, register it, and promote it if there is no production."""
     from model_registry.registry import Registry
     from training.cohort import synthetic_cohort
     from training.develop import DevelopmentError
     from training.progress import Stages
+    from training.resampling import scheduler as cluster
     from training.train import develop_version, fit_summary
 
     start = time.perf_counter()
@@ -62,15 +67,17 @@ def train(
     reg = Registry(registry)
     stages = Stages("train")
     try:
-        version, fits = develop_version(
-            data,
-            reg,
-            strategy=strategy.value,
-            bootstrap=bootstrap,
-            assess_size=cohort is not None,
-            stages=stages,
-            say=lambda line: typer.echo(line, err=True),
-        )
+        with cluster(scheduler, jobs) as workers:
+            version, fits = develop_version(
+                data,
+                reg,
+                strategy=strategy.value,
+                bootstrap=bootstrap,
+                assess_size=cohort is not None,
+                stages=stages,
+                say=lambda line: typer.echo(line, err=True),
+                n_jobs=workers,
+            )
     except DevelopmentError as exc:
         fail(str(exc), 2)
     stages.finish()

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from training.models import HORIZONS_MONTHS, CoxRidge, RidgeXGB, XGBCox
+from training.models import HORIZONS_MONTHS, CoxRidge, RidgeXGB, XGBCox, ridge_cox_coefficients
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,31 @@ def test_cox_matches_lifelines(exponential_data):
     ours_surv = ours.predict_survival(X.iloc[:50], [12.0])[:, 0]
     ref_surv = ref.predict_survival_function(X[["x1", "x2"]].iloc[:50], times=[12.0]).to_numpy()[0]
     np.testing.assert_allclose(ours_surv, ref_surv, atol=3e-3)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 30.0, 1000.0])
+def test_ridge_fit_equals_scikit_survival_with_ties(alpha):
+    """The vectorised Newton fit is scikit-survival's ridge Cox estimator (Breslow ties):
+    times rounded to whole months (hundreds of ties), eight correlated predictors, one of them
+    a rare indicator."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    rng = np.random.default_rng(4)
+    n = 600
+    z = rng.normal(size=(n, 8)) @ rng.normal(scale=0.5, size=(8, 8))
+    z[:, 7] = rng.binomial(1, 0.03, n)
+    t_event = rng.exponential(10 / np.exp(z @ np.linspace(-0.6, 0.6, 8)))
+    t = np.ceil(np.minimum(t_event, rng.uniform(3, 30, n)))
+    e = (t_event <= t).astype(float)
+    assert len(np.unique(t[e == 1])) < e.sum() / 5
+    reference = CoxPHSurvivalAnalysis(alpha=alpha, ties="breslow").fit(
+        z, Surv.from_arrays(e == 1, t)
+    )
+    np.testing.assert_allclose(ridge_cox_coefficients(z, t, e, alpha), reference.coef_, atol=1e-7)
+    with pytest.warns(ConvergenceWarning):
+        ridge_cox_coefficients(z, t, e, alpha, max_iter=1)
 
 
 def test_cox_recovers_the_true_effects(exponential_data):

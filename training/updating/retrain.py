@@ -68,6 +68,7 @@ def retrain(
     strategy: str = "auto",
     bootstrap: int = DEFAULT_DEVELOP_BOOTSTRAP,
     stages: Stages | None = None,
+    n_jobs: int = 1,
 ) -> RetrainResult:
     """Train a challenger on production's data plus `new_cohort` (read through `mapping` when
     it is a registry export); promote it only if it is shown no worse on patients neither
@@ -131,7 +132,12 @@ def retrain(
         for lm in LANDMARKS:
             with stages.stage(f"{lm}: develop by resampling"):
                 fits[lm] = develop_landmark(
-                    development, lm, seed=seed, bootstrap=bootstrap, progress=progress
+                    development,
+                    lm,
+                    seed=seed,
+                    bootstrap=bootstrap,
+                    progress=progress,
+                    n_jobs=n_jobs,
                 )
             gate_frames[lm] = combined.frame.loc[held_out].loc[
                 landmark_mask(combined.frame.loc[held_out], lm)
