@@ -60,3 +60,42 @@ def test_results_are_the_same_however_the_work_is_spread(known):
     # and a different seed gives different resamples
     other_seed = validate_landmark(_Known(), known, "infusion", n_boot=24, seed=6)
     assert other_seed.figures["uno_c"]["low"] != one.figures["uno_c"]["low"]
+
+
+def test_the_development_bootstrap_is_the_same_however_the_work_is_spread():
+    """`train --cohort`'s optimism bootstrap (penalty and family chosen again in each
+    resample): the same figures on one process, two local workers and a local Dask cluster."""
+    from dask.distributed import LocalCluster
+
+    from features.encode import encode
+    from training.cohort import landmark_mask, synthetic_cohort
+    from training.develop import optimism
+    from training.landmark_fit import typed_events
+
+    frame = synthetic_cohort(400, 5).frame
+    frame = frame.loc[landmark_mask(frame, "infusion")]
+    X = encode(frame, "infusion").reset_index(drop=True)
+    time, event = frame["pfs_months"].to_numpy(float), frame["pfs_event"].to_numpy(float)
+    apparent = {"harrell_c": 0.7, "calibration_slope_12m": 1.0}
+
+    def run(n_jobs, seed=3):
+        return optimism(
+            X,
+            time,
+            event,
+            apparent,
+            bootstrap=3,
+            seed=seed,
+            n_jobs=n_jobs,
+            kind=typed_events(frame)[0],
+        )
+
+    one = run(1)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        with scheduler(cluster.scheduler_address) as workers:
+            dask = run(workers)
+    assert run(2) == one == dask
+    assert one["harrell_c"]["optimism_se"] > 0
+    assert run(1, seed=4)["harrell_c"]["optimism"] != one["harrell_c"]["optimism"]
