@@ -24,6 +24,14 @@ def _run(*args) -> Any:
     return _JOB(*args)
 
 
+def _one_thread() -> None:
+    """A worker per CPU runs one BLAS and OpenMP thread each: more would spin against the
+    other workers (as Dask's workers are set up too)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 def default_workers() -> int:
     """The CPUs this process may use (the command line's default)."""
     return (
@@ -40,7 +48,9 @@ def _executor(job: Callable, workers: int) -> tuple[Executor, Callable]:
     # uses one worker, a thread).
     _JOB = job
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork")
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_one_thread,
     ), _run
 
 
