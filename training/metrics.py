@@ -41,8 +41,10 @@ def _surv(time, event):
 
 def harrell_c(time, event, risk) -> float:
     """Harrell's C of `risk` (higher = earlier event) for (time, event): ties in risk count a
-    half; a censored patient whose time equals an event's is counted as outliving it."""
-    return float(concordance_index(time, -np.asarray(risk, float), event))
+    half (exactly equal; scikit-survival also counts risks within 1e-8 as tied); a censored
+    patient whose time equals an event's is counted as outliving it; `event` is 1 for an
+    event, any other value censored."""
+    return float(concordance_index(time, -np.asarray(risk, float), np.asarray(event) == 1))
 
 
 def observed_risk(time, event, horizon: float) -> float:

@@ -79,6 +79,8 @@ def ridge_cox_coefficients(
     t = np.asarray(time, float)[order]
     first = np.searchsorted(t, t, side="left")[died]  # an event's risk set: rows first..n-1
     n, p = z.shape
+    if not died.any():
+        raise ValueError("a Cox model needs at least one event: every patient is censored")
     z_died = z[died]
 
     def objective(w: np.ndarray) -> float:
@@ -98,6 +100,13 @@ def ridge_cox_coefficients(
         np.add.at(inverse, first, 1.0 / s0)
         weight = r * np.cumsum(inverse)
         information = (z * weight[:, None]).T @ z - mean_z.T @ mean_z + alpha * np.eye(p)
+        if not (np.isfinite(information).all() and np.isfinite(gradient).all()):
+            warnings.warn(
+                "Optimization did not converge: the Newton step is not finite",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+            return w
         step = solve(information, gradient, assume_a="pos", check_finite=False)
         candidate = objective(w + step)
         halvings = 0
@@ -107,7 +116,7 @@ def ridge_cox_coefficients(
         if not candidate <= current:
             break  # no step decreases the objective: at the optimum to rounding
         w = w + step
-        converged = abs(1 - candidate / current) < tol if current else candidate == 0
+        converged = abs(candidate - current) <= tol * abs(current)
         current = candidate
         if converged:
             return w

@@ -56,6 +56,8 @@ def test_harrell_c_agrees_with_scikit_survival(known):
     assert harrell_c(tied_t, e, tied_lp) == pytest.approx(
         concordance_index_censored(e == 1, tied_t, tied_lp)[0], abs=1e-9
     )
+    # Only 1 is an event (a code 2 is censored, as `event == 1` read it before).
+    assert harrell_c(t, np.where(e == 1, 1.0, 2.0), lp) == pytest.approx(reference, abs=1e-9)
     assert 0.6 < metrics["uno_c"] < 0.8 and 0.6 < metrics["auc_12m"] < 0.85
     assert metrics["mean_predicted_12m"] == pytest.approx(metrics["observed_12m"], abs=0.02)
 

@@ -59,6 +59,8 @@ def test_ridge_fit_equals_scikit_survival_with_ties(alpha):
     np.testing.assert_allclose(ridge_cox_coefficients(z, t, e, alpha), reference.coef_, atol=1e-7)
     with pytest.warns(ConvergenceWarning):
         ridge_cox_coefficients(z, t, e, alpha, max_iter=1)
+    with pytest.raises(ValueError, match="every patient is censored"):
+        ridge_cox_coefficients(z, t, np.zeros(n), alpha)
 
 
 def test_cox_recovers_the_true_effects(exponential_data):
