@@ -130,7 +130,8 @@ def choose(
                     X.iloc[train], time[train], event[train]
                 )
             if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-                # Too little penalty for these data (a separated predictor): not a candidate.
+                # A fit that did not converge (100 Newton steps, or a step that is not
+                # finite): not a candidate.
                 full[k] = -np.inf
             lp = model.linear_predictor(X)
             # Verweij-van Houwelingen: what fold k adds to the full-data likelihood.
