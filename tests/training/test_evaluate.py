@@ -62,6 +62,21 @@ def test_harrell_c_agrees_with_scikit_survival(known):
     assert metrics["mean_predicted_12m"] == pytest.approx(metrics["observed_12m"], abs=0.02)
 
 
+def test_observed_risk_is_lifelines_kaplan_meier_with_ties():
+    """Times on a 0.5-month grid (events and censorings tied at the same times), horizons
+    on a tied time, before the first and past the last; codes other than 1 are censored."""
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(7)
+    t = np.round(rng.exponential(10, 400) * 2) / 2 + 0.5
+    e = rng.choice([0.0, 1.0, 2.0], size=400, p=[0.35, 0.5, 0.15])
+    km = KaplanMeierFitter().fit(t, e == 1)
+    for h in (0.1, 3.0, 6.0, 12.0, float(t.max()), float(t.max()) + 5):
+        expected = 1 - km.survival_function_at_times(h).iloc[0]
+        assert observed_risk(t, e, h) == pytest.approx(expected, abs=1e-12), h
+    assert observed_risk(t, np.zeros_like(e), 12.0) == 0.0
+
+
 def test_net_benefit_of_flagging_everyone(known):
     _, t, e, risk = known
     nb = net_benefit(np.ones_like(risk), t, e, thresholds=(0.3,))
