@@ -33,11 +33,12 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The suite on every core (2 here: about half the time of one), a test file per worker so
-# that a file's fixtures (trained versions, servers) are built once.
+# that a file's fixtures (trained versions, servers) are built once, longest files first
+# (the groups and their order: tests/conftest.py).
 test: install chromium docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder
 
 # The service on its embedded defaults: trains and promotes the default model when the
 # registry (./registry) is empty, then serves on 127.0.0.1:3000.

@@ -18,6 +18,53 @@ from training.train import train_version  # noqa: E402
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
+# Scheduling on `make test`'s workers (`--dist loadgroup --no-loadscope-reorder`). A test
+# file is one group, run on one worker so that its module fixtures (trained versions, servers)
+# are built once, as `--dist loadfile` would; the documentation pages are a group each (they
+# share only a session fixture). Groups are handed out longest first, so that the two
+# workers finish together instead of one idling while the other runs a long file it was
+# handed last. The order below is from a profile of the whole suite (seconds per group on
+# the 2-core machine, `--durations=0`); a file missing from it only runs later, nothing else.
+LONGEST_FIRST = (
+    "tests/serving/test_bento.py",  # 92
+    "tests/training/test_recalibrate.py",  # 82
+    "tests/test_doc_blocks.py::README.md",  # 77
+    "tests/serving/test_load.py",  # 76
+    "tests/model_registry/test_cohorts.py",  # 58
+    "tests/training/test_develop.py",  # 57
+    "tests/training/test_chain.py",  # 55
+    "tests/test_doc_blocks.py::docs/registry-data.md",  # 54
+    "tests/training/test_external.py",  # 51
+    "tests/test_cli_models.py",  # 46
+    "tests/synthetic/test_fit.py",  # 46
+    "tests/test_doc_blocks.py::docs/validation-and-updating.md",  # 45
+    "tests/serving/test_http.py",  # 43
+    "tests/training/test_causes.py",  # 43
+    "tests/synthetic/test_oracle.py",  # 42
+    "tests/serving/test_wheel.py",  # 36
+    "tests/synthetic/test_calibration.py",  # 35
+    "tests/training/test_resampling.py",  # 33
+    "tests/batch/test_csv_scoring.py",  # 28
+    "tests/training/test_train.py",  # 24
+    "tests/serving/test_calculator.py",  # 22
+)
+
+
+def _group(item: pytest.Item) -> str:
+    group = item.nodeid.split("::", 1)[0]
+    page = getattr(item, "callspec", None) and item.callspec.params.get("page")
+    return f"{group}::{page}" if isinstance(page, str) else group
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    # A stable sort: each group's tests stay together and in their file's order.
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

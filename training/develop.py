@@ -197,12 +197,15 @@ def fit_choice(choice: Choice, X, time, event, seed: int, kind: np.ndarray | Non
 
 def performance(model: RiskModel, X, time, event, weights=None) -> dict[str, float]:
     """The two figures whose optimism is estimated: Harrell's C and the 12-month slope."""
-    risk = model.predict_risk(X)[:, _I12]
-    slope, _ = calibration_slope_intercept(risk, time, event, weights=weights)
-    return {
-        "harrell_c": harrell_c(time, event, model.linear_predictor(X)),
-        "calibration_slope_12m": slope,
-    }
+    return figures_of(
+        model.linear_predictor(X), model.predict_risk(X)[:, _I12], time, event, weights
+    )
+
+
+def figures_of(lp, risk_12m, time, event, weights=None) -> dict[str, float]:
+    """`performance`'s figures from a model's linear predictor and 12-month risk."""
+    slope, _ = calibration_slope_intercept(risk_12m, time, event, weights=weights)
+    return {"harrell_c": harrell_c(time, event, lp), "calibration_slope_12m": slope}
 
 
 def _resample_optimism(b: int, seed: int, X, time, event, kind=None) -> dict[str, float]:
