@@ -38,7 +38,7 @@ docs: install
 test: install chromium docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -n auto --dist loadfile
 
 # The service on its embedded defaults: trains and promotes the default model when the
 # registry (./registry) is empty, then serves on 127.0.0.1:3000.

@@ -18,26 +18,29 @@ from training.train import train_version  # noqa: E402
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
-# Scheduling on `make test`'s workers (`--dist loadgroup --no-loadscope-reorder`). A test
-# file is one group, run on one worker so that its module fixtures (trained versions, servers)
-# are built once, as `--dist loadfile` would; the documentation pages are a group each (they
-# share only a session fixture). Groups are handed out longest first, so that the two
-# workers finish together instead of one idling while the other runs a long file it was
-# handed last. The order below is from a profile of the whole suite (seconds per group on
-# the 2-core machine, `--durations=0`); a file missing from it only runs later, nothing else.
+# Scheduling on `make test`'s workers (`--dist loadfile`, refined here). A test file is one
+# group, run on one worker so that its module fixtures (trained versions, servers) are built
+# once; the tests in SPLIT are a group per parametrization (the documentation pages share only
+# a session fixture). Groups are handed out longest first, so that the two workers finish
+# together instead of one idling while the other runs a long file it was handed last. The
+# order is from a profile of the whole suite (seconds per group on the 2-core machine,
+# `--durations=0`); a group missing from it runs after those listed, nothing else.
+# (xdist's own `--dist loadgroup` marks groups through a node attribute pytest 9 no longer
+# reads, so the grouping is done by a scheduler instead.)
+SPLIT = ("tests/test_doc_blocks.py::test_the_blocks_of_each_page_run",)
 LONGEST_FIRST = (
     "tests/serving/test_bento.py",  # 92
     "tests/training/test_recalibrate.py",  # 82
-    "tests/test_doc_blocks.py::README.md",  # 77
+    "tests/test_doc_blocks.py::test_the_blocks_of_each_page_run[README.md]",  # 77
     "tests/serving/test_load.py",  # 76
     "tests/model_registry/test_cohorts.py",  # 58
     "tests/training/test_develop.py",  # 57
     "tests/training/test_chain.py",  # 55
-    "tests/test_doc_blocks.py::docs/registry-data.md",  # 54
+    "tests/test_doc_blocks.py::test_the_blocks_of_each_page_run[docs/registry-data.md]",  # 54
     "tests/training/test_external.py",  # 51
     "tests/test_cli_models.py",  # 46
     "tests/synthetic/test_fit.py",  # 46
-    "tests/test_doc_blocks.py::docs/validation-and-updating.md",  # 45
+    "tests/test_doc_blocks.py::test_the_blocks_of_each_page_run[docs/validation-and-updating.md]",
     "tests/serving/test_http.py",  # 43
     "tests/training/test_causes.py",  # 43
     "tests/synthetic/test_oracle.py",  # 42
@@ -50,19 +53,31 @@ LONGEST_FIRST = (
 )
 
 
-def _group(item: pytest.Item) -> str:
-    group = item.nodeid.split("::", 1)[0]
-    page = getattr(item, "callspec", None) and item.callspec.params.get("page")
-    return f"{group}::{page}" if isinstance(page, str) else group
+def _group(nodeid: str) -> str:
+    if nodeid.split("[", 1)[0] in SPLIT:
+        return nodeid
+    return nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the groups of `_group`, in collection order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order below: longest first
+    return Groups(config, log)
+
+
+def pytest_collection_modifyitems(items):
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
     # A stable sort: each group's tests stay together and in their file's order.
-    items.sort(key=lambda item: rank.get(_group(item), len(rank)))
+    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))
 
 
 @pytest.fixture
