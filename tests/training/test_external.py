@@ -64,6 +64,17 @@ def test_figures_equal_lifelines_where_it_computes_them(scoring):
     )
 
 
+def test_figures_without_the_curves_are_the_same_figures(scoring):
+    """Validation by centre asks for the figures only: the same resamples, the same
+    estimates and intervals, no curves."""
+    frame = _cohort(11)
+    model = scoring.landmarks["infusion"]
+    full = validate_landmark(model, frame, "infusion", n_boot=20, seed=3)
+    bare = validate_landmark(model, frame, "infusion", n_boot=20, seed=3, curves=False)
+    assert bare.figures == full.figures
+    assert full.curves and full.decision and bare.curves == {} and bare.decision == {}
+
+
 def test_miscalibration_on_a_shifted_population_is_detected(scoring):
     """Same population: the 95% intervals of O/E and the calibration intercept at 12 months
     hold 1 and 0. A population with fewer durable remissions (cure logit - 1, O/E about 1.11,

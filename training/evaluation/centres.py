@@ -123,7 +123,13 @@ def validate_by(
                 n, events = len(eligible), int(eligible[PFS_EVENT].sum())
                 try:
                     result = validate_landmark(
-                        scoring_model.landmarks[lm], part, lm, n_boot, seed, n_jobs=n_jobs
+                        scoring_model.landmarks[lm],
+                        part,
+                        lm,
+                        n_boot,
+                        seed,
+                        n_jobs=n_jobs,
+                        curves=False,
                     )
                     rows.append(
                         GroupResult(

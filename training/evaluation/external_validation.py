@@ -158,13 +158,16 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
 
 
 def _resample(b: int, seed: int, lp, risk, survival, grid, time, event, curve_grids, names):
-    """Resample b's figures, smoothed curves and net benefit (None if it has < 2 events)."""
+    """Resample b's figures, smoothed curves and net benefit (None if it has < 2 events);
+    without `curve_grids` (None) its figures only."""
     idx = resample_indices(len(time), seed, b)
     t, e = time[idx], event[idx]
     if e.sum() < 2:
         return None
     w = {h: censoring_weights(t, e, h) for h in HORIZONS_MONTHS}
     figures = point_figures(lp[idx], risk[idx], survival[idx], grid, t, e, w)
+    if curve_grids is None:
+        return [figures[n] for n in names], {}, None
     curves = {
         h: smoothed_calibration(risk[idx, i], w[h], curve_grids[h])
         for i, h in enumerate(HORIZONS_MONTHS)
@@ -182,8 +185,11 @@ def validate_landmark(
     seed: int = 0,
     progress: bool = False,
     n_jobs: int = 1,
+    curves: bool = True,
 ) -> LandmarkValidation:
-    """Figures of one landmark's served graph on the landmark's patients of `frame`.
+    """Figures of one landmark's served graph on the landmark's patients of `frame`; with
+    `curves` False, the scalar figures only (no smoothed calibration curves or decision
+    curve: validation by centre pools figures, and the curves are most of a resample's time).
 
     The bootstrap runs through joblib (`n_jobs` workers, or the backend the caller set, e.g.
     a Dask cluster); resample b is drawn from its own seed, so results do not depend on how
@@ -204,21 +210,15 @@ def validate_landmark(
     survival = model.predict_survival(X, grid)
     weights = {h: censoring_weights(time, event, h) for h in HORIZONS_MONTHS}
     estimate = point_figures(lp, risk, survival, grid, time, event, weights)
-    i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
-    decision = net_benefit(risk[:, i12], time, event, thresholds=DECISION_THRESHOLDS)
-    curve_grids = {
-        h: np.linspace(*np.quantile(risk[:, i], _CURVE_RANGE), _CURVE_POINTS)
-        for i, h in enumerate(HORIZONS_MONTHS)
-    }
-    curves = {
-        h: smoothed_calibration(risk[:, i], weights[h], curve_grids[h])
-        for i, h in enumerate(HORIZONS_MONTHS)
-    }
-
     names = list(estimate)
-    boot = np.full((n_boot, len(names)), np.nan)
-    boot_curves = {h: np.full((n_boot, _CURVE_POINTS), np.nan) for h in HORIZONS_MONTHS}
-    boot_nb = np.full((n_boot, len(DECISION_THRESHOLDS)), np.nan)
+    curve_grids = (
+        {
+            h: np.linspace(*np.quantile(risk[:, i], _CURVE_RANGE), _CURVE_POINTS)
+            for i, h in enumerate(HORIZONS_MONTHS)
+        }
+        if curves
+        else None
+    )
     draws = run_resamples(
         _resample,
         n_boot,
@@ -228,22 +228,37 @@ def validate_landmark(
         desc=f"{landmark}: bootstrap",
         args=(lp, risk, survival, grid, time, event, curve_grids, names),
     )
+    boot = np.full((n_boot, len(names)), np.nan)
+    boot_curves = {h: np.full((n_boot, _CURVE_POINTS), np.nan) for h in HORIZONS_MONTHS}
+    boot_nb = np.full((n_boot, len(DECISION_THRESHOLDS)), np.nan)
     for b, got in enumerate(draws):
         if got is None:
             continue
-        boot[b], curves_b, boot_nb[b] = got
-        for h in HORIZONS_MONTHS:
-            boot_curves[h][b] = curves_b[h]
+        boot[b], curves_b, nb_b = got
+        if curve_grids is not None:
+            boot_nb[b] = nb_b
+            for h in HORIZONS_MONTHS:
+                boot_curves[h][b] = curves_b[h]
     figures = {}
     for j, name in enumerate(names):
         low, high = _interval(boot[:, j])
         figures[name] = {"estimate": estimate[name], "low": low, "high": high}
+    if curve_grids is None:
+        return LandmarkValidation(
+            landmark, len(part), int(event.sum()), figures, {}, {}, risk, time, event
+        )
+    i12 = HORIZONS_MONTHS.index(CALIBRATION_HORIZON)
+    decision = net_benefit(risk[:, i12], time, event, thresholds=DECISION_THRESHOLDS)
+    observed = {
+        h: smoothed_calibration(risk[:, i], weights[h], curve_grids[h])
+        for i, h in enumerate(HORIZONS_MONTHS)
+    }
     curve_out = {}
     for h in HORIZONS_MONTHS:
         bands = [_interval(boot_curves[h][:, k]) for k in range(_CURVE_POINTS)]
         curve_out[f"{int(h)}m"] = {
             "predicted": curve_grids[h].tolist(),
-            "observed": curves[h].tolist(),
+            "observed": observed[h].tolist(),
             "low": [b[0] for b in bands],
             "high": [b[1] for b in bands],
         }
