@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_serving.py $(RECORD)
 	$(BIN)/python benchmarks/bench_batch.py --runs 3 $(RECORD)
 	$(BIN)/python benchmarks/bench_import.py --runs 3 $(RECORD)
+	$(BIN)/python benchmarks/bench_resampling.py $(RECORD)
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/record.py
 

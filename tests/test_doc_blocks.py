@@ -105,8 +105,9 @@ SUBSTITUTIONS: list[tuple[str, str, str]] = [
     ),
     (
         r"^relapse-risk validate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
-        r"relapse-risk validate\1 --bootstrap 50\2",
-        "200 bootstrap resamples by default for the intervals; 50 keep every figure",
+        r"relapse-risk validate\1 --bootstrap 20\2",
+        "200 bootstrap resamples by default for the intervals; the smallest the command "
+        "accepts (20) keeps every figure",
     ),
     (
         r"^relapse-risk recalibrate(?=\s)(?!.*--bootstrap\b)(.*?)(\s+#.*)?$",
@@ -426,7 +427,7 @@ def test_the_parser_reads_the_pages_conventions():
     assert _substitute("relapse-risk train --cohort x.csv")[1] == []
     assert (
         _substitute("relapse-risk validate --cohort c.csv --out v/   # note")[0]
-        == "relapse-risk validate --cohort c.csv --out v/ --bootstrap 50   # note"
+        == "relapse-risk validate --cohort c.csv --out v/ --bootstrap 20   # note"
     )
 
 
