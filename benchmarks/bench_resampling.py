@@ -4,10 +4,11 @@ A version is trained once on 6,000 synthetic patients (not timed); `validate_mod
 `relapse-risk validate` runs, both landmarks) is timed on 1,000 patients of a shifted
 population with 200 resamples on one process and on `--jobs` local processes (joblib, as
 `--jobs N` runs them; `--scheduler tcp://...` sends the same resamples to a Dask cluster),
-and with 2,000 resamples on `--jobs` processes. Each figure's floor is the one-process time
-of the same work measured in the run (2,000 resamples: ten times the 200-resample one, since
-each resample costs the same); the ratio is the share of it left with more workers. Results
-are the same for the same seed however the work is spread (`tests/training/test_resampling.py`).
+and with 2,000 resamples on `--jobs` processes. The 200-resample figure's floor is the same
+work on one process (the ratio: the share of its time left with more workers); the
+2,000-resample one's is ten times the 200-resample time on the same processes (the ratio:
+how far the fixed costs, such as starting the workers, are spread). Results are the same for
+the same seed however the work is spread (`tests/training/test_resampling.py`).
 """
 
 from __future__ import annotations
@@ -62,15 +63,15 @@ def main() -> None:
                 f"validate, {args.n:,} patients, 200 resamples, {label}",
                 many,
                 "s",
-                "1 process",
+                "the same on 1 process",
                 one,
             ),
             figure(
                 f"validate, {args.n:,} patients, 2,000 resamples, {label}",
                 many_2000,
                 "s",
-                "1 process (10 x the 200-resample time)",
-                10 * one,
+                f"10 x 200 resamples on {label}",
+                10 * many,
             ),
         ],
         args.record,
